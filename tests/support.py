@@ -86,3 +86,62 @@ class Caller:
 
 def add_member(owner: Caller, executor_id: str, user_id: uuid.UUID, role: str) -> None:
     owner.rpc("add_executor_member_v1", executor_id=executor_id, user_id=user_id, role=role)
+
+
+class raises_sqlstate:
+    """``with raises_sqlstate("CL404", "not found"):`` — a psycopg error with that
+    SQLSTATE whose message contains the given text."""
+
+    def __init__(self, code: str, match: str = "") -> None:
+        self.code = code
+        self.match = match
+        self.error: psycopg.Error | None = None
+
+    def __enter__(self) -> "raises_sqlstate":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        assert exc is not None, f"expected SQLSTATE {self.code}, nothing was raised"
+        if not isinstance(exc, psycopg.Error):
+            return False
+        assert exc.sqlstate == self.code, f"expected {self.code}, got {exc.sqlstate}: {exc}"
+        assert self.match in str(exc), f"{self.match!r} not in {exc}"
+        self.error = exc
+        return True
+
+
+def assign(caller: Caller, type: str = "t.noop", executor_id: str = "ex", **kw: Any) -> uuid.UUID:
+    """Enqueue one job; its id."""
+    row = caller.one("assign_job_v1", type=type, executor_id=executor_id, **kw)
+    assert row is not None
+    return row["job_id"]
+
+
+def claim(caller: Caller, executor_id: str = "ex", worker_id: str = "w1", lease_seconds: int = 60,
+          **kw: Any) -> dict[str, Any] | None:
+    """Claim one job with claim_one_job_v3; the job row or None."""
+    return caller.one("claim_one_job_v3", executor_id=executor_id, worker_id=worker_id,
+                      lease_seconds=lease_seconds, **kw)
+
+
+def job(caller: Caller, job_id: uuid.UUID) -> dict[str, Any]:
+    """The job row, read directly (no RPC)."""
+    rows = caller.sql("select * from collab.jobs where id = %s", (job_id,))
+    assert rows, f"job {job_id} not found"
+    return rows[0]
+
+
+def events(caller: Caller, job_id: uuid.UUID) -> list[str]:
+    """The job's event types in seq order."""
+    rows = caller.sql("select event_type from collab.job_events where job_id = %s order by seq", (job_id,))
+    return [r["event_type"] for r in rows]
+
+
+def expire_lease(caller: Caller, job_id: uuid.UUID) -> None:
+    """Move a running job's lease into the past (what waiting for it would do)."""
+    caller.sql("update collab.jobs set next_run_at = now() - interval '1 second' where id = %s", (job_id,))
+
+
+def make_due(caller: Caller, job_id: uuid.UUID) -> None:
+    """Make a queued job (e.g. waiting for backoff) due now."""
+    caller.sql("update collab.jobs set next_run_at = now() where id = %s and status = 'queued'", (job_id,))
