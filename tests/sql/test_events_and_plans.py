@@ -1,0 +1,80 @@
+"""The event log of a job's whole life, and the query plans of the hot paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import Caller, assign, claim, make_due
+
+
+def _log(owner: Caller, job_id: object) -> list[tuple[str, dict]]:
+    rows = owner.sql("select event_type, payload from collab.job_events where job_id = %s order by seq", (job_id,))
+    return [(r["event_type"], r["payload"]) for r in rows]
+
+
+def test_full_life_with_backoff_retry(owner: Caller) -> None:
+    """assign → claim → fail (retry scheduled) → claim → complete."""
+    job_id = assign(owner, type="t.life", max_attempts=3)
+    claim(owner, worker_id="w1")
+    owner.rpc("fail_job_v1", job_id=job_id, worker_id="w1", error="flaky")
+    make_due(owner, job_id)
+    claim(owner, worker_id="w2")
+    owner.rpc("complete_job_v1", job_id=job_id, worker_id="w2", result={"ok": True})
+    log = _log(owner, job_id)
+    assert [e for e, _ in log] == ["queued", "claimed", "retry_scheduled", "claimed", "succeeded"]
+    assert log[0][1]["type"] == "t.life"
+    assert (log[1][1]["worker_id"], log[1][1]["attempt"]) == ("w1", 1)
+    assert (log[2][1]["error"], log[2][1]["attempt"]) == ("flaky", 1)
+    assert (log[3][1]["worker_id"], log[3][1]["attempt"]) == ("w2", 2)
+    assert log[4][1]["attempt"] == 2
+
+
+def test_full_life_with_manual_retry(owner: Caller) -> None:
+    """assign → claim → fail permanently → retry → claim → complete."""
+    job_id = assign(owner, max_attempts=1)
+    claim(owner)
+    owner.rpc("fail_job_v1", job_id=job_id, worker_id="w1", error="fatal")
+    owner.rpc("retry_job_v1", job_id=job_id)
+    claim(owner)
+    owner.rpc("complete_job_v1", job_id=job_id, worker_id="w1")
+    log = _log(owner, job_id)
+    assert [e for e, _ in log] == ["queued", "claimed", "failed", "retried", "claimed", "succeeded"]
+    assert log[2][1]["error"] == "fatal" and log[3][1]["previous_status"] == "failed"
+
+
+def test_events_are_never_written_for_non_transitions(owner: Caller) -> None:
+    job_id = assign(owner)
+    claim(owner)
+    for _ in range(3):
+        owner.rpc("extend_lease_v1", job_id=job_id, worker_id="w1", lease_seconds=60)
+    owner.rpc("worker_heartbeat_v1", worker_id="w1", executor_id="ex")
+    assert [e for e, _ in _log(owner, job_id)] == ["queued", "claimed"]
+
+
+def _plan(owner: Caller, query: str) -> str:
+    owner.sql("analyze")
+    rows = owner.sql(f"set local enable_seqscan = off; explain {query}")
+    return "\n".join(r["QUERY PLAN"] for r in rows)
+
+
+@pytest.mark.parametrize("query", [
+    # the claim's candidate scan
+    "select id from collab.jobs j where j.executor_id = 'ex' and j.status in ('queued','running')"
+    " and j.next_run_at <= now() order by j.priority desc, j.next_run_at, j.id limit 10 for update skip locked",
+    # jobs_recent, per executor and overall, with a cursor
+    "select * from collab.jobs j where j.executor_id = 'ex' and (j.created_at, j.id) <"
+    " ('2030-01-01'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)"
+    " order by j.created_at desc, j.id desc limit 21",
+    "select * from collab.jobs j order by j.created_at desc, j.id desc limit 21",
+    # events of a job after a seq, and by executor
+    "select * from collab.job_events e where e.job_id = gen_random_uuid() and e.seq > 5 order by e.seq",
+    "select * from collab.job_events e where e.executor_id = 'ex' and e.seq > 5 order by e.seq limit 100",
+    "select * from collab.job_dead_letters d order by d.created_at desc, d.id desc limit 21",
+    "select * from collab.jobs j where j.idempotency_key = 'k' and j.executor_id = 'ex'",
+    "select * from collab.worker_heartbeats_v2 w where w.last_seen_at > now() - interval '20 seconds'",
+])
+def test_hot_queries_have_an_index_path(owner: Caller, query: str) -> None:
+    """With sequential scans disabled the planner still picks one if no index serves."""
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}"} for i in range(2000)])
+    plan = _plan(owner, query)
+    assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0], plan
