@@ -19,8 +19,8 @@ begin
   end if;
   if not exists (select 1 from pg_roles where rolname = 'authenticator') then
     create role authenticator login noinherit;
+    grant anon, authenticated, service_role to authenticator;
   end if;
-  grant anon, authenticated, service_role to authenticator;
 end
 $$;
 

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from collab_sdk.embedded import EmbeddedPostgres
 from collab_sdk.migrate import migrate
-from support import Caller
+from support import Caller, database_url
 
 # Fast and disposable: the test cluster may lose data on a crash of the machine.
 TEST_SETTINGS = {
@@ -29,10 +29,6 @@ TEST_SETTINGS = {
     "max_connections": "300",
     "shared_buffers": "128MB",
 }
-
-
-def _with_db(url: str, dbname: str) -> str:
-    return str(psycopg.conninfo.make_conninfo(url, dbname=dbname))
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +53,7 @@ def template_db(server_url: str) -> Iterator[str]:
     name = f"collab_template_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    migrate(_with_db(server_url, name))
+    migrate(database_url(server_url, name))
     yield name
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
@@ -70,7 +66,7 @@ def db_url(server_url: str, template_db: str) -> Iterator[str]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {} template {}").format(
             sql.Identifier(name), sql.Identifier(template_db)))
-    yield _with_db(server_url, name)
+    yield database_url(server_url, name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 

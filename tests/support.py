@@ -11,10 +11,17 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+
+
+def database_url(server_url: str, dbname: str) -> str:
+    """``server_url`` (a postgresql:// URL) pointing at database ``dbname`` instead."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path="/" + dbname))
 
 
 def rpc_query(fn: str, args: dict[str, Any]) -> tuple[sql.Composed, dict[str, Any]]:

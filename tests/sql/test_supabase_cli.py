@@ -1,0 +1,113 @@
+"""The real supabase CLI (npm package, pinned in package.json) applies
+supabase/migrations/ to a fresh database, and the result equals what `collab db migrate`
+produces; each tool then sees the other's work as up to date."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from collab_sdk._paths import compat_sql_path, repo_root
+from collab_sdk.migrate import load_migrations, migrate
+from support import database_url
+
+CLI = repo_root() / "node_modules" / ".bin" / "supabase"
+
+# Everything the migrations define in schema collab, as comparable text.
+FINGERPRINT = """
+select 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || case when a.attnotnull then ' not null' else '' end
+  from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+  left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+ where n.nspname = 'collab' and a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'v')
+union all
+select 'index ' || pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indrelid
+  join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'collab'
+union all
+select 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) from pg_constraint
+ where connamespace = 'collab'::regnamespace
+union all
+select 'function ' || pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl::text, 'default')
+  from pg_proc p where p.pronamespace = 'collab'::regnamespace
+union all
+select 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '')
+  from pg_policies where schemaname = 'collab'
+union all
+select 'trigger ' || pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid
+ where c.relnamespace = 'collab'::regnamespace and not t.tgisinternal
+union all
+select 'table ' || c.relname || ' rls=' || c.relrowsecurity || ' acl ' || coalesce(c.relacl::text, '')
+  from pg_class c where c.relnamespace = 'collab'::regnamespace and c.relkind = 'r'
+union all
+select 'publication ' || pubname || ' ' || schemaname || '.' || tablename from pg_publication_tables
+ where schemaname = 'collab'
+order by 1
+"""
+
+
+def _fingerprint(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute(FINGERPRINT).fetchall()]
+
+
+def _history(url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("select version, name from supabase_migrations.schema_migrations"
+                            " order by version").fetchall()
+
+
+def _fresh_database(server_url: str) -> str:
+    name = f"collab_cli_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return database_url(server_url, name)
+
+
+def _supabase_migration_up(url: str) -> str:
+    env = {**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"}
+    done = subprocess.run([str(CLI), "migration", "up", f"--remote={url}?sslmode=disable", "--yes"],
+                          cwd=repo_root(), env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def cli() -> Path:
+    if not CLI.exists():
+        pytest.skip("supabase CLI not installed (node_modules/.bin/supabase); `./dev test` runs npm ci")
+    return CLI
+
+
+def test_cli_and_collab_migrate_build_the_same_schema(cli: Path, server_url: str) -> None:
+    by_cli = _fresh_database(server_url)
+    with psycopg.connect(by_cli, autocommit=True) as conn:  # plain Postgres needs the look-alike first
+        conn.execute(compat_sql_path().read_text())
+    out = _supabase_migration_up(by_cli)
+    assert "Applying migration 20261122000100_collab_tables.sql" in out
+
+    by_collab = _fresh_database(server_url)
+    migrate(by_collab)
+
+    schema = _fingerprint(by_collab)
+    assert len(schema) > 150 and any(line.startswith('policy jobs') for line in schema)
+    assert _fingerprint(by_cli) == schema
+    expected = [(m.version, m.name) for m in load_migrations()]
+    assert _history(by_cli) == _history(by_collab) == expected
+
+
+def test_each_tool_continues_after_the_other(cli: Path, server_url: str) -> None:
+    by_cli = _fresh_database(server_url)
+    with psycopg.connect(by_cli, autocommit=True) as conn:
+        conn.execute(compat_sql_path().read_text())
+    _supabase_migration_up(by_cli)
+    assert migrate(by_cli) == []
+
+    by_collab = _fresh_database(server_url)
+    migrate(by_collab)
+    assert "Applying migration" not in _supabase_migration_up(by_collab)
