@@ -56,8 +56,11 @@ as $$
 $$;
 
 -- Lock a job for a state change. Jobs the caller may not see are "not found" (no
--- existence leak); jobs it sees but may not change in this way raise CL403.
-create function collab._lock_job(job_id uuid, roles text[]) returns collab.jobs
+-- existence leak); jobs it sees but may not change in this way raise CL403. With
+-- `allowed_statuses`, a job in another status raises CL412 ("cannot <verb> job ...").
+create function collab._lock_job(job_id uuid, roles text[], allowed_statuses text[] default null,
+                                 verb text default null)
+  returns collab.jobs
   language plpgsql set search_path = ''
 as $$
 declare
@@ -68,6 +71,9 @@ begin
     perform collab._raise('CL404', format('job %s not found', job_id));
   end if;
   perform collab._require_member(j.executor_id, roles);
+  if allowed_statuses is not null and not j.status = any (allowed_statuses) then
+    perform collab._raise('CL412', format('cannot %s job %s: it is %s', verb, j.id, j.status));
+  end if;
   return j;
 end
 $$;

@@ -440,10 +440,7 @@ as $$
 declare
   j collab.jobs;
 begin
-  j := collab._lock_job(job_id, '{client,worker,admin}');
-  if j.status not in ('queued', 'running') then
-    perform collab._raise('CL412', format('cannot cancel job %s: it is %s', j.id, j.status));
-  end if;
+  j := collab._lock_job(job_id, '{client,worker,admin}', '{queued,running}', 'cancel');
   update collab.jobs
      set status = 'cancelled', finished_at = now(), updated_at = now(),
          last_error = coalesce(left(reason, 16384), last_error)
@@ -461,10 +458,7 @@ as $$
 declare
   j collab.jobs;
 begin
-  j := collab._lock_job(job_id, '{client,worker,admin}');
-  if j.status not in ('failed', 'succeeded', 'cancelled') then
-    perform collab._raise('CL412', format('cannot retry job %s: it is %s', j.id, j.status));
-  end if;
+  j := collab._lock_job(job_id, '{client,worker,admin}', '{failed,succeeded,cancelled}', 'retry');
   update collab.jobs
      set status = 'queued', attempts = 0, next_run_at = now(), lease_owner = null,
          result = null, started_at = null, finished_at = null, updated_at = now()
@@ -482,10 +476,9 @@ as $$
 declare
   j collab.jobs;
 begin
-  j := collab._lock_job(job_id, '{client,worker,admin}');
-  if j.status = 'running' then
-    perform collab._raise('CL412', format('cannot delete job %s: it is running; cancel it first', j.id));
-  end if;
+  -- A running job is cancelled first, so its worker is told (lease lost) rather than
+  -- finding its job gone.
+  j := collab._lock_job(job_id, '{client,worker,admin}', '{queued,succeeded,failed,cancelled}', 'delete');
   delete from collab.jobs where id = j.id;
   return next j;
 end
