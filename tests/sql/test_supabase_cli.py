@@ -15,46 +15,9 @@ from psycopg import sql
 
 from collab_sdk._paths import compat_sql_path, repo_root
 from collab_sdk.migrate import load_migrations, migrate
-from support import database_url
+from support import database_url, schema_fingerprint
 
 CLI = repo_root() / "node_modules" / ".bin" / "supabase"
-
-# Everything the migrations define in schema collab, as comparable text.
-FINGERPRINT = """
-select 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || case when a.attnotnull then ' not null' else '' end
-  from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-  left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
- where n.nspname = 'collab' and a.attnum > 0 and not a.attisdropped and c.relkind in ('r', 'v')
-union all
-select 'index ' || pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indrelid
-  join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'collab'
-union all
-select 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) from pg_constraint
- where connamespace = 'collab'::regnamespace
-union all
-select 'function ' || pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl::text, 'default')
-  from pg_proc p where p.pronamespace = 'collab'::regnamespace
-union all
-select 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' ' || coalesce(qual, '')
-  from pg_policies where schemaname = 'collab'
-union all
-select 'trigger ' || pg_get_triggerdef(t.oid) from pg_trigger t join pg_class c on c.oid = t.tgrelid
- where c.relnamespace = 'collab'::regnamespace and not t.tgisinternal
-union all
-select 'table ' || c.relname || ' rls=' || c.relrowsecurity || ' acl ' || coalesce(c.relacl::text, '')
-  from pg_class c where c.relnamespace = 'collab'::regnamespace and c.relkind = 'r'
-union all
-select 'publication ' || pubname || ' ' || schemaname || '.' || tablename from pg_publication_tables
- where schemaname = 'collab'
-order by 1
-"""
-
-
-def _fingerprint(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        return [row[0] for row in conn.execute(FINGERPRINT).fetchall()]
-
 
 def _history(url: str) -> list[tuple[str, str]]:
     with psycopg.connect(url) as conn:
@@ -94,9 +57,9 @@ def test_cli_and_collab_migrate_build_the_same_schema(cli: Path, server_url: str
     by_collab = _fresh_database(server_url)
     migrate(by_collab)
 
-    schema = _fingerprint(by_collab)
+    schema = schema_fingerprint(by_collab)
     assert len(schema) > 150 and any(line.startswith('policy jobs') for line in schema)
-    assert _fingerprint(by_cli) == schema
+    assert schema_fingerprint(by_cli) == schema
     expected = [(m.version, m.name) for m in load_migrations()]
     assert _history(by_cli) == _history(by_collab) == expected
 
