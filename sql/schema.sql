@@ -717,6 +717,7 @@ begin
   -- finding its job gone.
   j := collab._lock_job(job_id, '{client,worker,admin}', '{queued,succeeded,failed,cancelled}', 'delete');
   delete from collab.jobs where id = j.id;
+  delete from collab.job_events e where e.job_id = j.id;
   return next j;
 end
 $$;
@@ -967,11 +968,16 @@ begin
   elsif not collab._caller_is_trusted() then
     perform collab._raise('CL403', 'not allowed: purging every executor needs the service role; pass executor_id');
   end if;
-  delete from collab.jobs j
-   where j.status = any (statuses)
-     and j.finished_at < now() - make_interval(secs => older_than_seconds)
-     and (purge_jobs_v1.executor_id is null or j.executor_id = purge_jobs_v1.executor_id);
-  get diagnostics purged = row_count;
+  with gone as (
+    delete from collab.jobs j
+     where j.status = any (statuses)
+       and j.finished_at < now() - make_interval(secs => older_than_seconds)
+       and (purge_jobs_v1.executor_id is null or j.executor_id = purge_jobs_v1.executor_id)
+    returning j.id
+  ), events as (
+    delete from collab.job_events e using gone where e.job_id = gone.id
+  )
+  select count(*) into purged from gone;
   return purged;
 end
 $$;
@@ -1183,9 +1189,6 @@ ALTER TABLE ONLY collab.job_dead_letters
 
 ALTER TABLE ONLY collab.job_dead_letters
     ADD CONSTRAINT job_dead_letters_retried_job_id_fkey FOREIGN KEY (retried_job_id) REFERENCES collab.jobs(id) ON DELETE SET NULL;
-
-ALTER TABLE ONLY collab.job_events
-    ADD CONSTRAINT job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
 
 ALTER TABLE collab.artifacts ENABLE ROW LEVEL SECURITY;
 

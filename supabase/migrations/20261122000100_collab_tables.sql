@@ -63,10 +63,12 @@ create index jobs_finished_idx on collab.jobs (finished_at) where finished_at is
 
 -- The committed event log. Written only by triggers and by append_job_event_v1; never
 -- updated. `seq` orders events; `xact_id` lets a reader tell which events are surely
--- committed (a later seq can commit before an earlier one).
+-- committed (a later seq can commit before an earlier one). No foreign key to jobs:
+-- every transition writes an event, and a per-row referential check would cost more
+-- than the insert itself; delete_job_v1 and purge_jobs_v1 delete a job's events.
 create table collab.job_events (
   seq         bigint      generated always as identity primary key,
-  job_id      uuid        not null references collab.jobs (id) on delete cascade,
+  job_id      uuid        not null,
   executor_id text        not null,
   event_type  text        not null,
   payload     jsonb       not null default '{}'::jsonb,

@@ -468,7 +468,7 @@ begin
 end
 $$;
 
--- Delete a job that is not running (with its events and artifacts rows).
+-- Delete a job that is not running, with its events and artifacts rows.
 create function collab.delete_job_v1(job_id uuid)
   returns setof collab.jobs
   language plpgsql security definer set search_path = ''
@@ -480,6 +480,7 @@ begin
   -- finding its job gone.
   j := collab._lock_job(job_id, '{client,worker,admin}', '{queued,succeeded,failed,cancelled}', 'delete');
   delete from collab.jobs where id = j.id;
+  delete from collab.job_events e where e.job_id = j.id;
   return next j;
 end
 $$;
@@ -505,11 +506,16 @@ begin
   elsif not collab._caller_is_trusted() then
     perform collab._raise('CL403', 'not allowed: purging every executor needs the service role; pass executor_id');
   end if;
-  delete from collab.jobs j
-   where j.status = any (statuses)
-     and j.finished_at < now() - make_interval(secs => older_than_seconds)
-     and (purge_jobs_v1.executor_id is null or j.executor_id = purge_jobs_v1.executor_id);
-  get diagnostics purged = row_count;
+  with gone as (
+    delete from collab.jobs j
+     where j.status = any (statuses)
+       and j.finished_at < now() - make_interval(secs => older_than_seconds)
+       and (purge_jobs_v1.executor_id is null or j.executor_id = purge_jobs_v1.executor_id)
+    returning j.id
+  ), events as (
+    delete from collab.job_events e using gone where e.job_id = gone.id
+  )
+  select count(*) into purged from gone;
   return purged;
 end
 $$;

@@ -130,3 +130,13 @@ def test_heartbeat_rejects_bad_input(owner: Caller, args: dict, code: str, messa
     owner.rpc("worker_heartbeat_v1", worker_id="w1", executor_id="ex")
     with raises_sqlstate(code, message):
         owner.rpc("worker_heartbeat_v1", **{"worker_id": "w1", "executor_id": "ex", **args})
+
+
+def test_purge_also_deletes_the_jobs_events(owner: Caller) -> None:
+    job_id = assign(owner)
+    claim(owner)
+    owner.rpc("complete_job_v1", job_id=job_id, worker_id="w1")
+    kept = assign(owner)
+    assert owner.value("purge_jobs_v1") == 1
+    rows = owner.sql("select distinct job_id from collab.job_events")
+    assert [r["job_id"] for r in rows] == [kept]
