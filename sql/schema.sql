@@ -189,18 +189,42 @@ CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
+declare
+  woken text[];
 begin
-  insert into collab.job_events (job_id, executor_id, event_type, payload)
-  select n.id, n.executor_id, e.event_type, e.payload
-    from new_rows n
-    join old_rows o on o.id = n.id
-    cross join lateral collab._transition_event(o, n) e
-   where e.event_type is not null
-   order by n.id;
-  perform collab._notify_claimable(
-    (select array_agg(distinct n.executor_id)
-       from new_rows n join old_rows o on o.id = n.id
-      where n.status = 'queued' and o.status <> 'queued' and n.next_run_at <= now()));
+  with changed as materialized (
+    select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
+           case
+             when n.status = 'running' and n.attempts > o.attempts then 'claimed'
+             when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
+             when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
+             when o.status <> 'failed' and n.status = 'failed' then 'failed'
+             when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
+             when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
+           end as event_type,
+           case
+             when n.status = 'running' then
+               jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
+                                  'lease_until', n.lease_until, 'previous_status', o.status)
+             when n.status = 'queued' and o.status = 'running' then
+               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
+                                  'next_run_at', n.next_run_at)
+             when n.status = 'failed' then
+               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
+             else
+               jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
+           end as payload
+      from new_rows n join old_rows o on o.id = n.id
+  ), logged as (
+    insert into collab.job_events (job_id, executor_id, event_type, payload)
+    select c.id, c.executor_id, c.event_type, c.payload
+      from changed c where c.event_type is not null
+     order by c.id
+  )
+  select array_agg(distinct c.executor_id) into woken
+    from changed c
+   where c.status = 'queued' and c.old_status <> 'queued' and c.next_run_at <= now();
+  perform collab._notify_claimable(woken);
   return null;
 end
 $$;
@@ -314,34 +338,6 @@ CREATE FUNCTION collab._retry_backoff_seconds(attempt integer) RETURNS double pr
     SET search_path TO ''
     AS $$
   select least(3600.0, 5.0 * power(2.0, greatest(attempt, 1) - 1)) * (0.75 + 0.25 * random())
-$$;
-
-CREATE FUNCTION collab._transition_event(o collab.jobs, n collab.jobs, OUT event_type text, OUT payload jsonb) RETURNS record
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $$
-  select t.event_type, t.payload from (
-    select case
-      when n.status = 'running' and n.attempts > o.attempts then 'claimed'
-      when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
-      when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
-      when o.status <> 'failed' and n.status = 'failed' then 'failed'
-      when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
-      when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
-    end as event_type,
-    case
-      when n.status = 'running' then
-        jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
-                           'lease_until', n.lease_until, 'previous_status', o.status)
-      when n.status = 'queued' and o.status = 'running' then
-        jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
-                           'next_run_at', n.next_run_at)
-      when n.status = 'failed' then
-        jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
-      else
-        jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
-    end as payload
-  ) t
 $$;
 
 CREATE TABLE collab.artifacts (
@@ -1278,8 +1274,6 @@ GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._transition_event(o collab.jobs, n collab.jobs, OUT event_type text, OUT payload jsonb) FROM PUBLIC;
 
 GRANT SELECT ON TABLE collab.artifacts TO authenticated;
 GRANT ALL ON TABLE collab.artifacts TO service_role;

@@ -203,50 +203,48 @@ begin
 end
 $$;
 
--- The event a row change stands for, or null when it is not a transition.
-create function collab._transition_event(o collab.jobs, n collab.jobs,
-                                         out event_type text, out payload jsonb)
-  language sql immutable set search_path = ''
-as $$
-  select t.event_type, t.payload from (
-    select case
-      when n.status = 'running' and n.attempts > o.attempts then 'claimed'
-      when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
-      when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
-      when o.status <> 'failed' and n.status = 'failed' then 'failed'
-      when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
-      when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
-    end as event_type,
-    case
-      when n.status = 'running' then
-        jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
-                           'lease_until', n.lease_until, 'previous_status', o.status)
-      when n.status = 'queued' and o.status = 'running' then
-        jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
-                           'next_run_at', n.next_run_at)
-      when n.status = 'failed' then
-        jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
-      else
-        jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
-    end as payload
-  ) t
-$$;
-
+-- One event per row that changed state, and one wake-up per executor whose jobs became
+-- claimable. The transition is derived inline (no per-row function call): this runs on
+-- every claim and complete.
 create function collab._jobs_after_update() returns trigger
   language plpgsql set search_path = ''
 as $$
+declare
+  woken text[];
 begin
-  insert into collab.job_events (job_id, executor_id, event_type, payload)
-  select n.id, n.executor_id, e.event_type, e.payload
-    from new_rows n
-    join old_rows o on o.id = n.id
-    cross join lateral collab._transition_event(o, n) e
-   where e.event_type is not null
-   order by n.id;
-  perform collab._notify_claimable(
-    (select array_agg(distinct n.executor_id)
-       from new_rows n join old_rows o on o.id = n.id
-      where n.status = 'queued' and o.status <> 'queued' and n.next_run_at <= now()));
+  with changed as materialized (
+    select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
+           case
+             when n.status = 'running' and n.attempts > o.attempts then 'claimed'
+             when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
+             when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
+             when o.status <> 'failed' and n.status = 'failed' then 'failed'
+             when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
+             when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
+           end as event_type,
+           case
+             when n.status = 'running' then
+               jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
+                                  'lease_until', n.lease_until, 'previous_status', o.status)
+             when n.status = 'queued' and o.status = 'running' then
+               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
+                                  'next_run_at', n.next_run_at)
+             when n.status = 'failed' then
+               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
+             else
+               jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
+           end as payload
+      from new_rows n join old_rows o on o.id = n.id
+  ), logged as (
+    insert into collab.job_events (job_id, executor_id, event_type, payload)
+    select c.id, c.executor_id, c.event_type, c.payload
+      from changed c where c.event_type is not null
+     order by c.id
+  )
+  select array_agg(distinct c.executor_id) into woken
+    from changed c
+   where c.status = 'queued' and c.old_status <> 'queued' and c.next_run_at <= now();
+  perform collab._notify_claimable(woken);
   return null;
 end
 $$;
