@@ -10,7 +10,7 @@ the two is the anchor), and reports each collab figure as a ratio to its anchor:
 - enqueue in batches of 1,000  (assign_jobs_v1)           vs insert1000_rows_per_s
 - drain, single claims         (claim_one_job_v3 + complete_job_v1, N worker processes)
                                                            vs claim_complete_jobs_per_s
-- drain, batch claims          (claim_jobs_v1 max 100 + complete_job_v1 each)
+- drain, batch claims          (claim_jobs_v1 max 100 + complete_jobs_v1 for the batch)
                                                            vs claim_complete_jobs_per_s
 - idle enqueue -> claim latency via LISTEN collab_jobs (p50/p95/p99 ms)
 
@@ -81,8 +81,12 @@ def _drain_worker(url: str, executor: str, worker: str, max_jobs: int, ready: mp
                                " lease_seconds => 300, max_jobs => %s)", (executor, worker, max_jobs)).fetchall()
             if not ids:
                 return
-            for (job_id,) in ids:
-                conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => %s)", (job_id, worker))
+            if max_jobs == 1:
+                conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => %s)", (ids[0][0], worker))
+            else:  # the whole batch in one transaction
+                done = Jsonb([{"job_id": str(job_id)} for (job_id,) in ids])
+                conn.execute("select count(*) from collab.complete_jobs_v1(worker_id => %s, completions => %s)",
+                             (worker, done))
 
 
 def drain(url: str, executor: str, jobs: int, workers: int, max_jobs: int) -> float:

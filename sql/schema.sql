@@ -702,6 +702,66 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) RETURNS SETOF collab.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  trusted boolean := collab._caller_is_trusted();
+  bad record;
+begin
+  perform collab._check_name('worker_id', worker_id);
+  if jsonb_typeof(completions) is distinct from 'array' then
+    perform collab._raise('CL400', 'completions must be a JSON array of {job_id, result?, attempt?}');
+  end if;
+  perform collab._check_range('number of completions', jsonb_array_length(completions), 0, 1000);
+  select t.ord, t.msg into bad from (
+  select c.ord, case
+      when jsonb_typeof(c.v) <> 'object' then 'must be a JSON object'
+      when c.v ->> 'job_id' is null
+           or c.v ->> 'job_id' !~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$' then 'job_id must be a uuid'
+      when jsonb_typeof(c.v -> 'attempt') not in ('number', 'null')
+           or (c.v ->> 'attempt')::numeric not between 1 and 1000
+           or (c.v ->> 'attempt')::numeric % 1 <> 0 then 'attempt must be an integer between 1 and 1000'
+      when octet_length((c.v -> 'result')::text) > 1048576 then 'result is larger than 1048576 bytes'
+    end as msg
+    from jsonb_array_elements(completions) with ordinality as c (v, ord)) t
+   where t.msg is not null
+   order by t.ord
+   limit 1;
+  if found then
+    perform collab._raise(case when bad.msg like 'result%' then 'CL413' else 'CL400' end,
+                          format('completions[%s]: %s', bad.ord - 1, bad.msg));
+  end if;
+
+  return query
+  with input as (
+    select (c.v ->> 'job_id')::uuid as id, nullif(c.v -> 'result', 'null'::jsonb) as result,
+           (c.v ->> 'attempt')::integer as attempt
+      from jsonb_array_elements(completions) as c (v)
+  ), allowed as (
+    select i.*, j.status, j.lease_owner, j.next_run_at, j.attempts, j.executor_id
+      from input i join collab.jobs j on j.id = i.id
+     where trusted
+        or exists (select 1 from collab.executor_members m
+                    where m.executor_id = j.executor_id and m.user_id = auth.uid()
+                      and m.role in ('worker', 'admin'))
+  ), done as (
+    update collab.jobs j
+       set status = 'succeeded', result = a.result, finished_at = now(), updated_at = now()
+      from allowed a
+     where j.id = a.id and j.status = 'running' and j.lease_owner = complete_jobs_v1.worker_id
+       and j.next_run_at >= now() and (a.attempt is null or a.attempt = j.attempts)
+    returning j.*
+  )
+  select * from done
+  union all
+  select j.* from collab.jobs j join allowed a on a.id = j.id
+   where a.status = 'succeeded' and a.lease_owner = complete_jobs_v1.worker_id
+     and (a.attempt is null or a.attempt = a.attempts);
+end
+$_$;
+
 CREATE FUNCTION collab.delete_job_v1(job_id uuid) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1323,6 +1383,10 @@ GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, 
 REVOKE ALL ON FUNCTION collab.complete_job_v1(job_id uuid, worker_id text, result jsonb, artifacts jsonb, attempt integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.complete_job_v1(job_id uuid, worker_id text, result jsonb, artifacts jsonb, attempt integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.complete_job_v1(job_id uuid, worker_id text, result jsonb, artifacts jsonb, attempt integer) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.delete_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.delete_job_v1(job_id uuid) TO authenticated;

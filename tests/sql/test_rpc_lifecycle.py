@@ -271,3 +271,43 @@ def test_add_artifacts_while_running_is_fenced(owner: Caller) -> None:
     with raises_sqlstate("CL410"):
         owner.rpc("add_artifacts_v1", job_id=job_id, worker_id="w2",
                   artifacts=[{"name": "x", "path": "ex/x"}])
+
+
+def test_batch_complete_completes_what_the_worker_holds(owner: Caller) -> None:
+    ids = [assign(owner) for _ in range(4)]
+    claimed = owner.rpc("claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=3)
+    assert [c["id"] for c in claimed] == ids[:3]
+    expire_lease(owner, ids[2])
+    done = owner.rpc("complete_jobs_v1", worker_id="w1", completions=[
+        {"job_id": str(ids[0]), "result": {"n": 0}}, {"job_id": str(ids[1]), "attempt": 1},
+        {"job_id": str(ids[2])}, {"job_id": str(ids[3])}, {"job_id": str(uuid.uuid4())}])
+    assert sorted(d["id"] for d in done) == sorted(ids[:2])
+    assert [job(owner, i)["status"] for i in ids] == ["succeeded", "succeeded", "running", "queued"]
+    assert job(owner, ids[0])["result"] == {"n": 0}
+    replay = owner.rpc("complete_jobs_v1", worker_id="w1", completions=[{"job_id": str(ids[0])}])
+    assert [r["id"] for r in replay] == [ids[0]] and replay[0]["result"] == {"n": 0}
+    assert events(owner, ids[0]) == ["queued", "claimed", "succeeded"]
+
+
+@pytest.mark.parametrize(("completions", "code", "message"), [
+    ({"job_id": "x"}, "CL400", "completions must be a JSON array"),
+    ([1], "CL400", "completions[0]: must be a JSON object"),
+    ([{"job_id": "00000000-0000-0000-0000-000000000000"}, {"job_id": 7}], "CL400", "completions[1]: job_id"),
+    ([{"job_id": "not-a-uuid"}], "CL400", "job_id must be a uuid"),
+    ([{"job_id": "00000000-0000-0000-0000-000000000000", "attempt": 0}], "CL400", "attempt must be"),
+    ([{"job_id": "00000000-0000-0000-0000-000000000000", "result": {"x": "y" * 1_048_576}}], "CL413", "result"),
+])
+def test_batch_complete_rejects_bad_input(owner: Caller, completions: object, code: str, message: str) -> None:
+    with raises_sqlstate(code, message):
+        owner.rpc("complete_jobs_v1", worker_id="w1", completions=completions)
+
+
+def test_batch_complete_respects_membership(owner: Caller, make_user) -> None:
+    mine, theirs = assign(owner, executor_id="exec-a"), assign(owner, executor_id="exec-b")
+    user = make_user({"exec-a": "worker"})
+    claim(owner, executor_id="exec-a", worker_id="w1")
+    claim(owner, executor_id="exec-b", worker_id="w1")
+    done = user.rpc("complete_jobs_v1", worker_id="w1",
+                    completions=[{"job_id": str(mine)}, {"job_id": str(theirs)}])
+    assert [d["id"] for d in done] == [mine]
+    assert job(owner, theirs)["status"] == "running"
