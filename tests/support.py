@@ -190,3 +190,18 @@ def schema_fingerprint(url: str) -> list[str]:
     """Every object the migrations define in schema collab, one sorted line each."""
     with psycopg.connect(url) as conn:
         return [row[0] for row in conn.execute(FINGERPRINT).fetchall()]
+
+
+def empty_database(server_url: str) -> str:
+    """A new, empty database on the test server (not migrated); its URL."""
+    name = f"collab_empty_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return database_url(server_url, name)
+
+
+def migration_history(url: str) -> list[tuple[str, str, int]]:
+    """(version, name, number of statements) recorded in the supabase CLI's history table."""
+    with psycopg.connect(url) as conn:
+        return conn.execute("select version, name, cardinality(statements)"
+                            " from supabase_migrations.schema_migrations order by version").fetchall()

@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import difflib
 import threading
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from collab_sdk.embedded import EmbeddedPostgres
 from collab_sdk.migrate import load_migrations, migrate, pending_migrations
 from schema_snapshot import SNAPSHOT, dump_schema
-from support import database_url, schema_fingerprint
+from support import empty_database, migration_history, schema_fingerprint
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
-
-
-def _history(url: str) -> list[tuple[str, str, int]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute("select version, name, cardinality(statements)"
-                            " from supabase_migrations.schema_migrations order by version").fetchall()
-
-
-def _empty_database(server_url: str) -> str:
-    name = f"collab_empty_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return database_url(server_url, name)
 
 
 def test_schema_snapshot_matches_the_migrations(db_url: str) -> None:
@@ -42,19 +27,19 @@ def test_schema_snapshot_matches_the_migrations(db_url: str) -> None:
 
 def test_history_records_every_migration(db_url: str) -> None:
     expected = [(m.version, m.name) for m in load_migrations()]
-    assert [(v, n) for v, n, _ in _history(db_url)] == expected
-    assert all(count == 1 for _, _, count in _history(db_url))
+    assert [(v, n) for v, n, _ in migration_history(db_url)] == expected
+    assert all(count == 1 for _, _, count in migration_history(db_url))
     assert pending_migrations(db_url) == []
 
 
 def test_migrating_again_is_a_no_op(db_url: str) -> None:
-    before = (dump_schema(db_url), _history(db_url))
+    before = (dump_schema(db_url), migration_history(db_url))
     assert migrate(db_url) == []
-    assert (dump_schema(db_url), _history(db_url)) == before
+    assert (dump_schema(db_url), migration_history(db_url)) == before
 
 
 def test_concurrent_migrations_apply_each_file_once(server_url: str) -> None:
-    url = _empty_database(server_url)
+    url = empty_database(server_url)
     applied: list[list[str]] = []
     barrier = threading.Barrier(3)
 

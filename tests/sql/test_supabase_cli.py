@@ -6,31 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from collab_sdk._paths import compat_sql_path, repo_root
 from collab_sdk.migrate import load_migrations, migrate
-from support import database_url, schema_fingerprint
+from support import empty_database, migration_history, schema_fingerprint
 
 CLI = repo_root() / "node_modules" / ".bin" / "supabase"
-
-def _history(url: str) -> list[tuple[str, str]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute("select version, name from supabase_migrations.schema_migrations"
-                            " order by version").fetchall()
-
-
-def _fresh_database(server_url: str) -> str:
-    name = f"collab_cli_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return database_url(server_url, name)
-
 
 def _supabase_migration_up(url: str) -> str:
     env = {**os.environ, "SUPABASE_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"}
@@ -48,29 +33,29 @@ def cli() -> Path:
 
 
 def test_cli_and_collab_migrate_build_the_same_schema(cli: Path, server_url: str) -> None:
-    by_cli = _fresh_database(server_url)
+    by_cli = empty_database(server_url)
     with psycopg.connect(by_cli, autocommit=True) as conn:  # plain Postgres needs the look-alike first
         conn.execute(compat_sql_path().read_text())
     out = _supabase_migration_up(by_cli)
     assert "Applying migration 20261122000100_collab_tables.sql" in out
 
-    by_collab = _fresh_database(server_url)
+    by_collab = empty_database(server_url)
     migrate(by_collab)
 
     schema = schema_fingerprint(by_collab)
     assert len(schema) > 150 and any(line.startswith('policy jobs') for line in schema)
     assert schema_fingerprint(by_cli) == schema
     expected = [(m.version, m.name) for m in load_migrations()]
-    assert _history(by_cli) == _history(by_collab) == expected
+    assert [h[:2] for h in migration_history(by_cli)] == [h[:2] for h in migration_history(by_collab)] == expected
 
 
 def test_each_tool_continues_after_the_other(cli: Path, server_url: str) -> None:
-    by_cli = _fresh_database(server_url)
+    by_cli = empty_database(server_url)
     with psycopg.connect(by_cli, autocommit=True) as conn:
         conn.execute(compat_sql_path().read_text())
     _supabase_migration_up(by_cli)
     assert migrate(by_cli) == []
 
-    by_collab = _fresh_database(server_url)
+    by_collab = empty_database(server_url)
     migrate(by_collab)
     assert "Applying migration" not in _supabase_migration_up(by_collab)
