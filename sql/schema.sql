@@ -1064,6 +1064,10 @@ begin
          result = null, started_at = null, finished_at = null, updated_at = now()
    where id = j.id
   returning * into j;
+  -- The job itself is retried, so its open dead letter is settled: a later dlq_retry_v1
+  -- must not make a second copy of it.
+  update collab.job_dead_letters d set retried_at = now(), retried_job_id = j.id
+   where d.job_id = j.id and d.retried_at is null;
   return next j;
 end
 $$;

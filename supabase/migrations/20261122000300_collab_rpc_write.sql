@@ -450,7 +450,8 @@ begin
 end
 $$;
 
--- Reset a failed, succeeded or cancelled job to queued with attempts 0.
+-- Reset a failed, succeeded or cancelled job to queued with attempts 0 (settling its
+-- open dead letter, if any).
 create function collab.retry_job_v1(job_id uuid)
   returns setof collab.jobs
   language plpgsql security definer set search_path = ''
@@ -464,6 +465,10 @@ begin
          result = null, started_at = null, finished_at = null, updated_at = now()
    where id = j.id
   returning * into j;
+  -- The job itself is retried, so its open dead letter is settled: a later dlq_retry_v1
+  -- must not make a second copy of it.
+  update collab.job_dead_letters d set retried_at = now(), retried_job_id = j.id
+   where d.job_id = j.id and d.retried_at is null;
   return next j;
 end
 $$;

@@ -140,3 +140,11 @@ def test_purge_also_deletes_the_jobs_events(owner: Caller) -> None:
     assert owner.value("purge_jobs_v1") == 1
     rows = owner.sql("select distinct job_id from collab.job_events")
     assert [r["job_id"] for r in rows] == [kept]
+
+
+def test_retry_settles_the_dead_letter_so_dlq_retry_makes_no_copy(owner: Caller) -> None:
+    job_id, dead_id = _dead_letter(owner)
+    owner.rpc("retry_job_v1", job_id=job_id)
+    again = owner.one("dlq_retry_v1", dead_letter_id=dead_id)
+    assert again == {"job_id": job_id, "queued": False}
+    assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 1
