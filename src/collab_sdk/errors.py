@@ -1,0 +1,154 @@
+"""The one exception tree of collab. Every failure the SDK raises is a ``CollabError``::
+
+    CollabError
+    ├── ValidationError        CL400, 22P02, 22003, 22023, 22007, 22008: bad input
+    ├── Unauthorized           42501 and no identity (anon), or bad credentials
+    ├── Forbidden              CL403, 42501: not a member with the needed role
+    ├── NotFound               CL404: unknown job or dead letter, or not visible to you
+    ├── Conflict               CL409: idempotency key reused differently, worker bound elsewhere
+    │   ├── LeaseLost          CL410: the worker no longer holds the job's lease
+    │   └── InvalidTransition  CL412: e.g. cancelling a finished job
+    ├── PayloadTooLarge        CL413
+    ├── SchemaMismatch         the database's collab.schema_version() is not supported
+    ├── StorageError           an artifact could not be stored or signed
+    └── TransportError         the database or API could not be reached or answered oddly
+
+Both transports translate their driver's errors here, and only there, keeping the
+engine's SQLSTATE (``code``) and PostgreSQL's ``hint`` and ``details``. The mapping is
+by code alone, so one failure raises the same exception through either transport.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CollabError",
+    "ValidationError",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "LeaseLost",
+    "InvalidTransition",
+    "PayloadTooLarge",
+    "SchemaMismatch",
+    "StorageError",
+    "TransportError",
+    "error_from_code",
+]
+
+
+class CollabError(Exception):
+    """Root of every collab error: ``code`` (SQLSTATE or collab code), ``message``,
+    and PostgreSQL's ``hint`` and ``details`` when there were any."""
+
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str | None = None,
+                 details: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" if self.code else self.message
+
+
+class ValidationError(CollabError):
+    """The input was rejected: a bad name, an out-of-range number, a malformed id."""
+
+    status = 400
+
+
+class Unauthorized(CollabError):
+    """No identity or a bad one (the ``anon`` role, a rejected token or key)."""
+
+    status = 401
+
+
+class Forbidden(CollabError):
+    """The caller is known but lacks a membership or role for this executor."""
+
+    status = 403
+
+
+class NotFound(CollabError):
+    """The job or dead letter does not exist or is not visible to the caller."""
+
+    status = 404
+
+
+class Conflict(CollabError):
+    """The request conflicts with the current state."""
+
+    status = 409
+
+
+class LeaseLost(Conflict):
+    """The worker no longer holds a live lease on the job; nothing was changed."""
+
+
+class InvalidTransition(Conflict):
+    """The job's status does not allow this change (e.g. cancelling a succeeded job)."""
+
+
+class PayloadTooLarge(CollabError):
+    """A payload, result, event or metadata exceeds its documented limit."""
+
+    status = 413
+
+
+class SchemaMismatch(CollabError):
+    """The database runs a collab schema version this SDK does not understand."""
+
+
+class StorageError(CollabError):
+    """An artifact could not be stored, read or signed."""
+
+    status = 502
+
+
+class TransportError(CollabError):
+    """The database or API could not be reached, or answered something unexpected."""
+
+    status = 503
+
+
+_BY_CODE: dict[str, type[CollabError]] = {
+    "CL400": ValidationError,
+    "CL403": Forbidden,
+    "CL404": NotFound,
+    "CL409": Conflict,
+    "CL410": LeaseLost,
+    "CL412": InvalidTransition,
+    "CL413": PayloadTooLarge,
+    "22P02": ValidationError,  # invalid text representation: a malformed uuid, "abc" for int
+    "22003": ValidationError,  # numeric value out of range
+    "22023": ValidationError,  # invalid parameter value
+    "22007": ValidationError,  # invalid datetime format
+    "22008": ValidationError,  # datetime field overflow
+    "23502": ValidationError,  # a required argument was null
+    "42883": SchemaMismatch,   # undefined function: the schema lacks an RPC this SDK calls
+    "PGRST202": SchemaMismatch,  # PostgREST: function not found in its schema cache
+}
+
+# Connection exceptions, insufficient resources, operator intervention (e.g. a server
+# shutting down), system errors: the database is unavailable, not the request wrong.
+_UNAVAILABLE_CLASSES = ("08", "53", "57P", "58")
+
+
+def error_from_code(code: str | None, message: str, *, hint: str | None = None,
+                    details: str | None = None, anonymous: bool = False) -> CollabError:
+    """The ``CollabError`` for an engine/PostgreSQL/PostgREST error ``code``.
+
+    ``42501`` (permission denied) is ``Unauthorized`` for an ``anonymous`` caller and
+    ``Forbidden`` otherwise, as PostgREST answers 401 / 403. Unknown codes give a plain
+    ``CollabError`` that still carries the code."""
+    if code == "42501":
+        cls: type[CollabError] = Unauthorized if anonymous else Forbidden
+    elif code and code.startswith(_UNAVAILABLE_CLASSES):
+        cls = TransportError
+    else:
+        cls = _BY_CODE.get(code or "", CollabError)
+    return cls(message, code=code, hint=hint, details=details)

@@ -1,0 +1,268 @@
+"""Typed rows and answers of the collab engine (pydantic v2).
+
+Python names are snake_case. On the wire (the HTTP API, ``model_dump(by_alias=True)``)
+they are camelCase as in the seeds: ``jobId``, ``executorId``, ``nextCursor``. Models
+accept either spelling, so they read the engine's snake_case rows and HTTP bodies alike,
+and ignore columns a newer schema adds.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, cast
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic.alias_generators import to_camel
+from typing_extensions import TypeVar
+
+from collab_sdk.errors import ValidationError
+
+__all__ = [
+    "CollabModel",
+    "JobStatus",
+    "Job",
+    "JobEvent",
+    "Artifact",
+    "DeadLetter",
+    "WorkerHeartbeat",
+    "Membership",
+    "Assigned",
+    "JobSpec",
+    "Page",
+    "JobSummary",
+    "Stats",
+    "FinishedCounts",
+    "Percentiles",
+    "DlqCounts",
+    "MetricsOverview",
+]
+
+PayloadT = TypeVar("PayloadT", default=dict[str, Any])
+M = TypeVar("M")
+ItemT = TypeVar("ItemT")
+
+
+class CollabModel(BaseModel):
+    """Base of every model: camelCase aliases, either spelling accepted, extra keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True, extra="ignore")
+
+
+class JobStatus(str, Enum):
+    """A job's status. ``queued`` and ``running`` are live; the other three are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True for ``succeeded``, ``failed`` and ``cancelled``."""
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class Job(CollabModel, Generic[PayloadT]):
+    """A row of ``collab.jobs``. ``Job[MyModel]`` validates ``payload`` into ``MyModel``."""
+
+    id: UUID
+    type: str
+    executor_id: str
+    status: JobStatus
+    payload: PayloadT
+    result: Any = None
+    last_error: str | None = None
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 3
+    idempotency_key: str | None = None
+    lease_owner: str | None = None
+    next_run_at: datetime | None = None
+    lease_until: datetime | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def with_payload(self, model: builtins.type[M]) -> Job[M]:
+        """This job with its payload validated into ``model``; raises
+        ``collab_sdk.errors.ValidationError`` naming the fields that do not fit."""
+        try:
+            typed: builtins.type[Job[M]] = cast(Any, Job)[model]
+            return typed.model_validate(self.model_dump(by_alias=False))
+        except PydanticValidationError as exc:
+            raise ValidationError(f"payload of job {self.id} ({self.type}) is not a valid "
+                                  f"{getattr(model, '__name__', model)}: {exc}", code="CL400") from exc
+
+
+class JobEvent(CollabModel):
+    """A row of ``collab.job_events``; ``seq`` orders the log."""
+
+    seq: int
+    job_id: UUID
+    executor_id: str | None = None
+    event_type: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    xact_id: str | None = None
+
+    @field_validator("xact_id", mode="before")
+    @classmethod
+    def _xact_id_as_text(cls, value: object) -> object:
+        # psycopg returns xid8 as an int, PostgREST as a string: keep one type.
+        return str(value) if isinstance(value, int) else value
+
+
+class Artifact(CollabModel):
+    """A row of ``collab.artifacts``: metadata of a stored object."""
+
+    id: UUID
+    job_id: UUID
+    executor_id: str | None = None
+    bucket: str
+    path: str
+    name: str
+    size: int | None = None
+    mime: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    created_at: datetime
+
+
+class DeadLetter(CollabModel):
+    """A row of ``collab.job_dead_letters``; ``retried_job_id`` is set once retried."""
+
+    id: UUID
+    job_id: UUID | None = None
+    type: str
+    executor_id: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 0
+    max_attempts: int = 3
+    last_error: str | None = None
+    attempts: int = 0
+    reason: str | None = None
+    created_at: datetime
+    retried_at: datetime | None = None
+    retried_job_id: UUID | None = None
+
+
+class WorkerHeartbeat(CollabModel):
+    """A row of ``collab.worker_heartbeats_v2``: the presence mirror of a worker."""
+
+    worker_id: str
+    executor_id: str
+    status: str
+    version: str | None = None
+    capacity: int = 1
+    running: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    last_seen_at: datetime
+
+
+class Membership(CollabModel):
+    """A row of ``collab.executor_members``: ``role`` is client, worker or admin."""
+
+    executor_id: str
+    user_id: UUID
+    role: str
+    created_at: datetime | None = None
+
+
+class Assigned(CollabModel):
+    """The answer to an assign: the job id, and ``queued=False`` when an earlier
+    assign with the same idempotency key made the job."""
+
+    job_id: UUID
+    queued: bool
+
+
+class JobSpec(CollabModel):
+    """One job to enqueue with ``assign_many``; unset fields take the engine's defaults
+    (priority 0, max_attempts 3, due now)."""
+
+    type: str
+    executor_id: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    priority: int | None = None
+    max_attempts: int | None = None
+    run_at: datetime | None = None
+
+    def rpc_args(self) -> dict[str, Any]:
+        """The engine's snake_case arguments, JSON-ready, leaving out unset optionals."""
+        return self.model_dump(mode="json", by_alias=False, exclude_none=True)
+
+
+class Page(CollabModel, Generic[ItemT]):
+    """One page of a listing, newest first; pass ``next_cursor`` for the next page
+    (``None`` on the last one)."""
+
+    items: list[ItemT]
+    count: int
+    next_cursor: str | None = None
+
+
+class JobSummary(CollabModel):
+    """A job with its artifacts (oldest first) and its whole event log (by ``seq``)."""
+
+    job: Job
+    artifacts: list[Artifact]
+    events: list[JobEvent]
+
+
+class Stats(CollabModel):
+    """Job counts by status; ``pending``/``claimed``/``completed`` are the seeds' names
+    for queued/running/succeeded."""
+
+    queued: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    total: int = 0
+    pending: int = 0
+    claimed: int = 0
+    completed: int = 0
+
+
+class FinishedCounts(CollabModel):
+    """Jobs finished in the last 1, 5 and 60 minutes."""
+
+    last_1m: int = Field(alias="last1m")
+    last_5m: int = Field(alias="last5m")
+    last_60m: int = Field(alias="last60m")
+
+
+class Percentiles(CollabModel):
+    """p50/p95 in milliseconds, ``None`` when there was nothing to measure."""
+
+    p50: float | None = None
+    p95: float | None = None
+
+
+class DlqCounts(CollabModel):
+    """Dead letters: ``size`` not yet retried, ``total`` all of them."""
+
+    size: int
+    total: int
+
+
+class MetricsOverview(CollabModel):
+    """The dashboard overview of ``metrics_overview_v1``."""
+
+    generated_at: datetime
+    by_status: Stats
+    by_type: dict[str, dict[str, int]]
+    finished: FinishedCounts
+    queue_wait_ms: Percentiles
+    run_time_ms: Percentiles
+    dlq: DlqCounts
+    active_workers: int

@@ -1,0 +1,145 @@
+"""``CollabClient``: the blocking face of ``AsyncCollabClient``, not a copy of it.
+
+Each ``CollabClient`` runs one private event loop in a daemon thread and submits the
+async client's coroutines to it, so every method here *is* the async method: same
+arguments, same answers, same errors. The async pool and sessions live on that loop.
+``close()`` (or leaving ``with CollabClient(...)``) closes the transport and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from typing_extensions import Self
+
+from collab_sdk.client import AsyncCollabClient
+from collab_sdk.transport import Transport
+
+__all__ = ["CollabClient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="collab-client-loop",
+                                       daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("CollabClient was called from its own event loop; use AsyncCollabClient")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def _blocking(method: Callable[Concatenate[AsyncCollabClient, P], Coroutine[Any, Any, R]]
+              ) -> Callable[Concatenate[CollabClient, P], R]:
+    """``AsyncCollabClient.method`` as a blocking ``CollabClient`` method."""
+    @functools.wraps(method)
+    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._loop.run(method(self.aio, *args, **kwargs))
+    return call
+
+
+def _blocking_iter(method: Callable[Concatenate[AsyncCollabClient, P], AsyncIterator[R]]
+                   ) -> Callable[Concatenate[CollabClient, P], Iterator[R]]:
+    """An async-generator method as a blocking generator method."""
+    @functools.wraps(method)
+    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+        agen = method(self.aio, *args, **kwargs)
+        try:
+            while True:
+                try:
+                    yield self._loop.run(anext(agen))  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._loop.run(agen.aclose())  # type: ignore[attr-defined]
+    return call
+
+
+class CollabClient:
+    """The blocking collab client; see ``AsyncCollabClient`` for every method.
+
+    ``with CollabClient.from_env() as client: client.assign("t", executor_id="e")``."""
+
+    def __init__(self, transport: Transport, *, check_schema: bool = True) -> None:
+        self._loop = _LoopThread()
+        #: The async client underneath, for code that wants both faces.
+        self.aio = AsyncCollabClient(transport, check_schema=check_schema)
+
+    @classmethod
+    def from_url(cls, url: str, *, role: str | None = None,
+                 claims: Mapping[str, Any] | None = None, max_size: int = 10) -> CollabClient:
+        """A client over ``PostgresTransport(url)``, optionally acting as ``role``."""
+        return cls(AsyncCollabClient.from_url(url, role=role, claims=claims, max_size=max_size).transport)
+
+    @classmethod
+    def from_env(cls) -> CollabClient:
+        """The client the environment asks for (see ``collab_sdk.config.transport_from_env``)."""
+        from collab_sdk.config import transport_from_env
+        return cls(transport_from_env())
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the transport and stop the client's event loop thread."""
+        if not self._loop.loop.is_closed():
+            try:
+                self._loop.run(self.aio.aclose())
+            finally:
+                self._loop.stop()
+
+    connect = _blocking(AsyncCollabClient.connect)
+    assign = _blocking(AsyncCollabClient.assign)
+    assign_many = _blocking(AsyncCollabClient.assign_many)
+    claim = _blocking(AsyncCollabClient.claim)
+    claim_many = _blocking(AsyncCollabClient.claim_many)
+    complete = _blocking(AsyncCollabClient.complete)
+    complete_many = _blocking(AsyncCollabClient.complete_many)
+    fail = _blocking(AsyncCollabClient.fail)
+    extend_lease = _blocking(AsyncCollabClient.extend_lease)
+    progress = _blocking(AsyncCollabClient.progress)
+    add_artifacts = _blocking(AsyncCollabClient.add_artifacts)
+    cancel = _blocking(AsyncCollabClient.cancel)
+    retry = _blocking(AsyncCollabClient.retry)
+    delete = _blocking(AsyncCollabClient.delete)
+    purge = _blocking(AsyncCollabClient.purge)
+    get_job = _blocking(AsyncCollabClient.get_job)
+    summary = _blocking(AsyncCollabClient.summary)
+    events = _blocking(AsyncCollabClient.events)
+    artifacts = _blocking(AsyncCollabClient.artifacts)
+    jobs_recent = _blocking(AsyncCollabClient.jobs_recent)
+    iter_jobs = _blocking_iter(AsyncCollabClient.iter_jobs)
+    dlq_list = _blocking(AsyncCollabClient.dlq_list)
+    dlq_retry = _blocking(AsyncCollabClient.dlq_retry)
+    heartbeat = _blocking(AsyncCollabClient.heartbeat)
+    workers_active = _blocking(AsyncCollabClient.workers_active)
+    stats = _blocking(AsyncCollabClient.stats)
+    metrics = _blocking(AsyncCollabClient.metrics)
+    add_member = _blocking(AsyncCollabClient.add_member)
+    remove_member = _blocking(AsyncCollabClient.remove_member)
+    schema_version = _blocking(AsyncCollabClient.schema_version)
