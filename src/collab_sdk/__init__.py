@@ -1,0 +1,32 @@
+"""collab: a Supabase-native job queue. Postgres does the queue; this is the typed way in.
+
+    from collab_sdk import CollabClient
+    with CollabClient.from_env() as client:
+        client.assign("browser.screenshot", executor_id="default", payload={"url": "..."})
+
+``AsyncCollabClient`` is the async client, ``CollabClient`` its blocking face. Errors are
+``CollabError`` subclasses (``collab_sdk.errors``); rows are pydantic models
+(``collab_sdk.models``).
+"""
+
+from collab_sdk.client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
+from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
+                               NotFound, PayloadTooLarge, SchemaMismatch, StorageError,
+                               TransportError, Unauthorized, ValidationError)
+from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSpec, JobStatus,
+                               JobSummary, Membership, MetricsOverview, Page, Stats,
+                               WorkerHeartbeat)
+from collab_sdk.postgres import PostgresTransport
+from collab_sdk.storage import LocalStorage, Storage
+from collab_sdk.sync import CollabClient
+from collab_sdk.transport import Transport
+
+__all__ = [
+    "AsyncCollabClient", "CollabClient", "SUPPORTED_SCHEMA_VERSIONS",
+    "Transport", "PostgresTransport", "Storage", "LocalStorage",
+    "CollabError", "ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict",
+    "LeaseLost", "InvalidTransition", "PayloadTooLarge", "SchemaMismatch", "StorageError",
+    "TransportError",
+    "Job", "JobStatus", "JobEvent", "Artifact", "DeadLetter", "WorkerHeartbeat", "Membership",
+    "Assigned", "JobSpec", "Page", "JobSummary", "Stats", "MetricsOverview",
+]

@@ -46,9 +46,14 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from collab_sdk.config import storage_for
     from collab_sdk.demo import run_demo
+    from collab_sdk.postgres import PostgresTransport
+    from collab_sdk.sync import CollabClient
 
-    return run_demo(_database_url(args), jobs=args.jobs)
+    transport = PostgresTransport(_database_url(args))
+    with CollabClient(transport, storage=storage_for(transport)) as client:
+        return run_demo(client, jobs=args.jobs)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from uuid import UUID
@@ -26,6 +27,8 @@ from collab_sdk.errors import SchemaMismatch, TransportError, ValidationError
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSpec,
                                JobSummary, Membership, MetricsOverview, Page, Stats,
                                WorkerHeartbeat)
+from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
+from collab_sdk.storage import Storage
 from collab_sdk.transport import Transport
 
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
@@ -41,23 +44,28 @@ class AsyncCollabClient:
     """The async collab client. ``async with AsyncCollabClient(transport) as client:``
     checks the schema version on entry and closes the transport on exit."""
 
-    def __init__(self, transport: Transport, *, check_schema: bool = True) -> None:
+    def __init__(self, transport: Transport, *, storage: Storage | None = None,
+                 check_schema: bool = True) -> None:
         self.transport = transport
+        #: Where ``upload_artifact`` stores bytes (None: artifacts rows only).
+        self.storage = storage
         self._schema_checked = not check_schema
         self._schema_lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, *, role: str | None = None,
-                 claims: Mapping[str, Any] | None = None, max_size: int = 10) -> AsyncCollabClient:
+                 claims: Mapping[str, Any] | None = None, max_size: int = 10,
+                 storage: Storage | None = None) -> AsyncCollabClient:
         """A client over ``PostgresTransport(url)``, optionally acting as ``role``."""
         from collab_sdk.postgres import PostgresTransport
-        return cls(PostgresTransport(url, role=role, claims=claims, max_size=max_size))
+        return cls(PostgresTransport(url, role=role, claims=claims, max_size=max_size), storage=storage)
 
     @classmethod
     def from_env(cls) -> AsyncCollabClient:
-        """The client the environment asks for (see ``collab_sdk.config.transport_from_env``)."""
-        from collab_sdk.config import transport_from_env
-        return cls(transport_from_env())
+        """The client the environment asks for (see ``collab_sdk.config``)."""
+        from collab_sdk.config import transport_from_env, storage_for
+        transport = transport_from_env()
+        return cls(transport, storage=storage_for(transport))
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -82,8 +90,10 @@ class AsyncCollabClient:
                 self._schema_checked = True
 
     async def aclose(self) -> None:
-        """Close the transport's connections. The client is unusable afterwards."""
+        """Close the transport's connections and the storage session."""
         await self.transport.aclose()
+        if self.storage is not None:
+            await self.storage.aclose()
 
     async def _call(self, fn: str, **args: Any) -> Any:
         await self.connect()
@@ -175,6 +185,20 @@ class AsyncCollabClient:
         """Record artifact rows (metadata only); all the job's artifacts are returned."""
         return await self._many(Artifact, "add_artifacts_v1", job_id=job_id,
                                 artifacts=list(artifacts), worker_id=worker_id)
+
+    async def upload_artifact(self, job_id: UUID | str, name: str, data: bytes | None = None, *,
+                              file: str | Path | None = None, mime: str | None = None,
+                              bucket: str = DEFAULT_BUCKET, worker_id: str | None = None) -> Artifact:
+        """Store bytes (``data`` or ``file``) in Storage and record the artifact row with
+        size, mime and sha256 (see ``collab_sdk.artifacts``)."""
+        return await upload_artifact(self, job_id, name, data, file=file, mime=mime,
+                                     bucket=bucket, worker_id=worker_id)
+
+    async def sign_artifact(self, path: str, *, expires_in: int = 3600, bucket: str = DEFAULT_BUCKET,
+                            job_id: UUID | str | None = None) -> str:
+        """A time-limited download URL for a stored artifact (checked against the job's
+        artifacts when ``job_id`` is given)."""
+        return await sign_artifact(self, path, expires_in=expires_in, bucket=bucket, job_id=job_id)
 
     # -- management ----------------------------------------------------------------
 

@@ -10,17 +10,26 @@ In order of precedence:
    (``SUPABASE_ACCESS_TOKEN``, a user's JWT, is used when set).
 3. Neither — the embedded PostgreSQL under ``$COLLAB_HOME`` or ``<repo>/.collab``,
    started and migrated on first use.
+
+Artifacts go to Supabase Storage with the Supabase transport, otherwise to
+``LocalStorage`` in ``$COLLAB_STORAGE_DIR`` (default ``<home>/storage``) with URLs signed
+for ``$COLLAB_PUBLIC_URL`` (default ``http://127.0.0.1:3100``, where ``collab serve``
+listens).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
 
+from collab_sdk._paths import repo_root
 from collab_sdk.errors import ValidationError
+from collab_sdk.storage import LocalStorage, Storage
 from collab_sdk.transport import Transport
 
-__all__ = ["transport_from_env", "SUPABASE_KEY_VARIABLES"]
+__all__ = ["transport_from_env", "storage_for", "collab_home", "SUPABASE_KEY_VARIABLES"]
 
 #: Key variables read with ``SUPABASE_URL``, most privileged first.
 SUPABASE_KEY_VARIABLES = ("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY",
@@ -43,4 +52,20 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
                                  access_token=env.get("SUPABASE_ACCESS_TOKEN") or None)
     from collab_sdk.local import local_database_url
     from collab_sdk.postgres import PostgresTransport
-    return PostgresTransport(local_database_url())
+    return PostgresTransport(local_database_url(collab_home(env)))
+
+
+def collab_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$COLLAB_HOME``, or ``.collab`` in the repository (or working directory)."""
+    env = os.environ if env is None else env
+    return Path(env["COLLAB_HOME"]) if env.get("COLLAB_HOME") else repo_root() / ".collab"
+
+
+def storage_for(transport: Transport, env: Mapping[str, str] | None = None) -> Storage:
+    """The artifact storage that goes with ``transport`` (see the module doc)."""
+    env = os.environ if env is None else env
+    supabase_storage = getattr(transport, "storage", None)
+    if callable(supabase_storage):
+        return cast(Storage, supabase_storage())
+    root = Path(env["COLLAB_STORAGE_DIR"]) if env.get("COLLAB_STORAGE_DIR") else collab_home(env) / "storage"
+    return LocalStorage(root, base_url=env.get("COLLAB_PUBLIC_URL") or "http://127.0.0.1:3100")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from collab_sdk._paths import repo_root
+from collab_sdk.config import collab_home
 from collab_sdk.embedded import EmbeddedPostgres
 from collab_sdk.migrate import migrate
 
@@ -14,8 +13,7 @@ __all__ = ["local_server", "local_database_url"]
 
 def local_server(home: Path | None = None) -> EmbeddedPostgres:
     """The embedded server in ``home`` (default ``$COLLAB_HOME`` or ``<repo>/.collab``)."""
-    base = home or Path(os.environ.get("COLLAB_HOME") or repo_root() / ".collab")
-    return EmbeddedPostgres(base / "pgdata")
+    return EmbeddedPostgres((home or collab_home()) / "pgdata")
 
 
 def local_database_url(home: Path | None = None) -> str:

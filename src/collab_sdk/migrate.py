@@ -69,7 +69,8 @@ def _applied_versions(conn: psycopg.Connection) -> set[str]:
 def pending_migrations(url: str) -> list[Migration]:
     """Migrations not yet recorded as applied in the database at ``url``."""
     with psycopg.connect(url, autocommit=True) as conn:
-        if conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone()[0] is None:
+        exists = conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()
+        if not (exists and exists[0]):
             return load_migrations()
         applied = _applied_versions(conn)
     return [m for m in load_migrations() if m.version not in applied]

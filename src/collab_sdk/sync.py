@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from typing_extensions import Self
 
 from collab_sdk.client import AsyncCollabClient
+from collab_sdk.storage import Storage
 from collab_sdk.transport import Transport
 
 __all__ = ["CollabClient"]
@@ -80,22 +81,30 @@ class CollabClient:
 
     ``with CollabClient.from_env() as client: client.assign("t", executor_id="e")``."""
 
-    def __init__(self, transport: Transport, *, check_schema: bool = True) -> None:
+    def __init__(self, transport: Transport, *, storage: Storage | None = None,
+                 check_schema: bool = True) -> None:
         self._loop = _LoopThread()
         #: The async client underneath, for code that wants both faces.
-        self.aio = AsyncCollabClient(transport, check_schema=check_schema)
+        self.aio = AsyncCollabClient(transport, storage=storage, check_schema=check_schema)
 
     @classmethod
     def from_url(cls, url: str, *, role: str | None = None,
-                 claims: Mapping[str, Any] | None = None, max_size: int = 10) -> CollabClient:
+                 claims: Mapping[str, Any] | None = None, max_size: int = 10,
+                 storage: Storage | None = None) -> CollabClient:
         """A client over ``PostgresTransport(url)``, optionally acting as ``role``."""
-        return cls(AsyncCollabClient.from_url(url, role=role, claims=claims, max_size=max_size).transport)
+        return cls._wrap(AsyncCollabClient.from_url(url, role=role, claims=claims,
+                                                    max_size=max_size, storage=storage))
 
     @classmethod
     def from_env(cls) -> CollabClient:
-        """The client the environment asks for (see ``collab_sdk.config.transport_from_env``)."""
-        from collab_sdk.config import transport_from_env
-        return cls(transport_from_env())
+        """The client the environment asks for (see ``collab_sdk.config``)."""
+        return cls._wrap(AsyncCollabClient.from_env())
+
+    @classmethod
+    def _wrap(cls, aio: AsyncCollabClient) -> CollabClient:
+        client = cls.__new__(cls)
+        client._loop, client.aio = _LoopThread(), aio
+        return client
 
     def __enter__(self) -> Self:
         self.connect()
@@ -124,6 +133,8 @@ class CollabClient:
     extend_lease = _blocking(AsyncCollabClient.extend_lease)
     progress = _blocking(AsyncCollabClient.progress)
     add_artifacts = _blocking(AsyncCollabClient.add_artifacts)
+    upload_artifact = _blocking(AsyncCollabClient.upload_artifact)
+    sign_artifact = _blocking(AsyncCollabClient.sign_artifact)
     cancel = _blocking(AsyncCollabClient.cancel)
     retry = _blocking(AsyncCollabClient.retry)
     delete = _blocking(AsyncCollabClient.delete)

@@ -1,0 +1,98 @@
+"""The SDK's public surface: exports, models on the wire, configuration, strict typing."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+import collab_sdk
+from collab_sdk.config import storage_for, transport_from_env
+from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, TransportError, Unauthorized,
+                               ValidationError, error_from_code)
+from collab_sdk.models import Job, JobSpec, JobStatus, Page
+from collab_sdk.postgres import PostgresTransport
+from collab_sdk.storage import LocalStorage
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_all_lists_every_public_name_of_every_module() -> None:
+    for info in pkgutil.iter_modules(collab_sdk.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"collab_sdk.{info.name}")
+        exported = set(getattr(module, "__all__", []))
+        defined = {name for name, value in vars(module).items()
+                   if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+                   and value.__module__ == module.__name__}
+        assert defined <= exported, f"collab_sdk.{info.name}.__all__ lacks {sorted(defined - exported)}"
+        for name in exported:
+            assert getattr(module, name).__doc__ or not callable(getattr(module, name)), f"{info.name}.{name} has no docstring"
+    for name in collab_sdk.__all__:
+        assert hasattr(collab_sdk, name)
+
+
+def test_job_on_the_wire_is_camel_case_and_reads_either_spelling() -> None:
+    row = {"id": str(uuid.uuid4()), "type": "t", "executor_id": "ex", "status": "running",
+           "payload": {"url": "u"}, "created_at": "2026-11-23T00:00:00+00:00", "lease_owner": "w1"}
+    job = Job.model_validate(row)
+    wire = job.model_dump(mode="json")
+    assert wire["executorId"] == "ex" and wire["leaseOwner"] == "w1" and "executor_id" not in wire
+    assert Job.model_validate(wire) == job
+    assert job.status is JobStatus.RUNNING and not job.status.is_final
+    page = Page[Job].model_validate({"items": [row], "count": 1, "nextCursor": None})
+    assert page.model_dump(mode="json")["nextCursor"] is None
+
+
+def test_with_payload_types_and_rejects_clearly() -> None:
+    class Shot(BaseModel):
+        url: str
+        width: int = 800
+
+    job = Job.model_validate({"id": str(uuid.uuid4()), "type": "shot", "executor_id": "ex",
+                              "status": "queued", "payload": {"url": "u"}, "created_at": "2026-11-23T00:00:00Z"})
+    assert job.with_payload(Shot).payload.width == 800
+    bad = job.model_copy(update={"payload": {"width": "wide"}})
+    with pytest.raises(ValidationError, match="not a valid Shot") as raised:
+        bad.with_payload(Shot)
+    assert "url" in str(raised.value) and raised.value.code == "CL400"
+
+
+def test_job_spec_leaves_engine_defaults_to_the_engine() -> None:
+    assert JobSpec(type="t", executor_id="ex").rpc_args() == {"type": "t", "executor_id": "ex", "payload": {}}
+
+
+@pytest.mark.parametrize("code, anonymous, cls", [
+    ("CL410", False, LeaseLost), ("22P02", False, ValidationError), ("42501", True, Unauthorized),
+    ("42501", False, Forbidden), ("08006", False, TransportError), ("57P01", False, TransportError),
+    ("XX000", False, CollabError),
+])
+def test_error_mapping(code: str, anonymous: bool, cls: type[CollabError]) -> None:
+    error = error_from_code(code, "m", hint="h", details="d", anonymous=anonymous)
+    assert type(error) is cls and error.code == code and error.hint == "h" and error.details == "d"
+    assert str(error) == f"[{code}] m"
+
+
+def test_from_env_precedence(tmp_path: Path) -> None:
+    transport = transport_from_env({"COLLAB_DATABASE_URL": "postgresql://u@h/db", "SUPABASE_URL": "https://x"})
+    assert isinstance(transport, PostgresTransport) and transport.url == "postgresql://u@h/db"
+    with pytest.raises(ValidationError, match="SUPABASE_SERVICE_ROLE_KEY"):
+        transport_from_env({"SUPABASE_URL": "https://x.supabase.co"})
+    storage = storage_for(transport, {"COLLAB_STORAGE_DIR": str(tmp_path), "COLLAB_PUBLIC_URL": "http://h:1"})
+    assert isinstance(storage, LocalStorage) and storage.root == tmp_path and storage.base_url == "http://h:1"
+
+
+@pytest.mark.slow
+def test_mypy_strict_passes_and_py_typed_ships() -> None:
+    assert (REPO / "src" / "collab_sdk" / "py.typed").exists()
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "src/collab_sdk"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
