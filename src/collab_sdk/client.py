@@ -49,6 +49,7 @@ class AsyncCollabClient:
         self.transport = transport
         #: Where ``upload_artifact`` stores bytes (None: artifacts rows only).
         self.storage = storage
+        self._owns_storage = True
         self._schema_checked = not check_schema
         self._schema_lock = asyncio.Lock()
 
@@ -66,6 +67,19 @@ class AsyncCollabClient:
         from collab_sdk.config import transport_from_env, storage_for
         transport = transport_from_env()
         return cls(transport, storage=storage_for(transport))
+
+    def acting_as(self, role: str, claims: Mapping[str, Any] | None = None) -> AsyncCollabClient:
+        """A client over the same connections acting as ``role`` with these JWT claims
+        (e.g. an HTTP request's caller): RLS and membership checks apply to it. Only a
+        transport with ``as_role`` (``PostgresTransport``) supports it; closing the
+        returned client leaves the shared pool open."""
+        as_role = getattr(self.transport, "as_role", None)
+        if as_role is None:
+            raise TypeError(f"{type(self.transport).__name__} cannot act as another role")
+        view = AsyncCollabClient(as_role(role, claims), storage=self.storage, check_schema=False)
+        view._schema_checked = self._schema_checked
+        view._owns_storage = False
+        return view
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -92,7 +106,7 @@ class AsyncCollabClient:
     async def aclose(self) -> None:
         """Close the transport's connections and the storage session."""
         await self.transport.aclose()
-        if self.storage is not None:
+        if self.storage is not None and self._owns_storage:
             await self.storage.aclose()
 
     async def _call(self, fn: str, **args: Any) -> Any:

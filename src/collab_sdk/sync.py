@@ -83,7 +83,7 @@ class CollabClient:
 
     def __init__(self, transport: Transport, *, storage: Storage | None = None,
                  check_schema: bool = True) -> None:
-        self._loop = _LoopThread()
+        self._loop, self._owns_loop = _LoopThread(), True
         #: The async client underneath, for code that wants both faces.
         self.aio = AsyncCollabClient(transport, storage=storage, check_schema=check_schema)
 
@@ -101,10 +101,15 @@ class CollabClient:
         return cls._wrap(AsyncCollabClient.from_env())
 
     @classmethod
-    def _wrap(cls, aio: AsyncCollabClient) -> CollabClient:
+    def _wrap(cls, aio: AsyncCollabClient, loop: _LoopThread | None = None) -> CollabClient:
         client = cls.__new__(cls)
-        client._loop, client.aio = _LoopThread(), aio
+        client._loop, client.aio, client._owns_loop = loop or _LoopThread(), aio, loop is None
         return client
+
+    def acting_as(self, role: str, claims: Mapping[str, Any] | None = None) -> CollabClient:
+        """A client sharing this one's event loop and pool that acts as ``role`` with
+        these JWT claims (see ``AsyncCollabClient.acting_as``); cheap enough per request."""
+        return CollabClient._wrap(self.aio.acting_as(role, claims), self._loop)
 
     def __enter__(self) -> Self:
         self.connect()
@@ -115,8 +120,9 @@ class CollabClient:
         self.close()
 
     def close(self) -> None:
-        """Close the transport and stop the client's event loop thread."""
-        if not self._loop.loop.is_closed():
+        """Close the transport and stop the client's event loop thread (a client from
+        ``acting_as`` leaves both to the client it came from)."""
+        if self._owns_loop and not self._loop.loop.is_closed():
             try:
                 self._loop.run(self.aio.aclose())
             finally:

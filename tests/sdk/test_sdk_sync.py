@@ -59,3 +59,15 @@ def test_one_sync_client_shared_by_threads(db_url: str) -> None:
             thread.join()
         assert len(done) == 200 == len(set(done))
         assert client.stats(executor_id="ex").succeeded == 200
+
+
+def test_acting_as_shares_the_pool_and_applies_rls(db_url: str, member) -> None:  # type: ignore[no-untyped-def]
+    with CollabClient.from_url(db_url) as service:
+        theirs = service.assign("t.x", executor_id="exec-b").job_id
+        user = service.acting_as("authenticated", {"sub": str(member({"exec-a": "worker"}))})
+        mine = user.assign("t.x", executor_id="exec-a").job_id
+        with pytest.raises(NotFound):
+            user.get_job(theirs)
+        assert [j.id for j in user.iter_jobs()] == [mine]
+        user.close()  # leaves the shared loop and pool to `service`
+        assert service.get_job(mine).executor_id == "exec-a"
