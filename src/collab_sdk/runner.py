@@ -1,0 +1,162 @@
+"""One attempt of one job: validate, run the handler under its lease, settle the result.
+
+While the handler runs, a keeper extends the lease every third of it. If an extension
+says the lease is gone (cancelled, reclaimed after a pause, deleted), the handler is
+cancelled and its result discarded: the engine would refuse it anyway. Settling
+(complete / fail) is retried on transport errors until the lease would have expired —
+safe, because the engine answers a replay with the stored outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel
+
+from collab_sdk.client import AsyncCollabClient
+from collab_sdk.context import JobContext, SyncJobContext
+from collab_sdk.errors import LeaseLost, NotFound, TransportError, ValidationError
+from collab_sdk.models import Job
+from collab_sdk.tasks import PermanentFailure, Retry, Task
+
+__all__ = ["JobRunner", "Attempt"]
+
+log = logging.getLogger("collab.worker")
+
+SHUTDOWN_ERROR = "worker shut down before the handler finished"
+
+
+class Attempt:
+    """A job being run: its context and handler task, so the worker can abort it."""
+
+    def __init__(self, job: Job, context: JobContext) -> None:
+        self.job = job
+        self.context = context
+        self.handler: asyncio.Future[Any] | None = None
+        self.lease_lost = False
+        self.aborted = False
+
+    def abort(self) -> None:
+        """Cancel the handler; the job is handed back to the queue (retryable, due now)."""
+        self.aborted = True
+        self.context.cancelled.set()
+        if self.handler is not None:
+            self.handler.cancel()
+
+
+class JobRunner:
+    """Runs attempts for one worker identity."""
+
+    def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
+                 threads: ThreadPoolExecutor) -> None:
+        self.client = client
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.threads = threads
+
+    async def run(self, attempt: Attempt, task: Task) -> str:
+        """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or aborted."""
+        job = attempt.job
+        try:
+            typed: Job[Any] = job.with_payload(task.payload_model) if task.payload_model else job
+        except ValidationError as exc:
+            return await self._fail(job, exc.message, retryable=False)
+        attempt.handler = self._start(task, typed, attempt.context)
+        keeper = asyncio.create_task(self._keep_lease(attempt))
+        try:
+            async with asyncio.timeout(task.timeout):
+                result = await attempt.handler
+        except asyncio.CancelledError:
+            if attempt.lease_lost:
+                log.warning("job %s: lease lost, handler cancelled, result discarded", job.id)
+                return "lost"
+            if not attempt.aborted:
+                raise
+            return await self._fail(job, SHUTDOWN_ERROR, retry_delay_seconds=0, outcome="aborted")
+        except TimeoutError:
+            attempt.context.cancelled.set()
+            return await self._fail(job, f"handler timed out after {task.timeout}s")
+        except Retry as exc:
+            return await self._fail(job, str(exc), retry_delay_seconds=exc.after)
+        except PermanentFailure as exc:
+            return await self._fail(job, f"permanent failure: {exc}", retryable=False)
+        except Exception as exc:
+            return await self._fail(job, _describe(exc))
+        finally:
+            keeper.cancel()
+        return await self._complete(job, result)
+
+    def _start(self, task: Task, job: Job[Any], context: JobContext) -> asyncio.Future[Any]:
+        if task.is_async:
+            return asyncio.ensure_future(task.handler(job, context))
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.threads, task.handler, job, SyncJobContext(context, loop))
+
+    async def _keep_lease(self, attempt: Attempt) -> None:
+        job, interval = attempt.job, self.lease_seconds / 3
+        expires = time.monotonic() + self.lease_seconds
+        while True:
+            await asyncio.sleep(interval if time.monotonic() + interval < expires else 0.5)
+            try:
+                await self.client.extend_lease(job.id, self.worker_id, lease_seconds=self.lease_seconds,
+                                               attempt=job.attempts)
+                expires = time.monotonic() + self.lease_seconds
+            except (LeaseLost, NotFound):
+                break
+            except TransportError as exc:
+                log.warning("job %s: could not extend the lease: %s", job.id, exc)
+                if time.monotonic() >= expires:
+                    break
+        attempt.lease_lost = True
+        attempt.context.cancelled.set()
+        if attempt.handler is not None:
+            attempt.handler.cancel()
+
+    async def _complete(self, job: Job, result: Any) -> str:
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        try:
+            done = await self._settle(job, lambda: self.client.complete(
+                job.id, self.worker_id, result=result, attempt=job.attempts))
+        except ValidationError as exc:  # e.g. a result that is not JSON
+            return await self._fail(job, f"invalid result: {exc.message}", retryable=False)
+        return "succeeded" if done else "lost"
+
+    async def _fail(self, job: Job, error: str, *, retryable: bool = True,
+                    retry_delay_seconds: float | None = None, outcome: str | None = None) -> str:
+        delay = None if retry_delay_seconds is None else max(0, round(retry_delay_seconds))
+        failed = await self._settle(job, lambda: self.client.fail(
+            job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
+            attempt=job.attempts))
+        if failed is None:
+            return "lost"
+        return outcome or ("retried" if failed.status.value == "queued" else "failed")
+
+    async def _settle(self, job: Job, call: Callable[[], Awaitable[Job]]) -> Job | None:
+        """``call()``, retried on transport errors while the lease may still be ours."""
+        deadline, delay = time.monotonic() + self.lease_seconds, 0.1
+        while True:
+            try:
+                return await call()
+            except LeaseLost:
+                log.warning("job %s: lease lost before its result was stored; discarded", job.id)
+                return None
+            except TransportError as exc:
+                if time.monotonic() >= deadline:
+                    log.error("job %s: result not stored, database unreachable: %s", job.id, exc)
+                    return None
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 5.0)
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception and the tail of its traceback, as the job's ``last_error``."""
+    text = "".join(traceback.format_exception(exc))
+    return text[-4000:]

@@ -1,0 +1,91 @@
+"""Wake-ups: ``LISTEN collab_jobs`` on a dedicated connection, reconnecting forever.
+
+A notification is a hint (payload: an executor id, or ``*``); polling stays the
+guarantee. After every (re)connect the listener wakes the worker once, since
+notifications sent while it was away are lost. Reconnects back off with jitter, up to
+5 s, and log at most about once a second. LISTEN needs a session: a direct connection or
+a session-mode pooler, not Supavisor's transaction mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import psycopg
+
+__all__ = ["Listener", "Backoff", "CHANNEL"]
+
+CHANNEL = "collab_jobs"
+log = logging.getLogger("collab.worker")
+
+
+class Backoff:
+    """Jittered exponential delays (``first`` doubling to ``cap``) and a log throttle."""
+
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap = first, cap
+        self.delay = first
+        self._last_log = 0.0
+
+    def next(self) -> float:
+        """The next delay to sleep, with up to 50% downward jitter."""
+        delay = self.delay * random.uniform(0.5, 1.0)
+        self.delay = min(self.delay * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        """Back to the first delay after a success."""
+        self.delay = self.first
+
+    def should_log(self) -> bool:
+        """True at most once a second, so an outage does not flood the log."""
+        now = time.monotonic()
+        if now - self._last_log >= 1.0:
+            self._last_log = now
+            return True
+        return False
+
+
+class Listener:
+    """Calls ``on_wake`` for notifications about ``executor_id`` (or ``*``)."""
+
+    def __init__(self, url: str, executor_id: str, on_wake: Callable[[], None]) -> None:
+        self.url = url
+        self.executor_id = executor_id
+        self.on_wake = on_wake
+        self.connected = asyncio.Event()
+        #: Notifications that woke the worker, for tests and stats.
+        self.notifications = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set, reconnecting after any failure."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                await self._listen(stop, backoff)
+            except psycopg.Error as exc:
+                self.connected.clear()
+                if backoff.should_log():
+                    log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=backoff.next())
+                except TimeoutError:
+                    pass
+
+    async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(f"listen {CHANNEL}")
+            self.connected.set()
+            backoff.reset()
+            self.on_wake()  # anything sent while we were not listening
+            while not stop.is_set():
+                async for note in conn.notifies(timeout=1.0):
+                    if note.payload in (self.executor_id, "*"):
+                        self.notifications += 1
+                        self.on_wake()
+                # The timeout passed quietly: make sure the connection is still alive.
+                await conn.execute("select 1")
