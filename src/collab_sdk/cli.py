@@ -4,9 +4,18 @@
     collab db url                            start the embedded Postgres; print its URL
     collab db stop                           stop the embedded Postgres
     collab demo [--jobs N]                   enqueue jobs, run a worker loop, print events
+    collab worker MODULE:WORKER              run a worker until SIGTERM/SIGINT
+    collab assign TYPE --executor E [--payload JSON] [--idempotency-key K]
+    collab jobs [--status S] [--executor E] [--follow]
+    collab job ID                            a job with its events and artifacts
+    collab dlq list | collab dlq retry ID
+    collab stats [--executor E]
 
-Without ``--database-url`` (or ``COLLAB_DATABASE_URL``) the embedded Postgres under
-``.collab/`` is used. Exit codes: 0 success, 1 failure, 2 bad arguments.
+Without ``--database-url`` the client comes from the environment (``COLLAB_DATABASE_URL``,
+``SUPABASE_URL`` + key, else the embedded Postgres under ``.collab/``). ``--json``
+prints JSON for scripts. Exit codes: 0 success, 1 failure, 2 bad arguments or input,
+3 not found, 4 conflict (lease lost, invalid transition), 5 unauthorized/forbidden,
+69 database unreachable; ``collab worker`` exits as ``collab_sdk.worker.ExitCode`` says.
 """
 
 from __future__ import annotations
@@ -14,6 +23,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
+
+from collab_sdk.cli_jobs import (cmd_assign, cmd_dlq_list, cmd_dlq_retry, cmd_job, cmd_jobs,
+                                 cmd_stats, cmd_worker)
+from collab_sdk.cli_output import ExitStatus, exit_status_for
+from collab_sdk.errors import CollabError
+from collab_sdk.models import JobStatus
+from collab_sdk.sync import CollabClient
 
 from collab_sdk.local import local_database_url, local_server
 from collab_sdk.migrate import migrate
@@ -46,19 +64,81 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from collab_sdk.config import storage_for
     from collab_sdk.demo import run_demo
-    from collab_sdk.postgres import PostgresTransport
-    from collab_sdk.sync import CollabClient
 
-    transport = PostgresTransport(_database_url(args))
-    with CollabClient(transport, storage=storage_for(transport)) as client:
+    args.database_url = _database_url(args)
+    with _client(args) as client:
         return run_demo(client, jobs=args.jobs)
+
+
+def _client(args: argparse.Namespace) -> CollabClient:
+    if args.database_url:
+        from collab_sdk.config import storage_for
+        from collab_sdk.postgres import PostgresTransport
+        transport = PostgresTransport(args.database_url)
+        return CollabClient(transport, storage=storage_for(transport))
+    return CollabClient.from_env()
+
+
+def _with_client(command: Callable[[argparse.Namespace, CollabClient], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        with _client(args) as client:
+            return command(args, client)
+    return run
+
+
+def _client_commands(sub: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--database-url", help="PostgreSQL URL (default: from the environment)")
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    a = sub.add_parser("assign", parents=[common], help="enqueue a job")
+    a.add_argument("type")
+    a.add_argument("--executor", required=True)
+    a.add_argument("--payload", default="{}", help="JSON object (default {})")
+    a.add_argument("--idempotency-key")
+    a.add_argument("--priority", type=int)
+    a.add_argument("--max-attempts", type=int)
+    a.set_defaults(func=_with_client(cmd_assign))
+
+    j = sub.add_parser("jobs", parents=[common], help="recent jobs, newest last")
+    j.add_argument("--status", choices=[s.value for s in JobStatus])
+    j.add_argument("--executor")
+    j.add_argument("--type")
+    j.add_argument("--limit", type=int, default=20)
+    j.add_argument("--follow", action="store_true", help="keep printing changes (Ctrl-C stops)")
+    j.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    j.set_defaults(func=_with_client(cmd_jobs))
+
+    one = sub.add_parser("job", parents=[common], help="a job with its events and artifacts")
+    one.add_argument("job_id")
+    one.set_defaults(func=_with_client(cmd_job))
+
+    dlq = sub.add_parser("dlq", help="the dead-letter queue").add_subparsers(dest="dlq_command", required=True)
+    dl = dlq.add_parser("list", parents=[common], help="dead letters, newest first")
+    dl.add_argument("--executor")
+    dl.add_argument("--limit", type=int, default=20)
+    dl.add_argument("--open", action="store_true", help="only those not yet retried")
+    dl.set_defaults(func=_with_client(cmd_dlq_list))
+    dr = dlq.add_parser("retry", parents=[common], help="re-enqueue a dead letter (exactly once)")
+    dr.add_argument("dead_letter_id")
+    dr.set_defaults(func=_with_client(cmd_dlq_retry))
+
+    st = sub.add_parser("stats", parents=[common], help="job counts by status")
+    st.add_argument("--executor")
+    st.set_defaults(func=_with_client(cmd_stats))
+
+    w = sub.add_parser("worker", help="run a worker (module:attribute naming a Worker)")
+    w.add_argument("worker", help="e.g. myapp.jobs:worker")
+    w.add_argument("--concurrency", type=int)
+    w.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    w.set_defaults(func=cmd_worker)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="collab", description="collab: a Postgres job queue")
     sub = parser.add_subparsers(dest="command", required=True)
+    _client_commands(sub)
 
     db = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
     m = db.add_parser("migrate", help="apply sql/ and pending migrations")
@@ -81,9 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `collab jobs | head`
+        return ExitStatus.OK
+    except CollabError as exc:
+        print(f"collab: error: {exc}", file=sys.stderr)
+        return exit_status_for(exc)
     except Exception as exc:  # a clear one-line message, not a traceback
         print(f"collab: error: {exc}", file=sys.stderr)
-        return 1
+        return ExitStatus.ERROR
 
 
 if __name__ == "__main__":

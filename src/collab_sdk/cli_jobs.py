@@ -1,0 +1,154 @@
+"""The ``collab`` subcommands that work through the SDK client: assign, jobs, job, dlq,
+stats and worker. Each is ``(args, client) -> exit code``; ``cli.py`` wires them up."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from collab_sdk.cli_output import (JOB_COLUMNS, ExitStatus, job_rows, print_json, print_table)
+from collab_sdk.errors import ValidationError
+from collab_sdk.models import Job
+from collab_sdk.sync import CollabClient
+from collab_sdk.worker import Worker
+
+__all__ = ["cmd_assign", "cmd_jobs", "cmd_job", "cmd_dlq_list", "cmd_dlq_retry", "cmd_stats",
+           "cmd_worker", "load_worker"]
+
+
+def cmd_assign(args: argparse.Namespace, client: CollabClient) -> int:
+    """Enqueue one job; prints its id (and whether it was new)."""
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"--payload is not JSON: {exc}", code="CL400") from exc
+    assigned = client.assign(args.type, executor_id=args.executor, payload=payload,
+                             idempotency_key=args.idempotency_key, priority=args.priority,
+                             max_attempts=args.max_attempts)
+    if args.json:
+        print_json(assigned)
+    else:
+        print(f"{assigned.job_id} {'queued' if assigned.queued else 'already existed'}")
+    return ExitStatus.OK
+
+
+def cmd_jobs(args: argparse.Namespace, client: CollabClient) -> int:
+    """List recent jobs; ``--follow`` keeps printing status changes until interrupted."""
+    page = client.jobs_recent(executor_id=args.executor, status=args.status, type=args.type,
+                              page_size=args.limit)
+    if args.json and not args.follow:
+        print_json(page)
+        return ExitStatus.OK
+    _print_jobs(args, list(reversed(page.items)))
+    if args.follow:
+        _follow(args, client, {job.id: job.updated_at for job in page.items})
+    return ExitStatus.OK
+
+
+def _print_jobs(args: argparse.Namespace, jobs: list[Job]) -> None:
+    if args.json:
+        for job in jobs:
+            print(json.dumps(job.model_dump(mode="json")), flush=True)
+    else:
+        print_table(JOB_COLUMNS, job_rows(jobs))
+
+
+def _follow(args: argparse.Namespace, client: CollabClient, seen: dict[Any, Any]) -> None:
+    """Poll for new or changed jobs once a second (live streams will replace this)."""
+    while True:
+        time.sleep(args.interval)
+        page = client.jobs_recent(executor_id=args.executor, status=args.status, type=args.type,
+                                  page_size=args.limit)
+        changed = [job for job in reversed(page.items) if seen.get(job.id) != job.updated_at]
+        for job in changed:
+            seen[job.id] = job.updated_at
+            if args.json:
+                print(json.dumps(job.model_dump(mode="json")), flush=True)
+            else:
+                print(f"{job.updated_at:%H:%M:%S}  {job.id}  {job.type:<24} {job.status.value}", flush=True)
+
+
+def cmd_job(args: argparse.Namespace, client: CollabClient) -> int:
+    """One job with its events and artifacts."""
+    summary = client.summary(args.job_id)
+    if args.json:
+        print_json(summary)
+        return ExitStatus.OK
+    job = summary.job
+    print_table(JOB_COLUMNS, job_rows([job]))
+    if job.result is not None:
+        print(f"\nresult: {json.dumps(job.result)}")
+    print()
+    print_table(("SEQ", "AT", "EVENT", "DETAIL"), [
+        [e.seq, e.created_at.strftime("%H:%M:%S.%f")[:-3], e.event_type,
+         json.dumps({k: v for k, v in e.payload.items() if k != "error"})[:80]] for e in summary.events])
+    if summary.artifacts:
+        print()
+        print_table(("ARTIFACT", "PATH", "SIZE", "MIME"),
+                    [[a.name, a.path, a.size, a.mime] for a in summary.artifacts])
+    return ExitStatus.OK
+
+
+def cmd_dlq_list(args: argparse.Namespace, client: CollabClient) -> int:
+    """Dead letters, newest first."""
+    page = client.dlq_list(executor_id=args.executor, page_size=args.limit,
+                           include_retried=not args.open)
+    if args.json:
+        print_json(page)
+    else:
+        print_table(("ID", "JOB", "TYPE", "REASON", "ATTEMPTS", "RETRIED AS"),
+                    [[d.id, d.job_id, d.type, d.reason, d.attempts, d.retried_job_id] for d in page.items])
+    return ExitStatus.OK
+
+
+def cmd_dlq_retry(args: argparse.Namespace, client: CollabClient) -> int:
+    """Re-enqueue a dead letter (exactly once)."""
+    assigned = client.dlq_retry(args.dead_letter_id)
+    if args.json:
+        print_json(assigned)
+    else:
+        print(f"{assigned.job_id} {'queued' if assigned.queued else 'already retried as this job'}")
+    return ExitStatus.OK
+
+
+def cmd_stats(args: argparse.Namespace, client: CollabClient) -> int:
+    """Counts by status."""
+    stats = client.stats(executor_id=args.executor)
+    if args.json:
+        print_json(stats)
+    else:
+        names = ("queued", "running", "succeeded", "failed", "cancelled", "total")
+        print_table([n.upper() for n in names], [[getattr(stats, n) for n in names]])
+    return ExitStatus.OK
+
+
+def load_worker(spec: str) -> Worker:
+    """``module:attribute`` → the ``Worker`` it names (or a callable returning one)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValidationError(f"worker must be given as module:attribute, not {spec!r}", code="CL400")
+    sys.path.insert(0, os.getcwd())
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"cannot load {spec}: {exc}", code="CL400") from exc
+    worker = target() if callable(target) and not isinstance(target, Worker) else target
+    if not isinstance(worker, Worker):
+        raise ValidationError(f"{spec} is a {type(worker).__name__}, not a collab Worker", code="CL400")
+    return worker
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker until SIGTERM/SIGINT; its exit code (see ``Worker.run``)."""
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = load_worker(args.worker)
+    if args.concurrency:
+        worker.concurrency = args.concurrency
+    return worker.run()

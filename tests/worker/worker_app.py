@@ -1,0 +1,28 @@
+"""A worker module for the process tests, configured by environment variables:
+``APP_NAME``, ``APP_CONCURRENCY``, ``APP_LEASE``, ``APP_DRAIN``, ``APP_SLEEP`` (seconds each
+handler sleeps unless the payload says ``sleep``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from collab_sdk import AsyncCollabClient, Job
+from collab_sdk.context import JobContext
+from collab_sdk.worker import Worker
+
+
+def worker() -> Worker:
+    app = Worker(AsyncCollabClient.from_env(), executor_id="ex", name=os.environ.get("APP_NAME"),
+                 concurrency=int(os.environ.get("APP_CONCURRENCY", "4")),
+                 lease_seconds=int(os.environ.get("APP_LEASE", "30")), poll_interval=0.2,
+                 heartbeat_interval=0.5, drain_timeout=float(os.environ.get("APP_DRAIN", "10")))
+    default_sleep = float(os.environ.get("APP_SLEEP", "0"))
+
+    @app.task(prefix="app.")
+    async def handle(job: Job, ctx: JobContext) -> dict[str, Any]:
+        await asyncio.sleep(float(job.payload.get("sleep", default_sleep)))
+        return {"pid": os.getpid(), "worker": ctx.worker_id}
+
+    return app
