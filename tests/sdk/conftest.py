@@ -4,6 +4,10 @@
 acting as that caller through the transport under test, against the test's own fresh
 database. Transports are registered in ``TRANSPORTS``: each maps a caller to a
 ``Transport`` (and is closed by the fixture).
+
+``"supabase"`` is ``SupabaseTransport`` (supabase-py) talking to the PostgREST stand-in
+(``postgrest_standin``), which serves the test's database: "service" uses the secret
+key, "anon" the publishable key alone, "user" the publishable key with a user's JWT.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import pytest
 
 from collab_sdk.client import AsyncCollabClient
 from collab_sdk.postgres import PostgresTransport
+from collab_sdk.supabase_transport import SupabaseTransport
 from collab_sdk.transport import Transport
+from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, make_jwt
 
 
 def _claims(as_: str, user_id: uuid.UUID | None) -> tuple[str, dict[str, Any]]:
@@ -33,11 +39,36 @@ async def postgres_transport(db_url: str, as_: str, user_id: uuid.UUID | None) -
     return PostgresTransport(db_url, role=role, claims=claims, max_size=4)
 
 
+async def supabase_transport(db_url: str, as_: str, user_id: uuid.UUID | None) -> Transport:
+    """SupabaseTransport with the key (and user session) of this caller; its requests
+    are answered by the ``postgrest`` stand-in over ``db_url``."""
+    if as_ == "service":
+        return SupabaseTransport(SUPABASE_URL, SECRET_KEY)
+    token = make_jwt(_claims(as_, user_id)[1]) if as_ == "user" else None
+    return SupabaseTransport(SUPABASE_URL, PUBLISHABLE_KEY, access_token=token)
+
+
 TRANSPORTS: dict[str, Callable[[str, str, uuid.UUID | None], Awaitable[Transport]]] = {
     "postgres": postgres_transport,
+    "supabase": supabase_transport,
 }
 
 Connect = Callable[..., Awaitable[AsyncCollabClient]]
+
+
+@pytest.fixture
+async def postgrest(db_url: str) -> AsyncIterator[PostgrestStandin]:
+    """Supabase's REST API (gateway + PostgREST) at ``SUPABASE_URL``, over this test's
+    database, for the test's duration; other HTTP traffic passes through."""
+    async with PostgrestStandin(db_url) as api:
+        yield api
+
+
+@pytest.fixture(autouse=True)
+def _supabase_api(request: pytest.FixtureRequest) -> None:
+    """Serve the stand-in while a test runs through the supabase transport."""
+    if "transport_name" in request.fixturenames and request.getfixturevalue("transport_name") == "supabase":
+        request.getfixturevalue("postgrest")
 
 
 @pytest.fixture(params=sorted(TRANSPORTS))
