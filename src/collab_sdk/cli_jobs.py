@@ -14,7 +14,7 @@ from typing import Any
 
 from collab_sdk.cli_output import (JOB_COLUMNS, ExitStatus, job_rows, print_json, print_table)
 from collab_sdk.errors import ValidationError
-from collab_sdk.models import Job
+from collab_sdk.models import Assigned, Job
 from collab_sdk.sync import CollabClient
 from collab_sdk.worker import Worker
 
@@ -31,10 +31,14 @@ def cmd_assign(args: argparse.Namespace, client: CollabClient) -> int:
     assigned = client.assign(args.type, executor_id=args.executor, payload=payload,
                              idempotency_key=args.idempotency_key, priority=args.priority,
                              max_attempts=args.max_attempts)
+    return _print_assigned(args, assigned, "already existed")
+
+
+def _print_assigned(args: argparse.Namespace, assigned: Assigned, repeated: str) -> int:
     if args.json:
         print_json(assigned)
     else:
-        print(f"{assigned.job_id} {'queued' if assigned.queued else 'already existed'}")
+        print(f"{assigned.job_id} {'queued' if assigned.queued else repeated}")
     return ExitStatus.OK
 
 
@@ -109,12 +113,7 @@ def cmd_dlq_list(args: argparse.Namespace, client: CollabClient) -> int:
 
 def cmd_dlq_retry(args: argparse.Namespace, client: CollabClient) -> int:
     """Re-enqueue a dead letter (exactly once)."""
-    assigned = client.dlq_retry(args.dead_letter_id)
-    if args.json:
-        print_json(assigned)
-    else:
-        print(f"{assigned.job_id} {'queued' if assigned.queued else 'already retried as this job'}")
-    return ExitStatus.OK
+    return _print_assigned(args, client.dlq_retry(args.dead_letter_id), "already retried as this job")
 
 
 def cmd_stats(args: argparse.Namespace, client: CollabClient) -> int:
