@@ -9,6 +9,8 @@
 (``collab_sdk.models``).
 """
 
+from typing import TYPE_CHECKING
+
 from collab_sdk.client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
 from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
                                NotFound, PayloadTooLarge, SchemaMismatch, StorageError,
@@ -21,9 +23,20 @@ from collab_sdk.storage import LocalStorage, Storage
 from collab_sdk.sync import CollabClient
 from collab_sdk.transport import Transport
 
+if TYPE_CHECKING:
+    from collab_sdk.supabase_transport import SupabaseTransport
+
+
+def __getattr__(name: str) -> object:
+    # supabase-py is heavy to import: load SupabaseTransport only when asked for.
+    if name == "SupabaseTransport":
+        from collab_sdk.supabase_transport import SupabaseTransport
+        return SupabaseTransport
+    raise AttributeError(f"module 'collab_sdk' has no attribute {name!r}")
+
 __all__ = [
     "AsyncCollabClient", "CollabClient", "SUPPORTED_SCHEMA_VERSIONS",
-    "Transport", "PostgresTransport", "Storage", "LocalStorage",
+    "Transport", "PostgresTransport", "SupabaseTransport", "Storage", "LocalStorage",
     "CollabError", "ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict",
     "LeaseLost", "InvalidTransition", "PayloadTooLarge", "SchemaMismatch", "StorageError",
     "TransportError",

@@ -2,14 +2,14 @@
 
     CollabError
     ├── ValidationError        CL400, 22P02, 22003, 22023, 22007, 22008: bad input
-    ├── Unauthorized           42501 and no identity (anon), or bad credentials
+    ├── Unauthorized           42501 and no identity (anon), PGRST301/302, bad credentials
     ├── Forbidden              CL403, 42501: not a member with the needed role
     ├── NotFound               CL404: unknown job or dead letter, or not visible to you
     ├── Conflict               CL409: idempotency key reused differently, worker bound elsewhere
     │   ├── LeaseLost          CL410: the worker no longer holds the job's lease
     │   └── InvalidTransition  CL412: e.g. cancelling a finished job
     ├── PayloadTooLarge        CL413
-    ├── SchemaMismatch         the database's collab.schema_version() is not supported
+    ├── SchemaMismatch         unsupported schema_version(); 42883, PGRST202/106
     ├── StorageError           an artifact could not be stored or signed
     └── TransportError         the database or API could not be reached or answered oddly
 
@@ -131,6 +131,9 @@ _BY_CODE: dict[str, type[CollabError]] = {
     "23502": ValidationError,  # a required argument was null
     "42883": SchemaMismatch,   # undefined function: the schema lacks an RPC this SDK calls
     "PGRST202": SchemaMismatch,  # PostgREST: function not found in its schema cache
+    "PGRST106": SchemaMismatch,  # PostgREST: schema collab is not exposed
+    "PGRST301": Unauthorized,    # PostgREST: JWT expired, malformed or badly signed
+    "PGRST302": Unauthorized,    # PostgREST: anonymous access disabled, no JWT given
 }
 
 # Connection exceptions, insufficient resources, operator intervention (e.g. a server

@@ -138,11 +138,11 @@ async def test_wrong_schema_and_bad_tokens(postgrest: PostgrestStandin) -> None:
     forged = SupabaseTransport(SUPABASE_URL, PUBLISHABLE_KEY, access_token=make_jwt(
         {"role": "service_role"}, secret="another-secret-that-is-at-least-32-chars"))
     try:
-        with pytest.raises(CollabError) as schema:
+        with pytest.raises(SchemaMismatch) as schema:
             await hidden.call("schema_version", {})
-        with pytest.raises(CollabError) as late:
+        with pytest.raises(Unauthorized) as late:
             await expired.call("schema_version", {})
-        with pytest.raises(CollabError) as fake:
+        with pytest.raises(Unauthorized) as fake:
             await forged.call("schema_version", {})
     finally:
         for transport in (hidden, expired, forged):
