@@ -70,13 +70,14 @@ class EmbeddedPostgres:
         self._user = _system_user()
 
     # -- lifecycle -------------------------------------------------------------
-    def start(self) -> str:
-        """Initialise the cluster if needed, start it unless running; return its URL."""
+    def start(self, port: int | None = None) -> str:
+        """Initialise the cluster if needed, start it unless running (on ``port``, default
+        a free one); return its URL."""
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         if self.port() is None:
             self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
-                         "-o", self._server_options(_free_port()))
+                         "-o", self._server_options(port or _free_port()))
         return self.url()
 
     def stop(self, mode: str = "fast") -> None:

@@ -50,7 +50,7 @@ class _Shared:
 
     def __init__(self, url: str, min_size: int, max_size: int) -> None:
         self.pool = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=False,
+            url, min_size=min_size, max_size=max_size, open=False, timeout=10,
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row})
         self.signatures: dict[str, list[_Signature]] = {}
         self.opened = False

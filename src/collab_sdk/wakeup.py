@@ -17,9 +17,11 @@ from collections.abc import Callable
 
 import psycopg
 
-__all__ = ["Listener", "Backoff", "CHANNEL"]
+__all__ = ["Listener", "Backoff", "CHANNEL", "APPLICATION_NAME"]
 
 CHANNEL = "collab_jobs"
+#: ``pg_stat_activity.application_name`` of the LISTEN connection.
+APPLICATION_NAME = "collab-listener"
 log = logging.getLogger("collab.worker")
 
 
@@ -53,8 +55,10 @@ class Backoff:
 class Listener:
     """Calls ``on_wake`` for notifications about ``executor_id`` (or ``*``)."""
 
-    def __init__(self, url: str, executor_id: str, on_wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, executor_id: str, on_wake: Callable[[], None],
+                 log_gate: Backoff | None = None) -> None:
         self.url = url
+        self.log_gate = log_gate or Backoff()
         self.executor_id = executor_id
         self.on_wake = on_wake
         self.connected = asyncio.Event()
@@ -69,7 +73,7 @@ class Listener:
                 await self._listen(stop, backoff)
             except psycopg.Error as exc:
                 self.connected.clear()
-                if backoff.should_log():
+                if self.log_gate.should_log():
                     log.warning("LISTEN connection lost (%s); reconnecting", exc)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=backoff.next())
@@ -77,7 +81,8 @@ class Listener:
                     pass
 
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, application_name=APPLICATION_NAME) as conn:
             await conn.execute(f"listen {CHANNEL}")
             self.connected.set()
             backoff.reset()

@@ -77,9 +77,11 @@ class Worker:
         self.periodic_jobs: list[tuple[Cron, str, dict[str, Any]]] = []
         #: Counts of outcomes and wake-ups, for tests, logs and heartbeats.
         self.stats: dict[str, int] = {}
+        # One log gate for every loop: an outage logs about once a second in all.
+        self._log_gate = Backoff()
         url = getattr(self.client.transport, "url", None)
         #: The LISTEN wake-up source (Postgres transport only; else polling alone).
-        self.listener = (Listener(url, executor_id, self._wake_up)
+        self.listener = (Listener(url, executor_id, self._wake_up, self._log_gate)
                          if isinstance(url, str) and url.startswith(("postgres://", "postgresql://"))
                          else None)
         self._running: dict[Any, tuple[Attempt, asyncio.Task[str]]] = {}
@@ -183,7 +185,8 @@ class Worker:
                 jobs = await self.client.claim_many(self.executor_id, self.worker_id, max_jobs=free,
                                                     lease_seconds=self.lease_seconds, **filters)
             except TransportError as exc:
-                if backoff.should_log():
+                self._count("claim_errors")
+                if self._log_gate.should_log():
                     log.warning("claim failed, retrying: %s", exc)
                 await self._wait(backoff.next())
                 continue
@@ -259,7 +262,8 @@ class Worker:
                           "types": sorted(self.tasks.by_type), "prefixes": sorted(self.tasks.by_prefix),
                           "stats": self.stats})
         except TransportError as exc:
-            log.warning("heartbeat failed: %s", exc)
+            if self._log_gate.should_log():
+                log.warning("heartbeat failed: %s", exc)
 
     async def _periodic_loop(self, cron: Cron, type: str, payload: dict[str, Any]) -> None:
         while not self._stop.is_set():
