@@ -3,7 +3,7 @@
     collab db migrate [--database-url URL]   apply sql/ and pending migrations
     collab db url                            start the embedded Postgres; print its URL
     collab db stop                           stop the embedded Postgres
-    collab demo [--jobs N]                   enqueue jobs, run a worker loop, print events
+    collab demo                              a worker, jobs from the CLI, events as they happen
     collab worker MODULE:WORKER              run a worker until SIGTERM/SIGINT
     collab assign TYPE --executor E [--payload JSON] [--idempotency-key K]
     collab jobs [--status S] [--executor E] [--follow]
@@ -64,11 +64,14 @@ def _cmd_stop(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from collab_sdk.client import AsyncCollabClient
+    from collab_sdk.config import storage_for
     from collab_sdk.demo import run_demo
+    from collab_sdk.postgres import PostgresTransport
 
-    args.database_url = _database_url(args)
-    with _client(args) as client:
-        return run_demo(client, jobs=args.jobs)
+    url = _database_url(args)
+    transport = PostgresTransport(url)
+    return run_demo(AsyncCollabClient(transport, storage=storage_for(transport)), url)
 
 
 def _client(args: argparse.Namespace) -> CollabClient:
@@ -147,9 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("url", help="start the embedded Postgres and print its URL").set_defaults(func=_cmd_url)
     db.add_parser("stop", help="stop the embedded Postgres").set_defaults(func=_cmd_stop)
 
-    demo = sub.add_parser("demo", help="enqueue jobs, run a worker loop and print the event log")
+    demo = sub.add_parser("demo", help="run a worker, enqueue jobs with the CLI, print events live")
     demo.add_argument("--database-url", help="PostgreSQL URL (default: COLLAB_DATABASE_URL or embedded)")
-    demo.add_argument("--jobs", type=int, default=5, help="number of jobs to enqueue (default 5)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -1,68 +1,121 @@
 """``collab demo``: the queue end to end on a real Postgres, in a few seconds.
 
-Enqueues jobs of three kinds through the SDK, runs a minimal worker loop (claim in
-batches, complete or fail), and prints each job's event log: ``demo.ok`` succeeds and
-stores an artifact, ``demo.flaky`` fails once and is retried, ``demo.doomed`` fails
-permanently and lands in the dead-letter queue.
+A worker with three handlers runs in this process; jobs are enqueued by running the
+``collab assign`` command, and every event is printed as it is committed:
+
+- ``demo.thumbnail`` reports progress, uploads an artifact and succeeds;
+- ``demo.flaky`` fails on its first attempt and succeeds when retried;
+- ``demo.doomed`` always fails, and dead-letters after its two attempts.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import json
+import shlex
+import subprocess
+import sys
 import uuid
+from typing import Any
+from uuid import UUID
 
-from collab_sdk.models import Job, JobSpec
-from collab_sdk.sync import CollabClient
+from pydantic import BaseModel
 
-__all__ = ["run_demo"]
+from collab_sdk.client import AsyncCollabClient
+from collab_sdk.context import JobContext
+from collab_sdk.models import Job
+from collab_sdk.tasks import Retry
+from collab_sdk.worker import Worker
 
-_KINDS = ("demo.ok", "demo.flaky", "demo.doomed")
-
-
-def _handle(client: CollabClient, job: Job, worker: str) -> None:
-    if job.type == "demo.ok" or (job.type == "demo.flaky" and job.attempts > 1):
-        if job.type == "demo.ok" and client.aio.storage is not None:
-            client.upload_artifact(job.id, "hello.txt", f"hello from job {job.id}\n".encode(),
-                                   worker_id=worker)
-        client.complete(job.id, worker, result={"ok": True}, attempt=job.attempts)
-    else:
-        client.fail(job.id, worker, error=f"{job.type} failed on attempt {job.attempts}",
-                    retryable=job.type == "demo.flaky", retry_delay_seconds=0, attempt=job.attempts)
+__all__ = ["run_demo", "demo_worker"]
 
 
-def _work(client: CollabClient, executor: str, worker: str) -> int:
-    """Claim and handle until the executor has nothing due; return jobs handled."""
-    handled = 0
-    while jobs := client.claim_many(executor, worker, max_jobs=10, lease_seconds=30):
-        for job in jobs:
-            _handle(client, job, worker)
-            handled += 1
-    return handled
+class Thumbnail(BaseModel):
+    """The payload of ``demo.thumbnail``."""
+
+    image: str
+    width: int = 128
 
 
-def _print_events(client: CollabClient, executor: str) -> None:
-    for job in reversed(list(client.iter_jobs(executor_id=executor))):
-        summary = client.summary(job.id)
-        print(f"\njob {job.id} ({job.type}) {job.status.value}")
-        for event in summary.events:
-            detail = event.payload.get("error") or event.payload.get("worker_id") or ""
-            print(f"  #{event.seq:<5} {event.event_type:<16} {detail}")
-        for artifact in summary.artifacts:
-            print(f"  artifact {artifact.path} ({artifact.size} bytes, sha256 {artifact.sha256})")
+def demo_worker(client: AsyncCollabClient, executor_id: str) -> Worker:
+    """The demo's worker and its three handlers."""
+    worker = Worker(client, executor_id=executor_id, name="demo", concurrency=4, poll_interval=0.5,
+                    heartbeat_interval=1.0)
+
+    @worker.task("demo.thumbnail")
+    async def thumbnail(job: Job[Thumbnail], ctx: JobContext) -> dict[str, Any]:
+        await ctx.progress(50, stage="resizing")
+        data = f"thumbnail of {job.payload.image} at {job.payload.width}px\n".encode()
+        artifact = await ctx.upload_artifact("thumb.txt", data)
+        return {"artifact": artifact.path, "bytes": artifact.size}
+
+    @worker.task("demo.flaky")
+    async def flaky(job: Job, ctx: JobContext) -> str:
+        if ctx.attempt == 1:
+            raise Retry("the first attempt always fails", after=1)
+        return f"worked on attempt {ctx.attempt}"
+
+    @worker.task("demo.doomed")
+    async def doomed(job: Job, ctx: JobContext) -> None:
+        raise RuntimeError(f"doomed, attempt {ctx.attempt}")
+
+    return worker
 
 
-def run_demo(client: CollabClient, *, jobs: int = 5) -> int:
-    """Run the demo with ``client``; return the exit code."""
+def _assign_with_cli(database_url: str, executor_id: str, type: str, payload: dict[str, Any],
+                     *extra: str) -> UUID:
+    args = ["assign", type, "--executor", executor_id, "--payload", json.dumps(payload), *extra]
+    print("$ collab " + " ".join(shlex.quote(a) for a in args))
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", *args, "--json",
+                             "--database-url", database_url], capture_output=True, text=True, check=True)
+    return UUID(json.loads(result.stdout)["jobId"])
+
+
+async def _print_events(client: AsyncCollabClient, jobs: dict[UUID, str]) -> None:
+    """Print each job's new events until every job is final."""
+    last_seq = dict.fromkeys(jobs, 0)
+    while True:
+        finished = 0
+        for job_id, label in jobs.items():
+            for event in await client.events(job_id, after_seq=last_seq[job_id]):
+                last_seq[job_id] = event.seq
+                detail = {k: v for k, v in event.payload.items() if k in ("attempt", "error", "value", "stage")}
+                print(f"  {event.created_at:%H:%M:%S.%f}"[:-3] + f"  {label:<15} {event.event_type:<16} "
+                      f"{json.dumps(detail) if detail else ''}", flush=True)
+            finished += (await client.get_job(job_id)).status.is_final
+        if finished == len(jobs):
+            return
+        await asyncio.sleep(0.1)
+
+
+async def _run(client: AsyncCollabClient, database_url: str) -> int:
     executor = f"demo-{uuid.uuid4().hex[:6]}"
-    worker = f"demo-worker-{uuid.uuid4().hex[:6]}"
-    client.assign_many(JobSpec(type=_KINDS[i % 3], executor_id=executor, payload={"n": i})
-                       for i in range(jobs))
-    print(f"enqueued {jobs} jobs on executor {executor}")
-    started = time.perf_counter()
-    handled = _work(client, executor, worker)
-    print(f"worker {worker} handled {handled} claims in {time.perf_counter() - started:.3f}s")
-    _print_events(client, executor)
-    stats = client.stats(executor_id=executor)
-    print(f"\nstats: {stats.model_dump(include={'succeeded', 'failed', 'total'})}")
-    print(f"dead letters: {client.dlq_list(executor_id=executor).count}")
-    return 0
+    worker = demo_worker(client, executor)
+    running = asyncio.create_task(worker.run_async())
+    try:
+        jobs = {
+            _assign_with_cli(database_url, executor, "demo.thumbnail", {"image": "cat.png"}): "demo.thumbnail",
+            _assign_with_cli(database_url, executor, "demo.flaky", {}): "demo.flaky",
+            _assign_with_cli(database_url, executor, "demo.doomed", {}, "--max-attempts", "2"): "demo.doomed",
+        }
+        print(f"\nworker {worker.worker_id} on executor {executor}; events as they commit:")
+        await asyncio.wait_for(_print_events(client, jobs), timeout=120)
+    finally:
+        worker.request_stop()
+        code = await running
+    stats = await client.stats(executor_id=executor)
+    dead = await client.dlq_list(executor_id=executor)
+    print(f"\nsucceeded {stats.succeeded}, failed {stats.failed}, dead letters {dead.count}")
+    for job_id in jobs:
+        for artifact in await client.artifacts(job_id):
+            url = await client.sign_artifact(artifact.path, expires_in=600)
+            print(f"artifact {artifact.path} ({artifact.size} bytes); signed URL: {url[:96]}...")
+    return code
+
+
+def run_demo(client: AsyncCollabClient, database_url: str) -> int:
+    """Run the demo against the migrated database at ``database_url``; the exit code."""
+    async def main() -> int:
+        async with client:
+            return await _run(client, database_url)
+    return asyncio.run(main())

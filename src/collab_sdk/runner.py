@@ -22,7 +22,8 @@ from pydantic import BaseModel
 
 from collab_sdk.client import AsyncCollabClient
 from collab_sdk.context import JobContext, SyncJobContext
-from collab_sdk.errors import LeaseLost, NotFound, TransportError, ValidationError
+from collab_sdk.errors import (CollabError, LeaseLost, NotFound, PayloadTooLarge, TransportError,
+                               ValidationError)
 from collab_sdk.models import Job
 from collab_sdk.tasks import PermanentFailure, Retry, Task
 
@@ -125,7 +126,7 @@ class JobRunner:
         try:
             done = await self._settle(job, lambda: self.client.complete(
                 job.id, self.worker_id, result=result, attempt=job.attempts))
-        except ValidationError as exc:  # e.g. a result that is not JSON
+        except (ValidationError, PayloadTooLarge) as exc:  # not JSON, or over 1 MiB
             return await self._fail(job, f"invalid result: {exc.message}", retryable=False)
         return "succeeded" if done else "lost"
 
@@ -147,6 +148,11 @@ class JobRunner:
                 return await call()
             except LeaseLost:
                 log.warning("job %s: lease lost before its result was stored; discarded", job.id)
+                return None
+            except (ValidationError, PayloadTooLarge):
+                raise  # the result itself is bad: the caller fails the job permanently
+            except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
+                log.error("job %s: result not stored: %s", job.id, exc)
                 return None
             except TransportError as exc:
                 if time.monotonic() >= deadline:
