@@ -79,7 +79,9 @@ async def _print_events(client: AsyncCollabClient, jobs: dict[UUID, str]) -> Non
         for job_id, label in jobs.items():
             for event in await client.events(job_id, after_seq=last_seq[job_id]):
                 last_seq[job_id] = event.seq
-                detail = {k: v for k, v in event.payload.items() if k in ("attempt", "error", "value", "stage")}
+                detail = {k: v for k, v in event.payload.items() if k in ("attempt", "value", "stage")}
+                if "error" in event.payload:  # a traceback's last line says what happened
+                    detail["error"] = str(event.payload["error"]).strip().splitlines()[-1]
                 print(f"  {event.created_at:%H:%M:%S.%f}"[:-3] + f"  {label:<15} {event.event_type:<16} "
                       f"{json.dumps(detail) if detail else ''}", flush=True)
             finished += (await client.get_job(job_id)).status.is_final
