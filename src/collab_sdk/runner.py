@@ -16,11 +16,12 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from collab_sdk.client import AsyncCollabClient
+from collab_sdk.completions import CompletionBatcher
 from collab_sdk.context import JobContext, SyncJobContext
 from collab_sdk.errors import (CollabError, LeaseLost, NotFound, PayloadTooLarge, TransportError,
                                ValidationError)
@@ -30,6 +31,7 @@ from collab_sdk.tasks import PermanentFailure, Retry, Task
 __all__ = ["JobRunner", "Attempt"]
 
 log = logging.getLogger("collab.worker")
+T = TypeVar("T")
 
 SHUTDOWN_ERROR = "worker shut down before the handler finished"
 
@@ -61,6 +63,7 @@ class JobRunner:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.threads = threads
+        self.completions = CompletionBatcher(client, worker_id, self._settle)
 
     async def run(self, attempt: Attempt, task: Task) -> str:
         """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or aborted."""
@@ -123,8 +126,11 @@ class JobRunner:
     async def _complete(self, job: Job, result: Any) -> str:
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
-        try:
-            done = await self._settle(job, lambda: self.client.complete(
+        batched = await self.completions.complete(job, result)
+        if batched is not None:
+            return "succeeded" if batched else "lost"
+        try:  # the batch was refused as a whole: this job alone says whether its result is bad
+            done = await self._settle(str(job.id), lambda: self.client.complete(
                 job.id, self.worker_id, result=result, attempt=job.attempts))
         except (ValidationError, PayloadTooLarge) as exc:  # not JSON, or over 1 MiB
             return await self._fail(job, f"invalid result: {exc.message}", retryable=False)
@@ -133,33 +139,34 @@ class JobRunner:
     async def _fail(self, job: Job, error: str, *, retryable: bool = True,
                     retry_delay_seconds: float | None = None, outcome: str | None = None) -> str:
         delay = None if retry_delay_seconds is None else max(0, round(retry_delay_seconds))
-        failed = await self._settle(job, lambda: self.client.fail(
+        failed = await self._settle(str(job.id), lambda: self.client.fail(
             job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
             attempt=job.attempts))
         if failed is None:
             return "lost"
         return outcome or ("retried" if failed.status.value == "queued" else "failed")
 
-    async def _settle(self, job: Job, call: Callable[[], Awaitable[Job]]) -> Job | None:
-        """``call()``, retried on transport errors while the lease may still be ours."""
+    async def _settle(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """``call()``, retried on transport errors while the lease may still be ours;
+        None when the lease is lost or the call cannot be made. ``what`` names it in logs."""
         deadline, delay = time.monotonic() + self.lease_seconds, 0.1
         while True:
             try:
                 return await call()
             except LeaseLost:
-                log.warning("job %s: lease lost before its result was stored; discarded", job.id)
+                log.warning("job %s: lease lost before its result was stored; discarded", what)
                 return None
             except (ValidationError, PayloadTooLarge):
                 raise  # the result itself is bad: the caller fails the job permanently
-            except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
-                log.error("job %s: result not stored: %s", job.id, exc)
-                return None
             except TransportError as exc:
                 if time.monotonic() >= deadline:
-                    log.error("job %s: result not stored, database unreachable: %s", job.id, exc)
+                    log.error("%s: result not stored, database unreachable: %s", what, exc)
                     return None
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, 5.0)
+            except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
+                log.error("%s: result not stored: %s", what, exc)
+                return None
 
 
 def _describe(exc: BaseException) -> str:

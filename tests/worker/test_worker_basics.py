@@ -212,3 +212,23 @@ async def test_periodic_tick_is_enqueued_once_across_workers(service: AsyncColla
     assert sorted(results) == [False, False, True]
     page = await service.jobs_recent(executor_id="ex", type="reports.hourly")
     assert page.count == 1 and page.items[0].idempotency_key == "periodic:reports.hourly:2026-11-23T03:00:00+00:00"
+
+
+async def test_batched_completions_and_a_bad_result_fails_alone(service: AsyncCollabClient, start_worker: Any) -> None:
+    def register(worker: Worker) -> None:
+        @worker.task("ok")
+        async def ok(job: Job, ctx: JobContext) -> int:
+            return int(job.payload["i"])
+
+        @worker.task("bad")
+        async def bad(job: Job, ctx: JobContext) -> object:
+            return object()  # not JSON
+
+    worker = await start_worker(register, concurrency=50)
+    await service.assign_many([{"type": "ok", "executor_id": "ex", "payload": {"i": i}} for i in range(40)]
+                              + [{"type": "bad", "executor_id": "ex", "max_attempts": 5}])
+    await eventually(lambda: _async_true((worker.stats.get("succeeded", 0), worker.stats.get("failed", 0)) == (40, 1)))
+    stats = await service.stats(executor_id="ex")
+    assert stats.succeeded == 40 and stats.failed == 1
+    failed = (await service.jobs_recent(executor_id="ex", status="failed")).items[0]
+    assert failed.type == "bad" and failed.attempts == 1 and "invalid result" in (failed.last_error or "")

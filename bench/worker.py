@@ -1,0 +1,150 @@
+"""Worker benchmark: end-to-end ``Worker`` throughput and enqueue→handler latency.
+
+    .venv/bin/python bench/worker.py [--jobs 20000] [--concurrency 8,32,100] [--samples 200]
+
+On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
+
+- the anchors of ``shared/bench/anchors/run.sh`` (before and after; the median is used);
+- the engine's raw batch drain with one process (claim_jobs_v1 of 100 + complete_jobs_v1),
+  the figure a worker process should keep at least half of;
+- one ``Worker`` process with no-op async handlers, for each concurrency: jobs/s from
+  the moment the jobs are enqueued (one batch) until every one has succeeded;
+- an idle worker (poll interval 60 s, so only LISTEN can wake it): enqueue one job at a
+  time and time until its handler starts (p50/p99).
+
+Results go to stdout and bench/results/worker.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from collab_sdk import AsyncCollabClient, Job
+from collab_sdk.embedded import EmbeddedPostgres
+from collab_sdk.migrate import migrate
+from collab_sdk.worker import Worker
+from engine import SERVER_SETTINGS, drain, run_anchors
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _enqueue(url: str, executor: str, jobs: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(0, jobs, 10_000):
+            batch = [{"type": "bench.noop", "executor_id": executor}] * min(10_000, jobs - start)
+            conn.execute("select count(*) from collab.assign_jobs_v1(jobs => %s)", (Jsonb(batch),))
+
+
+def _run_worker(url: str, executor: str, concurrency: int) -> None:
+    worker = Worker(AsyncCollabClient.from_url(url, max_size=4), executor_id=executor,
+                    concurrency=concurrency, heartbeat_interval=0.2, poll_interval=1.0)
+
+    @worker.task("bench.noop")
+    async def noop(job: Job, ctx: Any) -> None:
+        return None
+
+    worker.run()
+
+
+def _succeeded(conn: psycopg.Connection[Any], executor: str) -> int:
+    row = conn.execute("select count(*) from collab.jobs where executor_id = %s and status = 'succeeded'",
+                       (executor,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def worker_throughput(url: str, jobs: int, concurrency: int) -> float:
+    """Jobs/s of one worker process with ``concurrency`` slots, enqueue to last success."""
+    executor = f"w{concurrency}"
+    proc = mp.Process(target=_run_worker, args=(url, executor, concurrency))
+    proc.start()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not conn.execute("select 1 from collab.worker_heartbeats_v2 where executor_id = %s",
+                               (executor,)).fetchone():
+            time.sleep(0.05)
+        start = time.perf_counter()
+        _enqueue(url, executor, jobs)
+        while _succeeded(conn, executor) < jobs:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+    proc.terminate()
+    proc.join()
+    return jobs / elapsed
+
+
+async def _latency(url: str, samples: int) -> dict[str, float]:
+    started: asyncio.Queue[float] = asyncio.Queue()
+    worker = Worker(AsyncCollabClient.from_url(url), executor_id="lat", poll_interval=60)
+
+    @worker.task("bench.ping")
+    async def ping(job: Job, ctx: Any) -> None:
+        started.put_nowait(time.perf_counter())
+
+    running = asyncio.create_task(worker.run_async())
+    assert worker.listener is not None
+    await worker.listener.connected.wait()
+    producer = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    latencies = []
+    for _ in range(samples):
+        await asyncio.sleep(0.02)
+        sent = time.perf_counter()
+        await producer.execute("select * from collab.assign_job_v1(type => 'bench.ping', executor_id => 'lat')")
+        latencies.append((await asyncio.wait_for(started.get(), timeout=10) - sent) * 1000)
+    await producer.close()
+    worker.request_stop()
+    await running
+    q = statistics.quantiles(latencies, n=100)
+    return {"p50": q[49], "p99": q[98]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--concurrency", default="8,32,100")
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--anchor-seconds", type=int, default=15)
+    args = parser.parse_args()
+    sweep = [int(c) for c in args.concurrency.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS)
+        admin = server.start()
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute("create database bench")
+            url = admin.rsplit("/", 1)[0] + "/bench"
+            migrate(url)
+            before = run_anchors(admin, args.anchor_seconds)
+            _enqueue(url, "raw", args.jobs)
+            engine_rate = drain(url, "raw", args.jobs, 1, 100)
+            rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
+            latency = asyncio.run(_latency(url, args.samples))
+            after = run_anchors(admin, args.anchor_seconds)
+        finally:
+            server.stop("immediate")
+
+    anchor = statistics.median([before["claim_complete_jobs_per_s"], after["claim_complete_jobs_per_s"]])
+    report = {"anchors_before": before, "anchors_after": after, "engine_batch_drain_1_process": engine_rate,
+              "worker_jobs_per_s": rates, "latency_ms": latency}
+    print(f"claim_complete anchor: {anchor:.0f} jobs/s")
+    print(f"engine batch drain, 1 process: {engine_rate:.0f} jobs/s ({engine_rate / anchor:.2f}x anchor)")
+    for c, rate in rates.items():
+        print(f"worker, concurrency {c:>3}: {rate:8.0f} jobs/s ({rate / anchor:.2f}x anchor, "
+              f"{rate / engine_rate:.2f}x engine; target >= 0.5x engine)")
+    print(f"idle enqueue->handler start: p50 {latency['p50']:.2f} ms, p99 {latency['p99']:.2f} ms (target p50 <= 5 ms)")
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "worker.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
