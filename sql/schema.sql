@@ -1309,8 +1309,6 @@ CREATE INDEX job_dead_letters_executor_idx ON collab.job_dead_letters USING btre
 
 CREATE INDEX job_dead_letters_job_idx ON collab.job_dead_letters USING btree (job_id);
 
-CREATE INDEX job_events_executor_idx ON collab.job_events USING btree (executor_id, seq);
-
 CREATE INDEX job_events_job_idx ON collab.job_events USING btree (job_id, seq);
 
 CREATE INDEX jobs_claim_idx ON collab.jobs USING btree (executor_id, priority DESC, next_run_at, id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));

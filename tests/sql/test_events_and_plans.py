@@ -66,7 +66,7 @@ def _plan(owner: Caller, query: str) -> str:
     " ('2030-01-01'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)"
     " order by j.created_at desc, j.id desc limit 21",
     "select * from collab.jobs j order by j.created_at desc, j.id desc limit 21",
-    # events of a job after a seq, and by executor
+    # events of a job after a seq; one executor's events after a seq (the primary key, filtered)
     "select * from collab.job_events e where e.job_id = gen_random_uuid() and e.seq > 5 order by e.seq",
     "select * from collab.job_events e where e.executor_id = 'ex' and e.seq > 5 order by e.seq limit 100",
     "select * from collab.job_dead_letters d order by d.created_at desc, d.id desc limit 21",
@@ -78,3 +78,25 @@ def test_hot_queries_have_an_index_path(owner: Caller, query: str) -> None:
     owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}"} for i in range(2000)])
     plan = _plan(owner, query)
     assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0], plan
+
+
+def test_fenced_paths_cannot_take_the_claim_index(owner: Caller) -> None:
+    """The claim index is empty whenever the queue is; statistics gathered then make it look
+    free. The dead-letter probe and the completes' lookups are written so that its predicate
+    (status queued or running) is never implied, so the planner cannot pick it for them."""
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex"} for _ in range(500)])
+    for job in owner.rpc("claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=1000):
+        owner.rpc("complete_job_v1", job_id=job["id"], worker_id="w1")
+    owner.conn.execute("vacuum analyze collab.jobs")  # the claim index is empty now
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex"} for _ in range(2000)])
+    owner.conn.execute("set enable_seqscan = off")
+
+    def plan(query: str) -> str:  # no ANALYZE here: the point is the stale statistics
+        return "\n".join(r["QUERY PLAN"] for r in owner.conn.execute(f"explain {query}").fetchall())
+
+    probe = plan("select 1 from collab.jobs r where r.executor_id = 'ex'"
+                 " and r.lease_until < now() and r.attempts >= r.max_attempts")
+    assert "jobs_exhausted_idx" in probe, probe
+    target = plan("select t.id from collab.jobs t"
+                  " where t.id = any (array['01a2065a-0000-7000-8000-000000000001'::uuid]) for update")
+    assert "jobs_pkey" in target and "jobs_claim_idx" not in target, target
