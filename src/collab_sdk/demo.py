@@ -27,7 +27,7 @@ from collab_sdk.models import Job
 from collab_sdk.tasks import Retry
 from collab_sdk.worker import Worker
 
-__all__ = ["run_demo", "demo_worker"]
+__all__ = ["run_demo", "demo_worker", "Thumbnail"]
 
 
 class Thumbnail(BaseModel):

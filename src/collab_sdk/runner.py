@@ -128,6 +128,8 @@ class JobRunner:
             result = result.model_dump(mode="json")
         batched = await self.completions.complete(job, result)
         if batched is not None:
+            if not batched:
+                log.warning("job %s: lease lost before its result was stored; discarded", job.id)
             return "succeeded" if batched else "lost"
         try:  # the batch was refused as a whole: this job alone says whether its result is bad
             done = await self._settle(str(job.id), lambda: self.client.complete(
