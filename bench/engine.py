@@ -20,6 +20,7 @@ Results go to stdout and bench/results/latest.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -28,6 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -39,6 +41,23 @@ from collab_sdk.migrate import migrate
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchors" / "run.sh"
 ROOT = Path(__file__).resolve().parent
 SERVER_SETTINGS = {"max_connections": "100", "shared_buffers": "256MB"}
+
+
+@contextlib.contextmanager
+def bench_server() -> Iterator[tuple[str, str]]:
+    """A throw-away PostgreSQL 16 (durable defaults) with a migrated database ``bench``:
+    (superuser URL of its ``postgres`` database, URL of ``bench``)."""
+    with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS)
+        admin = server.start()
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute("create database bench")
+            url = admin.rsplit("/", 1)[0] + "/bench"
+            migrate(url)
+            yield admin, url
+        finally:
+            server.stop("immediate")
 
 
 def run_anchors(url: str, seconds: int) -> dict[str, float]:
@@ -153,25 +172,16 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS)
-        admin = server.start()
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute("create database bench")
-            url = admin.rsplit("/", 1)[0] + "/bench"
-            migrate(url)
-            before = run_anchors(admin, args.anchor_seconds)
-            figures = {
-                "enqueue_single_jobs_per_s": enqueue_single(url, args.jobs),
-                "enqueue_batch1000_jobs_per_s": enqueue_batches(url, args.jobs),
-                "drain_single_claim_jobs_per_s": drain(url, "bench", args.jobs, args.workers, 1),
-                "drain_batch_claim_jobs_per_s": drain(url, "bench2", args.jobs, args.workers, 100),
-            }
-            latency = wake_latency(url, args.samples)
-            after = run_anchors(admin, args.anchor_seconds)
-        finally:
-            server.stop("immediate")
+    with bench_server() as (admin, url):
+        before = run_anchors(admin, args.anchor_seconds)
+        figures = {
+            "enqueue_single_jobs_per_s": enqueue_single(url, args.jobs),
+            "enqueue_batch1000_jobs_per_s": enqueue_batches(url, args.jobs),
+            "drain_single_claim_jobs_per_s": drain(url, "bench", args.jobs, args.workers, 1),
+            "drain_batch_claim_jobs_per_s": drain(url, "bench2", args.jobs, args.workers, 100),
+        }
+        latency = wake_latency(url, args.samples)
+        after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([before[k], after[k]]) for k in before}
     pairs = [("enqueue_single_jobs_per_s", "insert1_rows_per_s", None),

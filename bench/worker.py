@@ -22,7 +22,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from collab_sdk import AsyncCollabClient, Job
-from collab_sdk.embedded import EmbeddedPostgres
-from collab_sdk.migrate import migrate
 from collab_sdk.worker import Worker
-from engine import SERVER_SETTINGS, drain, run_anchors
+from engine import bench_server, drain, run_anchors
 
 ROOT = Path(__file__).resolve().parent
 
@@ -116,22 +113,13 @@ def main() -> None:
     args = parser.parse_args()
     sweep = [int(c) for c in args.concurrency.split(",")]
 
-    with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS)
-        admin = server.start()
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute("create database bench")
-            url = admin.rsplit("/", 1)[0] + "/bench"
-            migrate(url)
-            before = run_anchors(admin, args.anchor_seconds)
-            _enqueue(url, "raw", args.jobs)
-            engine_rate = drain(url, "raw", args.jobs, 1, 100)
-            rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
-            latency = asyncio.run(_latency(url, args.samples))
-            after = run_anchors(admin, args.anchor_seconds)
-        finally:
-            server.stop("immediate")
+    with bench_server() as (admin, url):
+        before = run_anchors(admin, args.anchor_seconds)
+        _enqueue(url, "raw", args.jobs)
+        engine_rate = drain(url, "raw", args.jobs, 1, 100)
+        rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
+        latency = asyncio.run(_latency(url, args.samples))
+        after = run_anchors(admin, args.anchor_seconds)
 
     anchor = statistics.median([before["claim_complete_jobs_per_s"], after["claim_complete_jobs_per_s"]])
     report = {"anchors_before": before, "anchors_after": after, "engine_batch_drain_1_process": engine_rate,
