@@ -10,6 +10,7 @@
     collab job ID                            a job with its events and artifacts
     collab dlq list | collab dlq retry ID
     collab stats [--executor E]
+    collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
 
 Without ``--database-url`` the client comes from the environment (``COLLAB_DATABASE_URL``,
 ``SUPABASE_URL`` + key, else the embedded Postgres under ``.collab/``). ``--json``
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from collab_sdk.cli_jobs import (cmd_assign, cmd_dlq_list, cmd_dlq_retry, cmd_job, cmd_jobs,
-                                 cmd_stats, cmd_worker)
+                                 cmd_stats, cmd_token, cmd_worker)
 from collab_sdk.cli_output import ExitStatus, exit_status_for
 from collab_sdk.errors import CollabError
 from collab_sdk.models import JobStatus
@@ -136,6 +137,15 @@ def _client_commands(sub: Any) -> None:
     w.add_argument("--concurrency", type=int)
     w.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     w.set_defaults(func=cmd_worker)
+
+    t = sub.add_parser("token", help="mint a local HS256 JWT for development")
+    t.add_argument("--sub", required=True, help="the user id (auth.uid())")
+    t.add_argument("--role", default="authenticated", choices=["authenticated", "service_role"])
+    t.add_argument("--executor", action="append", default=[], metavar="ID[=ROLE]",
+                   help="membership hint (repeatable); the database's membership table decides")
+    t.add_argument("--expires-in", type=int, default=3600, help="seconds (default 3600)")
+    t.add_argument("--secret", help="signing secret (default: SUPABASE_JWT_SECRET)")
+    t.set_defaults(func=cmd_token)
 
 
 def _parser() -> argparse.ArgumentParser:

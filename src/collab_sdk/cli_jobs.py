@@ -1,5 +1,6 @@
-"""The ``collab`` subcommands that work through the SDK client: assign, jobs, job, dlq,
-stats and worker. Each is ``(args, client) -> exit code``; ``cli.py`` wires them up."""
+"""The ``collab`` subcommands that work through the SDK: assign, jobs, job, dlq, stats
+(``(args, client) -> exit code``), and worker and token (``(args) -> exit code``).
+``cli.py`` wires them up."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from collab_sdk.sync import CollabClient
 from collab_sdk.worker import Worker
 
 __all__ = ["cmd_assign", "cmd_jobs", "cmd_job", "cmd_dlq_list", "cmd_dlq_retry", "cmd_stats",
-           "cmd_worker", "load_worker"]
+           "cmd_worker", "cmd_token", "load_worker"]
 
 
 def cmd_assign(args: argparse.Namespace, client: CollabClient) -> int:
@@ -124,6 +125,25 @@ def cmd_stats(args: argparse.Namespace, client: CollabClient) -> int:
     else:
         names = ("queued", "running", "succeeded", "failed", "cancelled", "total")
         print_table([n.upper() for n in names], [[getattr(stats, n) for n in names]])
+    return ExitStatus.OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Print a local HS256 token (``SUPABASE_JWT_SECRET`` or ``--secret`` signs it)."""
+    from collab_sdk.auth import mint_token
+    secret = args.secret or os.environ.get("SUPABASE_JWT_SECRET")
+    if not secret:
+        raise ValidationError("set SUPABASE_JWT_SECRET or pass --secret to sign the token", code="CL400")
+    executors = {}
+    for item in args.executor:
+        executor_id, _, role = item.partition("=")
+        executors[executor_id] = role or "worker"
+    try:
+        token = mint_token(secret, sub=args.sub, role=args.role, executors=executors or None,
+                           expires_in=args.expires_in)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="CL400") from exc
+    print(token)
     return ExitStatus.OK
 
 

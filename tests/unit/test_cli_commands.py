@@ -79,3 +79,19 @@ def test_unreachable_database_exits_69() -> None:
                              "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 69, result.stderr
+
+
+def test_token_round_trips_through_the_authenticator() -> None:
+    from collab_sdk.auth import AuthConfig, Authenticator
+
+    secret = "a-local-development-secret-of-32+chars"
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", "user-1",
+                             "--executor", "ex=admin", "--secret", secret], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    auth = Authenticator(AuthConfig.from_env({"COLLAB_JWT_MODE": "local", "SUPABASE_JWT_SECRET": secret}))
+    identity = auth.authenticate({"Authorization": f"Bearer {result.stdout.strip()}"})
+    assert identity.subject == "user-1" and identity.role == "authenticated"
+    assert identity.executor_hints == {"ex": "admin"}
+    short = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", "u", "--secret", "short"],
+                           capture_output=True, text=True)
+    assert short.returncode == 2 and "at least" in short.stderr
