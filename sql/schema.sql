@@ -1130,6 +1130,59 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) RETURNS TABLE(allowed boolean, hits integer, remaining integer, retry_after integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_now timestamptz := clock_timestamp();
+  v_start timestamptz;
+  v_hits integer;
+begin
+  if not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: rate limits are counted by trusted callers only');
+  end if;
+  if key is null or length(key) not between 1 and 200 then
+    perform collab._raise('CL400', 'key must be 1-200 characters');
+  end if;
+  perform collab._check_range('limit', "limit", 1, 1000000000);
+  perform collab._check_range('window_seconds', window_seconds, 1, 86400);
+
+  v_start := to_timestamp(floor(extract(epoch from v_now) / window_seconds) * window_seconds);
+  insert into collab.rate_limits as r (bucket_key, window_start, hits)
+  values (rate_limit_hit_v1.key, v_start, 1)
+  on conflict (bucket_key) do update
+    set hits = case when r.window_start = excluded.window_start then r.hits + 1 else 1 end,
+        window_start = excluded.window_start
+  returning r.hits into v_hits;
+
+  allowed := v_hits <= "limit";
+  hits := v_hits;
+  remaining := greatest("limit" - v_hits, 0);
+  retry_after := case when allowed then 0
+                      else greatest(1, ceil(extract(epoch from
+                             v_start + make_interval(secs => window_seconds) - v_now))::integer)
+                 end;
+  return next;
+end
+$$;
+
+CREATE FUNCTION collab.rate_limit_prune_v1() RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_deleted integer;
+begin
+  if not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: rate limits are pruned by trusted callers only');
+  end if;
+  delete from collab.rate_limits where window_start < now() - interval '1 day';
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end
+$$;
+
 CREATE FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1278,6 +1331,12 @@ ALTER TABLE collab.job_events ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY 
     CACHE 1
 );
 
+CREATE TABLE collab.rate_limits (
+    bucket_key text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    hits integer NOT NULL
+);
+
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_bucket_path_key UNIQUE (bucket, path);
 
@@ -1295,6 +1354,9 @@ ALTER TABLE ONLY collab.job_events
 
 ALTER TABLE ONLY collab.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY collab.rate_limits
+    ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (bucket_key);
 
 ALTER TABLE ONLY collab.worker_heartbeats_v2
     ADD CONSTRAINT worker_heartbeats_v2_pkey PRIMARY KEY (worker_id);
@@ -1371,6 +1433,10 @@ CREATE POLICY jobs_read_member ON collab.jobs FOR SELECT TO authenticated USING 
   WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 
 CREATE POLICY members_read_own ON collab.executor_members FOR SELECT TO authenticated USING ((user_id = ( SELECT auth.uid() AS uid)));
+
+ALTER TABLE collab.rate_limits ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY rate_limits_service ON collab.rate_limits TO service_role USING (true) WITH CHECK (true);
 
 ALTER TABLE collab.worker_heartbeats_v2 ENABLE ROW LEVEL SECURITY;
 
@@ -1526,6 +1592,14 @@ REVOKE ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) TO authenticated;
+GRANT ALL ON FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.rate_limit_prune_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.rate_limit_prune_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.rate_limit_prune_v1() TO service_role;
+
 REVOKE ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) TO service_role;
@@ -1555,3 +1629,5 @@ GRANT ALL ON FUNCTION collab.workers_active_v1(within_seconds integer, executor_
 
 GRANT SELECT ON TABLE collab.job_dead_letters TO authenticated;
 GRANT ALL ON TABLE collab.job_dead_letters TO service_role;
+
+GRANT ALL ON TABLE collab.rate_limits TO service_role;
