@@ -1,0 +1,184 @@
+"""The handlers: validated input in, one SDK call (as the caller), a model out.
+
+No SQL and no queue logic here: the engine decides (membership, leases, idempotency)
+and its errors become HTTP statuses in ``collab_sdk.http.errors``. Each handler serves
+its Collab API route and, where it has one, its function (see ``routes``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+from uuid import UUID
+
+from collab_sdk.errors import LeaseLost, NotFound, ValidationError
+from collab_sdk.http import wire
+from collab_sdk.http.errors import HttpError
+from collab_sdk.http.pipeline import Call
+from collab_sdk.models import (Assigned, DeadLetter, Job, JobStatus, JobSummary, MetricsOverview,
+                               Page)
+from collab_sdk.storage import check_object_path
+
+__all__ = ["health", "task_assign", "task_claim", "task_result", "job_get", "job_summary",
+           "job_retry", "job_cancel", "job_delete", "events_by_job", "artifacts_by_job",
+           "jobs_recent", "jobs_stats", "jobs_purge", "metrics_overview", "workers_heartbeat",
+           "workers_active", "dlq_list", "dlq_retry", "sign_artifact"]
+
+
+def health(call: Call) -> wire.Health:
+    return wire.Health(ok=True, timestamp=datetime.now(timezone.utc))
+
+
+def task_assign(call: Call) -> Assigned:
+    body: wire.AssignBody = call.body
+    header_key = call.headers.get("x-idempotency-key")
+    if header_key is not None and body.idempotency_key is not None and header_key != body.idempotency_key:
+        raise HttpError(422, "invalid_body", "idempotencyKey and X-Idempotency-Key differ")
+    key = body.idempotency_key or header_key
+    if key is not None and not 1 <= len(key) <= 255:
+        raise HttpError(422, "invalid_body", "X-Idempotency-Key must be 1-255 characters")
+    return call.client.assign(body.type, executor_id=body.executor_id, payload=body.payload,
+                              idempotency_key=key, priority=body.priority,
+                              max_attempts=body.max_attempts, run_at=body.run_at)
+
+
+def task_claim(call: Call) -> wire.ClaimAnswer:
+    body: wire.ClaimBody = call.body
+    job = call.client.claim(body.executor_id, body.worker_id, lease_seconds=body.lease_seconds,
+                            type_prefix=body.type_prefix)
+    return wire.ClaimAnswer(job=job)
+
+
+def task_result(call: Call) -> wire.Ok:
+    """Complete (``ok``) or fail the job, fenced by the worker's lease. The seeds' body
+    names no worker: then the job's current lease holder and attempt are used."""
+    body: wire.ResultBody = call.body
+    worker_id, attempt = body.worker_id, body.attempt
+    if worker_id is None or body.type is not None:
+        job = call.client.get_job(body.job_id)
+        if body.type is not None and body.type != job.type:
+            raise HttpError(409, "type_mismatch", f"job {job.id} is a {job.type}, not a {body.type}")
+        if worker_id is None:
+            if job.status is not JobStatus.RUNNING or job.lease_owner is None:
+                raise LeaseLost(f"job {job.id} is {job.status.value}, not running", code="CL410")
+            worker_id, attempt = job.lease_owner, attempt or job.attempts
+    if body.ok:
+        given = ([body.artifact] if body.artifact else []) + (body.artifacts or [])
+        artifacts = [a.model_dump(by_alias=False, exclude_none=True) for a in given]
+        call.client.complete(body.job_id, worker_id, result=body.result,
+                             artifacts=artifacts or None, attempt=attempt)
+    else:
+        call.client.fail(body.job_id, worker_id, error=body.error, retryable=body.retryable,
+                         retry_delay_seconds=body.retry_delay_seconds, attempt=attempt)
+    return wire.Ok()
+
+
+def job_get(call: Call) -> wire.JobAnswer:
+    return wire.JobAnswer(job=call.client.get_job(call.path["job_id"]))
+
+
+def job_summary(call: Call) -> JobSummary:
+    return call.client.summary(call.path["job_id"])
+
+
+def job_retry(call: Call) -> wire.ManagedJob:
+    return wire.ManagedJob(job=call.client.retry(call.path["job_id"]))
+
+
+def job_cancel(call: Call) -> wire.ManagedJob:
+    body: wire.CancelBody = call.body
+    return wire.ManagedJob(job=call.client.cancel(call.path["job_id"], reason=body.reason))
+
+
+def job_delete(call: Call) -> wire.Deleted:
+    return wire.Deleted(deleted=call.client.delete(call.path["job_id"]).id)
+
+
+def events_by_job(call: Call) -> wire.EventItems:
+    query: wire.EventsQuery = call.query
+    events = call.client.events(call.path["job_id"], after_seq=query.after_seq, page_size=query.limit)
+    return wire.EventItems(items=events, count=len(events))
+
+
+def artifacts_by_job(call: Call) -> wire.ArtifactItems:
+    artifacts = call.client.artifacts(call.path["job_id"])
+    return wire.ArtifactItems(items=artifacts, count=len(artifacts))
+
+
+def jobs_recent(call: Call) -> Page[Job]:
+    query: wire.RecentQuery = call.query
+    return call.client.jobs_recent(executor_id=query.executor_id, page_size=query.limit,
+                                   cursor=query.cursor, type=query.type,
+                                   status=query.status.value if query.status else None)
+
+
+def jobs_stats(call: Call) -> wire.StatsAnswer:
+    query: wire.ExecutorQuery = call.query
+    return wire.StatsAnswer(stats=call.client.stats(executor_id=query.executor_id))
+
+
+def jobs_purge(call: Call) -> wire.Purged:
+    query: wire.PurgeQuery = call.query
+    statuses = query.statuses.split(",") if query.statuses else None
+    purged = call.client.purge(older_than_seconds=query.older_than_seconds,
+                               executor_id=query.executor_id, statuses=statuses)
+    return wire.Purged(purged=purged)
+
+
+def metrics_overview(call: Call) -> MetricsOverview:
+    query: wire.ExecutorQuery = call.query
+    return call.client.metrics(executor_id=query.executor_id)
+
+
+def workers_heartbeat(call: Call) -> wire.HeartbeatAnswer:
+    body: wire.HeartbeatBody = call.body
+    worker = call.client.heartbeat(body.worker_id, body.executor_id, status=body.status,
+                                   version=body.version, capacity=body.capacity,
+                                   running=body.running, metadata=body.metadata)
+    return wire.HeartbeatAnswer(worker=worker)
+
+
+def workers_active(call: Call) -> wire.WorkerItems:
+    query: wire.ActiveQuery = call.query
+    workers = call.client.workers_active(within_seconds=query.within_seconds,
+                                         executor_id=query.executor_id)
+    return wire.WorkerItems(items=workers, count=len(workers))
+
+
+def dlq_list(call: Call) -> Page[DeadLetter]:
+    query: wire.DlqListQuery = call.query
+    return call.client.dlq_list(executor_id=query.executor_id, page_size=query.limit,
+                                cursor=query.cursor, include_retried=query.include_retried)
+
+
+def dlq_retry(call: Call) -> Assigned:
+    body: wire.DlqRetryBody = call.body
+    return call.client.dlq_retry(body.dlq_id)
+
+
+def sign_artifact(call: Call) -> wire.SignedUrl:
+    """A signed download URL for an artifact of a job the caller may read. Paths are
+    ``<executor>/<job id>/<name>`` (``collab_sdk.artifacts``); the job must list it."""
+    query: wire.SignQuery = call.query
+    if query.bucket not in call.runtime.settings.buckets:
+        raise HttpError(400, "bucket_not_allowed", f"bucket {query.bucket!r} may not be signed")
+    job_id = _artifact_job(query.bucket, query.path)
+    url = call.client.sign_artifact(query.path, expires_in=query.expires, bucket=query.bucket,
+                                    job_id=job_id)
+    return wire.SignedUrl(signed_url=url, expires_in=query.expires, bucket=query.bucket,
+                          path=query.path)
+
+
+def _artifact_job(bucket: str, path: str) -> UUID:
+    try:
+        check_object_path(bucket, path)
+    except ValidationError as exc:
+        raise HttpError(400, "invalid_path", exc.message) from None
+    parts = PurePosixPath(path).parts
+    if "." in path.split("/") or "" in path.split("/") or len(parts) < 3:
+        raise HttpError(400, "invalid_path", "path must be <executor>/<job id>/<name>")
+    try:
+        return UUID(parts[1])
+    except ValueError:
+        raise NotFound(f"no artifact {bucket}/{path}", code="CL404") from None
+

@@ -1,0 +1,241 @@
+"""The HTTP API's request and response bodies (pydantic), camelCase on the wire.
+
+Request models validate what the seeds send (``{ type, executorId, payload?,
+idempotencyKey? }`` …) before anything reaches the engine, with the engine's own limits
+(docs/rpc.md) so that a bad body is a 422 naming the field, not a database round trip.
+Response models that are not engine rows (``{ ok, timestamp }``, ``{ job }`` …) live
+here too; rows come from ``collab_sdk.models``. The OpenAPI document is generated from
+both (``collab_sdk.http.openapi``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field,
+                      StringConstraints)
+from pydantic.alias_generators import to_camel
+
+from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobStatus, Page,
+                               Stats, WorkerHeartbeat)
+
+__all__ = [
+    "Name", "Body", "Query", "ErrorBody", "ErrorEnvelope", "Health", "AssignBody", "ClaimBody",
+    "ArtifactIn", "ResultBody", "Ok", "ClaimAnswer", "JobAnswer", "HeartbeatBody",
+    "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery",
+    "DlqListQuery", "DlqRetryBody", "SignQuery", "SignedUrl", "StatsAnswer", "ManagedJob",
+    "Deleted", "PurgeQuery", "Purged", "CancelBody", "Items", "JobPage", "DeadLetterPage",
+    "Assigned",
+]
+
+#: The engine's names: type, executorId, workerId (docs/rpc.md, Limits).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Key = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Text = Annotated[str, StringConstraints(max_length=16384)]
+
+
+class Body(BaseModel):
+    """A request body: camelCase (snake_case accepted too), unknown keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True, extra="ignore",
+                              str_strip_whitespace=False)
+
+
+class Query(Body):
+    """Query-string parameters (values arrive as strings; pydantic converts them)."""
+
+
+class ErrorBody(Body):
+    code: str = Field(description="a stable, machine-readable code (e.g. `not_found`, `lease_lost`)")
+    message: str
+
+
+class ErrorEnvelope(Body):
+    """Every failure: `{ "error": { "code", "message" } }`."""
+
+    error: ErrorBody
+
+
+class Health(Body):
+    ok: bool
+    timestamp: datetime
+
+
+class AssignBody(Body):
+    """`POST task.assign`: enqueue one job (`X-Idempotency-Key` may carry the key)."""
+
+    type: Name
+    executor_id: Name
+    payload: dict[str, Any] | None = None
+    idempotency_key: Key | None = None
+    priority: int | None = Field(default=None, ge=-32768, le=32767)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    run_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a UTC offset")
+
+
+class ClaimBody(Body):
+    """`POST task.claim`: lease the next due job of the executor."""
+
+    executor_id: Name
+    worker_id: Name
+    lease_seconds: int | None = Field(default=None, ge=1, le=86400)
+    type_prefix: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class ArtifactIn(Body):
+    """An artifact row recorded with a successful result (metadata only)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")] | None = None
+    size: int | None = Field(default=None, ge=0, le=2**53)
+    mime: Annotated[str, StringConstraints(max_length=255)] | None = None
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    url: Annotated[str, StringConstraints(max_length=4096)] | None = None
+
+
+class ResultBody(Body):
+    """`POST task.result`: `ok=true` completes the job, `ok=false` fails it (retry with
+    backoff while attempts remain, else the DLQ). `workerId`/`attempt` fence the call;
+    without them the job's current lease holder and attempt are used (the seeds' body)."""
+
+    job_id: UUID
+    type: Name | None = None
+    ok: bool
+    result: Any = None
+    error: Text | None = None
+    retryable: bool | None = None
+    retry_delay_seconds: int | None = Field(default=None, ge=0, le=604800)
+    artifact: ArtifactIn | None = None
+    artifacts: list[ArtifactIn] | None = Field(default=None, max_length=1000)
+    worker_id: Name | None = None
+    attempt: int | None = Field(default=None, ge=1, le=1000)
+
+
+class Ok(Body):
+    ok: Literal[True] = True
+
+
+class ClaimAnswer(Body):
+    job: Job | None
+
+
+class JobAnswer(Body):
+    job: Job
+
+
+class HeartbeatBody(Body):
+    """`POST workers/heartbeat`: upsert the worker's presence row (send the full state)."""
+
+    worker_id: Name = Field(validation_alias=AliasChoices("workerId", "worker_id", "agentId"))
+    executor_id: Name
+    status: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")] | None = None
+    version: Annotated[str, StringConstraints(max_length=100)] | None = None
+    capacity: int | None = Field(default=None, ge=0, le=100000)
+    running: int | None = Field(default=None, ge=0, le=100000)
+    metadata: dict[str, Any] | None = None
+
+
+class HeartbeatAnswer(Body):
+    ok: Literal[True] = True
+    worker: WorkerHeartbeat
+
+
+class ExecutorQuery(Query):
+    executor_id: Name | None = None
+
+
+class RecentQuery(ExecutorQuery):
+    """`jobs/recent`: newest first; pass `nextCursor` back as `cursor` (never `null`)."""
+
+    limit: int | None = Field(default=None, ge=1, le=1000)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    status: JobStatus | None = None
+    type: Name | None = None
+
+
+class ActiveQuery(ExecutorQuery):
+    within_seconds: int | None = Field(default=None, ge=1, le=86400)
+
+
+class EventsQuery(Query):
+    after_seq: int | None = Field(default=None, ge=0, le=2**62)
+    limit: int | None = Field(default=None, ge=1, le=10000)
+
+
+class DlqListQuery(ExecutorQuery):
+    limit: int | None = Field(default=None, ge=1, le=1000)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    include_retried: bool | None = None
+
+
+class DlqRetryBody(Body):
+    dlq_id: UUID = Field(validation_alias=AliasChoices("dlqId", "dlq_id", "id"))
+
+
+class SignQuery(Query):
+    """`sign-artifact`: `expires` is 60–86400 seconds (default 3600)."""
+
+    bucket: Annotated[str, StringConstraints(min_length=1, max_length=63)] = "artifacts"
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    expires: int = Field(default=3600, ge=60, le=86400)
+
+
+class SignedUrl(Body):
+    signed_url: str
+    expires_in: int
+    bucket: str
+    path: str
+
+
+class StatsAnswer(Body):
+    stats: Stats
+
+
+class ManagedJob(Body):
+    success: Literal[True] = True
+    job: Job
+
+
+class CancelBody(Body):
+    reason: Text | None = None
+
+
+class Deleted(Body):
+    success: Literal[True] = True
+    deleted: UUID
+
+
+class PurgeQuery(ExecutorQuery):
+    older_than_seconds: int | None = Field(default=None, ge=0, le=2147483647)
+    statuses: Annotated[str, StringConstraints(pattern=r"^[a-z]+(,[a-z]+)*$")] | None = Field(
+        default=None, description="comma-separated: succeeded, failed, cancelled (default succeeded)")
+
+
+class Purged(Body):
+    success: Literal[True] = True
+    purged: int
+
+
+class EventItems(Body):
+    items: list[JobEvent]
+    count: int
+
+
+class ArtifactItems(Body):
+    items: list[Artifact]
+    count: int
+
+
+class WorkerItems(Body):
+    items: list[WorkerHeartbeat]
+    count: int
+
+
+Items = EventItems | ArtifactItems | WorkerItems
+JobPage = Page[Job]
+DeadLetterPage = Page[DeadLetter]
