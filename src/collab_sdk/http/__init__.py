@@ -6,7 +6,20 @@ answers camelCase JSON. See docs/http.md.
 
 from __future__ import annotations
 
-from collab_sdk.http.app import create_app
-from collab_sdk.http.runtime import Runtime, Settings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collab_sdk.http.app import create_app
+    from collab_sdk.http.runtime import Runtime, Settings
 
 __all__ = ["create_app", "Runtime", "Settings"]
+
+
+def __getattr__(name: str) -> Any:  # lazy, so `python -m collab_sdk.http.<module>` stays clean
+    if name == "create_app":
+        from collab_sdk.http.app import create_app
+        return create_app
+    if name in ("Runtime", "Settings"):
+        from collab_sdk.http import runtime
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'collab_sdk.http' has no attribute {name!r}")

@@ -1,0 +1,137 @@
+"""Every failure is the error envelope with the right status and a stable code, and a bad
+body changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from conftest import Api
+
+ASSIGN = "/api/collab/task.assign"
+
+
+def _error(response: object, status: int, code: str) -> None:
+    assert response.status_code == status, (response.status_code, response.get_data())  # type: ignore[attr-defined]
+    body = response.json  # type: ignore[attr-defined]
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code, body
+    assert "Traceback" not in body["error"]["message"]
+
+
+def _total(api: Api) -> int:
+    return int(api.get("/api/collab/jobs/stats").json["stats"]["total"])
+
+
+GOOD = {"type": "t", "executorId": "ex"}
+
+RAW_BODIES = [
+    ("nul", json.dumps({**GOOD, "payload": {"x": "a\u0000b"}}).encode(), 400, "invalid_json"),
+    ("nul key", json.dumps({**GOOD, "payload": {"a\u0000": 1}}).encode(), 400, "invalid_json"),
+    ("deep", b'{"type": "t", "executorId": "ex", "payload": {"x": ' + b"[" * 10000 + b"]" * 10000 + b"}}",
+     400, "too_deep"),
+    ("deep but parseable", b'{"type": "t", "executorId": "ex", "payload": {"x": ' + b"[" * 100
+     + b"]" * 100 + b"}}", 400, "too_deep"),
+    ("nan", b'{"type": "t", "executorId": "ex", "payload": {"x": NaN}}', 400, "invalid_json"),
+    ("infinity", b'{"type": "t", "executorId": "ex", "payload": {"x": 1e999}}', 400, "invalid_json"),
+    ("duplicate keys", b'{"type": "t", "type": "u", "executorId": "ex"}', 400, "duplicate_key"),
+    ("invalid utf-8", b'{"type": "t\xff", "executorId": "ex"}', 400, "invalid_json"),
+    ("not json", b"type=t&executorId=ex", 400, "invalid_json"),
+    ("empty", b"", 400, "invalid_json"),
+    ("array", b"[1, 2]", 422, "invalid_body"),
+    ("huge int", b'{"type": "t", "executorId": "ex", "payload": {"x": ' + b"9" * 5000 + b"}}",
+     400, "invalid_json"),
+]
+
+
+@pytest.mark.parametrize("name, raw, status, code", RAW_BODIES, ids=[b[0] for b in RAW_BODIES])
+def test_bad_raw_bodies_are_refused_and_change_nothing(api: Api, name: str, raw: bytes, status: int,
+                                                       code: str) -> None:
+    response = api.http.post(ASSIGN, data=raw, headers={**api.as_service(), "Content-Type": "application/json"})
+    _error(response, status, code)
+    assert _total(api) == 0
+
+
+BAD_FIELDS = [
+    ("maxAttempts -1", {"maxAttempts": -1}, 422, "invalid_body"),
+    ("maxAttempts 2^63", {"maxAttempts": 2**63}, 422, "invalid_body"),
+    ("priority", {"priority": 40000}, 422, "invalid_body"),
+    ("runAt without zone", {"runAt": "2027-01-01T00:00:00"}, 422, "invalid_body"),
+    ("runAt 9999", {"runAt": "9999-01-01T00:00:00Z"}, 400, "invalid_input"),
+    ("sql type", {"type": "'\";--"}, 422, "invalid_body"),
+    ("payload not object", {"payload": [1]}, 422, "invalid_body"),
+    ("missing executor", {"executorId": None}, 422, "invalid_body"),
+    ("long key", {"idempotencyKey": "k" * 256}, 422, "invalid_body"),
+]
+
+
+@pytest.mark.parametrize("name, change, status, code", BAD_FIELDS, ids=[b[0] for b in BAD_FIELDS])
+def test_bad_fields_are_refused_and_change_nothing(api: Api, name: str, change: dict[str, object],
+                                                   status: int, code: str) -> None:
+    _error(api.post(ASSIGN, {**GOOD, **change}), status, code)
+    assert _total(api) == 0
+
+
+def test_wrong_content_type_is_415(api: Api) -> None:
+    response = api.http.post(ASSIGN, data=json.dumps(GOOD), headers={**api.as_service(),
+                                                                      "Content-Type": "text/plain"})
+    _error(response, 415, "unsupported_media_type")
+
+
+def test_oversized_body_is_413(api: Api) -> None:
+    big = {**GOOD, "payload": {"x": "a" * (3 * 1024 * 1024)}}
+    _error(api.post(ASSIGN, big), 413, "body_too_large")
+    assert _total(api) == 0
+
+
+def test_payload_over_the_engine_limit_is_413(api: Api) -> None:
+    _error(api.post(ASSIGN, {**GOOD, "payload": {"x": "a" * (1024 * 1024 + 10)}}), 413, "payload_too_large")
+
+
+def test_bad_query_path_and_method(api: Api) -> None:
+    _error(api.get("/api/collab/jobs/recent?limit=0"), 400, "invalid_query")
+    _error(api.get("/api/collab/jobs/recent?limit=1&limit=2"), 400, "invalid_query")
+    _error(api.get("/api/collab/jobs/recent?cursor=null"), 400, "invalid_input")
+    _error(api.get("/api/collab/job/not-a-uuid"), 400, "invalid_id")
+    _error(api.get(f"/api/collab/job/{uuid.uuid4()}"), 404, "not_found")
+    _error(api.get("/api/collab/nope"), 404, "not_found")
+    _error(api.get(ASSIGN), 405, "method_not_allowed")
+    _error(api.get("/functions/v1/dlq-retry"), 405, "method_not_allowed")
+
+
+def test_lease_lost_and_type_mismatch_are_409(api: Api) -> None:
+    job_id = api.post(ASSIGN, GOOD).json["jobId"]
+    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True}), 409, "lease_lost")
+    api.post("/api/collab/task.claim", {"executorId": "ex", "workerId": "w1"})
+    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w2"}),
+           409, "lease_lost")
+    _error(api.post("/api/collab/task.result", {"jobId": job_id, "type": "other", "ok": True}),
+           409, "type_mismatch")
+    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "attempt": 2}),
+           409, "lease_lost")
+    assert api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w1",
+                                                "attempt": 1}).json == {"ok": True}
+
+
+def test_idempotency_over_http(api: Api) -> None:
+    headers = {"X-Idempotency-Key": "order-7"}
+    first = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}}, headers=headers)
+    replay = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}}, headers=headers)
+    assert first.json["queued"] is True
+    assert replay.json == {"jobId": first.json["jobId"], "queued": False}
+    body_key = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}, "idempotencyKey": "order-7"})
+    assert body_key.json["jobId"] == first.json["jobId"]
+    _error(api.post(ASSIGN, {**GOOD, "payload": {"n": 2}}, headers=headers), 409, "conflict")
+    _error(api.post(ASSIGN, {**GOOD, "idempotencyKey": "a"}, headers={"X-Idempotency-Key": "b"}),
+           422, "invalid_body")
+    assert _total(api) == 1
+
+
+def test_request_id_is_echoed_or_made(api: Api) -> None:
+    given = api.http.get("/api/collab/health", headers={"X-Request-Id": "req-123"})
+    assert given.headers["X-Request-Id"] == "req-123"
+    made = api.http.get("/api/collab/health", headers={"X-Request-Id": "bad id with spaces"})
+    assert len(made.headers["X-Request-Id"]) == 32
+    assert api.http.get("/api/collab/nope").headers["X-Request-Id"]
