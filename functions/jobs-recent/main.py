@@ -1,0 +1,6 @@
+"""The `jobs-recent` function: a functions-framework target over collab_sdk's HTTP pipeline
+(the same handler serves it under `collab serve`). Deploy: see ../README.md."""
+
+from collab_sdk.http.functions import jobs_recent
+
+__all__ = ["jobs_recent"]
