@@ -11,6 +11,7 @@
     collab dlq list | collab dlq retry ID
     collab stats [--executor E]
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
+    collab serve [--port 3100] [--host 127.0.0.1]  the Collab API, functions and /docs
 
 Without ``--database-url`` the client comes from the environment (``COLLAB_DATABASE_URL``,
 ``SUPABASE_URL`` + key, else the embedded Postgres under ``.collab/``). ``--json``
@@ -73,6 +74,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     url = _database_url(args)
     transport = PostgresTransport(url)
     return run_demo(AsyncCollabClient(transport, storage=storage_for(transport)), url)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from collab_sdk.http.serve import serve
+    serve(args.host, args.port, threads=args.threads, log_level=args.log_level)
+    return 0
 
 
 def _client(args: argparse.Namespace) -> CollabClient:
@@ -163,6 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a worker, enqueue jobs with the CLI, print events live")
     demo.add_argument("--database-url", help="PostgreSQL URL (default: COLLAB_DATABASE_URL or embedded)")
     demo.set_defaults(func=_cmd_demo)
+
+    serve = sub.add_parser("serve", help="serve the Collab API, every function and /docs (waitress)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3100)
+    serve.add_argument("--threads", type=int, default=16, help="worker threads (default 16)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
