@@ -95,8 +95,10 @@ def create_app(runtime: Runtime) -> flask.Flask:
     def http_error(exc: HTTPException) -> flask.Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         status = exc.code or 500
+        allow = exc.get_response().headers.get("Allow")  # 405 must list the methods
         return _with_id(error_response(Failure(status, codes.get(status, "http_error"),
-                                               exc.description or exc.name)))
+                                               exc.description or exc.name,
+                                               {"Allow": allow} if allow else {})))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> flask.Response:

@@ -210,9 +210,13 @@ class Deleted(Body):
     deleted: UUID
 
 
+_FINISHED = "(succeeded|failed|cancelled)"
+_STATUSES = rf"^{_FINISHED}(,{_FINISHED})*$"
+
+
 class PurgeQuery(ExecutorQuery):
     older_than_seconds: int | None = Field(default=None, ge=0, le=2147483647)
-    statuses: Annotated[str, StringConstraints(pattern=r"^[a-z]+(,[a-z]+)*$")] | None = Field(
+    statuses: Annotated[str, StringConstraints(pattern=_STATUSES)] | None = Field(
         default=None, description="comma-separated: succeeded, failed, cancelled (default succeeded)")
 
 

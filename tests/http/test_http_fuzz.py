@@ -1,0 +1,40 @@
+"""Property-based fuzzing of every operation from the served OpenAPI document
+(schemathesis): no 5xx, and every answer matches the document (status, content type,
+headers, schema; 405s list `Allow`). Runs as the service key, so the engine — not auth —
+judges the inputs.
+
+Two checks are left out on purpose: ``positive_data_acceptance`` (schema-valid input
+may still be refused by the engine's state: an unknown job is a 404, a worker bound to
+another executor a 409, an unparseable cursor a 400) and ``ignored_auth`` (the API key
+is sent with every case, so a case "without auth" is not one; test_http_auth covers
+401s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis import checks
+from hypothesis import HealthCheck, settings
+
+from conftest import Api
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def api_schema(api: Api) -> Any:
+    return schemathesis.openapi.from_wsgi("/docs.json", api.http.application)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much])
+def test_every_operation_holds_its_contract(case: Any, api: Api) -> None:
+    case.call_and_validate(headers=api.as_service(),
+                           excluded_checks=[checks.positive_data_acceptance, checks.ignored_auth])
