@@ -139,7 +139,11 @@ class Runtime:
         the trusted client; a user's token acts as that user (RLS and memberships)."""
         if identity.via == "api_key" or identity.role == "service_role":
             return self.client
-        return self.client.acting_as(identity.role, identity.claims)
+        try:
+            return self.client.acting_as(identity.role, identity.claims)
+        except TypeError:  # e.g. SupabaseTransport: no per-caller view over one connection
+            raise HttpError(500, "misconfigured", "this server cannot act as a JWT caller: "
+                            "set COLLAB_DATABASE_URL") from None
 
     def close(self) -> None:
         self.client.close()
