@@ -70,7 +70,7 @@ class Api:
 
 def make_runtime(db_url: str, storage: LocalStorage, settings: Settings | None = None,
                  **auth: Any) -> Runtime:
-    config = AuthConfig(mode="local", jwt_secret=SECRET, api_key=API_KEY, **auth)
+    config = AuthConfig(**{"mode": "local", "jwt_secret": SECRET, "api_key": API_KEY, **auth})
     client = CollabClient(PostgresTransport(db_url, max_size=4), storage=storage)
     return Runtime(client, Authenticator(config), settings or Settings(rate_limit=0))
 

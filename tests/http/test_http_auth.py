@@ -165,3 +165,33 @@ def test_docs(api: Api) -> None:
     assert asset.status_code == 200 and len(asset.data) > 100_000
     _error(api.http.get("/docs/assets/..%2fcore.py"), 404, "not_found")
 
+
+
+def test_es256_and_rs256_tokens_from_a_jwks_act_as_the_user(db_url: str, storage: LocalStorage,
+                                                            api: Api) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = {"keys": [ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True) | {"kid": "ec", "alg": "ES256"},
+                     RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True) | {"kid": "rsa", "alg": "RS256"}]}
+    runtime = make_runtime(db_url, storage, mode="jwks", jwt_secret=None, jwks=jwks)
+    try:
+        http = create_app(runtime).test_client()
+        member, stranger = uuid.uuid4(), uuid.uuid4()
+        api.owner.rpc("add_executor_member_v1", executor_id="ex", user_id=member, role="client")
+        job_id = api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex"}).json["jobId"]
+        now = int(time.time())
+        for kid, key, alg in (("ec", ec_key, "ES256"), ("rsa", rsa_key, "RS256")):
+            def token(sub: uuid.UUID) -> dict[str, str]:
+                claims = {"sub": str(sub), "role": "authenticated", "aud": "authenticated",
+                          "iat": now, "exp": now + 60}
+                return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm=alg,
+                                                                headers={"kid": kid})}
+            assert http.get(f"/api/collab/job/{job_id}", headers=token(member)).status_code == 200
+            _error(http.get(f"/api/collab/job/{job_id}", headers=token(stranger)), 404, "not_found")
+        hs = {"Authorization": f"Bearer {api.token_for(member)}"}  # an HS256 token in jwks mode
+        _error(http.get(f"/api/collab/job/{job_id}", headers=hs), 401, "algorithm_not_allowed")
+    finally:
+        runtime.close()
