@@ -135,3 +135,14 @@ def test_request_id_is_echoed_or_made(api: Api) -> None:
     made = api.http.get("/api/collab/health", headers={"X-Request-Id": "bad id with spaces"})
     assert len(made.headers["X-Request-Id"]) == 32
     assert api.http.get("/api/collab/nope").headers["X-Request-Id"]
+
+
+def test_head_is_served_like_get(api: Api) -> None:
+    response = api.http.head("/api/collab/health")
+    assert response.status_code == 200 and response.data == b""
+
+
+@pytest.mark.parametrize("change", [{"maxAttempts": True}, {"maxAttempts": "3"}, {"priority": 1.5}])
+def test_json_numbers_are_not_coerced(api: Api, change: dict[str, object]) -> None:
+    _error(api.post(ASSIGN, {**GOOD, **change}), 422, "invalid_body")
+    _error(api.post("/api/collab/task.result", {"jobId": str(uuid.uuid4()), "ok": "true"}), 422, "invalid_body")

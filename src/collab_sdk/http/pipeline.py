@@ -89,7 +89,7 @@ def dispatch(runtime: Runtime, route: Route, request: flask.Request,
             response.headers["Access-Control-Allow-Methods"] = f"{route.method}, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
             response.headers["Access-Control-Max-Age"] = "600"
-    elif request.method != route.method:
+    elif request.method != route.method and not (request.method == "HEAD" and route.method == "GET"):
         failure = Failure(405, "method_not_allowed", f"use {route.method}",
                           {"Allow": f"{route.method}, OPTIONS"})
         response = error_response(failure)

@@ -17,8 +17,10 @@ Environment (``Settings.from_env``):
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import sys
 import re
 import threading
 from collections.abc import Mapping
@@ -30,7 +32,7 @@ from collab_sdk.http.errors import HttpError
 from collab_sdk.storage import LocalStorage
 from collab_sdk.sync import CollabClient
 
-__all__ = ["Settings", "Runtime", "RateLimiter", "shared_runtime"]
+__all__ = ["Settings", "Runtime", "RateLimiter", "shared_runtime", "configure_logging"]
 
 _DEV = {"development", "dev", "local"}
 _LOCALHOST_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$")
@@ -149,6 +151,18 @@ class Runtime:
         self.client.close()
 
 
+def configure_logging(level: str = "info") -> None:
+    """JSON access lines (``collab.http``) to stderr, unless the process already set up
+    logging: ``collab serve`` and deployed functions (Cloud Run reads JSON lines)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level.upper())
+    logging.getLogger("collab.http").setLevel(level.upper())
+
+
 _shared: Runtime | None = None
 _shared_lock = threading.Lock()
 
@@ -158,5 +172,6 @@ def shared_runtime() -> Runtime:
     global _shared
     with _shared_lock:
         if _shared is None:
+            configure_logging(os.environ.get("COLLAB_LOG_LEVEL") or "info")
             _shared = Runtime.from_env()
         return _shared

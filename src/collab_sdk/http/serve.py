@@ -21,27 +21,18 @@ import sys
 from types import FrameType
 
 from collab_sdk.http.app import create_app
-from collab_sdk.http.runtime import Runtime
+from collab_sdk.http.runtime import Runtime, configure_logging
 
 __all__ = ["serve", "main"]
 
 log = logging.getLogger("collab.http")
 
 
-def _configure_logging(level: str) -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-
-
 def serve(host: str = "127.0.0.1", port: int = 3100, *, threads: int = 16,
           runtime: Runtime | None = None, log_level: str = "info") -> None:
     """Serve the Collab API, the functions, the docs and (embedded mode) signed artifact
     downloads on ``host:port`` until SIGINT or SIGTERM; closes the runtime's client."""
-    _configure_logging(log_level)
+    configure_logging(log_level)
     if runtime is None:
         public = "localhost" if host in ("0.0.0.0", "::") else host
         os.environ.setdefault("COLLAB_PUBLIC_URL", f"http://{public}:{port}")

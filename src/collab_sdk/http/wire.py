@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field,
-                      StringConstraints)
+                      Strict, StringConstraints)
 from pydantic.alias_generators import to_camel
 
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobStatus, Page,
@@ -35,6 +35,11 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 Text = Annotated[str, StringConstraints(max_length=16384)]
+
+
+#: Integers and booleans of JSON bodies, as strict as the OpenAPI schema: no true for 1, no "3".
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
 
 
 class Body(BaseModel):
@@ -72,8 +77,8 @@ class AssignBody(Body):
     executor_id: Name
     payload: dict[str, Any] | None = None
     idempotency_key: Key | None = None
-    priority: int | None = Field(default=None, ge=-32768, le=32767)
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    priority: Int | None = Field(default=None, ge=-32768, le=32767)
+    max_attempts: Int | None = Field(default=None, ge=1, le=1000)
     run_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a UTC offset")
 
 
@@ -82,7 +87,7 @@ class ClaimBody(Body):
 
     executor_id: Name
     worker_id: Name
-    lease_seconds: int | None = Field(default=None, ge=1, le=86400)
+    lease_seconds: Int | None = Field(default=None, ge=1, le=86400)
     type_prefix: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
@@ -92,7 +97,7 @@ class ArtifactIn(Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")] | None = None
-    size: int | None = Field(default=None, ge=0, le=2**53)
+    size: Int | None = Field(default=None, ge=0, le=2**53)
     mime: Annotated[str, StringConstraints(max_length=255)] | None = None
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
     url: Annotated[str, StringConstraints(max_length=4096)] | None = None
@@ -105,15 +110,15 @@ class ResultBody(Body):
 
     job_id: UUID
     type: Name | None = None
-    ok: bool
+    ok: Bool
     result: Any = None
     error: Text | None = None
-    retryable: bool | None = None
-    retry_delay_seconds: int | None = Field(default=None, ge=0, le=604800)
+    retryable: Bool | None = None
+    retry_delay_seconds: Int | None = Field(default=None, ge=0, le=604800)
     artifact: ArtifactIn | None = None
     artifacts: list[ArtifactIn] | None = Field(default=None, max_length=1000)
     worker_id: Name | None = None
-    attempt: int | None = Field(default=None, ge=1, le=1000)
+    attempt: Int | None = Field(default=None, ge=1, le=1000)
 
 
 class Ok(Body):
@@ -135,8 +140,8 @@ class HeartbeatBody(Body):
     executor_id: Name
     status: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")] | None = None
     version: Annotated[str, StringConstraints(max_length=100)] | None = None
-    capacity: int | None = Field(default=None, ge=0, le=100000)
-    running: int | None = Field(default=None, ge=0, le=100000)
+    capacity: Int | None = Field(default=None, ge=0, le=100000)
+    running: Int | None = Field(default=None, ge=0, le=100000)
     metadata: dict[str, Any] | None = None
 
 
