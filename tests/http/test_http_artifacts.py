@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from conftest import Api
-from test_http_errors import _error
+from http_support import Api, assert_error
 
 
 def _job_with_artifact(api: Api, token: str, executor: str = "ex") -> tuple[str, str]:
@@ -44,14 +43,14 @@ def test_sign_refuses_bad_paths_buckets_and_others_jobs(api: Api) -> None:
     sign = "/functions/v1/sign-artifact"
     for bad in ("../etc/passwd", f"ex/{job_id}/../../x", "/abs/path", "ex\\x", f"ex/{job_id}//x",
                 f"ex/{job_id}/./report.txt"):
-        _error(api.get(sign, alice, query_string={"path": bad}), 400, "invalid_path")
-    _error(api.get(sign, alice, query_string={"path": path, "bucket": "secrets"}), 400, "bucket_not_allowed")
-    _error(api.get(sign, alice, query_string={"path": path, "expires": "5"}), 400, "invalid_query")
-    _error(api.get(sign, alice, query_string={"path": path, "expires": "999999"}), 400, "invalid_query")
-    _error(api.get(sign, bob, query_string={"path": path}), 404, "not_found")
-    _error(api.get(sign, alice, query_string={"path": f"ex/{job_id}/missing.txt"}), 404, "not_found")
-    _error(api.get(sign, alice, query_string={"path": f"ex/{uuid.uuid4()}/report.txt"}), 404, "not_found")
-    _error(api.get(sign, alice, query_string={"path": "ex/not-a-job/report.txt"}), 404, "not_found")
+        assert_error(api.get(sign, alice, query_string={"path": bad}), 400, "invalid_path")
+    assert_error(api.get(sign, alice, query_string={"path": path, "bucket": "secrets"}), 400, "bucket_not_allowed")
+    assert_error(api.get(sign, alice, query_string={"path": path, "expires": "5"}), 400, "invalid_query")
+    assert_error(api.get(sign, alice, query_string={"path": path, "expires": "999999"}), 400, "invalid_query")
+    assert_error(api.get(sign, bob, query_string={"path": path}), 404, "not_found")
+    assert_error(api.get(sign, alice, query_string={"path": f"ex/{job_id}/missing.txt"}), 404, "not_found")
+    assert_error(api.get(sign, alice, query_string={"path": f"ex/{uuid.uuid4()}/report.txt"}), 404, "not_found")
+    assert_error(api.get(sign, alice, query_string={"path": "ex/not-a-job/report.txt"}), 404, "not_found")
 
 
 def test_signed_urls_expire_and_cannot_be_tampered_with(api: Api) -> None:
@@ -59,17 +58,17 @@ def test_signed_urls_expire_and_cannot_be_tampered_with(api: Api) -> None:
     job_id, path = _job_with_artifact(api, token)
     base = f"/storage/v1/object/sign/artifacts/{path}"
     expired = jwt.encode({"url": f"artifacts/{path}", "exp": int(time.time()) - 1}, api.storage.secret)
-    _error(api.http.get(f"{base}?token={expired}"), 403, "invalid_signature")
+    assert_error(api.http.get(f"{base}?token={expired}"), 403, "invalid_signature")
     forged = jwt.encode({"url": f"artifacts/{path}", "exp": int(time.time()) + 60}, "x" * 40)
-    _error(api.http.get(f"{base}?token={forged}"), 403, "invalid_signature")
+    assert_error(api.http.get(f"{base}?token={forged}"), 403, "invalid_signature")
     signed = api.get("/functions/v1/sign-artifact", token, query_string={"path": path}).json["signedUrl"]
     token_part = urlsplit(signed).query.split("=", 1)[1]
     other = f"/storage/v1/object/sign/artifacts/ex/{job_id}/other.txt?token={token_part}"
-    _error(api.http.get(other), 403, "invalid_signature")
-    _error(api.http.get(f"{base}?token={token_part[:-2]}xx"), 403, "invalid_signature")
-    _error(api.http.get(f"/storage/v1/object/sign/artifacts/ex/../../etc/passwd?token={token_part}"),
+    assert_error(api.http.get(other), 403, "invalid_signature")
+    assert_error(api.http.get(f"{base}?token={token_part[:-2]}xx"), 403, "invalid_signature")
+    assert_error(api.http.get(f"/storage/v1/object/sign/artifacts/ex/../../etc/passwd?token={token_part}"),
            400, "invalid_path")
-    _error(api.http.get(f"{base}"), 403, "invalid_signature")
+    assert_error(api.http.get(f"{base}"), 403, "invalid_signature")
 
 
 def test_the_seeds_paging_loop_sees_each_job_once(api: Api) -> None:

@@ -13,8 +13,7 @@ import pytest
 from collab_sdk.http import Settings, create_app
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
 from collab_sdk.storage import LocalStorage
-from conftest import API_KEY, SECRET, Api, make_runtime
-from test_http_errors import _error
+from http_support import API_KEY, SECRET, Api, make_runtime, assert_error
 
 
 def _example_path(path: str) -> str:
@@ -28,7 +27,7 @@ PROTECTED = [(r.method, COLLAB_PREFIX + _example_path(r.path)) for r in ROUTES i
 @pytest.mark.parametrize("method, path", PROTECTED)
 def test_every_endpoint_but_health_needs_credentials(api: Api, method: str, path: str) -> None:
     response = api.http.open(path, method=method, json={})
-    _error(response, 401, "missing_credentials")
+    assert_error(response, 401, "missing_credentials")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -46,9 +45,9 @@ def test_bad_tokens_are_401(api: Api) -> None:
         "role_not_allowed": api.token_for(user, role="postgres"),
     }
     for code, token in cases.items():
-        _error(api.get("/api/collab/jobs/recent", token), 401, code)
-    _error(api.http.get("/api/collab/jobs/recent", headers={"x-api-key": "wrong"}), 401, "invalid_api_key")
-    _error(api.http.get("/api/collab/jobs/recent", headers={"Authorization": "Basic abc"}), 401, "invalid_token")
+        assert_error(api.get("/api/collab/jobs/recent", token), 401, code)
+    assert_error(api.http.get("/api/collab/jobs/recent", headers={"x-api-key": "wrong"}), 401, "invalid_api_key")
+    assert_error(api.http.get("/api/collab/jobs/recent", headers={"Authorization": "Basic abc"}), 401, "invalid_token")
 
 
 def test_api_key_refused_when_jwt_is_required(db_url: str, storage: LocalStorage) -> None:
@@ -56,7 +55,7 @@ def test_api_key_refused_when_jwt_is_required(db_url: str, storage: LocalStorage
     try:
         response = create_app(runtime).test_client().get("/api/collab/jobs/recent",
                                                          headers={"x-api-key": API_KEY})
-        _error(response, 401, "jwt_required")
+        assert_error(response, 401, "jwt_required")
     finally:
         runtime.close()
 
@@ -69,27 +68,27 @@ def test_a_user_never_sees_another_executors_jobs(api: Api) -> None:
 
     for path in (f"/api/collab/job/{b_job}", f"/api/collab/job/{b_job}/summary",
                  f"/api/collab/events/by-job/{b_job}", f"/api/collab/artifacts/by-job/{b_job}"):
-        _error(api.get(path, alice), 404, "not_found")
+        assert_error(api.get(path, alice), 404, "not_found")
     for method, path in (("POST", f"/api/collab/job/{b_job}/cancel"), ("POST", f"/api/collab/job/{b_job}/retry"),
                          ("DELETE", f"/api/collab/job/{b_job}")):
-        _error(api.http.open(path, method=method, headers=api.bearer(alice)), 404, "not_found")
-    _error(api.post("/api/collab/task.result", {"jobId": b_job, "ok": True}, alice), 404, "not_found")
+        assert_error(api.http.open(path, method=method, headers=api.bearer(alice)), 404, "not_found")
+    assert_error(api.post("/api/collab/task.result", {"jobId": b_job, "ok": True}, alice), 404, "not_found")
 
     seen = api.get("/api/collab/jobs/recent?limit=50", alice).json["items"]
     assert {j["executorId"] for j in seen} == {"exec-a"}
     assert api.get("/api/collab/jobs/recent?executorId=exec-b", alice).json["count"] == 0
     assert api.get("/api/collab/jobs/stats", alice).json["stats"]["total"] == 1
-    _error(api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-b"}, alice), 403, "forbidden")
-    _error(api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, alice), 403, "forbidden")
+    assert_error(api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-b"}, alice), 403, "forbidden")
+    assert_error(api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, alice), 403, "forbidden")
     assert api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, bob).json["job"]
-    _error(api.delete("/api/collab/jobs", alice), 403, "forbidden")
+    assert_error(api.delete("/api/collab/jobs", alice), 403, "forbidden")
     # the service key sees both executors
     assert api.get("/api/collab/jobs/stats").json["stats"]["total"] == 2
 
 
 def test_a_client_member_may_not_claim(api: Api) -> None:
     client = api.user({"ex": "client"})
-    _error(api.post("/api/collab/task.claim", {"executorId": "ex", "workerId": "w"}, client), 403, "forbidden")
+    assert_error(api.post("/api/collab/task.claim", {"executorId": "ex", "workerId": "w"}, client), 403, "forbidden")
 
 
 def test_rate_limit_is_429_with_retry_after(db_url: str, storage: LocalStorage, api: Api) -> None:
@@ -101,7 +100,7 @@ def test_rate_limit_is_429_with_retry_after(db_url: str, storage: LocalStorage, 
         for _ in range(3):
             assert http.get("/api/collab/jobs/stats", headers=headers).status_code == 200
         limited = http.get("/api/collab/jobs/stats", headers=headers)
-        _error(limited, 429, "rate_limited")
+        assert_error(limited, 429, "rate_limited")
         assert 1 <= int(limited.headers["Retry-After"]) <= 3600
         # per caller: another user and health are not limited by this one's budget
         other = {"Authorization": f"Bearer {api.user({'ex': 'client'})}"}
@@ -110,7 +109,7 @@ def test_rate_limit_is_429_with_retry_after(db_url: str, storage: LocalStorage, 
         # the budget lives in Postgres: a second app (another instance) sees it too
         second = make_runtime(db_url, storage, settings=runtime.settings)
         try:
-            _error(create_app(second).test_client().get("/api/collab/jobs/stats", headers=headers),
+            assert_error(create_app(second).test_client().get("/api/collab/jobs/stats", headers=headers),
                    429, "rate_limited")
         finally:
             second.close()
@@ -163,7 +162,7 @@ def test_docs(api: Api) -> None:
     assert b"https://" not in page.data  # no CDN
     asset = api.http.get("/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.data) > 100_000
-    _error(api.http.get("/docs/assets/..%2fcore.py"), 404, "not_found")
+    assert_error(api.http.get("/docs/assets/..%2fcore.py"), 404, "not_found")
 
 
 
@@ -190,8 +189,8 @@ def test_es256_and_rs256_tokens_from_a_jwks_act_as_the_user(db_url: str, storage
                 return {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm=alg,
                                                                 headers={"kid": kid})}
             assert http.get(f"/api/collab/job/{job_id}", headers=token(member)).status_code == 200
-            _error(http.get(f"/api/collab/job/{job_id}", headers=token(stranger)), 404, "not_found")
+            assert_error(http.get(f"/api/collab/job/{job_id}", headers=token(stranger)), 404, "not_found")
         hs = {"Authorization": f"Bearer {api.token_for(member)}"}  # an HS256 token in jwks mode
-        _error(http.get(f"/api/collab/job/{job_id}", headers=hs), 401, "algorithm_not_allowed")
+        assert_error(http.get(f"/api/collab/job/{job_id}", headers=hs), 401, "algorithm_not_allowed")
     finally:
         runtime.close()

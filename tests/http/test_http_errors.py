@@ -8,17 +8,9 @@ import uuid
 
 import pytest
 
-from conftest import Api
+from http_support import Api, assert_error
 
 ASSIGN = "/api/collab/task.assign"
-
-
-def _error(response: object, status: int, code: str) -> None:
-    assert response.status_code == status, (response.status_code, response.get_data())  # type: ignore[attr-defined]
-    body = response.json  # type: ignore[attr-defined]
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
-    assert body["error"]["code"] == code, body
-    assert "Traceback" not in body["error"]["message"]
 
 
 def _total(api: Api) -> int:
@@ -50,7 +42,7 @@ RAW_BODIES = [
 def test_bad_raw_bodies_are_refused_and_change_nothing(api: Api, name: str, raw: bytes, status: int,
                                                        code: str) -> None:
     response = api.http.post(ASSIGN, data=raw, headers={**api.as_service(), "Content-Type": "application/json"})
-    _error(response, status, code)
+    assert_error(response, status, code)
     assert _total(api) == 0
 
 
@@ -70,46 +62,46 @@ BAD_FIELDS = [
 @pytest.mark.parametrize("name, change, status, code", BAD_FIELDS, ids=[b[0] for b in BAD_FIELDS])
 def test_bad_fields_are_refused_and_change_nothing(api: Api, name: str, change: dict[str, object],
                                                    status: int, code: str) -> None:
-    _error(api.post(ASSIGN, {**GOOD, **change}), status, code)
+    assert_error(api.post(ASSIGN, {**GOOD, **change}), status, code)
     assert _total(api) == 0
 
 
 def test_wrong_content_type_is_415(api: Api) -> None:
     response = api.http.post(ASSIGN, data=json.dumps(GOOD), headers={**api.as_service(),
                                                                       "Content-Type": "text/plain"})
-    _error(response, 415, "unsupported_media_type")
+    assert_error(response, 415, "unsupported_media_type")
 
 
 def test_oversized_body_is_413(api: Api) -> None:
     big = {**GOOD, "payload": {"x": "a" * (3 * 1024 * 1024)}}
-    _error(api.post(ASSIGN, big), 413, "body_too_large")
+    assert_error(api.post(ASSIGN, big), 413, "body_too_large")
     assert _total(api) == 0
 
 
 def test_payload_over_the_engine_limit_is_413(api: Api) -> None:
-    _error(api.post(ASSIGN, {**GOOD, "payload": {"x": "a" * (1024 * 1024 + 10)}}), 413, "payload_too_large")
+    assert_error(api.post(ASSIGN, {**GOOD, "payload": {"x": "a" * (1024 * 1024 + 10)}}), 413, "payload_too_large")
 
 
 def test_bad_query_path_and_method(api: Api) -> None:
-    _error(api.get("/api/collab/jobs/recent?limit=0"), 400, "invalid_query")
-    _error(api.get("/api/collab/jobs/recent?limit=1&limit=2"), 400, "invalid_query")
-    _error(api.get("/api/collab/jobs/recent?cursor=null"), 400, "invalid_input")
-    _error(api.get("/api/collab/job/not-a-uuid"), 400, "invalid_id")
-    _error(api.get(f"/api/collab/job/{uuid.uuid4()}"), 404, "not_found")
-    _error(api.get("/api/collab/nope"), 404, "not_found")
-    _error(api.get(ASSIGN), 405, "method_not_allowed")
-    _error(api.get("/functions/v1/dlq-retry"), 405, "method_not_allowed")
+    assert_error(api.get("/api/collab/jobs/recent?limit=0"), 400, "invalid_query")
+    assert_error(api.get("/api/collab/jobs/recent?limit=1&limit=2"), 400, "invalid_query")
+    assert_error(api.get("/api/collab/jobs/recent?cursor=null"), 400, "invalid_input")
+    assert_error(api.get("/api/collab/job/not-a-uuid"), 400, "invalid_id")
+    assert_error(api.get(f"/api/collab/job/{uuid.uuid4()}"), 404, "not_found")
+    assert_error(api.get("/api/collab/nope"), 404, "not_found")
+    assert_error(api.get(ASSIGN), 405, "method_not_allowed")
+    assert_error(api.get("/functions/v1/dlq-retry"), 405, "method_not_allowed")
 
 
 def test_lease_lost_and_type_mismatch_are_409(api: Api) -> None:
     job_id = api.post(ASSIGN, GOOD).json["jobId"]
-    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True}), 409, "lease_lost")
+    assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True}), 409, "lease_lost")
     api.post("/api/collab/task.claim", {"executorId": "ex", "workerId": "w1"})
-    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w2"}),
+    assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w2"}),
            409, "lease_lost")
-    _error(api.post("/api/collab/task.result", {"jobId": job_id, "type": "other", "ok": True}),
+    assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "type": "other", "ok": True}),
            409, "type_mismatch")
-    _error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "attempt": 2}),
+    assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "attempt": 2}),
            409, "lease_lost")
     assert api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w1",
                                                 "attempt": 1}).json == {"ok": True}
@@ -123,8 +115,8 @@ def test_idempotency_over_http(api: Api) -> None:
     assert replay.json == {"jobId": first.json["jobId"], "queued": False}
     body_key = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}, "idempotencyKey": "order-7"})
     assert body_key.json["jobId"] == first.json["jobId"]
-    _error(api.post(ASSIGN, {**GOOD, "payload": {"n": 2}}, headers=headers), 409, "conflict")
-    _error(api.post(ASSIGN, {**GOOD, "idempotencyKey": "a"}, headers={"X-Idempotency-Key": "b"}),
+    assert_error(api.post(ASSIGN, {**GOOD, "payload": {"n": 2}}, headers=headers), 409, "conflict")
+    assert_error(api.post(ASSIGN, {**GOOD, "idempotencyKey": "a"}, headers={"X-Idempotency-Key": "b"}),
            422, "invalid_body")
     assert _total(api) == 1
 
@@ -144,5 +136,5 @@ def test_head_is_served_like_get(api: Api) -> None:
 
 @pytest.mark.parametrize("change", [{"maxAttempts": True}, {"maxAttempts": "3"}, {"priority": 1.5}])
 def test_json_numbers_are_not_coerced(api: Api, change: dict[str, object]) -> None:
-    _error(api.post(ASSIGN, {**GOOD, **change}), 422, "invalid_body")
-    _error(api.post("/api/collab/task.result", {"jobId": str(uuid.uuid4()), "ok": "true"}), 422, "invalid_body")
+    assert_error(api.post(ASSIGN, {**GOOD, **change}), 422, "invalid_body")
+    assert_error(api.post("/api/collab/task.result", {"jobId": str(uuid.uuid4()), "ok": "true"}), 422, "invalid_body")

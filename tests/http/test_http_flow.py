@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import Api
+from http_support import Api
 from support import make_due
 
 EXECUTOR = "verify-demo"

@@ -12,8 +12,7 @@ from functions_framework import create_app as functions_app
 from collab_sdk._paths import repo_root
 from collab_sdk.http import runtime as runtime_module
 from collab_sdk.http.routes import FUNCTIONS
-from conftest import SECRET, Api
-from test_http_errors import _error
+from http_support import SECRET, Api, assert_error
 
 FUNCTIONS_DIR = repo_root() / "functions"
 
@@ -48,14 +47,14 @@ def test_each_function_serves_its_route(name: str, deployed_env: None, api: Api)
     app = functions_app(target=_target(name), source=str(FUNCTIONS_DIR / name / "main.py"))
     http = app.test_client()
     route = FUNCTIONS[name]
-    _error(http.open("/", method=route.method), 401, "missing_credentials")
+    assert_error(http.open("/", method=route.method), 401, "missing_credentials")
     token = api.user({"ex": "worker"})
     headers = {"Authorization": f"Bearer {token}"}
     if name == "dlq-retry":
-        _error(http.post("/", json={"dlqId": "00000000-0000-0000-0000-000000000000"}, headers=headers),
+        assert_error(http.post("/", json={"dlqId": "00000000-0000-0000-0000-000000000000"}, headers=headers),
                404, "not_found")
     elif name == "sign-artifact":
-        _error(http.get("/?path=../x", headers=headers), 400, "invalid_path")
+        assert_error(http.get("/?path=../x", headers=headers), 400, "invalid_path")
     else:
         response = http.open("/", method=route.method, headers=headers)
         assert response.status_code == 200, response.json

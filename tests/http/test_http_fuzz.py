@@ -18,7 +18,7 @@ import schemathesis
 from schemathesis import checks
 from hypothesis import HealthCheck, settings
 
-from conftest import Api
+from http_support import Api
 
 pytestmark = pytest.mark.slow
 

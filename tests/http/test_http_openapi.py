@@ -7,7 +7,7 @@ import yaml
 
 from collab_sdk.http.openapi import OPENAPI_FILE, openapi_document
 from collab_sdk.http.routes import ROUTES
-from conftest import Api
+from http_support import Api
 
 
 def test_the_committed_file_matches_the_served_document(api: Api) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from collab_sdk.http import Settings, create_app
 from collab_sdk.storage import LocalStorage
-from conftest import Api, make_runtime
+from http_support import Api, make_runtime
 from support import Caller, raises_sqlstate
 
 

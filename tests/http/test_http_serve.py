@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SECRET
+from http_support import SECRET
 from support import Caller, make_due
 
 
