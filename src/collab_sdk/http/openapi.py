@@ -124,7 +124,8 @@ def openapi_document() -> dict[str, Any]:
 
 
 def openapi_yaml() -> str:
-    return yaml.safe_dump(openapi_document(), sort_keys=False, allow_unicode=True, width=100)
+    """The OpenAPI document as the YAML kept in ``docs/openapi/collab.yaml``."""
+    return str(yaml.safe_dump(openapi_document(), sort_keys=False, allow_unicode=True, width=100))
 
 
 def main(argv: list[str] | None = None) -> int:
