@@ -91,6 +91,46 @@ CREATE FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) RETU
   select to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '~' || id::text
 $$;
 
+CREATE FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  last_drawn bigint;
+  bound xid8;
+begin
+  if current_setting('transaction_isolation') <> 'read committed' then
+    perform collab._raise('CL400', 'the event stream needs read committed isolation (each '
+                          || 'statement must see transactions that committed before it)');
+  end if;
+  safe_seq := coalesce(after_seq, 0);
+  if horizon_seq is not null and horizon_xid is not null and collab._xids_settled(horizon_xid) then
+    safe_seq := greatest(safe_seq, horizon_seq);
+    horizon_seq := null;
+  end if;
+  select case when s.is_called then s.last_value else s.last_value - 1 end
+    into last_drawn from collab.job_events_seq_seq s;
+  select coalesce(max(r.seq), safe_seq) into safe_seq
+    from (select e.seq, e.seq - row_number() over (order by e.seq) as base
+            from (select j.seq from collab.job_events j
+                   where j.seq > safe_seq order by j.seq limit 10000) e) r
+   where r.base = safe_seq;
+  if safe_seq >= last_drawn then
+    return;  -- every seq drawn so far is visible: nothing pending
+  end if;
+  bound := collab._xid_upper_bound();  -- read after last_drawn: covers whoever holds one
+  if collab._xids_settled(bound) then
+    safe_seq := last_drawn;
+  elsif horizon_seq is not null and horizon_seq > safe_seq then
+    next_horizon_seq := horizon_seq;  -- the older horizon settles first
+    next_horizon_xid := horizon_xid;
+  else
+    next_horizon_seq := last_drawn;
+    next_horizon_xid := bound;
+  end if;
+end
+$$;
+
 CREATE TABLE collab.jobs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     type text NOT NULL,
@@ -176,6 +216,37 @@ begin
    where collab.artifacts.job_id = excluded.job_id;
 end
 $_$;
+
+CREATE FUNCTION collab._job_events_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  hint text;
+begin
+  select json_build_object(
+           'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
+           'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
+           'seq', max(n.seq))::text
+    into hint
+    from new_rows n
+  having count(*) > 0;
+  if hint is not null then
+    perform pg_notify('collab_events', hint);
+  end if;
+  return null;
+end
+$$;
+
+CREATE FUNCTION collab._job_events_take_xid() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_current_xact_id();
+  return null;
+end
+$$;
 
 CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
     LANGUAGE plpgsql
@@ -360,6 +431,35 @@ CREATE FUNCTION collab._retry_backoff_seconds(attempt integer) RETURNS double pr
     SET search_path TO ''
     AS $$
   select least(3600.0, 5.0 * power(2.0, greatest(attempt, 1) - 1)) * (0.75 + 0.25 * random())
+$$;
+
+CREATE FUNCTION collab._xid_upper_bound() RETURNS xid8
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  ref xid8 := pg_snapshot_xmax(pg_current_snapshot());
+  low bigint := (ref::text::numeric % 4294967296)::bigint;
+  ahead bigint;
+begin
+  select max((l.transactionid::text::bigint - low + 6442450944) % 4294967296 - 2147483648)
+    into ahead
+    from pg_catalog.pg_locks l
+   where l.locktype = 'transactionid' and l.mode = 'ExclusiveLock' and l.granted;
+  if ahead is null or ahead < 0 then
+    return ref;
+  end if;
+  return (ref::text::numeric + ahead + 1)::text::xid8;
+end
+$$;
+
+CREATE FUNCTION collab._xids_settled(xid xid8) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  return pg_snapshot_xmin(pg_current_snapshot()) >= xid;
+end
 $$;
 
 CREATE TABLE collab.artifacts (
@@ -1009,6 +1109,47 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.job_events_after_v1(after_seq bigint DEFAULT 0, job_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text, page_size integer DEFAULT 1000, horizon_seq bigint DEFAULT NULL::bigint, horizon_xid text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  h record;
+  page jsonb;
+  n integer;
+  last_seq bigint;
+begin
+  perform collab._check_range('page_size', page_size, 1, 10000);
+  if coalesce(after_seq, 0) < 0 then
+    perform collab._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
+  end if;
+  if job_id is not null then
+    perform collab._require_visible_job(job_id);
+  end if;
+  begin
+    h := collab._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
+  exception when invalid_text_representation then
+    perform collab._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
+  end;
+  select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
+    into page, n, last_seq
+    from (select * from collab.job_events x
+           where x.seq > coalesce(job_events_after_v1.after_seq, 0) and x.seq <= h.safe_seq
+             and (job_events_after_v1.job_id is null or x.job_id = job_events_after_v1.job_id)
+             and (job_events_after_v1.executor_id is null
+                  or x.executor_id = job_events_after_v1.executor_id)
+           order by x.seq
+           limit page_size) e;
+  return jsonb_build_object(
+    'events', page,
+    'cursor', case when n = page_size then last_seq else h.safe_seq end,
+    'horizon', case when h.next_horizon_seq is null then null
+                    else jsonb_build_object('seq', h.next_horizon_seq,
+                                            'xid', h.next_horizon_xid::text) end,
+    'more', n = page_size);
+end
+$$;
+
 CREATE FUNCTION collab.job_summary_v1(job_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -1220,7 +1361,7 @@ $$;
 CREATE FUNCTION collab.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $$ select 1 $$;
+    AS $$ select 2 $$;
 
 CREATE FUNCTION collab.stats_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -1389,6 +1530,10 @@ CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING
 
 CREATE INDEX worker_heartbeats_seen_idx ON collab.worker_heartbeats_v2 USING btree (last_seen_at DESC);
 
+CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._job_events_notify();
+
+CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT EXECUTE FUNCTION collab._job_events_take_xid();
+
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
 
 CREATE TRIGGER jobs_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_update();
@@ -1464,10 +1609,18 @@ REVOKE ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uui
 GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO authenticated;
+GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO service_role;
+
 GRANT SELECT ON TABLE collab.jobs TO authenticated;
 GRANT ALL ON TABLE collab.jobs TO service_role;
 
 REVOKE ALL ON FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_after_insert() FROM PUBLIC;
 
@@ -1494,6 +1647,10 @@ GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._xid_upper_bound() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._xids_settled(xid xid8) FROM PUBLIC;
 
 GRANT SELECT ON TABLE collab.artifacts TO authenticated;
 GRANT ALL ON TABLE collab.artifacts TO service_role;
@@ -1575,6 +1732,10 @@ GRANT ALL ON FUNCTION collab.fail_job_v1(job_id uuid, worker_id text, error text
 REVOKE ALL ON FUNCTION collab.get_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.get_job_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.get_job_v1(job_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) TO authenticated;
+GRANT ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.job_summary_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO authenticated;

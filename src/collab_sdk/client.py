@@ -34,7 +34,7 @@ from collab_sdk.transport import Transport
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
 
 #: The ``collab.schema_version()`` values this SDK understands.
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+SUPPORTED_SCHEMA_VERSIONS = frozenset({2})
 
 T = TypeVar("T", default=dict[str, Any])
 M = TypeVar("M")

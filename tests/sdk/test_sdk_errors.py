@@ -110,4 +110,4 @@ async def test_schema_version_is_checked_on_connect(connect: Any, owner: Caller)
     client = await connect()
     with pytest.raises(SchemaMismatch) as mismatch:
         await client.stats()
-    assert "version 99" in str(mismatch.value) and "version 1" in str(mismatch.value)
+    assert "version 99" in str(mismatch.value) and "version 2" in str(mismatch.value)
