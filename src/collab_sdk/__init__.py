@@ -15,8 +15,8 @@ from collab_sdk.client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
 from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
                                NotFound, PayloadTooLarge, SchemaMismatch, StorageError,
                                TransportError, Unauthorized, ValidationError)
-from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSpec, JobStatus,
-                               JobSummary, Membership, MetricsOverview, Page, Stats,
+from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot, JobSpec,
+                               JobStatus, JobSummary, Membership, MetricsOverview, Page, Stats,
                                WorkerHeartbeat)
 from collab_sdk.postgres import PostgresTransport
 from collab_sdk.storage import LocalStorage, Storage
@@ -40,6 +40,6 @@ __all__ = [
     "CollabError", "ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict",
     "LeaseLost", "InvalidTransition", "PayloadTooLarge", "SchemaMismatch", "StorageError",
     "TransportError",
-    "Job", "JobStatus", "JobEvent", "Artifact", "DeadLetter", "WorkerHeartbeat", "Membership",
+    "Job", "JobStatus", "JobEvent", "JobSnapshot", "Artifact", "DeadLetter", "WorkerHeartbeat", "Membership",
     "Assigned", "JobSpec", "Page", "JobSummary", "Stats", "MetricsOverview",
 ]

@@ -24,11 +24,12 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from typing_extensions import Self, TypeVar
 
 from collab_sdk.errors import SchemaMismatch, TransportError, ValidationError
-from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSpec,
-                               JobSummary, Membership, MetricsOverview, Page, Stats,
+from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot,
+                               JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
                                WorkerHeartbeat)
 from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.storage import Storage
+from collab_sdk.streams import LiveSource, job_filter, live_source_for, watch_events
 from collab_sdk.transport import Transport
 
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
@@ -288,6 +289,42 @@ class AsyncCollabClient:
         """Re-enqueue a dead letter's job, exactly once: later calls answer the same job
         with ``queued=False``."""
         return await self._one(Assigned, "dlq_retry_v1", dead_letter_id=dead_letter_id)
+
+    # -- live streams (collab_sdk.streams) ------------------------------------------
+
+    def watch(self, *, job_id: UUID | str | None = None, executor_id: str | None = None,
+              since_seq: int | None = None, poll_interval: float = 1.0,
+              source: LiveSource | None | bool = True) -> AsyncIterator[JobEvent]:
+        """Every committed event of a job, an executor, or all you can see, with
+        ``seq > since_seq`` (default 0: the whole log), oldest first, then live ones as
+        they commit; never a gap, never a repeat, across reconnects. ``source``: the
+        live source (default: LISTEN or Realtime, by transport; False: polling only)."""
+        live = live_source_for(self) if source is True else (source or None)
+        return watch_events(self, job_filter(job_id, executor_id), since_seq=since_seq or 0,
+                            poll_interval=poll_interval, source=live)
+
+    def watch_job(self, job_id: UUID | str, *, since_seq: int | None = None,
+                  poll_interval: float = 1.0,
+                  source: LiveSource | None | bool = True) -> AsyncIterator[JobEvent]:
+        """``watch(job_id=...)`` that ends after the job's final event (succeeded,
+        failed or cancelled) once nothing follows it."""
+        live = live_source_for(self) if source is True else (source or None)
+        return watch_events(self, job_filter(job_id, None), since_seq=since_seq or 0,
+                            until_final=True, poll_interval=poll_interval, source=live)
+
+    async def job_snapshot(self, job_id: UUID | str) -> JobSnapshot:
+        """The job, its artifacts and its events up to a safe ``seq``: resume live with
+        ``watch(job_id=job_id, since_seq=snapshot.seq)``."""
+        events: list[JobEvent] = []
+        cursor, horizon, more = 0, None, True
+        while more:
+            page = await self._call("job_events_after_v1", job_id=job_id, after_seq=cursor,
+                                    page_size=1000, horizon_seq=horizon and horizon["seq"],
+                                    horizon_xid=horizon and horizon["xid"])
+            events += _parse_list(JobEvent, page["events"])
+            cursor, horizon, more = int(page["cursor"]), page["horizon"], bool(page["more"])
+        return JobSnapshot(job=await self.get_job(job_id), artifacts=await self.artifacts(job_id),
+                           events=events, seq=cursor)
 
     # -- workers, stats, membership ------------------------------------------------
 

@@ -26,6 +26,7 @@ __all__ = [
     "JobStatus",
     "Job",
     "JobEvent",
+    "JobSnapshot",
     "Artifact",
     "DeadLetter",
     "WorkerHeartbeat",
@@ -216,6 +217,17 @@ class JobSummary(CollabModel):
     job: Job
     artifacts: list[Artifact]
     events: list[JobEvent]
+
+
+class JobSnapshot(CollabModel):
+    """A job as of event ``seq``: the row, its artifacts, and every event up to ``seq``
+    (no event at or below ``seq`` can still appear). Follow it live with
+    ``client.watch(job_id=..., since_seq=snapshot.seq)``."""
+
+    job: Job
+    artifacts: list[Artifact]
+    events: list[JobEvent]
+    seq: int
 
 
 class Stats(CollabModel):

@@ -1,6 +1,7 @@
-"""Wake-ups: ``LISTEN collab_jobs`` on a dedicated connection, reconnecting forever.
+"""Wake-ups: ``LISTEN`` on a dedicated connection, reconnecting forever.
 
-A notification is a hint (payload: an executor id, or ``*``); polling stays the
+Workers listen on ``collab_jobs`` (payload: an executor id, or ``*``); event streams on
+``collab_events`` (a small JSON hint). A notification is a hint; polling stays the
 guarantee. After every (re)connect the listener wakes the worker once, since
 notifications sent while it was away are lost. Reconnects back off with jitter, up to
 5 s, and log at most about once a second. LISTEN needs a session: a direct connection or
@@ -17,9 +18,12 @@ from collections.abc import Callable
 
 import psycopg
 
-__all__ = ["Listener", "Backoff", "CHANNEL", "APPLICATION_NAME"]
+__all__ = ["Listener", "Backoff", "CHANNEL", "EVENTS_CHANNEL", "APPLICATION_NAME", "for_executor"]
 
+#: Notified when jobs of an executor become claimable.
 CHANNEL = "collab_jobs"
+#: Notified once per statement that writes job_events.
+EVENTS_CHANNEL = "collab_events"
 #: ``pg_stat_activity.application_name`` of the LISTEN connection.
 APPLICATION_NAME = "collab-listener"
 log = logging.getLogger("collab.worker")
@@ -52,15 +56,22 @@ class Backoff:
         return False
 
 
-class Listener:
-    """Calls ``on_wake`` for notifications about ``executor_id`` (or ``*``)."""
+def for_executor(executor_id: str) -> Callable[[str], bool]:
+    """The ``collab_jobs`` filter of a worker: its executor's notifications, and ``*``."""
+    return lambda payload: payload in (executor_id, "*")
 
-    def __init__(self, url: str, executor_id: str, on_wake: Callable[[], None],
-                 log_gate: Backoff | None = None) -> None:
+
+class Listener:
+    """Calls ``on_wake`` for each notification on ``channel`` that ``accept`` takes,
+    and once after every (re)connect."""
+
+    def __init__(self, url: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
+                 log_gate: Backoff | None = None, *, channel: str = CHANNEL) -> None:
         self.url = url
         self.log_gate = log_gate or Backoff()
-        self.executor_id = executor_id
+        self.accept = accept
         self.on_wake = on_wake
+        self.channel = channel
         self.connected = asyncio.Event()
         #: Notifications that woke the worker, for tests and stats.
         self.notifications = 0
@@ -83,13 +94,13 @@ class Listener:
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, application_name=APPLICATION_NAME) as conn:
-            await conn.execute(f"listen {CHANNEL}")
+            await conn.execute(f"listen {self.channel}")
             self.connected.set()
             backoff.reset()
             self.on_wake()  # anything sent while we were not listening
             while not stop.is_set():
                 async for note in conn.notifies(timeout=1.0):
-                    if note.payload in (self.executor_id, "*"):
+                    if self.accept(note.payload):
                         self.notifications += 1
                         self.on_wake()
                 # The timeout passed quietly: make sure the connection is still alive.

@@ -38,7 +38,7 @@ from collab_sdk.runner import Attempt, JobRunner
 from collab_sdk.context import JobContext
 from collab_sdk.sync import CollabClient
 from collab_sdk.tasks import Handler, TaskRegistry
-from collab_sdk.wakeup import Backoff, Listener
+from collab_sdk.wakeup import Backoff, Listener, for_executor
 
 __all__ = ["Worker", "ExitCode"]
 
@@ -81,7 +81,7 @@ class Worker:
         self._log_gate = Backoff()
         url = getattr(self.client.transport, "url", None)
         #: The LISTEN wake-up source (Postgres transport only; else polling alone).
-        self.listener = (Listener(url, executor_id, self._wake_up, self._log_gate)
+        self.listener = (Listener(url, for_executor(executor_id), self._wake_up, self._log_gate)
                          if isinstance(url, str) and url.startswith(("postgres://", "postgresql://"))
                          else None)
         self._running: dict[Any, tuple[Attempt, asyncio.Task[str]]] = {}
