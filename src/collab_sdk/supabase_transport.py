@@ -51,6 +51,7 @@ __all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "key_role"]
 IDEMPOTENT_RPCS = frozenset({
     "get_job_v1", "job_summary_v1", "events_by_job_v1", "artifacts_by_job_v1", "jobs_recent_v1",
     "dlq_list_v1", "workers_active_v1", "stats_v1", "metrics_overview_v1", "schema_version",
+    "job_events_after_v1",
 })
 
 # What supabase-py reports for a non-JSON gateway error (the HTTP status as ``code``) and
