@@ -9,6 +9,7 @@ arguments, same answers, same errors. The async pool and sessions live on that l
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
@@ -127,6 +128,11 @@ class CollabClient:
                 self._loop.run(self.aio.aclose())
             finally:
                 self._loop.stop()
+
+    def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        """Schedule a coroutine of ``self.aio`` on this client's loop without waiting
+        (e.g. to pump ``self.aio.watch(...)`` into a queue); cancel the future to stop it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop.loop)
 
     connect = _blocking(AsyncCollabClient.connect)
     assign = _blocking(AsyncCollabClient.assign)

@@ -7,7 +7,7 @@ Two checks are left out on purpose: ``positive_data_acceptance`` (schema-valid i
 may still be refused by the engine's state: an unknown job is a 404, a worker bound to
 another executor a 409, an unparseable cursor a 400) and ``ignored_auth`` (the API key
 is sent with every case, so a case "without auth" is not one; test_http_auth covers
-401s)."""
+401s). The SSE stream is excluded (see below)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ def api_schema(api: Api) -> Any:
     return schemathesis.openapi.from_wsgi("/docs.json", api.http.application)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# The event stream stays open until its `timeout` (up to an hour) and a test client reads
+# whole bodies, so it is left out here; test_http_stream covers its inputs and errors.
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(operation_id="events.stream")
 
 
 @schema.parametrize()

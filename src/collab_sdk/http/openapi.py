@@ -77,7 +77,7 @@ def _operation(route: Route, refs: dict[tuple[Any, str], Any], *, tag: str) -> d
         op["requestBody"] = {"required": route.body_required, "content": {
             "application/json": {"schema": refs[(route.body, "validation")]}}}
     responses: dict[str, Any] = {"200": {"description": "OK", "content": {
-        "application/json": {"schema": refs[(route.response, "serialization")]}}}}
+        route.media_type: {"schema": refs[(route.response, "serialization")]}}}}
     errors = set(route.errors) | {500}
     if route.auth:
         errors |= {401, 429}

@@ -49,7 +49,8 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Handler = Callable[[Call], BaseModel]
+#: A handler answers a model (sent as JSON) or, for a stream, a ready ``flask.Response``.
+Handler = Callable[[Call], "BaseModel | flask.Response"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Route:
     function: str | None = None
     auth: bool = True
     errors: tuple[int, ...] = ()
+    #: The 200 answer's media type (``text/event-stream`` for a stream).
+    media_type: str = "application/json"
 
 
 def request_id_of(request: flask.Request) -> str:
@@ -97,7 +100,8 @@ def dispatch(runtime: Runtime, route: Route, request: flask.Request,
         try:
             identity = _authenticate(runtime, route, request)
             call = _prepare(runtime, route, request, path_args, identity)
-            response = json_response(route.handler(call))
+            answer = route.handler(call)
+            response = answer if isinstance(answer, flask.Response) else json_response(answer)
         except Exception as exc:  # every failure answers the envelope
             failure = failure_for(exc)
             if failure.unexpected:

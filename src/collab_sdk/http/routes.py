@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collab_sdk.http import handlers as h
 from collab_sdk.http import wire
+from collab_sdk.http.sse import events_stream
 from collab_sdk.http.pipeline import Route
-from collab_sdk.models import Assigned, DeadLetter, Job, JobSummary, MetricsOverview, Page
+from collab_sdk.models import (Assigned, DeadLetter, Job, JobEvent, JobSummary, MetricsOverview,
+                               Page)
 
 __all__ = ["COLLAB_PREFIX", "FUNCTIONS_PREFIX", "ROUTES", "FUNCTIONS", "route_for_function"]
 
@@ -44,6 +46,11 @@ ROUTES: tuple[Route, ...] = (
     Route("events.by_job", "GET", "/events/by-job/<job_id>", h.events_by_job, wire.EventItems,
           "The job's events in order (`afterSeq` to continue)", query=wire.EventsQuery,
           errors=(404,)),
+    Route("events.stream", "GET", "/events/stream", events_stream, JobEvent,
+          "Server-Sent Events: a job's (`jobId`) or an executor's (`executorId`) committed "
+          "events after `since` / `Last-Event-ID`, then live, each once in seq order (`id` is "
+          "the seq, `data` the event); a job's stream ends with an `end` event",
+          query=wire.StreamQuery, errors=(404, 422), media_type="text/event-stream"),
     Route("artifacts.by_job", "GET", "/artifacts/by-job/<job_id>", h.artifacts_by_job,
           wire.ArtifactItems, "The job's artifact rows", errors=(404,)),
     Route("jobs.recent", "GET", "/jobs/recent", h.jobs_recent, Page[Job],

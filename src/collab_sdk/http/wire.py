@@ -24,7 +24,7 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
 __all__ = [
     "Name", "Body", "Query", "ErrorBody", "ErrorEnvelope", "Health", "AssignBody", "ClaimBody",
     "ArtifactIn", "ResultBody", "Ok", "ClaimAnswer", "JobAnswer", "HeartbeatBody",
-    "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery",
+    "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery", "StreamQuery",
     "DlqListQuery", "DlqRetryBody", "SignQuery", "SignedUrl", "StatsAnswer", "ManagedJob",
     "Deleted", "PurgeQuery", "Purged", "CancelBody", "Items", "JobPage", "DeadLetterPage",
     "Assigned",
@@ -170,6 +170,15 @@ class ActiveQuery(ExecutorQuery):
 class EventsQuery(Query):
     after_seq: int | None = Field(default=None, ge=0, le=2**62)
     limit: int | None = Field(default=None, ge=1, le=10000)
+
+
+class StreamQuery(ExecutorQuery):
+    job_id: UUID | None = None
+    since: int | None = Field(default=None, ge=0, le=2**62,
+                              description="resume after this seq (`Last-Event-ID` wins when later)")
+    timeout: int | None = Field(default=None, ge=1, le=3600,
+                                description="close the stream after this many seconds (default 300); "
+                                            "clients reconnect with `Last-Event-ID`")
 
 
 class DlqListQuery(ExecutorQuery):
