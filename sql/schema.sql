@@ -1150,6 +1150,19 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.job_events_head_v1() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  last_drawn bigint;
+begin
+  select case when s.is_called then s.last_value else s.last_value - 1 end
+    into last_drawn from collab.job_events_seq_seq s;
+  return (collab._event_horizon(greatest(last_drawn - 10000, 0), null, null)).safe_seq;
+end
+$$;
+
 CREATE FUNCTION collab.job_summary_v1(job_id uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -1736,6 +1749,10 @@ GRANT ALL ON FUNCTION collab.get_job_v1(job_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) TO authenticated;
 GRANT ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.job_events_head_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.job_events_head_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.job_events_head_v1() TO service_role;
 
 REVOKE ALL ON FUNCTION collab.job_summary_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO authenticated;

@@ -8,6 +8,7 @@
     collab assign TYPE --executor E [--payload JSON] [--idempotency-key K]
     collab jobs [--status S] [--executor E] [--follow]
     collab job ID                            a job with its events and artifacts
+    collab watch ID [--since SEQ] [--timeout S]  a job's events live, until it finishes
     collab dlq list | collab dlq retry ID
     collab stats [--executor E]
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
@@ -31,6 +32,7 @@ from typing import Any
 from collab_sdk.cli_jobs import (cmd_assign, cmd_dlq_list, cmd_dlq_retry, cmd_job, cmd_jobs,
                                  cmd_stats, cmd_token, cmd_worker)
 from collab_sdk.cli_output import ExitStatus, exit_status_for
+from collab_sdk.cli_watch import cmd_watch
 from collab_sdk.errors import CollabError
 from collab_sdk.models import JobStatus
 from collab_sdk.sync import CollabClient
@@ -117,13 +119,21 @@ def _client_commands(sub: Any) -> None:
     j.add_argument("--executor")
     j.add_argument("--type")
     j.add_argument("--limit", type=int, default=20)
-    j.add_argument("--follow", action="store_true", help="keep printing changes (Ctrl-C stops)")
-    j.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    j.add_argument("--follow", action="store_true",
+                   help="then print their events as they commit (Ctrl-C stops)")
     j.set_defaults(func=_with_client(cmd_jobs))
 
     one = sub.add_parser("job", parents=[common], help="a job with its events and artifacts")
     one.add_argument("job_id")
     one.set_defaults(func=_with_client(cmd_job))
+
+    wa = sub.add_parser("watch", parents=[common],
+                        help="a job's events (its log, then live) until it finishes: exit 0 "
+                             "succeeded, 1 failed or cancelled, 124 --timeout passed")
+    wa.add_argument("job_id")
+    wa.add_argument("--since", type=int, default=0, help="only events after this seq")
+    wa.add_argument("--timeout", type=float, help="give up after this many seconds")
+    wa.set_defaults(func=_with_client(cmd_watch))
 
     dlq = sub.add_parser("dlq", help="the dead-letter queue").add_subparsers(dest="dlq_command", required=True)
     dl = dlq.add_parser("list", parents=[common], help="dead letters, newest first")

@@ -10,10 +10,10 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import Any
 
 from collab_sdk.cli_output import (JOB_COLUMNS, ExitStatus, job_rows, print_json, print_table)
+from collab_sdk.cli_watch import follow_events
 from collab_sdk.errors import ValidationError
 from collab_sdk.models import Assigned, Job
 from collab_sdk.sync import CollabClient
@@ -44,7 +44,7 @@ def _print_assigned(args: argparse.Namespace, assigned: Assigned, repeated: str)
 
 
 def cmd_jobs(args: argparse.Namespace, client: CollabClient) -> int:
-    """List recent jobs; ``--follow`` keeps printing status changes until interrupted."""
+    """List recent jobs; ``--follow`` then prints their events as they commit."""
     page = client.jobs_recent(executor_id=args.executor, status=args.status, type=args.type,
                               page_size=args.limit)
     if args.json and not args.follow:
@@ -52,31 +52,16 @@ def cmd_jobs(args: argparse.Namespace, client: CollabClient) -> int:
         return ExitStatus.OK
     _print_jobs(args, list(reversed(page.items)))
     if args.follow:
-        _follow(args, client, {job.id: job.updated_at for job in page.items})
+        follow_events(args, client, since=client.events_head())
     return ExitStatus.OK
 
 
 def _print_jobs(args: argparse.Namespace, jobs: list[Job]) -> None:
     if args.json:
         for job in jobs:
-            print(json.dumps(job.model_dump(mode="json")), flush=True)
+            print(job.model_dump_json(by_alias=True), flush=True)
     else:
         print_table(JOB_COLUMNS, job_rows(jobs))
-
-
-def _follow(args: argparse.Namespace, client: CollabClient, seen: dict[Any, Any]) -> None:
-    """Poll for new or changed jobs once a second (live streams will replace this)."""
-    while True:
-        time.sleep(args.interval)
-        page = client.jobs_recent(executor_id=args.executor, status=args.status, type=args.type,
-                                  page_size=args.limit)
-        changed = [job for job in reversed(page.items) if seen.get(job.id) != job.updated_at]
-        for job in changed:
-            seen[job.id] = job.updated_at
-            if args.json:
-                print(json.dumps(job.model_dump(mode="json")), flush=True)
-            else:
-                print(f"{job.updated_at:%H:%M:%S}  {job.id}  {job.type:<24} {job.status.value}", flush=True)
 
 
 def cmd_job(args: argparse.Namespace, client: CollabClient) -> int:

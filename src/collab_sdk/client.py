@@ -312,6 +312,11 @@ class AsyncCollabClient:
         return watch_events(self, job_filter(job_id, None), since_seq=since_seq or 0,
                             until_final=True, poll_interval=poll_interval, source=live)
 
+    async def events_head(self) -> int:
+        """A seq to follow the log "from now": ``watch(since_seq=await events_head())``
+        sees every event that commits after this call, and none before it."""
+        return int(await self._call("job_events_head_v1"))
+
     async def job_snapshot(self, job_id: UUID | str) -> JobSnapshot:
         """The job, its artifacts and its events up to a safe ``seq``: resume live with
         ``watch(job_id=job_id, since_seq=snapshot.seq)``."""

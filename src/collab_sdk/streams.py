@@ -95,7 +95,10 @@ def live_source_for(client: AsyncCollabClient) -> LiveSource | None:
 async def watch_events(client: AsyncCollabClient, events: EventFilter, *, since_seq: int = 0,
                        until_final: bool = False, poll_interval: float = 1.0,
                        page_size: int = 500, source: LiveSource | None = None) -> AsyncIterator[JobEvent]:
-    """The generator behind ``AsyncCollabClient.watch``; see there."""
+    """The generator behind ``AsyncCollabClient.watch``; see there. The first contact's
+    errors are raised (an unreachable database, a foreign schema); later transport
+    errors are retried from the cursor."""
+    await client.connect()
     wake = asyncio.Event()
     wake.set()
     stop = asyncio.Event()

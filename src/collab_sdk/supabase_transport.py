@@ -23,6 +23,9 @@ transport retries network errors and unavailable answers (HTTP 502/503/504/520,
 ``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
 ``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
 
+Live events: ``transport.live_source()`` is a ``RealtimeLiveSource`` (``collab_sdk.realtime``),
+which ``AsyncCollabClient.watch`` uses to learn when to read again.
+
 Artifacts: ``transport.storage()`` is a ``SupabaseStorage`` (``collab_sdk.supabase_storage``)
 over the same supabase client, so ``AsyncCollabClient(t, storage=t.storage())`` talks to
 PostgREST and Storage with one key, one session and one connection pool.
@@ -43,6 +46,7 @@ from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from collab_sdk.errors import CollabError, TransportError, error_from_code
 
 if TYPE_CHECKING:
+    from collab_sdk.realtime import RealtimeLiveSource
     from collab_sdk.supabase_storage import SupabaseStorage
 
 __all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "key_role"]
@@ -51,7 +55,7 @@ __all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "key_role"]
 IDEMPOTENT_RPCS = frozenset({
     "get_job_v1", "job_summary_v1", "events_by_job_v1", "artifacts_by_job_v1", "jobs_recent_v1",
     "dlq_list_v1", "workers_active_v1", "stats_v1", "metrics_overview_v1", "schema_version",
-    "job_events_after_v1",
+    "job_events_after_v1", "job_events_head_v1",
 })
 
 # What supabase-py reports for a non-JSON gateway error (the HTTP status as ``code``) and
@@ -120,6 +124,12 @@ class SupabaseTransport:
         from collab_sdk.supabase_storage import SupabaseStorage
         return SupabaseStorage(self)
 
+    def live_source(self) -> RealtimeLiveSource:
+        """What wakes ``watch`` over this transport: Realtime ``postgres_changes`` on
+        ``collab.job_events``, as this transport's user (``collab_sdk.realtime``)."""
+        from collab_sdk.realtime import RealtimeLiveSource
+        return RealtimeLiveSource(self)
+
     async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
         """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows or the value."""
         client = await self.supabase()
@@ -157,7 +167,11 @@ class SupabaseTransport:
         return min(self.backoff * 2.0 ** attempt, _MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1.0)
 
     async def aclose(self) -> None:
-        """Close the HTTP client this transport created (a given one stays open)."""
-        http, self._http, self._client = self._http, None, None
+        """Close the Realtime socket and the HTTP client this transport created (a given
+        one stays open)."""
+        http, self._http, client, self._client = self._http, None, self._client, None
+        if client is not None:
+            from collab_sdk.realtime import close_realtime
+            await close_realtime(client.realtime)
         if http is not None and http is not self._given_http:
             await http.aclose()

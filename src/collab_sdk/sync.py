@@ -160,6 +160,7 @@ class CollabClient:
     watch = _blocking_iter(AsyncCollabClient.watch)
     watch_job = _blocking_iter(AsyncCollabClient.watch_job)
     job_snapshot = _blocking(AsyncCollabClient.job_snapshot)
+    events_head = _blocking(AsyncCollabClient.events_head)
     dlq_list = _blocking(AsyncCollabClient.dlq_list)
     dlq_retry = _blocking(AsyncCollabClient.dlq_retry)
     heartbeat = _blocking(AsyncCollabClient.heartbeat)

@@ -183,11 +183,28 @@ begin
 end
 $$;
 
+-- Where to start following the log "from now": a seq below every event that may still
+-- commit (events at or below it are settled), found from the last 10,000 seqs drawn.
+-- SECURITY DEFINER: it reads the sequence; it answers one number.
+create function collab.job_events_head_v1() returns bigint
+  language plpgsql volatile security definer set search_path = ''
+as $$
+declare
+  last_drawn bigint;
+begin
+  select case when s.is_called then s.last_value else s.last_value - 1 end
+    into last_drawn from collab.job_events_seq_seq s;
+  return (collab._event_horizon(greatest(last_drawn - 10000, 0), null, null)).safe_seq;
+end
+$$;
+
 revoke all on function collab._job_events_take_xid(), collab._job_events_notify(),
   collab._xids_settled(xid8), collab._xid_upper_bound(), collab._event_horizon(bigint, bigint, xid8),
-  collab.job_events_after_v1(bigint, uuid, text, integer, bigint, text) from public;
+  collab.job_events_after_v1(bigint, uuid, text, integer, bigint, text),
+  collab.job_events_head_v1() from public;
 grant execute on function
   collab.job_events_after_v1(bigint, uuid, text, integer, bigint, text),
+  collab.job_events_head_v1(),
   -- called by the SECURITY INVOKER reader above, as the caller
   collab._event_horizon(bigint, bigint, xid8)
 to authenticated, service_role;

@@ -80,6 +80,18 @@ def test_a_rolled_back_seq_is_skipped_once_older_transactions_end(owner: Caller,
     assert second["cursor"] == all_seqs(owner)[-1]
 
 
+def test_the_head_stays_below_open_transactions(owner: Caller, make_user: Any, db_url: str) -> None:
+    assert owner.value("job_events_head_v1") == 0
+    assign(owner)
+    assert owner.value("job_events_head_v1") == all_seqs(owner)[-1]
+    with psycopg.connect(db_url, autocommit=True) as slow, slow.transaction():
+        slow.execute("select * from collab.assign_job_v1(type => 't.slow', executor_id => 'ex')")
+        assign(owner)
+        head = owner.value("job_events_head_v1")
+        assert head == all_seqs(owner)[0], "the head passed a seq that may still commit"
+    assert make_user({}).value("job_events_head_v1") == all_seqs(owner)[-1]
+
+
 def test_pages_filters_and_visibility(owner: Caller, make_user: Any) -> None:
     for _ in range(3):
         assign(owner, executor_id="exec-a")
