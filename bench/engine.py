@@ -74,6 +74,14 @@ def run_anchors(url: str, seconds: int) -> dict[str, float]:
     return figures
 
 
+def enqueue(url: str, executor: str, jobs: int) -> None:
+    """Queue ``jobs`` no-op jobs for ``executor`` quickly (batches of 10,000; untimed)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(0, jobs, 10_000):
+            batch = [{"type": "bench.noop", "executor_id": executor}] * min(10_000, jobs - start)
+            conn.execute("select count(*) from collab.assign_jobs_v1(jobs => %s)", (Jsonb(batch),))
+
+
 def enqueue_single(url: str, jobs: int) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         start = time.perf_counter()

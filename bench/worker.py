@@ -27,20 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from collab_sdk import AsyncCollabClient, Job
 from collab_sdk.worker import Worker
-from engine import bench_server, drain, run_anchors
+from engine import bench_server, drain, enqueue, run_anchors
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _enqueue(url: str, executor: str, jobs: int) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        for start in range(0, jobs, 10_000):
-            batch = [{"type": "bench.noop", "executor_id": executor}] * min(10_000, jobs - start)
-            conn.execute("select count(*) from collab.assign_jobs_v1(jobs => %s)", (Jsonb(batch),))
 
 
 def _run_worker(url: str, executor: str, concurrency: int) -> None:
@@ -70,7 +62,7 @@ def worker_throughput(url: str, jobs: int, concurrency: int) -> float:
                                (executor,)).fetchone():
             time.sleep(0.05)
         start = time.perf_counter()
-        _enqueue(url, executor, jobs)
+        enqueue(url, executor, jobs)
         while _succeeded(conn, executor) < jobs:
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
@@ -115,7 +107,7 @@ def main() -> None:
 
     with bench_server() as (admin, url):
         before = run_anchors(admin, args.anchor_seconds)
-        _enqueue(url, "raw", args.jobs)
+        enqueue(url, "raw", args.jobs)
         engine_rate = drain(url, "raw", args.jobs, 1, 100)
         rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
         latency = asyncio.run(_latency(url, args.samples))
