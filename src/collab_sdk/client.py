@@ -29,7 +29,7 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
                                WorkerHeartbeat)
 from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.storage import Storage
-from collab_sdk.streams import LiveSource, job_filter, live_source_for, watch_events
+from collab_sdk.streams import EventStream, LiveSource, job_filter, live_source_for, watch_events
 from collab_sdk.transport import Transport
 
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
@@ -294,23 +294,24 @@ class AsyncCollabClient:
 
     def watch(self, *, job_id: UUID | str | None = None, executor_id: str | None = None,
               since_seq: int | None = None, poll_interval: float = 1.0,
-              source: LiveSource | None | bool = True) -> AsyncIterator[JobEvent]:
+              source: LiveSource | None | bool = True) -> EventStream:
         """Every committed event of a job, an executor, or all you can see, with
         ``seq > since_seq`` (default 0: the whole log), oldest first, then live ones as
         they commit; never a gap, never a repeat, across reconnects. ``source``: the
         live source (default: LISTEN or Realtime, by transport; False: polling only)."""
         live = live_source_for(self) if source is True else (source or None)
-        return watch_events(self, job_filter(job_id, executor_id), since_seq=since_seq or 0,
-                            poll_interval=poll_interval, source=live)
+        return EventStream(watch_events(self, job_filter(job_id, executor_id),
+                                        since_seq=since_seq or 0, poll_interval=poll_interval,
+                                        source=live))
 
     def watch_job(self, job_id: UUID | str, *, since_seq: int | None = None,
                   poll_interval: float = 1.0,
-                  source: LiveSource | None | bool = True) -> AsyncIterator[JobEvent]:
+                  source: LiveSource | None | bool = True) -> EventStream:
         """``watch(job_id=...)`` that ends after the job's final event (succeeded,
         failed or cancelled) once nothing follows it."""
         live = live_source_for(self) if source is True else (source or None)
-        return watch_events(self, job_filter(job_id, None), since_seq=since_seq or 0,
-                            until_final=True, poll_interval=poll_interval, source=live)
+        return EventStream(watch_events(self, job_filter(job_id, None), since_seq=since_seq or 0,
+                                        until_final=True, poll_interval=poll_interval, source=live))
 
     async def events_head(self) -> int:
         """A seq to follow the log "from now": ``watch(since_seq=await events_head())``

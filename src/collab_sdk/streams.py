@@ -32,8 +32,8 @@ from collab_sdk.wakeup import EVENTS_CHANNEL, Backoff, Listener
 if TYPE_CHECKING:
     from collab_sdk.client import AsyncCollabClient
 
-__all__ = ["EventFilter", "LiveSource", "PostgresLiveSource", "FINAL_EVENT_TYPES", "watch_events",
-           "live_source_for", "job_filter"]
+__all__ = ["EventFilter", "EventStream", "LiveSource", "PostgresLiveSource", "FINAL_EVENT_TYPES",
+           "watch_events", "live_source_for", "job_filter"]
 
 #: Event types after which a job does nothing more (unless retried by hand).
 FINAL_EVENT_TYPES = frozenset({"succeeded", "failed", "cancelled"})
@@ -79,6 +79,59 @@ class PostgresLiveSource:
         """Listen until ``stop`` is set, reconnecting after any failure."""
         self.listener = Listener(self.url, events.matches_hint, wake, channel=EVENTS_CHANNEL)
         await self.listener.run(stop)
+
+
+class EventStream:
+    """What ``watch`` returns: an async iterator of ``JobEvent``. A background task reads
+    ahead (up to ``buffer`` events), so a pending ``__anext__`` may be cancelled — say by
+    ``asyncio.wait_for(anext(stream), 1)`` timing out — without losing an event or
+    ending the stream. ``aclose()`` (or leaving ``async with``) stops it and its
+    connections; the first contact's errors (``NotFound``…) come from ``__anext__``."""
+
+    def __init__(self, events: AsyncIterator[JobEvent], buffer: int = 1000) -> None:
+        self._events = events
+        self._queue: asyncio.Queue[JobEvent | BaseException | None] = asyncio.Queue(maxsize=buffer)
+        self._task: asyncio.Task[None] | None = None
+        self._done: BaseException | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> JobEvent:
+        if self._done is not None:
+            raise self._done
+        if self._task is None:
+            self._task = asyncio.create_task(self._read_ahead())
+        item = await self._queue.get()
+        if isinstance(item, JobEvent):
+            return item
+        self._done = item if item is not None else StopAsyncIteration()
+        raise self._done
+
+    async def _read_ahead(self) -> None:
+        try:
+            async for event in self._events:
+                await self._queue.put(event)
+            await self._queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the reader by __anext__
+            await self._queue.put(exc)
+
+    async def aclose(self) -> None:
+        """Stop reading; close the live source and the stream's generator."""
+        self._done = StopAsyncIteration()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 def live_source_for(client: AsyncCollabClient) -> LiveSource | None:

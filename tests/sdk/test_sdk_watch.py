@@ -210,3 +210,15 @@ def listener_pids(conn: psycopg.Connection[Any]) -> list[int]:
     rows = conn.execute("select pid from pg_stat_activity where application_name = %s",
                         (APPLICATION_NAME,)).fetchall()
     return [r[0] for r in rows]
+
+
+async def test_a_timed_out_wait_loses_nothing(client: AsyncCollabClient) -> None:
+    job_id = (await client.assign("t.wait", executor_id="ex")).job_id
+    async with client.watch_job(job_id, poll_interval=0.05) as stream:
+        assert (await anext(stream)).event_type == "queued"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(stream), 0.2)  # cancels the pending read
+        assert await client.claim("ex", "w1") is not None
+        assert (await asyncio.wait_for(anext(stream), 10)).event_type == "claimed"
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)  # closed

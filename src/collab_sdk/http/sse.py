@@ -15,7 +15,7 @@ import asyncio
 import json
 import queue
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Union
 
 import flask
@@ -24,7 +24,7 @@ from collab_sdk.http import wire
 from collab_sdk.http.errors import HttpError, failure_for
 from collab_sdk.http.pipeline import Call
 from collab_sdk.models import JobEvent
-from collab_sdk.streams import FINAL_EVENT_TYPES
+from collab_sdk.streams import FINAL_EVENT_TYPES, EventStream
 from collab_sdk.sync import CollabClient
 
 __all__ = ["events_stream", "KEEPALIVE_SECONDS", "DEFAULT_TIMEOUT_SECONDS"]
@@ -95,7 +95,7 @@ def _messages(client: CollabClient, query: wire.StreamQuery, since: int, finishe
         pump.cancel()  # the client went away, or the stream is over
 
 
-async def _pump(stream: AsyncIterator[JobEvent], items: queue.SimpleQueue[_Item]) -> None:
+async def _pump(stream: EventStream, items: queue.SimpleQueue[_Item]) -> None:
     try:
         async for event in stream:
             items.put(event)
@@ -105,7 +105,7 @@ async def _pump(stream: AsyncIterator[JobEvent], items: queue.SimpleQueue[_Item]
     except Exception as exc:  # sent to the client as an error event
         items.put(exc)
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
 
 
 def _event(kind: str, data: str) -> str:
