@@ -131,6 +131,19 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._event_listeners_present() RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if pg_try_advisory_lock(6176005410530163403) then
+    perform pg_advisory_unlock(6176005410530163403);
+    return false;
+  end if;
+  return true;  -- held shared by a listener (or, for an instant, by another writer's probe)
+end
+$$;
+
 CREATE TABLE collab.jobs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     type text NOT NULL,
@@ -224,6 +237,9 @@ CREATE FUNCTION collab._job_events_notify() RETURNS trigger
 declare
   hint text;
 begin
+  if not collab._event_listeners_present() then
+    return null;
+  end if;
   select json_build_object(
            'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
            'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
@@ -1625,6 +1641,8 @@ GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid
 REVOKE ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO authenticated;
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
 
 GRANT SELECT ON TABLE collab.jobs TO authenticated;
 GRANT ALL ON TABLE collab.jobs TO service_role;

@@ -18,12 +18,16 @@ from collections.abc import Callable
 
 import psycopg
 
-__all__ = ["Listener", "Backoff", "CHANNEL", "EVENTS_CHANNEL", "APPLICATION_NAME", "for_executor"]
+__all__ = ["Listener", "Backoff", "CHANNEL", "EVENTS_CHANNEL", "EVENTS_LISTENER_LOCK",
+           "APPLICATION_NAME", "for_executor"]
 
 #: Notified when jobs of an executor become claimable.
 CHANNEL = "collab_jobs"
-#: Notified once per statement that writes job_events.
+#: Notified once per statement that writes job_events (while a listener holds the lock below).
 EVENTS_CHANNEL = "collab_events"
+#: The advisory lock key an ``EVENTS_CHANNEL`` listener holds shared for as long as it
+#: listens: the triggers send event notifications only while someone holds it.
+EVENTS_LISTENER_LOCK = 6176005410530163403
 #: ``pg_stat_activity.application_name`` of the LISTEN connection.
 APPLICATION_NAME = "collab-listener"
 log = logging.getLogger("collab.worker")
@@ -94,6 +98,8 @@ class Listener:
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, application_name=APPLICATION_NAME) as conn:
+            if self.channel == EVENTS_CHANNEL:  # ask the triggers to notify (see the constant)
+                await conn.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
             await conn.execute(f"listen {self.channel}")
             self.connected.set()
             backoff.reset()

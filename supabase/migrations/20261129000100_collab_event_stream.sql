@@ -22,16 +22,37 @@ $$;
 create trigger job_events_take_xid before insert on collab.job_events
   for each statement execute function collab._job_events_take_xid();
 
--- One NOTIFY collab_events per statement that wrote events, whatever its size: the
--- payload names the executor and the job when there is just one of each (else null) and
--- the highest seq. It is a hint: readers fetch rows by seq, so a lost or early
--- notification loses nothing.
+-- Whether any session follows the log by LISTEN: listeners hold a shared session-level
+-- advisory lock on this key (collab_sdk.wakeup.EVENTS_LISTENER_LOCK) from before their
+-- LISTEN until they disconnect. NOTIFY serialises the commits of every notifying
+-- transaction (a heavyweight lock held through the commit's WAL flush), which halved the
+-- single-claim drain of 8 workers, so nothing is sent while nobody listens. A listener
+-- that arrives between a writer's check and its commit catches up by its first read.
+create function collab._event_listeners_present() returns boolean
+  language plpgsql volatile set search_path = ''
+as $$
+begin
+  if pg_try_advisory_lock(6176005410530163403) then
+    perform pg_advisory_unlock(6176005410530163403);
+    return false;
+  end if;
+  return true;  -- held shared by a listener (or, for an instant, by another writer's probe)
+end
+$$;
+
+-- One NOTIFY collab_events per statement that wrote events, whatever its size, while
+-- someone listens: the payload names the executor and the job when there is just one of
+-- each (else null) and the highest seq. It is a hint: readers fetch rows by seq, so a
+-- lost or early notification loses nothing.
 create function collab._job_events_notify() returns trigger
   language plpgsql set search_path = ''
 as $$
 declare
   hint text;
 begin
+  if not collab._event_listeners_present() then
+    return null;
+  end if;
   select json_build_object(
            'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
            'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
@@ -199,6 +220,7 @@ end
 $$;
 
 revoke all on function collab._job_events_take_xid(), collab._job_events_notify(),
+  collab._event_listeners_present(),
   collab._xids_settled(xid8), collab._xid_upper_bound(), collab._event_horizon(bigint, bigint, xid8),
   collab.job_events_after_v1(bigint, uuid, text, integer, bigint, text),
   collab.job_events_head_v1() from public;

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from collab_sdk.wakeup import EVENTS_LISTENER_LOCK
 from support import Caller, assign, claim, raises_sqlstate
 
 
@@ -129,6 +130,7 @@ def test_bad_arguments(owner: Caller, anon: Caller, db_url: str) -> None:
 
 def test_one_notification_per_statement_carrying_only_a_hint(owner: Caller, db_url: str) -> None:
     with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
         listener.execute("listen collab_events")
         owner.rpc("assign_jobs_v1", jobs=[{"type": "t.batch", "executor_id": "ex"}] * 500)
         job_id = assign(owner, executor_id="other")
@@ -137,6 +139,19 @@ def test_one_notification_per_statement_carrying_only_a_hint(owner: Caller, db_u
     assert hints[0]["executor_id"] == "ex" and hints[0]["job_id"] is None and hints[0]["seq"] == last - 1
     assert hints[1] == {"executor_id": "other", "job_id": str(job_id), "seq": last}
     assert len(hints) == 2
+
+
+def test_no_notifications_while_nobody_holds_the_listener_lock(owner: Caller, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen collab_events")  # listening without the lock: nothing is sent
+        assign(owner)
+        assert list(listener.notifies(timeout=0.3)) == []
+        listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+        assign(owner)
+        assert len(list(listener.notifies(timeout=0.3))) == 1
+        listener.execute("select pg_advisory_unlock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+        assign(owner)
+        assert list(listener.notifies(timeout=0.3)) == []
 
 
 @pytest.mark.slow
