@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from collab_sdk.client import AsyncCollabClient
 from collab_sdk.context import JobContext
 from collab_sdk.models import Job
+from collab_sdk.streams import FINAL_EVENT_TYPES
 from collab_sdk.tasks import Retry
 from collab_sdk.worker import Worker
 
@@ -71,37 +72,37 @@ def _assign_with_cli(database_url: str, executor_id: str, type: str, payload: di
     return UUID(json.loads(result.stdout)["jobId"])
 
 
-async def _print_events(client: AsyncCollabClient, jobs: dict[UUID, str]) -> None:
-    """Print each job's new events until every job is final."""
-    last_seq = dict.fromkeys(jobs, 0)
-    while True:
-        finished = 0
-        for job_id, label in jobs.items():
-            for event in await client.events(job_id, after_seq=last_seq[job_id]):
-                last_seq[job_id] = event.seq
-                detail = {k: v for k, v in event.payload.items() if k in ("attempt", "value", "stage")}
-                if "error" in event.payload:  # a traceback's last line says what happened
-                    detail["error"] = str(event.payload["error"]).strip().splitlines()[-1]
-                print(f"  {event.created_at:%H:%M:%S.%f}"[:-3] + f"  {label:<15} {event.event_type:<16} "
-                      f"{json.dumps(detail) if detail else ''}", flush=True)
-            finished += (await client.get_job(job_id)).status.is_final
-        if finished == len(jobs):
-            return
-        await asyncio.sleep(0.1)
+async def _print_events(client: AsyncCollabClient, executor: str, since: int,
+                        jobs: dict[UUID, str]) -> None:
+    """Follow the executor's event stream (``client.watch``: in seq order, live) and print
+    each event until every job has reached a final state."""
+    final: set[UUID] = set()
+    async with client.watch(executor_id=executor, since_seq=since) as events:
+        async for event in events:
+            detail = {k: v for k, v in event.payload.items() if k in ("attempt", "value", "stage")}
+            if "error" in event.payload:  # a traceback's last line says what happened
+                detail["error"] = str(event.payload["error"]).strip().splitlines()[-1]
+            print(f"  #{event.seq:<5} {event.created_at:%H:%M:%S.%f}"[:-3] + f"  {jobs.get(event.job_id, '?'):<15} "
+                  f"{event.event_type:<16} {json.dumps(detail) if detail else ''}", flush=True)
+            if event.event_type in FINAL_EVENT_TYPES:
+                final.add(event.job_id)
+            if final >= jobs.keys():
+                return
 
 
 async def _run(client: AsyncCollabClient, database_url: str) -> int:
     executor = f"demo-{uuid.uuid4().hex[:6]}"
     worker = demo_worker(client, executor)
     running = asyncio.create_task(worker.run_async())
+    since = await client.events_head()
     try:
         jobs = {
             _assign_with_cli(database_url, executor, "demo.thumbnail", {"image": "cat.png"}): "demo.thumbnail",
             _assign_with_cli(database_url, executor, "demo.flaky", {}): "demo.flaky",
             _assign_with_cli(database_url, executor, "demo.doomed", {}, "--max-attempts", "2"): "demo.doomed",
         }
-        print(f"\nworker {worker.worker_id} on executor {executor}; events as they commit:")
-        await asyncio.wait_for(_print_events(client, jobs), timeout=120)
+        print(f"\nworker {worker.worker_id} on executor {executor}; events as they commit, in seq order:")
+        await asyncio.wait_for(_print_events(client, executor, since, jobs), timeout=120)
     finally:
         worker.request_stop()
         code = await running
