@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -72,12 +72,16 @@ class JobRunner:
             typed: Job[Any] = job.with_payload(task.payload_model) if task.payload_model else job
         except ValidationError as exc:
             return await self._fail(job, exc.message, retryable=False)
-        attempt.handler = self._start(task, typed, attempt.context)
-        keeper = asyncio.create_task(self._keep_lease(attempt))
+        handler = self._start(task, typed, attempt)
+        # The keeper starts only when the first extension is due: most jobs end before.
+        keeper = _Keeper(self, attempt)
         try:
             async with asyncio.timeout(task.timeout):
-                result = await attempt.handler
+                result = await handler
         except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and attempt.handler is current:
+                current.uncancel()  # ours, not the worker's: carry on to settle
             if attempt.lease_lost:
                 log.warning("job %s: lease lost, handler cancelled, result discarded", job.id)
                 return "lost"
@@ -94,20 +98,26 @@ class JobRunner:
         except Exception as exc:
             return await self._fail(job, _describe(exc))
         finally:
-            keeper.cancel()
+            keeper.stop()
         return await self._complete(job, result)
 
-    def _start(self, task: Task, job: Job[Any], context: JobContext) -> asyncio.Future[Any]:
+    def _start(self, task: Task, job: Job[Any], attempt: Attempt) -> Awaitable[Any]:
+        """The handler's awaitable. An async handler runs in this task (no task of its
+        own): cancelling ``attempt.handler`` then cancels it here."""
         if task.is_async:
-            return asyncio.ensure_future(task.handler(job, context))
+            attempt.handler = asyncio.current_task()
+            return cast(Awaitable[Any], task.handler(job, attempt.context))
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.threads, task.handler, job, SyncJobContext(context, loop))
+        attempt.handler = loop.run_in_executor(self.threads, task.handler, job,
+                                               SyncJobContext(attempt.context, loop))
+        return attempt.handler
 
-    async def _keep_lease(self, attempt: Attempt) -> None:
+    async def keep_lease(self, attempt: Attempt) -> None:
+        """Extend the lease now and every third of it; on lease loss cancel the handler.
+        Started (by ``_Keeper``) a third of a lease after the claim."""
         job, interval = attempt.job, self.lease_seconds / 3
-        expires = time.monotonic() + self.lease_seconds
+        expires = time.monotonic() + self.lease_seconds - interval
         while True:
-            await asyncio.sleep(interval if time.monotonic() + interval < expires else 0.5)
             try:
                 await self.client.extend_lease(job.id, self.worker_id, lease_seconds=self.lease_seconds,
                                                attempt=job.attempts)
@@ -118,6 +128,7 @@ class JobRunner:
                 log.warning("job %s: could not extend the lease: %s", job.id, exc)
                 if time.monotonic() >= expires:
                     break
+            await asyncio.sleep(interval if time.monotonic() + interval < expires else 0.5)
         attempt.lease_lost = True
         attempt.context.cancelled.set()
         if attempt.handler is not None:
@@ -169,6 +180,25 @@ class JobRunner:
             except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
                 log.error("%s: result not stored: %s", what, exc)
                 return None
+
+
+class _Keeper:
+    """Starts ``runner.keep_lease(attempt)`` a third of a lease from now, unless stopped
+    first: a timer per job instead of a task per job."""
+
+    def __init__(self, runner: JobRunner, attempt: Attempt) -> None:
+        self._runner, self._attempt = runner, attempt
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(runner.lease_seconds / 3, self._begin)
+
+    def _begin(self) -> None:
+        self._task = asyncio.create_task(self._runner.keep_lease(self._attempt))
+
+    def stop(self) -> None:
+        """Cancel the timer, or the keeper it started."""
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _describe(exc: BaseException) -> str:
