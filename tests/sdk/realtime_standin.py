@@ -1,0 +1,423 @@
+"""A test-side stand-in for Supabase Realtime: Phoenix channels over a real websocket
+(the ``websockets`` library) on a local port, with ``postgres_changes`` fed from the
+test's real database. The sibling of ``postgrest_standin``.
+
+What supabase-py's realtime client (realtime-py 2.34.1) speaks, and so what this serves:
+
+- **Socket:** ``ws://<host>:<port>/realtime/v1/websocket?apikey=<key>&vsn=1.0.0`` (the
+  client derives it from the Supabase URL). ``vsn`` 1.0.0 is Phoenix's JSON serializer:
+  every frame is one JSON object ``{topic, event, payload, ref, join_ref}``; realtime-py
+  sends nothing else (no 2.0.0 arrays, no binary frames), so other versions are refused
+  (400). A key that is none of this project's is refused (401), as the gateway does.
+- ``heartbeat`` on topic ``phoenix`` → ``phx_reply`` ``{status: ok, response: {}}``.
+- ``phx_join`` on ``realtime:<topic>`` with ``{config: {broadcast, presence, private,
+  postgres_changes: [{event, schema, table, filter}]}, access_token}`` → ``phx_reply``
+  ``{status: ok, response: {postgres_changes: [<each binding> + id]}}``, then a
+  ``system`` "Subscribed to PostgreSQL" message (with bindings) and ``presence_state``
+  (with presence enabled). The caller is the ``access_token`` (an HS256 JWT of
+  ``JWT_SECRET``), or the ``apikey``'s role when the token is absent or itself a key;
+  a bad token or a filter other than ``<column>=eq.<value>`` → ``{status: error}``.
+- ``access_token`` → recorded, and the channel acts as the new token from then on.
+- ``broadcast`` → recorded in ``broadcasts``, relayed to the topic's other channels (and
+  to the sender with ``broadcast.self``), acknowledged with ``broadcast.ack``.
+- ``presence`` ``track``/``untrack`` → ``phx_reply`` ok and ``presence_diff`` to the
+  topic's channels; leaving (or losing the socket) untracks. ``presence_state(topic)``
+  is the current state, ``tracks`` every track.
+- ``phx_leave`` → ``phx_reply`` ok; a push to a topic not joined → ``unmatched topic``.
+
+``postgres_changes``: a ``LISTEN collab_events`` connection (the triggers notify once per
+statement while a listener holds ``EVENTS_LISTENER_LOCK``, which it does) finds the new ``collab.job_events`` rows, then reads them again for every
+subscribed channel *as that channel's caller* (``set local role`` and
+``request.jwt.claims``, as Realtime applies RLS), so a subscriber is sent only rows RLS
+lets it read, that match one of its bindings (event INSERT or ``*``, schema, table,
+filter). Each is one ``postgres_changes`` message ``{ids, data: {schema, table,
+commit_timestamp, type, columns, record, errors}}``, kept in ``pushed``.
+
+``drop_connections(refuse_for=s)`` aborts every socket (no close frame) and refuses new
+handshakes (503) for ``s`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from collab_sdk.wakeup import EVENTS_LISTENER_LOCK
+
+from collab_sdk.wakeup import EVENTS_CHANNEL, EVENTS_LISTENER_LOCK
+from postgrest_standin import ANON_KEY, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY
+
+SOCKET_PATH = "/realtime/v1/websocket"
+KEY_ROLES = {SECRET_KEY: "service_role", SERVICE_ROLE_KEY: "service_role",
+             PUBLISHABLE_KEY: "anon", ANON_KEY: "anon"}
+ROLES = ("anon", "authenticated", "service_role")
+
+
+class Refused(Exception):
+    """A join (or token) the server answers with ``{status: error, response: {reason}}``."""
+
+
+@dataclass(frozen=True)
+class Join:
+    """A recorded ``phx_join``: the topic (without ``realtime:``), its payload, the
+    socket's ``apikey`` and the caller it was accepted as."""
+
+    topic: str
+    payload: dict[str, Any]
+    apikey: str
+    role: str
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A recorded broadcast (``event``, ``payload``) or pushed change (``event`` is
+    ``postgres_changes``, ``payload`` the record), with the channel's caller."""
+
+    topic: str
+    event: str
+    payload: dict[str, Any]
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Binding:
+    id: int
+    spec: dict[str, Any]
+    column: str | None = None
+    value: str | None = None
+
+    @classmethod
+    def parse(cls, id: int, spec: dict[str, Any]) -> _Binding:
+        binding = cls(id, dict(spec))
+        if spec.get("filter"):
+            column, _, rest = str(spec["filter"]).partition("=")
+            op, _, value = rest.partition(".")
+            if op != "eq" or not column or not value:
+                raise Refused(f"invalid filter {spec['filter']!r}: this stand-in knows only column=eq.value")
+            binding.column, binding.value = column, value
+        return binding
+
+    def matches(self, schema: str, table: str, record: dict[str, Any]) -> bool:
+        spec = self.spec
+        return (spec.get("event") in ("INSERT", "*") and spec.get("schema") == schema
+                and spec.get("table") in (table, "*", None)
+                and (self.column is None or str(record.get(self.column)) == self.value))
+
+
+@dataclass
+class _Channel:
+    """One joined topic on one socket."""
+
+    ws: ServerConnection
+    topic: str
+    role: str
+    claims: dict[str, Any]
+    config: dict[str, Any]
+    bindings: list[_Binding]
+    presence_key: str
+
+    def option(self, section: str, name: str) -> bool:
+        return bool((self.config.get(section) or {}).get(name))
+
+    async def send(self, event: str, payload: Any, ref: str | None = None) -> None:
+        await _send(self.ws, self.topic, event, payload, ref)
+
+
+class RealtimeStandin:
+    """``async with RealtimeStandin(db_url) as rt:`` — Supabase Realtime at ``rt.url``."""
+
+    def __init__(self, db_url: str, *, host: str = "127.0.0.1") -> None:
+        self.db_url, self.host = db_url, host
+        self.handshakes: list[str] = []
+        self.joins: list[Join] = []
+        self.access_tokens: list[tuple[str, str]] = []
+        self.broadcasts: list[Message] = []
+        self.tracks: list[Message] = []
+        self.pushed: list[Message] = []
+        self._sockets: dict[ServerConnection, dict[str, _Channel]] = {}
+        self._presence: dict[str, dict[tuple[ServerConnection, str], dict[str, Any]]] = {}
+        self._refs = itertools.count(1)
+        self._refuse_until = 0.0
+        self._seen: set[int] = set()
+        self._floor = 0
+        self._columns: list[dict[str, str]] = []
+        self._server: Server | None = None
+        self._feed: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._pool = AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False,
+                                         kwargs={"autocommit": True})
+
+    @property
+    def url(self) -> str:
+        """The Supabase URL to give supabase-py (``http://host:port``)."""
+        assert self._server is not None
+        return f"http://{self.host}:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> RealtimeStandin:
+        await self._pool.open()
+        async with self._pool.connection() as conn:
+            self._floor = (await (await conn.execute(
+                "select coalesce(max(seq), 0) from collab.job_events")).fetchone() or (0,))[0]
+            self._columns = [{"name": name, "type": typ} for name, typ in await (await conn.execute(
+                "select column_name, udt_name from information_schema.columns where table_schema ="
+                " 'collab' and table_name = 'job_events' order by ordinal_position")).fetchall()]
+        self._feed = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._listening.wait(), 10)
+        self._server = await serve(self._serve, self.host, 0, process_request=self._handshake)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._feed is not None:
+            self._feed.cancel()
+            await asyncio.gather(self._feed, return_exceptions=True)
+        await self._pool.close()
+
+    # -- for tests ------------------------------------------------------------------
+
+    async def drop_connections(self, *, refuse_for: float = 0.0) -> int:
+        """Abort every socket (no close frame); refuse handshakes for ``refuse_for`` s."""
+        self._refuse_until = time.monotonic() + refuse_for
+        sockets = list(self._sockets)
+        for ws in sockets:
+            ws.transport.abort()
+        return len(sockets)
+
+    async def inject(self, topic: str, event: str, payload: Any) -> int:
+        """Send a frame of the server's making to every channel on ``topic`` (without
+        ``realtime:``), as a misbehaving server would; how many got it."""
+        channels = self._subscribers(f"realtime:{topic}")
+        for channel in channels:
+            await channel.send(event, payload)
+        return len(channels)
+
+    def presence_state(self, topic: str) -> dict[str, list[dict[str, Any]]]:
+        """``{key: [state, ...]}`` tracked on ``topic`` (without ``realtime:``) now,
+        without ``phx_ref``."""
+        state: dict[str, list[dict[str, Any]]] = {}
+        for (_, key), meta in self._presence.get(f"realtime:{topic}", {}).items():
+            state.setdefault(key, []).append({k: v for k, v in meta.items() if k != "phx_ref"})
+        return state
+
+    def joined(self, topic: str) -> int:
+        """How many channels are joined to ``topic`` (without ``realtime:``) now."""
+        return len(self._subscribers(f"realtime:{topic}"))
+
+    def on(self, topic: str) -> list[Message]:
+        """The broadcasts recorded on ``topic`` (without ``realtime:``), in order."""
+        return [m for m in self.broadcasts if m.topic == topic]
+
+    # -- the socket ------------------------------------------------------------------
+
+    def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        if url.path != SOCKET_PATH:
+            return connection.respond(404, "not found\n")
+        if query.get("vsn") != ["1.0.0"]:
+            return connection.respond(400, "realtime-py speaks vsn 1.0.0 only\n")
+        if query.get("apikey", [""])[0] not in KEY_ROLES:
+            return connection.respond(401, '{"message":"Invalid API key"}')
+        if time.monotonic() < self._refuse_until:
+            return connection.respond(503, "unavailable\n")
+        self.handshakes.append(request.path)
+        return None
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        apikey = parse_qs(urlsplit(ws.request.path).query)["apikey"][0]
+        channels = self._sockets[ws] = {}
+        try:
+            async for frame in ws:
+                try:
+                    message = json.loads(frame)
+                    topic, event = str(message["topic"]), str(message["event"])
+                    payload, ref = message.get("payload") or {}, message.get("ref")
+                except (ValueError, KeyError, TypeError):
+                    continue
+                await self._dispatch(ws, apikey, channels, topic, event, payload, ref)
+        except ConnectionClosed:
+            pass
+        finally:
+            del self._sockets[ws]
+            for channel in list(channels.values()):
+                await self._untrack(channel)
+
+    async def _dispatch(self, ws: ServerConnection, apikey: str, channels: dict[str, _Channel],
+                        topic: str, event: str, payload: dict[str, Any], ref: str | None) -> None:
+        if topic == "phoenix" and event == "heartbeat":
+            return await _send(ws, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
+        if event == "phx_join":
+            try:
+                channels[topic] = await self._join(ws, apikey, topic, payload, ref)
+            except Refused as refused:
+                await _send(ws, topic, "phx_reply", {"status": "error", "response": {"reason": str(refused)}}, ref)
+            return
+        channel = channels.get(topic)
+        if channel is None:
+            return await _send(ws, topic, "phx_reply", {"status": "error", "response": {"reason": "unmatched topic"}}, ref)
+        if event == "phx_leave":
+            del channels[topic]
+            await self._untrack(channel)
+            await channel.send("phx_reply", {"status": "ok", "response": {}}, ref)
+        elif event == "access_token":
+            self.access_tokens.append((_short(topic), str(payload.get("access_token"))))
+            with contextlib.suppress(Refused):
+                channel.role, channel.claims = _caller(apikey, payload.get("access_token"))
+        elif event == "broadcast":
+            await self._broadcast(channel, payload, ref)
+        elif event == "presence" and payload.get("event") in ("track", "untrack"):
+            await self._untrack(channel, payload.get("payload") if payload["event"] == "track" else None)
+            await channel.send("phx_reply", {"status": "ok", "response": {}}, ref)
+        else:
+            await channel.send("phx_reply", {"status": "error", "response": {"reason": f"unknown event {event}"}}, ref)
+
+    async def _join(self, ws: ServerConnection, apikey: str, topic: str, payload: dict[str, Any],
+                    ref: str | None) -> _Channel:
+        if not topic.startswith("realtime:"):
+            raise Refused("topic must start with realtime:")
+        role, claims = _caller(apikey, payload.get("access_token"))
+        config = dict(payload.get("config") or {})
+        bindings = [_Binding.parse(next(self._refs), spec) for spec in config.get("postgres_changes") or []]
+        presence = config.get("presence") or {}
+        channel = _Channel(ws, topic, role, claims, config, bindings,
+                           str(presence.get("key") or f"key-{next(self._refs)}"))
+        self.joins.append(Join(_short(topic), payload, apikey, role, claims))
+        await channel.send("phx_reply", {"status": "ok", "response": {
+            "postgres_changes": [{**b.spec, "id": b.id} for b in bindings]}}, ref)
+        if bindings:
+            await channel.send("system", {"channel": _short(topic), "extension": "postgres_changes",
+                                          "message": "Subscribed to PostgreSQL", "status": "ok"})
+        if channel.option("presence", "enabled"):
+            await channel.send("presence_state", _raw_state(self._presence.get(topic, {}).items()))
+        return channel
+
+    async def _broadcast(self, channel: _Channel, payload: dict[str, Any], ref: str | None) -> None:
+        self.broadcasts.append(Message(_short(channel.topic), str(payload.get("event")),
+                                       dict(payload.get("payload") or {}), channel.claims))
+        for other in self._subscribers(channel.topic):
+            if other is not channel or channel.option("broadcast", "self"):
+                await other.send("broadcast", payload)
+        if channel.option("broadcast", "ack"):
+            await channel.send("phx_reply", {"status": "ok", "response": {}}, ref)
+
+    async def _untrack(self, channel: _Channel, track: dict[str, Any] | None = None) -> None:
+        """Replace (or just remove) ``channel``'s presence; ``presence_diff`` to the topic."""
+        topic, slot = channel.topic, (channel.ws, channel.presence_key)
+        metas = self._presence.setdefault(topic, {})
+        left = metas.pop(slot, None)
+        joined = None
+        if track is not None:
+            joined = metas[slot] = {**track, "phx_ref": f"ref-{next(self._refs)}"}
+            self.tracks.append(Message(_short(topic), "track", dict(track), channel.claims))
+        if left is None and joined is None:
+            return
+        diff = {"joins": _raw_state([(slot, joined)] if joined else []),
+                "leaves": _raw_state([(slot, left)] if left else [])}
+        for other in self._subscribers(topic):
+            await other.send("presence_diff", diff)
+
+    def _subscribers(self, topic: str | None = None) -> list[_Channel]:
+        """The joined channels (on ``topic``, when given), over all sockets."""
+        return [c for channels in list(self._sockets.values()) for c in channels.values()
+                if topic is None or c.topic == topic]
+
+    # -- postgres_changes -------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
+            # the triggers notify only while a listener holds this lock (docs/rpc.md)
+            await conn.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+            await conn.execute("listen collab_events")
+            self._listening.set()
+            async for _ in conn.notifies():
+                await self._push_new_rows()
+
+    async def _push_new_rows(self) -> None:
+        async with self._pool.connection() as conn:
+            rows = await (await conn.execute("select seq from collab.job_events where seq > %s",
+                                             (self._floor,))).fetchall()
+        new = sorted(seq for (seq,) in rows if seq not in self._seen)
+        self._seen.update(new)
+        for channel in [c for c in self._subscribers() if c.bindings] if new else []:
+            for record in await self._readable(channel, new):
+                ids = [b.id for b in channel.bindings if b.matches("collab", "job_events", record)]
+                if ids:
+                    self.pushed.append(Message(_short(channel.topic), "postgres_changes", record, channel.claims))
+                    await channel.send("postgres_changes", {"ids": ids, "data": {
+                        "schema": "collab", "table": "job_events", "type": "INSERT",
+                        "commit_timestamp": datetime.now(timezone.utc).isoformat(),
+                        "columns": self._columns, "record": record, "errors": None}})
+
+    async def _readable(self, channel: _Channel, seqs: list[int]) -> list[dict[str, Any]]:
+        """The rows of ``seqs`` that ``channel``'s caller may read (RLS), in seq order."""
+        async with self._pool.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql.SQL("set local role {}").format(sql.Identifier(channel.role)))
+                    await conn.execute("select set_config('request.jwt.claims', %s, true)",
+                                       (json.dumps(channel.claims),))
+                    rows = await (await conn.execute(
+                        "select to_jsonb(e) from collab.job_events e where e.seq = any(%s) order by e.seq",
+                        (seqs,))).fetchall()
+            except psycopg.errors.InsufficientPrivilege:
+                return []
+        return [row[0] for row in rows]
+
+
+def _caller(apikey: str, access_token: Any) -> tuple[str, dict[str, Any]]:
+    """The role and claims a join acts as: its JWT, else the socket's key."""
+    if not isinstance(access_token, str) or not access_token or access_token in KEY_ROLES:
+        key = access_token if isinstance(access_token, str) and access_token else apikey
+        role = KEY_ROLES.get(key)
+        if role is None:
+            raise Refused("Invalid API key")
+        return role, {"role": role}
+    try:
+        claims = jwt.decode(access_token, JWT_SECRET, algorithms=["HS256"], options={"verify_aud": False})
+    except jwt.PyJWTError as exc:
+        raise Refused(f"Invalid token: {exc}") from exc
+    if claims.get("role") not in ROLES:
+        raise Refused(f"Invalid role {claims.get('role')!r}")
+    return str(claims["role"]), claims
+
+
+async def _send(ws: ServerConnection, topic: str, event: str, payload: Any, ref: str | None = None) -> None:
+    """One vsn 1.0.0 frame; a socket that is gone is not an error here."""
+    with contextlib.suppress(ConnectionClosed):
+        await ws.send(json.dumps({"topic": topic, "event": event, "payload": payload, "ref": ref}))
+
+
+def _raw_state(entries: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Phoenix's presence shape: ``{key: {metas: [meta, ...]}}``."""
+    state: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for (_, key), meta in entries:
+        state.setdefault(key, {"metas": []})["metas"].append(meta)
+    return state
+
+
+def _short(topic: str) -> str:
+    return topic.removeprefix("realtime:")
+
+
+__all__ = ["RealtimeStandin", "Join", "Message", "Refused", "SOCKET_PATH"]

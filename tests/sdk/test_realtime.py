@@ -1,0 +1,212 @@
+"""Supabase Realtime over a real websocket and the real database: ``watch`` woken by
+``postgres_changes`` (the subscription asked for, prompt delivery, resubscribe and
+catch-up after a dropped socket, RLS, pushes to ignore).
+
+The Supabase URL is the Realtime stand-in's ``http://127.0.0.1:<port>``: supabase-py
+opens its websocket there, and the PostgREST stand-in answers ``/rest/v1`` on the same
+host and port through respx. Streams poll every 30 s, so only Realtime can wake them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from uuid import UUID, uuid4
+
+import pytest
+
+from collab_sdk.client import AsyncCollabClient
+from collab_sdk.models import JobEvent
+from collab_sdk.realtime import RealtimeLiveSource
+from collab_sdk.streams import EventStream, live_source_for
+from collab_sdk.supabase_transport import SupabaseTransport
+from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
+from realtime_standin import RealtimeStandin
+from support import Caller
+
+pytestmark = pytest.mark.filterwarnings("ignore:ConnectionClosed:DeprecationWarning")  # realtime-py's
+POLL = 30.0
+Open = Callable[..., AsyncCollabClient]
+
+
+@pytest.fixture
+async def realtime(db_url: str) -> AsyncIterator[RealtimeStandin]:
+    """Supabase Realtime on a local port, fed by this test's database."""
+    async with RealtimeStandin(db_url) as server:
+        yield server
+
+
+@pytest.fixture
+async def open_client(db_url: str, realtime: RealtimeStandin) -> AsyncIterator[Open]:
+    """``open_client()`` → a service client; ``open_client(token=jwt)`` → that user's;
+    both over ``SupabaseTransport`` at the stand-ins' URL (closed after the test)."""
+    made: list[AsyncCollabClient] = []
+
+    def make(token: str | None = None) -> AsyncCollabClient:
+        key = SECRET_KEY if token is None else PUBLISHABLE_KEY
+        client = AsyncCollabClient(SupabaseTransport(realtime.url, key, access_token=token))
+        made.append(client)
+        return client
+
+    async with PostgrestStandin(db_url, base_url=realtime.url):
+        yield make
+        for client in made:
+            await client.aclose()
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def follow(stream: EventStream) -> tuple[list[JobEvent], asyncio.Task[None]]:
+    """Collect ``stream`` into a list in the background; cancelling closes the stream."""
+    seen: list[JobEvent] = []
+
+    async def run() -> None:
+        async with stream:
+            async for event in stream:
+                seen.append(event)
+    return seen, asyncio.create_task(run())
+
+
+def source_of(client: AsyncCollabClient) -> RealtimeLiveSource:
+    source = live_source_for(client)
+    assert isinstance(source, RealtimeLiveSource)
+    return source
+
+
+async def watching_a_claimed_job(client: AsyncCollabClient, *, whole_executor: bool) -> tuple[
+        UUID, RealtimeLiveSource, list[JobEvent], asyncio.Task[None]]:
+    """A claimed job of executor ``ex``, followed through Realtime (the job, or the
+    whole executor): returned once its two events are in and the channel is subscribed."""
+    job_id = (await client.assign("t.rt", executor_id="ex")).job_id
+    assert await client.claim("ex", "w1") is not None
+    source = source_of(client)
+    stream = (client.watch(executor_id="ex", poll_interval=POLL, source=source) if whole_executor
+              else client.watch_job(job_id, poll_interval=POLL, source=source))
+    seen, watcher = follow(stream)
+    await eventually(lambda: len(seen) == 2 and source.subscriptions == 1)
+    return job_id, source, seen, watcher
+
+
+async def test_the_subscription_asks_for_job_event_inserts_as_the_user(
+        realtime: RealtimeStandin, open_client: Open, member: Any) -> None:
+    user_id = member({"exec-a": "client"})
+    token = user_token(user_id)
+    service, user = open_client(), open_client(token)
+    job_id = (await service.assign("t.rt", executor_id="exec-a")).job_id
+    sources = [source_of(user) for _ in range(3)]
+    tasks = [follow(stream)[1] for stream in (
+        user.watch_job(job_id, poll_interval=POLL, source=sources[0]),
+        user.watch(executor_id="exec-a", poll_interval=POLL, source=sources[1]),
+        user.watch(poll_interval=POLL, source=sources[2]))]
+    await eventually(lambda: all(s.subscriptions == 1 for s in sources))
+    filters = sorted(str(j.payload["config"]["postgres_changes"][0].get("filter")) for j in realtime.joins)
+    assert filters == ["None", "executor_id=eq.exec-a", f"job_id=eq.{job_id}"]
+    for join in realtime.joins:
+        assert join.payload["access_token"] == token and join.apikey == PUBLISHABLE_KEY
+        assert (join.role, join.claims["sub"]) == ("authenticated", str(user_id))
+        assert join.payload["config"]["private"] is False
+        [binding] = join.payload["config"]["postgres_changes"]
+        assert (binding["event"], binding["schema"], binding["table"]) == ("INSERT", "collab", "job_events")
+    path = urlsplit(realtime.handshakes[0])
+    assert path.path == "/realtime/v1/websocket"
+    assert parse_qs(path.query) == {"apikey": [PUBLISHABLE_KEY], "vsn": ["1.0.0"]}
+    assert len(realtime.handshakes) == 1  # one socket for the transport's channels
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await eventually(lambda: not realtime._sockets)  # the last channel left: socket closed
+
+
+async def test_watch_job_is_woken_by_realtime_promptly_and_in_seq_order(
+        realtime: RealtimeStandin, open_client: Open, owner: Caller) -> None:
+    client = open_client()
+    job_id, source, seen, watcher = await watching_a_claimed_job(client, whole_executor=False)
+    for n in range(3):
+        started = time.monotonic()
+        await client.progress(job_id, "w1", {"n": n})
+        await eventually(lambda: len(seen) == 3 + n, timeout=2.0)
+        assert time.monotonic() - started < 2.0
+    await client.complete(job_id, "w1", result={"ok": True})
+    await asyncio.wait_for(watcher, timeout=5)  # ends after succeeded, woken by its push
+    assert [e.event_type for e in seen] == ["queued", "claimed", "progress", "progress", "progress", "succeeded"]
+    assert [e.seq for e in seen] == [r["seq"] for r in owner.sql(
+        "select seq from collab.job_events where job_id = %s order by seq", (job_id,))]
+    assert source.changes >= 4 and source.ignored == 0  # (queued, claimed: if still unhandled)
+
+
+async def test_after_a_dropped_socket_it_resubscribes_and_catches_up_exactly_once(
+        realtime: RealtimeStandin, open_client: Open, owner: Caller) -> None:
+    client = open_client()
+    job_id, source, seen, watcher = await watching_a_claimed_job(client, whole_executor=True)
+    await client.progress(job_id, "w1", {"n": 0})
+    await eventually(lambda: len(seen) == 3)
+    assert await realtime.drop_connections(refuse_for=0.5) == 1
+    for n in range(1, 4):  # committed while nobody is subscribed: never pushed
+        await client.progress(job_id, "w1", {"n": n})
+    pushed = len(realtime.pushed)
+    await eventually(lambda: source.subscriptions == 2)  # resubscribed: that woke the stream
+    await eventually(lambda: len(seen) == 6)
+    assert len(realtime.pushed) == pushed and len(realtime.handshakes) == 2
+    await client.progress(job_id, "w1", {"n": 4})  # and live again on the new channel
+    await eventually(lambda: len(seen) == 7)
+    await asyncio.sleep(0.2)
+    watcher.cancel()
+    expected = [r["seq"] for r in owner.sql("select seq from collab.job_events where executor_id = 'ex' order by seq")]
+    assert [e.seq for e in seen] == expected  # each once, in order
+    assert [e.payload.get("n") for e in seen[2:]] == [0, 1, 2, 3, 4]
+
+
+async def test_a_member_is_pushed_only_what_rls_lets_it_read(
+        realtime: RealtimeStandin, open_client: Open, member: Any) -> None:
+    user_id = member({"exec-a": "client"})
+    service, user = open_client(), open_client(user_token(user_id))
+    sources = {name: source_of(c) for name, c in (("b", user), ("all", user), ("service", service))}
+    streams = {"b": follow(user.watch(executor_id="exec-b", poll_interval=POLL, source=sources["b"])),
+               "all": follow(user.watch(poll_interval=POLL, source=sources["all"])),
+               "service": follow(service.watch(executor_id="exec-b", poll_interval=POLL, source=sources["service"]))}
+    await eventually(lambda: all(s.subscriptions == 1 for s in sources.values()))
+    b_job = (await service.assign("t.b", executor_id="exec-b")).job_id
+    a_job = (await service.assign("t.a", executor_id="exec-a")).job_id
+    await eventually(lambda: len(streams["service"][0]) == 1 and len(streams["all"][0]) == 1)
+    await asyncio.sleep(0.3)  # anything else would have arrived by now
+    for _, task in streams.values():
+        task.cancel()
+    assert [e.job_id for e in streams["service"][0]] == [b_job]
+    assert [e.job_id for e in streams["all"][0]] == [a_job] and streams["b"][0] == []
+    to_user = [m.payload["job_id"] for m in realtime.pushed if m.claims.get("sub") == str(user_id)]
+    assert to_user == [str(a_job)]  # exec-b's row was never sent to the member
+    assert (sources["b"].changes, sources["all"].changes, sources["service"].changes) == (0, 1, 1)
+
+
+async def test_pushes_for_other_rows_or_malformed_ones_wake_nothing(
+        realtime: RealtimeStandin, open_client: Open) -> None:
+    client = open_client()
+    job_id = (await client.assign("t.rt", executor_id="ex")).job_id
+    source = source_of(client)
+    seen, watcher = follow(client.watch_job(job_id, poll_interval=POLL, source=source))
+    await eventually(lambda: len(seen) == 1 and source.subscriptions == 1)
+    assert source.channel is not None
+    topic = source.channel.topic.removeprefix("realtime:")
+    ids = [source.channel.postgres_changes_callbacks[0].id]  # the id the server gave the binding
+    data = {"schema": "collab", "table": "job_events", "type": "INSERT", "commit_timestamp": "now",
+            "columns": [], "errors": None}
+    bad = [{"ids": ids, "data": {**data, "record": {"seq": 99, "job_id": str(uuid4()), "executor_id": "ex"}}},
+           {"ids": ids, "data": {**data, "record": None}},
+           {"ids": ids, "data": {**data, "record": {"seq": "x", "job_id": str(job_id)}}},
+           {"ids": ids, "data": {**data, "table": "jobs", "record": {"seq": 9, "job_id": str(job_id)}}},
+           {"ids": ids, "data": "not an object"}, ["not", "an", "object"]]
+    for payload in bad:
+        assert await realtime.inject(topic, "postgres_changes", payload) == 1
+    await eventually(lambda: source.ignored == 4)  # the last two never pass realtime-py's parser
+    changes = source.changes  # 0, or 1 if the queued row was pushed after the join
+    await client.cancel(job_id)  # a real change still wakes it, on the same channel
+    await asyncio.wait_for(watcher, timeout=5)
+    assert [e.event_type for e in seen] == ["queued", "cancelled"]
+    assert (source.changes - changes, source.subscriptions) == (1, 1)
