@@ -13,6 +13,8 @@ Each process claims under a fresh identity ``<name>-<random>``, so a restarted w
 never inherits its predecessor's leases. It claims in batches for its free slots, only
 job types it handles, then waits for a ``LISTEN`` wake-up (Postgres transport) or the
 poll interval. See ``collab_sdk.runner`` for one attempt's life and ``docs/worker.md``.
+Over a ``SupabaseTransport`` it also publishes its presence and its jobs' progress on
+Supabase Realtime (``realtime=True``, best effort: ``collab_sdk.presence``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collab_sdk.client import AsyncCollabClient
 from collab_sdk.cron import Cron
@@ -39,6 +42,9 @@ from collab_sdk.context import JobContext
 from collab_sdk.sync import CollabClient
 from collab_sdk.tasks import Handler, TaskRegistry
 from collab_sdk.wakeup import Backoff, Listener, for_executor
+
+if TYPE_CHECKING:
+    from collab_sdk.presence import WorkerPresence
 
 __all__ = ["Worker", "ExitCode"]
 
@@ -60,7 +66,8 @@ class Worker:
     def __init__(self, client: AsyncCollabClient | CollabClient, *, executor_id: str,
                  name: str | None = None, concurrency: int = 8, lease_seconds: int = 60,
                  poll_interval: float = 2.0, heartbeat_interval: float = 5.0,
-                 drain_timeout: float = 30.0, version: str | None = None) -> None:
+                 drain_timeout: float = 30.0, version: str | None = None,
+                 realtime: bool = True) -> None:
         self._sync_client = client if isinstance(client, CollabClient) else None
         self.client = client.aio if isinstance(client, CollabClient) else client
         self.executor_id = executor_id
@@ -84,6 +91,9 @@ class Worker:
         self.listener = (Listener(url, for_executor(executor_id), self._wake_up, self._log_gate)
                          if isinstance(url, str) and url.startswith(("postgres://", "postgresql://"))
                          else None)
+        #: Publish presence and broadcasts on Supabase Realtime (SupabaseTransport only).
+        self.realtime = realtime
+        self.presence: WorkerPresence | None = None
         self._running: dict[Any, tuple[Attempt, asyncio.Task[str]]] = {}
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -146,6 +156,7 @@ class Worker:
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collab-handler") as threads:
             runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads)
+            self.presence = self._realtime_presence()
             helpers = [asyncio.create_task(coro) for coro in self._helpers()]
             try:
                 await self.client.connect()
@@ -165,6 +176,21 @@ class Worker:
                     helper.cancel()
                 await asyncio.gather(*helpers, return_exceptions=True)
                 await self._heartbeat("stopped")
+                if self.presence is not None:
+                    await self.presence.aclose()
+
+    def _realtime_presence(self) -> WorkerPresence | None:
+        """Presence and broadcasts on Realtime, when the transport is a SupabaseTransport
+        (whose module is then loaded: no import of supabase-py otherwise)."""
+        supabase = sys.modules.get("collab_sdk.supabase_transport")
+        transport = self.client.transport
+        if not self.realtime or supabase is None or not isinstance(transport, supabase.SupabaseTransport):
+            return None
+        from collab_sdk.presence import WorkerPresence
+        presence = WorkerPresence(transport, agent_id=self.worker_id, executor_id=self.executor_id,
+                                  version=self.version, log_gate=self._log_gate)
+        presence.start()
+        return presence
 
     def _helpers(self) -> list[Any]:
         helpers: list[Any] = [self._heartbeat_loop()]
@@ -209,16 +235,24 @@ class Worker:
     def _start(self, runner: JobRunner, job: Job) -> None:
         task = self.tasks.find(job.type)
         assert task is not None, f"claimed {job.type} without a handler"
-        attempt = Attempt(job, JobContext(self.client, job, self.worker_id))
+        presence = self.presence
+        context = (presence.context(self.client, job, self.worker_id) if presence is not None
+                   else JobContext(self.client, job, self.worker_id))
+        attempt = Attempt(job, context)
         running = asyncio.create_task(runner.run(attempt, task))
         self._running[job.id] = (attempt, running)
         running.add_done_callback(functools.partial(self._finished, job.id))
         self._count("claimed")
+        if presence is not None:
+            presence.job(job, "claimed")
+            presence.job(job, "started")
 
     def _finished(self, job_id: Any, done: asyncio.Task[str]) -> None:
-        self._running.pop(job_id, None)
+        attempt, _ = self._running.pop(job_id, (None, None))
         if not done.cancelled() and done.exception() is None:
             self._count(done.result())
+            if self.presence is not None and attempt is not None:
+                self.presence.settled(attempt.job, done.result())
         elif not done.cancelled():
             log.error("job %s: runner crashed: %r", job_id, done.exception())
         self._wake.set()  # a slot is free
@@ -254,16 +288,21 @@ class Worker:
                 pass
 
     async def _heartbeat(self, status: str) -> None:
+        running, last_seen_at = len(self._running), None
         try:
-            await self.client.heartbeat(
+            beat = await self.client.heartbeat(
                 self.worker_id, self.executor_id, status=status, version=self.version,
-                capacity=self.concurrency, running=len(self._running),
+                capacity=self.concurrency, running=running,
                 metadata={"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
                           "types": sorted(self.tasks.by_type), "prefixes": sorted(self.tasks.by_prefix),
                           "stats": self.stats})
+            last_seen_at = beat.last_seen_at
         except TransportError as exc:
             if self._log_gate.should_log():
                 log.warning("heartbeat failed: %s", exc)
+        if self.presence is not None:  # the same values as the heartbeat row
+            self.presence.heartbeat(status=status, running=running, capacity=self.concurrency,
+                                    stats=self.stats, last_seen_at=last_seen_at)
 
     async def _periodic_loop(self, cron: Cron, type: str, payload: dict[str, Any]) -> None:
         while not self._stop.is_set():

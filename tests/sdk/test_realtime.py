@@ -1,6 +1,7 @@
 """Supabase Realtime over a real websocket and the real database: ``watch`` woken by
 ``postgres_changes`` (the subscription asked for, prompt delivery, resubscribe and
-catch-up after a dropped socket, RLS, pushes to ignore).
+catch-up after a dropped socket, RLS, pushes to ignore) and a worker's presence and
+broadcasts (and its jobs carrying on while Realtime is down).
 
 The Supabase URL is the Realtime stand-in's ``http://127.0.0.1:<port>``: supabase-py
 opens its websocket there, and the PostgREST stand-in answers ``/rest/v1`` on the same
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID, uuid4
@@ -18,10 +20,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from collab_sdk.client import AsyncCollabClient
-from collab_sdk.models import JobEvent
+from collab_sdk.context import JobContext
+from collab_sdk.models import Job, JobEvent
+from collab_sdk.presence import PRESENCE_FIELDS
 from collab_sdk.realtime import RealtimeLiveSource
 from collab_sdk.streams import EventStream, live_source_for
 from collab_sdk.supabase_transport import SupabaseTransport
+from collab_sdk.worker import Worker
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
 from realtime_standin import RealtimeStandin
 from support import Caller
@@ -210,3 +215,81 @@ async def test_pushes_for_other_rows_or_malformed_ones_wake_nothing(
     await asyncio.wait_for(watcher, timeout=5)
     assert [e.event_type for e in seen] == ["queued", "cancelled"]
     assert (source.changes - changes, source.subscriptions) == (1, 1)
+
+
+async def test_a_worker_publishes_presence_and_its_jobs_broadcasts(
+        realtime: RealtimeStandin, open_client: Open) -> None:
+    worker = Worker(open_client(), executor_id="ex", poll_interval=0.2, heartbeat_interval=0.3,
+                    version="1.2.3", concurrency=2)
+
+    @worker.task("t.work")
+    async def work(job: Job, ctx: JobContext) -> dict[str, bool]:
+        await ctx.progress(50, stage="half")
+        return {"ok": True}
+
+    running = asyncio.create_task(worker.run_async())
+    try:
+        await _worker_publishes(worker, realtime, open_client)
+    finally:
+        worker.request_stop()
+        assert await asyncio.wait_for(running, 10) == 0
+    agent = f"agents:{worker.worker_id}"
+    assert [m.event for m in realtime.on("system:events")] == ["agent.started", "agent.stopped"]
+    assert realtime.tracks[-1].payload["status"] == "stopped"
+    assert realtime.presence_state(agent) == {} and not realtime._sockets  # left, socket closed
+    assert worker.presence is not None and worker.presence.publisher.failed == 0
+
+
+async def _worker_publishes(worker: Worker, realtime: RealtimeStandin, open_client: Open) -> None:
+    agent = f"agents:{worker.worker_id}"
+    await eventually(lambda: realtime.presence_state(agent) != {})
+    [(key, [state])] = realtime.presence_state(agent).items()
+    assert key == worker.worker_id and tuple(state) == PRESENCE_FIELDS
+    assert {k: v for k, v in state.items() if k != "lastSeenAt"} == {
+        "agentId": worker.worker_id, "executorId": "ex", "status": "idle", "version": "1.2.3",
+        "running": 0, "capacity": 2}
+    [beat] = await open_client().workers_active(executor_id="ex")
+    assert datetime.fromisoformat(state["lastSeenAt"]) <= beat.last_seen_at  # the row's own value
+
+    job_id = (await worker.client.assign("t.work", executor_id="ex", payload={"n": 1})).job_id
+    topic = f"jobs:{job_id}"
+    await eventually(lambda: [m.event for m in realtime.on(topic)][-1:] == ["job.succeeded"])
+    claimed, started, progress, succeeded = realtime.on(topic)
+    assert [m.event for m in (claimed, started, progress, succeeded)] == [
+        "job.claimed", "job.started", "job.progress", "job.succeeded"]
+    assert claimed.payload["jobId"] == str(job_id) and claimed.payload["agentId"] == worker.worker_id
+    assert (claimed.payload["executorId"], claimed.payload["type"], claimed.payload["attempt"]) == ("ex", "t.work", 1)
+    assert progress.payload["payload"] == {"stage": "half", "value": 50, "attempt": 1, "worker_id": worker.worker_id}
+    assert succeeded.payload["outcome"] == "succeeded"
+    assert [j.topic for j in realtime.joins].count(topic) == 1
+    await eventually(lambda: realtime.joined(topic) == 0)  # left after the job settled
+    assert {m.event for m in realtime.on(agent)} == {"agent.status", "worker.metrics"}
+    metrics = lambda: [m.payload for m in realtime.on(agent) if m.event == "worker.metrics"]  # noqa: E731
+    await eventually(lambda: metrics()[-1]["stats"].get("succeeded") == 1)
+    assert metrics()[-1]["capacity"] == 2 and metrics()[-1]["stats"]["claimed"] == 1
+
+
+
+async def test_realtime_down_never_stops_a_worker(realtime: RealtimeStandin, open_client: Open,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    await realtime.drop_connections(refuse_for=60)
+    worker = Worker(open_client(), executor_id="ex", poll_interval=0.2, heartbeat_interval=0.2)
+    worker.task("t.work")(_succeed)
+    started = time.monotonic()
+    running = asyncio.create_task(worker.run_async())
+    try:
+        ids = [(await worker.client.assign("t.work", executor_id="ex")).job_id for _ in range(3)]
+        await eventually(lambda: worker.stats.get("succeeded") == 3)
+        await eventually(lambda: worker.presence is not None and worker.presence.publisher.failed >= 1)
+    finally:
+        worker.request_stop()
+        assert await asyncio.wait_for(running, 10) == 0
+    assert worker.presence is not None and worker.presence.publisher.failed >= 1
+    assert not realtime.joins
+    assert [(await worker.client.get_job(i)).status.value for i in ids] == ["succeeded"] * 3
+    warnings = [r for r in caplog.records if r.name == "collab.worker" and "Realtime" in r.getMessage()]
+    assert 1 <= len(warnings) <= time.monotonic() - started + 1  # about once a second at most
+
+
+async def _succeed(job: Job, ctx: JobContext) -> None:
+    await ctx.progress(1)
