@@ -25,13 +25,8 @@ What supabase-py's realtime client (realtime-py 2.34.1) speaks, and so what this
   is the current state, ``tracks`` every track.
 - ``phx_leave`` → ``phx_reply`` ok; a push to a topic not joined → ``unmatched topic``.
 
-``postgres_changes``: a ``LISTEN collab_events`` connection (the triggers notify once per
-statement while a listener holds ``EVENTS_LISTENER_LOCK``, which it does) finds the new ``collab.job_events`` rows, then reads them again for every
-subscribed channel *as that channel's caller* (``set local role`` and
-``request.jwt.claims``, as Realtime applies RLS), so a subscriber is sent only rows RLS
-lets it read, that match one of its bindings (event INSERT or ``*``, schema, table,
-filter). Each is one ``postgres_changes`` message ``{ids, data: {schema, table,
-commit_timestamp, type, columns, record, errors}}``, kept in ``pushed``.
+``postgres_changes`` of new ``collab.job_events`` rows, read as each subscriber so RLS
+decides: ``realtime_changes.ChangesFeed``; they are kept in ``pushed``.
 
 ``drop_connections(refuse_for=s)`` aborts every socket (no close frame) and refuses new
 handshakes (503) for ``s`` seconds.
@@ -39,38 +34,27 @@ handshakes (503) for ``s`` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-import psycopg
-from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from collab_sdk.wakeup import EVENTS_LISTENER_LOCK
-
-from collab_sdk.wakeup import EVENTS_CHANNEL, EVENTS_LISTENER_LOCK
 from postgrest_standin import ANON_KEY, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY
+from realtime_changes import Binding, ChangesFeed, Message, Refused
 
 SOCKET_PATH = "/realtime/v1/websocket"
 KEY_ROLES = {SECRET_KEY: "service_role", SERVICE_ROLE_KEY: "service_role",
              PUBLISHABLE_KEY: "anon", ANON_KEY: "anon"}
 ROLES = ("anon", "authenticated", "service_role")
-
-
-class Refused(Exception):
-    """A join (or token) the server answers with ``{status: error, response: {reason}}``."""
 
 
 @dataclass(frozen=True)
@@ -85,42 +69,6 @@ class Join:
     claims: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Message:
-    """A recorded broadcast (``event``, ``payload``) or pushed change (``event`` is
-    ``postgres_changes``, ``payload`` the record), with the channel's caller."""
-
-    topic: str
-    event: str
-    payload: dict[str, Any]
-    claims: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Binding:
-    id: int
-    spec: dict[str, Any]
-    column: str | None = None
-    value: str | None = None
-
-    @classmethod
-    def parse(cls, id: int, spec: dict[str, Any]) -> _Binding:
-        binding = cls(id, dict(spec))
-        if spec.get("filter"):
-            column, _, rest = str(spec["filter"]).partition("=")
-            op, _, value = rest.partition(".")
-            if op != "eq" or not column or not value:
-                raise Refused(f"invalid filter {spec['filter']!r}: this stand-in knows only column=eq.value")
-            binding.column, binding.value = column, value
-        return binding
-
-    def matches(self, schema: str, table: str, record: dict[str, Any]) -> bool:
-        spec = self.spec
-        return (spec.get("event") in ("INSERT", "*") and spec.get("schema") == schema
-                and spec.get("table") in (table, "*", None)
-                and (self.column is None or str(record.get(self.column)) == self.value))
-
-
 @dataclass
 class _Channel:
     """One joined topic on one socket."""
@@ -130,7 +78,7 @@ class _Channel:
     role: str
     claims: dict[str, Any]
     config: dict[str, Any]
-    bindings: list[_Binding]
+    bindings: list[Binding]
     presence_key: str
 
     def option(self, section: str, name: str) -> bool:
@@ -150,36 +98,23 @@ class RealtimeStandin:
         self.access_tokens: list[tuple[str, str]] = []
         self.broadcasts: list[Message] = []
         self.tracks: list[Message] = []
-        self.pushed: list[Message] = []
         self._sockets: dict[ServerConnection, dict[str, _Channel]] = {}
         self._presence: dict[str, dict[tuple[ServerConnection, str], dict[str, Any]]] = {}
         self._refs = itertools.count(1)
         self._refuse_until = 0.0
-        self._seen: set[int] = set()
-        self._floor = 0
-        self._columns: list[dict[str, str]] = []
         self._server: Server | None = None
-        self._feed: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
-        self._pool = AsyncConnectionPool(db_url, min_size=1, max_size=4, open=False,
-                                         kwargs={"autocommit": True})
+        self._feed = ChangesFeed(db_url, self._subscribers)
+        #: The ``postgres_changes`` sent, in order.
+        self.pushed = self._feed.pushed
 
     @property
     def url(self) -> str:
         """The Supabase URL to give supabase-py (``http://host:port``)."""
         assert self._server is not None
-        return f"http://{self.host}:{self._server.sockets[0].getsockname()[1]}"
+        return f"http://{self.host}:{next(iter(self._server.sockets)).getsockname()[1]}"
 
     async def __aenter__(self) -> RealtimeStandin:
-        await self._pool.open()
-        async with self._pool.connection() as conn:
-            self._floor = (await (await conn.execute(
-                "select coalesce(max(seq), 0) from collab.job_events")).fetchone() or (0,))[0]
-            self._columns = [{"name": name, "type": typ} for name, typ in await (await conn.execute(
-                "select column_name, udt_name from information_schema.columns where table_schema ="
-                " 'collab' and table_name = 'job_events' order by ordinal_position")).fetchall()]
-        self._feed = asyncio.create_task(self._listen())
-        await asyncio.wait_for(self._listening.wait(), 10)
+        await self._feed.start()
         self._server = await serve(self._serve, self.host, 0, process_request=self._handshake)
         return self
 
@@ -188,10 +123,7 @@ class RealtimeStandin:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        if self._feed is not None:
-            self._feed.cancel()
-            await asyncio.gather(self._feed, return_exceptions=True)
-        await self._pool.close()
+        await self._feed.aclose()
 
     # -- for tests ------------------------------------------------------------------
 
@@ -298,7 +230,7 @@ class RealtimeStandin:
             raise Refused("topic must start with realtime:")
         role, claims = _caller(apikey, payload.get("access_token"))
         config = dict(payload.get("config") or {})
-        bindings = [_Binding.parse(next(self._refs), spec) for spec in config.get("postgres_changes") or []]
+        bindings = [Binding.parse(next(self._refs), spec) for spec in config.get("postgres_changes") or []]
         presence = config.get("presence") or {}
         channel = _Channel(ws, topic, role, claims, config, bindings,
                            str(presence.get("key") or f"key-{next(self._refs)}"))
@@ -342,59 +274,17 @@ class RealtimeStandin:
         return [c for channels in list(self._sockets.values()) for c in channels.values()
                 if topic is None or c.topic == topic]
 
-    # -- postgres_changes -------------------------------------------------------------
-
-    async def _listen(self) -> None:
-        async with await psycopg.AsyncConnection.connect(self.db_url, autocommit=True) as conn:
-            # the triggers notify only while a listener holds this lock (docs/rpc.md)
-            await conn.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
-            await conn.execute("listen collab_events")
-            self._listening.set()
-            async for _ in conn.notifies():
-                await self._push_new_rows()
-
-    async def _push_new_rows(self) -> None:
-        async with self._pool.connection() as conn:
-            rows = await (await conn.execute("select seq from collab.job_events where seq > %s",
-                                             (self._floor,))).fetchall()
-        new = sorted(seq for (seq,) in rows if seq not in self._seen)
-        self._seen.update(new)
-        for channel in [c for c in self._subscribers() if c.bindings] if new else []:
-            for record in await self._readable(channel, new):
-                ids = [b.id for b in channel.bindings if b.matches("collab", "job_events", record)]
-                if ids:
-                    self.pushed.append(Message(_short(channel.topic), "postgres_changes", record, channel.claims))
-                    await channel.send("postgres_changes", {"ids": ids, "data": {
-                        "schema": "collab", "table": "job_events", "type": "INSERT",
-                        "commit_timestamp": datetime.now(timezone.utc).isoformat(),
-                        "columns": self._columns, "record": record, "errors": None}})
-
-    async def _readable(self, channel: _Channel, seqs: list[int]) -> list[dict[str, Any]]:
-        """The rows of ``seqs`` that ``channel``'s caller may read (RLS), in seq order."""
-        async with self._pool.connection() as conn:
-            try:
-                async with conn.transaction():
-                    await conn.execute(sql.SQL("set local role {}").format(sql.Identifier(channel.role)))
-                    await conn.execute("select set_config('request.jwt.claims', %s, true)",
-                                       (json.dumps(channel.claims),))
-                    rows = await (await conn.execute(
-                        "select to_jsonb(e) from collab.job_events e where e.seq = any(%s) order by e.seq",
-                        (seqs,))).fetchall()
-            except psycopg.errors.InsufficientPrivilege:
-                return []
-        return [row[0] for row in rows]
-
 
 def _caller(apikey: str, access_token: Any) -> tuple[str, dict[str, Any]]:
     """The role and claims a join acts as: its JWT, else the socket's key."""
-    if not isinstance(access_token, str) or not access_token or access_token in KEY_ROLES:
-        key = access_token if isinstance(access_token, str) and access_token else apikey
-        role = KEY_ROLES.get(key)
+    token = access_token if isinstance(access_token, str) and access_token else None
+    if token is None or token in KEY_ROLES:
+        role = KEY_ROLES.get(token or apikey)
         if role is None:
             raise Refused("Invalid API key")
         return role, {"role": role}
     try:
-        claims = jwt.decode(access_token, JWT_SECRET, algorithms=["HS256"], options={"verify_aud": False})
+        claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], options={"verify_aud": False})
     except jwt.PyJWTError as exc:
         raise Refused(f"Invalid token: {exc}") from exc
     if claims.get("role") not in ROLES:
