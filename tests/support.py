@@ -7,8 +7,11 @@ ROLE`` to the role and ``request.jwt.claims`` set to the JWT claims. Direct conn
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -205,3 +208,17 @@ def migration_history(url: str) -> list[tuple[str, str, int]]:
     with psycopg.connect(url) as conn:
         return conn.execute("select version, name, cardinality(statements)"
                             " from supabase_migrations.schema_migrations order by version").fetchall()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> None:
+    """Poll ``check`` (a function, sync or async, returning a truth value) until it is
+    true; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

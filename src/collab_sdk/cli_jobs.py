@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-from typing import Any
 
 from collab_sdk.cli_output import (JOB_COLUMNS, ExitStatus, job_rows, print_json, print_table)
 from collab_sdk.cli_watch import follow_events

@@ -102,7 +102,8 @@ async def _run(client: AsyncCollabClient, database_url: str) -> int:
             _assign_with_cli(database_url, executor, "demo.doomed", {}, "--max-attempts", "2"): "demo.doomed",
         }
         print(f"\nworker {worker.worker_id} on executor {executor}; events as they commit, in seq order:")
-        await asyncio.wait_for(_print_events(client, executor, since, jobs), timeout=120)
+        async with asyncio.timeout(120):
+            await _print_events(client, executor, since, jobs)
     finally:
         worker.request_stop()
         code = await running

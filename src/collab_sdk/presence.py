@@ -122,7 +122,8 @@ class RealtimePublisher:
         the socket if nothing else uses it."""
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._queue.join(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._queue.join()
             except TimeoutError:
                 pass
             self._task.cancel()
@@ -139,7 +140,8 @@ class RealtimePublisher:
         while True:
             item = await self._queue.get()
             try:
-                await asyncio.wait_for(self._send(item), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await self._send(item)
                 self.sent += 1
                 backoff.reset()
             except Exception as exc:  # noqa: BLE001 - Realtime is best effort

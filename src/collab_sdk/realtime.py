@@ -28,7 +28,7 @@ from realtime import (AsyncRealtimeChannel, AsyncRealtimeClient, ChannelStates,
                       RealtimeSubscribeStates)
 
 from collab_sdk.streams import EventFilter
-from collab_sdk.wakeup import Backoff
+from collab_sdk.wakeup import Backoff, wait_event
 
 if TYPE_CHECKING:
     from collab_sdk.supabase_transport import SupabaseTransport
@@ -90,7 +90,8 @@ async def drop_channel(realtime: AsyncRealtimeClient, channel: AsyncRealtimeChan
     channel.rejoin_timer.reset()
     try:
         if realtime.is_connected and (channel.is_joined or channel.is_joining):
-            await asyncio.wait_for(channel.unsubscribe(), _LEAVE_TIMEOUT)
+            async with asyncio.timeout(_LEAVE_TIMEOUT):
+                await channel.unsubscribe()
     except Exception as exc:  # the socket is going away anyway
         log.debug("leaving %s: %s", channel.topic, exc)
     finally:
@@ -105,7 +106,8 @@ async def close_realtime(realtime: AsyncRealtimeClient, *, if_idle: bool = False
     if if_idle and realtime.channels:
         return
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(realtime.close(), _LEAVE_TIMEOUT)
+        async with asyncio.timeout(_LEAVE_TIMEOUT):
+            await realtime.close()
 
 
 class _ChannelLost(Exception):
@@ -139,8 +141,7 @@ class RealtimeLiveSource:
                     log.warning("Realtime subscription to %s.%s lost (%s); resubscribing",
                                 EVENTS_SCHEMA, EVENTS_TABLE, str(exc) or type(exc).__name__)
             if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._backoff.next())
+                await wait_event(stop, self._backoff.next())
 
     async def _subscription(self, events: EventFilter, wake: Callable[[], None],
                             stop: asyncio.Event) -> None:

@@ -1,8 +1,9 @@
 """One attempt of one job: validate, run the handler under its lease, settle the result.
 
-While the handler runs, a keeper extends the lease every third of it. If an extension
-says the lease is gone (cancelled, reclaimed after a pause, deleted), the handler is
-cancelled and its result discarded: the engine would refuse it anyway. Settling
+While the handler runs, the worker's ``LeaseKeeper`` (``collab_sdk.leases``) extends the
+lease every third of it. If an extension says the lease is gone (cancelled, reclaimed
+after a pause, deleted), the handler is cancelled and its result discarded: the engine
+would refuse it anyway. Settling
 (complete / fail) is retried on transport errors until the lease would have expired —
 safe, because the engine answers a replay with the stored outcome.
 """
@@ -23,7 +24,8 @@ from pydantic import BaseModel
 from collab_sdk.client import AsyncCollabClient
 from collab_sdk.completions import CompletionBatcher
 from collab_sdk.context import JobContext, SyncJobContext
-from collab_sdk.errors import (CollabError, LeaseLost, NotFound, PayloadTooLarge, TransportError,
+from collab_sdk.leases import LeaseKeeper
+from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
                                ValidationError)
 from collab_sdk.models import Job
 from collab_sdk.tasks import PermanentFailure, Retry, Task
@@ -45,6 +47,8 @@ class Attempt:
         self.handler: asyncio.Future[Any] | None = None
         self.lease_lost = False
         self.aborted = False
+        #: When the lease was last set (``time.monotonic()``), for ``LeaseKeeper``.
+        self.extended_at = 0.0
 
     def abort(self) -> None:
         """Cancel the handler; the job is handed back to the queue (retryable, due now)."""
@@ -64,6 +68,8 @@ class JobRunner:
         self.lease_seconds = lease_seconds
         self.threads = threads
         self.completions = CompletionBatcher(client, worker_id, self._settle)
+        #: Extends the leases of running attempts; ``leases.run()`` is a worker loop.
+        self.leases = LeaseKeeper(client, worker_id, lease_seconds)
 
     async def run(self, attempt: Attempt, task: Task) -> str:
         """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or aborted."""
@@ -73,8 +79,7 @@ class JobRunner:
         except ValidationError as exc:
             return await self._fail(job, exc.message, retryable=False)
         handler = self._start(task, typed, attempt)
-        # The keeper starts only when the first extension is due: most jobs end before.
-        keeper = _Keeper(self, attempt)
+        self.leases.hold(attempt)
         try:
             async with asyncio.timeout(task.timeout):
                 result = await handler
@@ -98,7 +103,7 @@ class JobRunner:
         except Exception as exc:
             return await self._fail(job, _describe(exc))
         finally:
-            keeper.stop()
+            self.leases.release(attempt)
         return await self._complete(job, result)
 
     def _start(self, task: Task, job: Job[Any], attempt: Attempt) -> Awaitable[Any]:
@@ -111,28 +116,6 @@ class JobRunner:
         attempt.handler = loop.run_in_executor(self.threads, task.handler, job,
                                                SyncJobContext(attempt.context, loop))
         return attempt.handler
-
-    async def keep_lease(self, attempt: Attempt) -> None:
-        """Extend the lease now and every third of it; on lease loss cancel the handler.
-        Started (by ``_Keeper``) a third of a lease after the claim."""
-        job, interval = attempt.job, self.lease_seconds / 3
-        expires = time.monotonic() + self.lease_seconds - interval
-        while True:
-            try:
-                await self.client.extend_lease(job.id, self.worker_id, lease_seconds=self.lease_seconds,
-                                               attempt=job.attempts)
-                expires = time.monotonic() + self.lease_seconds
-            except (LeaseLost, NotFound):
-                break
-            except TransportError as exc:
-                log.warning("job %s: could not extend the lease: %s", job.id, exc)
-                if time.monotonic() >= expires:
-                    break
-            await asyncio.sleep(interval if time.monotonic() + interval < expires else 0.5)
-        attempt.lease_lost = True
-        attempt.context.cancelled.set()
-        if attempt.handler is not None:
-            attempt.handler.cancel()
 
     async def _complete(self, job: Job, result: Any) -> str:
         if isinstance(result, BaseModel):
@@ -180,25 +163,6 @@ class JobRunner:
             except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
                 log.error("%s: result not stored: %s", what, exc)
                 return None
-
-
-class _Keeper:
-    """Starts ``runner.keep_lease(attempt)`` a third of a lease from now, unless stopped
-    first: a timer per job instead of a task per job."""
-
-    def __init__(self, runner: JobRunner, attempt: Attempt) -> None:
-        self._runner, self._attempt = runner, attempt
-        self._task: asyncio.Task[None] | None = None
-        self._timer = asyncio.get_running_loop().call_later(runner.lease_seconds / 3, self._begin)
-
-    def _begin(self) -> None:
-        self._task = asyncio.create_task(self._runner.keep_lease(self._attempt))
-
-    def stop(self) -> None:
-        """Cancel the timer, or the keeper it started."""
-        self._timer.cancel()
-        if self._task is not None:
-            self._task.cancel()
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,7 +17,6 @@ says *when* to read again:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +26,7 @@ from uuid import UUID
 
 from collab_sdk.errors import TransportError
 from collab_sdk.models import JobEvent
-from collab_sdk.wakeup import EVENTS_CHANNEL, Backoff, Listener
+from collab_sdk.wakeup import EVENTS_CHANNEL, Backoff, Listener, wait_event
 
 if TYPE_CHECKING:
     from collab_sdk.client import AsyncCollabClient
@@ -121,10 +120,9 @@ class EventStream:
     async def aclose(self) -> None:
         """Stop reading; close the live source and the stream's generator."""
         self._done = StopAsyncIteration()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        while self._task is not None and not self._task.done():
+            self._task.cancel()  # again, should something inside have swallowed it
+            await asyncio.wait([self._task], timeout=1.0)
         await self._events.aclose()  # type: ignore[attr-defined]
 
     async def __aenter__(self) -> EventStream:
@@ -166,7 +164,7 @@ async def watch_events(client: AsyncCollabClient, events: EventFilter, *, since_
             if until_final and reader.finished():
                 return
             if not reader.more:
-                await _sleep_until(wake, reader.wait_time(poll_interval))
+                await wait_event(wake, reader.wait_time(poll_interval))
     finally:
         stop.set()
         if listening is not None:
@@ -230,11 +228,6 @@ async def _stop_source(listening: asyncio.Task[None]) -> None:
         pass
     except Exception:  # a broken source only cost wake-ups; polling carried the stream
         log.exception("event stream: the live source failed")
-
-
-async def _sleep_until(event: asyncio.Event, timeout: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
 
 
 def job_filter(job_id: UUID | str | None, executor_id: str | None) -> EventFilter:

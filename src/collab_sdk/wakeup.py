@@ -11,6 +11,7 @@ a session-mode pooler, not Supavisor's transaction mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -19,7 +20,7 @@ from collections.abc import Callable
 import psycopg
 
 __all__ = ["Listener", "Backoff", "CHANNEL", "EVENTS_CHANNEL", "EVENTS_LISTENER_LOCK",
-           "APPLICATION_NAME", "for_executor"]
+           "APPLICATION_NAME", "for_executor", "wait_event"]
 
 #: Notified when jobs of an executor become claimable.
 CHANNEL = "collab_jobs"
@@ -60,6 +61,16 @@ class Backoff:
         return False
 
 
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass; whether it was set.
+    (``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+    cancellation that arrives as the event is set, leaving its task running.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    return event.is_set()
+
+
 def for_executor(executor_id: str) -> Callable[[str], bool]:
     """The ``collab_jobs`` filter of a worker: its executor's notifications, and ``*``."""
     return lambda payload: payload in (executor_id, "*")
@@ -90,10 +101,7 @@ class Listener:
                 self.connected.clear()
                 if self.log_gate.should_log():
                     log.warning("LISTEN connection lost (%s); reconnecting", exc)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=backoff.next())
-                except TimeoutError:
-                    pass
+                await wait_event(stop, backoff.next())
 
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await psycopg.AsyncConnection.connect(

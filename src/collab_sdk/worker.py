@@ -41,7 +41,7 @@ from collab_sdk.runner import Attempt, JobRunner
 from collab_sdk.context import JobContext
 from collab_sdk.sync import CollabClient
 from collab_sdk.tasks import Handler, TaskRegistry
-from collab_sdk.wakeup import Backoff, Listener, for_executor
+from collab_sdk.wakeup import Backoff, Listener, for_executor, wait_event
 
 if TYPE_CHECKING:
     from collab_sdk.presence import WorkerPresence
@@ -157,7 +157,7 @@ class Worker:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collab-handler") as threads:
             runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads)
             self.presence = self._realtime_presence()
-            helpers = [asyncio.create_task(coro) for coro in self._helpers()]
+            helpers = [asyncio.create_task(coro) for coro in self._helpers(runner)]
             try:
                 await self.client.connect()
                 log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
@@ -192,8 +192,8 @@ class Worker:
         presence.start()
         return presence
 
-    def _helpers(self) -> list[Any]:
-        helpers: list[Any] = [self._heartbeat_loop()]
+    def _helpers(self, runner: JobRunner) -> list[Any]:
+        helpers: list[Any] = [self._heartbeat_loop(), runner.leases.run()]
         if self.listener is not None:
             helpers.append(self.listener.run(self._stop))
         helpers.extend(self._periodic_loop(*spec) for spec in self.periodic_jobs)
@@ -282,10 +282,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while not self._stop.is_set():
             await self._heartbeat("busy" if self._running else "idle")
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.heartbeat_interval)
-            except TimeoutError:
-                pass
+            await wait_event(self._stop, self.heartbeat_interval)
 
     async def _heartbeat(self, status: str) -> None:
         running, last_seen_at = len(self._running), None
@@ -308,11 +305,8 @@ class Worker:
         while not self._stop.is_set():
             tick = cron.next_after(datetime.now(timezone.utc))
             delay = (tick - datetime.now(timezone.utc)).total_seconds()
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=max(delay, 0))
+            if await wait_event(self._stop, max(delay, 0)):
                 return
-            except TimeoutError:
-                pass
             try:
                 await self.enqueue_tick(tick, type, payload)
             except TransportError as exc:

@@ -22,7 +22,7 @@ from collab_sdk.models import JobEvent, JobStatus
 from collab_sdk.streams import EventFilter, PostgresLiveSource
 from collab_sdk.sync import CollabClient
 from collab_sdk.wakeup import APPLICATION_NAME
-from support import Caller
+from support import Caller, eventually
 
 
 async def collect(stream: AsyncIterator[JobEvent], into: list[JobEvent], until: int | None = None) -> None:
@@ -32,11 +32,6 @@ async def collect(stream: AsyncIterator[JobEvent], into: list[JobEvent], until: 
             return
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def committed(owner: Caller, **where: Any) -> list[int]:
@@ -156,7 +151,6 @@ async def test_gapless_across_killed_connections(db_url: str, owner: Caller) -> 
     owner.rpc("claim_jobs_v1", executor_id=executor, worker_id="w1", max_jobs=20)
     owner.rpc("assign_job_v1", type="t.noise", executor_id="other")
     appends_per_thread = (1000 - 40) // 4
-    done = threading.Event()
     progress = {"n": 40}
 
     def producer(n: int) -> None:
@@ -222,3 +216,4 @@ async def test_a_timed_out_wait_loses_nothing(client: AsyncCollabClient) -> None
         assert (await asyncio.wait_for(anext(stream), 10)).event_type == "claimed"
     with pytest.raises(StopAsyncIteration):
         await anext(stream)  # closed
+

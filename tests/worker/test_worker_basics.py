@@ -12,7 +12,7 @@ from collab_sdk.context import JobContext, SyncJobContext
 from collab_sdk.models import JobStatus
 from collab_sdk.tasks import PermanentFailure, Retry
 from collab_sdk.worker import Worker
-from conftest import eventually  # type: ignore[attr-defined]
+from support import eventually
 
 
 class Greeting(BaseModel):

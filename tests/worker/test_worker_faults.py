@@ -24,8 +24,7 @@ from collab_sdk.embedded import EmbeddedPostgres
 from collab_sdk.migrate import migrate
 from collab_sdk.wakeup import APPLICATION_NAME
 from collab_sdk.worker import Worker
-from conftest import eventually  # type: ignore[attr-defined]
-from support import Caller
+from support import Caller, eventually
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
