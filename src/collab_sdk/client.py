@@ -26,7 +26,7 @@ from typing_extensions import Self, TypeVar
 from collab_sdk.errors import SchemaMismatch, TransportError, ValidationError
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot,
                                JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
-                               WorkerHeartbeat)
+                               WorkerHeartbeat, as_utc)
 from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.storage import Storage
 from collab_sdk.streams import EventStream, LiveSource, job_filter, live_source_for, watch_events
@@ -375,7 +375,8 @@ class AsyncCollabClient:
 def _rpc_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-ready named arguments, leaving out the ones not given (SQL defaults apply)."""
     try:
-        return {k: to_jsonable_python(v) for k, v in args.items() if v is not None}
+        return {k: to_jsonable_python(as_utc(v) if isinstance(v, datetime) else v)
+                for k, v in args.items() if v is not None}
     except PydanticSerializationError as exc:
         raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
 

@@ -9,7 +9,7 @@ and ignore columns a newer schema adds.
 from __future__ import annotations
 
 import builtins
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Generic, cast
 from uuid import UUID
@@ -22,6 +22,7 @@ from typing_extensions import TypeVar
 from collab_sdk.errors import ValidationError
 
 __all__ = [
+    "as_utc",
     "CollabModel",
     "JobStatus",
     "Job",
@@ -185,6 +186,12 @@ class Assigned(CollabModel):
     queued: bool
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (naive ones unchanged). Python allows UTC offsets up to
+    ±23:59 but PostgreSQL only up to ±15:59, so times go to the engine in UTC."""
+    return value.astimezone(timezone.utc) if value.tzinfo is not None else value
+
+
 class JobSpec(CollabModel):
     """One job to enqueue with ``assign_many``; unset fields take the engine's defaults
     (priority 0, max_attempts 3, due now)."""
@@ -196,6 +203,11 @@ class JobSpec(CollabModel):
     priority: int | None = None
     max_attempts: int | None = None
     run_at: datetime | None = None
+
+    @field_validator("run_at")
+    @classmethod
+    def _run_at_in_utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value) if isinstance(value, datetime) else value
 
     def rpc_args(self) -> dict[str, Any]:
         """The engine's snake_case arguments, JSON-ready, leaving out unset optionals."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -138,3 +139,17 @@ def test_head_is_served_like_get(api: Api) -> None:
 def test_json_numbers_are_not_coerced(api: Api, change: dict[str, object]) -> None:
     assert_error(api.post(ASSIGN, {**GOOD, **change}), 422, "invalid_body")
     assert_error(api.post("/api/collab/task.result", {"jobId": str(uuid.uuid4()), "ok": "true"}), 422, "invalid_body")
+
+
+def test_run_at_with_any_utc_offset_python_accepts(api: Api) -> None:
+    """Python allows offsets up to ±23:59, PostgreSQL up to ±15:59: times reach the engine
+    in UTC (schemathesis found the 500 this was)."""
+    local = timezone(-timedelta(hours=16, minutes=52))
+    due = (datetime.now(timezone.utc) + timedelta(hours=1)).astimezone(local).replace(microsecond=0)
+    assigned = api.post("/api/collab/task.assign", {"type": "t.tz", "executorId": "ex", "runAt": due.isoformat()})
+    assert assigned.status_code == 200, assigned.get_data()
+    job = api.get(f"/api/collab/job/{assigned.json['jobId']}").json["job"]
+    assert datetime.fromisoformat(job["nextRunAt"]) == due
+    too_old = api.post("/api/collab/task.assign", {"type": "t.tz", "executorId": "ex",
+                                                    "runAt": "0214-06-09T04:05:55.0-16:52"})
+    assert_error(too_old, 400, "invalid_input")

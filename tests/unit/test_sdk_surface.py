@@ -8,6 +8,7 @@ import pkgutil
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,12 @@ def test_with_payload_types_and_rejects_clearly() -> None:
 
 def test_job_spec_leaves_engine_defaults_to_the_engine() -> None:
     assert JobSpec(type="t", executor_id="ex").rpc_args() == {"type": "t", "executor_id": "ex", "payload": {}}
+
+
+def test_job_spec_sends_run_at_in_utc() -> None:
+    far_west = datetime(2030, 1, 1, 1, 0, tzinfo=timezone(-timedelta(hours=16, minutes=52)))
+    sent = JobSpec(type="t", executor_id="ex", run_at=far_west).rpc_args()["run_at"]
+    assert sent == "2030-01-01T17:52:00Z"
 
 
 @pytest.mark.parametrize("code, anonymous, cls", [
