@@ -49,6 +49,15 @@ class Attempt:
         self.aborted = False
         #: When the lease was last set (``time.monotonic()``), for ``LeaseKeeper``.
         self.extended_at = 0.0
+        #: Called once when the handler is over (its result may still be being stored):
+        #: the worker's slot is free for the next job then.
+        self.on_handler_done: Callable[[], None] | None = None
+
+    def handler_done(self) -> None:
+        """Tell the worker (once) that the handler no longer needs its slot."""
+        callback, self.on_handler_done = self.on_handler_done, None
+        if callback is not None:
+            callback()
 
     def abort(self) -> None:
         """Cancel the handler; the job is handed back to the queue (retryable, due now)."""
@@ -104,6 +113,7 @@ class JobRunner:
             return await self._fail(job, _describe(exc))
         finally:
             self.leases.release(attempt)
+            attempt.handler_done()
         return await self._complete(job, result)
 
     def _start(self, task: Task, job: Job[Any], attempt: Attempt) -> Awaitable[Any]:

@@ -95,6 +95,9 @@ class Worker:
         self.realtime = realtime
         self.presence: WorkerPresence | None = None
         self._running: dict[Any, tuple[Attempt, asyncio.Task[str]]] = {}
+        #: Handlers running now (jobs whose results are being stored are not counted:
+        #: the next claim overlaps the previous batch's complete).
+        self._busy = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._signals = 0
@@ -202,7 +205,8 @@ class Worker:
     async def _claim_loop(self, runner: JobRunner) -> None:
         backoff, filters = Backoff(), self.tasks.claim_filters()
         while not self._stop.is_set():
-            free = self.concurrency - len(self._running)
+            # Results still being stored are bounded too, by another concurrency's worth.
+            free = min(self.concurrency - self._busy, 2 * self.concurrency - len(self._running))
             if free <= 0:
                 await self._wait(None)
                 continue
@@ -239,6 +243,8 @@ class Worker:
         context = (presence.context(self.client, job, self.worker_id) if presence is not None
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
+        self._busy += 1
+        attempt.on_handler_done = self._handler_done
         running = asyncio.create_task(runner.run(attempt, task))
         self._running[job.id] = (attempt, running)
         running.add_done_callback(functools.partial(self._finished, job.id))
@@ -249,12 +255,18 @@ class Worker:
 
     def _finished(self, job_id: Any, done: asyncio.Task[str]) -> None:
         attempt, _ = self._running.pop(job_id, (None, None))
+        if attempt is not None:
+            attempt.handler_done()  # when the runner ended before its handler ran
         if not done.cancelled() and done.exception() is None:
             self._count(done.result())
             if self.presence is not None and attempt is not None:
                 self.presence.settled(attempt.job, done.result())
         elif not done.cancelled():
             log.error("job %s: runner crashed: %r", job_id, done.exception())
+        self._wake.set()  # a slot is free
+
+    def _handler_done(self) -> None:
+        self._busy -= 1
         self._wake.set()  # a slot is free
 
     def _wake_up(self) -> None:

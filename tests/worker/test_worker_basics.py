@@ -232,3 +232,24 @@ async def test_batched_completions_and_a_bad_result_fails_alone(service: AsyncCo
     assert stats.succeeded == 40 and stats.failed == 1
     failed = (await service.jobs_recent(executor_id="ex", status="failed")).items[0]
     assert failed.type == "bad" and failed.attempts == 1 and "invalid result" in (failed.last_error or "")
+
+
+async def test_handlers_never_exceed_the_concurrency(service: AsyncCollabClient, start_worker: Any) -> None:
+    """A slot frees when its handler ends, so the next claim can overlap the storing of
+    results; but no more than ``concurrency`` handlers ever run at once."""
+    now, peak = 0, 0
+
+    def register(worker: Worker) -> None:
+        @worker.task("t.slot")
+        async def slot(job: Job, ctx: JobContext) -> None:
+            nonlocal now, peak
+            now += 1
+            peak = max(peak, now)
+            await asyncio.sleep(0.02)
+            now -= 1
+
+    worker = await start_worker(register, concurrency=3)
+    await service.assign_many([{"type": "t.slot", "executor_id": "ex"}] * 30)
+    await eventually(lambda: worker.stats.get("succeeded", 0) == 30)
+    assert peak == 3
+    assert (await service.stats(executor_id="ex")).succeeded == 30
