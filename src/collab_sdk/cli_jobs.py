@@ -43,7 +43,9 @@ def _print_assigned(args: argparse.Namespace, assigned: Assigned, repeated: str)
 
 
 def cmd_jobs(args: argparse.Namespace, client: CollabClient) -> int:
-    """List recent jobs; ``--follow`` then prints their events as they commit."""
+    """List recent jobs; ``--follow`` then prints the events that commit from the moment
+    the listing began (a job that changes meanwhile may show in both)."""
+    since = client.events_head() if args.follow else 0
     page = client.jobs_recent(executor_id=args.executor, status=args.status, type=args.type,
                               page_size=args.limit)
     if args.json and not args.follow:
@@ -51,7 +53,7 @@ def cmd_jobs(args: argparse.Namespace, client: CollabClient) -> int:
         return ExitStatus.OK
     _print_jobs(args, list(reversed(page.items)))
     if args.follow:
-        follow_events(args, client, since=client.events_head())
+        follow_events(args, client, since=since)
     return ExitStatus.OK
 
 

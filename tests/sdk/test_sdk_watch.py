@@ -158,6 +158,8 @@ async def test_gapless_across_killed_connections(db_url: str, owner: Caller) -> 
         with psycopg.connect(db_url, autocommit=True) as conn:
             made = 0
             while made < appends_per_thread:
+                if progress["n"] >= 700:  # hold the last events back until both kills are done
+                    kills_done.wait(30)
                 rollback = rng.random() < 0.1
                 try:
                     with conn.transaction():
@@ -172,6 +174,7 @@ async def test_gapless_across_killed_connections(db_url: str, owner: Caller) -> 
                 except ZeroDivisionError:
                     pass
 
+    kills_done = threading.Event()
     threads = [threading.Thread(target=producer, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
@@ -191,6 +194,7 @@ async def test_gapless_across_killed_connections(db_url: str, owner: Caller) -> 
                 killed_at.append(progress["n"])
                 conn.execute("select pg_terminate_backend(%s)", killed)
                 await eventually(lambda: listener_pids(conn) not in ([], killed))  # it came back
+        kills_done.set()
         await threads_done
         await eventually(lambda: len(seen) >= 1000, timeout=30)
         await asyncio.sleep(0.3)  # nothing more may come

@@ -57,13 +57,12 @@ def test_watch_exit_codes(db_url: str, owner: Caller) -> None:
 def test_jobs_follow_prints_new_events_of_its_executor_only(db_url: str, owner: Caller) -> None:
     old = assign(owner, executor_id="ex")
     proc = start(db_url, "jobs", "--executor", "ex", "--follow", "--json")
-    time.sleep(1.5)  # listed, now following from the head of the log
+    assert proc.stdout is not None
+    lines: list[Any] = [json.loads(proc.stdout.readline())]  # listed: following from before it
     new = assign(owner, executor_id="ex")
     assign(owner, executor_id="elsewhere")
     claim(owner, executor_id="ex")  # the older job first (fifo)
     deadline = time.monotonic() + 20
-    lines: list[Any] = []
-    assert proc.stdout is not None
     while len([x for x in lines if "eventType" in x]) < 2 and time.monotonic() < deadline:
         lines.append(json.loads(proc.stdout.readline()))
     proc.send_signal(signal.SIGINT)
