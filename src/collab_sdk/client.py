@@ -29,7 +29,8 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
                                WorkerHeartbeat, as_utc)
 from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.storage import Storage
-from collab_sdk.streams import EventStream, LiveSource, job_filter, live_source_for, watch_events
+from collab_sdk.streams import (EventStream, LiveSource, job_filter, live_source_for,
+                                read_settled, watch_events)
 from collab_sdk.transport import Transport
 
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
@@ -321,16 +322,9 @@ class AsyncCollabClient:
     async def job_snapshot(self, job_id: UUID | str) -> JobSnapshot:
         """The job, its artifacts and its events up to a safe ``seq``: resume live with
         ``watch(job_id=job_id, since_seq=snapshot.seq)``."""
-        events: list[JobEvent] = []
-        cursor, horizon, more = 0, None, True
-        while more:
-            page = await self._call("job_events_after_v1", job_id=job_id, after_seq=cursor,
-                                    page_size=1000, horizon_seq=horizon and horizon["seq"],
-                                    horizon_xid=horizon and horizon["xid"])
-            events += _parse_list(JobEvent, page["events"])
-            cursor, horizon, more = int(page["cursor"]), page["horizon"], bool(page["more"])
+        events, seq = await read_settled(self, job_filter(job_id, None))
         return JobSnapshot(job=await self.get_job(job_id), artifacts=await self.artifacts(job_id),
-                           events=events, seq=cursor)
+                           events=events, seq=seq)
 
     # -- workers, stats, membership ------------------------------------------------
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collab_sdk.client import AsyncCollabClient
 
 __all__ = ["EventFilter", "EventStream", "LiveSource", "PostgresLiveSource", "FINAL_EVENT_TYPES",
-           "watch_events", "live_source_for", "job_filter"]
+           "watch_events", "read_settled", "live_source_for", "job_filter"]
 
 #: Event types after which a job does nothing more (unless retried by hand).
 FINAL_EVENT_TYPES = frozenset({"succeeded", "failed", "cancelled"})
@@ -187,17 +187,22 @@ class _Reader:
     async def next_batch(self) -> list[JobEvent]:
         """The next released events (maybe none); transport errors are retried."""
         try:
-            page = await self.client._call(
-                "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
-                executor_id=self.events.executor_id, page_size=self.page_size,
-                horizon_seq=self.horizon and self.horizon["seq"],
-                horizon_xid=self.horizon and self.horizon["xid"])
+            fresh = await self.fetch()
         except TransportError as exc:
             if self._backoff.should_log():
                 log.warning("event stream: %s; retrying from seq %s", exc, self.cursor)
             await asyncio.sleep(self._backoff.next())
             return []
         self._backoff.reset()
+        return fresh
+
+    async def fetch(self) -> list[JobEvent]:
+        """One call of ``job_events_after_v1`` from the cursor; moves the cursor."""
+        page = await self.client._call(
+            "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
+            executor_id=self.events.executor_id, page_size=self.page_size,
+            horizon_seq=self.horizon and self.horizon["seq"],
+            horizon_xid=self.horizon and self.horizon["xid"])
         fresh = [e for e in (JobEvent.model_validate(row) for row in page["events"])
                  if e.seq > self.cursor]
         self.cursor = max(self.cursor, int(page["cursor"]))
@@ -218,6 +223,17 @@ class _Reader:
             self._settle.reset()
             return poll_interval
         return min(self._settle.next(), poll_interval)
+
+
+async def read_settled(client: AsyncCollabClient, events: EventFilter,
+                       since_seq: int = 0) -> tuple[list[JobEvent], int]:
+    """Every event after ``since_seq`` that is settled now, and the seq they reach (the
+    point to resume from); errors are raised."""
+    reader = _Reader(client, events, since_seq, page_size=1000)
+    found = await reader.fetch()
+    while reader.more:
+        found += await reader.fetch()
+    return found, reader.cursor
 
 
 async def _stop_source(listening: asyncio.Task[None]) -> None:
