@@ -10,6 +10,8 @@ the two is the anchor), and reports each collab figure as a ratio to its anchor:
 - enqueue in batches of 1,000  (assign_jobs_v1)           vs insert1000_rows_per_s
 - drain, single claims         (claim_one_job_v3 + complete_job_v1, N worker processes)
                                                            vs claim_complete_jobs_per_s
+- drain, single claims chained (complete_and_claim_v1: one call and commit per job)
+                                                           vs claim_complete_jobs_per_s
 - drain, batch claims          (claim_jobs_v1 max 100 + complete_jobs_v1 for the batch)
                                                            vs claim_complete_jobs_per_s
 - idle enqueue -> claim latency via LISTEN collab_jobs (p50/p95/p99 ms)
@@ -99,28 +101,35 @@ def enqueue_batches(url: str, jobs: int, batch: int = 1000) -> float:
         return (jobs // batch) * batch / (time.perf_counter() - start)
 
 
-def _drain_worker(url: str, executor: str, worker: str, max_jobs: int, ready: mp.Event, go: mp.Event) -> None:
+def _drain_worker(url: str, executor: str, worker: str, mode: str, ready: mp.Event, go: mp.Event) -> None:
+    """Drain ``executor``: ``single`` (claim_one_job_v3 + complete_job_v1), ``chain``
+    (complete_and_claim_v1: the complete and the next claim in one call) or ``batch``
+    (claim_jobs_v1 of 100 + complete_jobs_v1 for the batch, one transaction each)."""
+    claim = ("select id from collab.claim_jobs_v1(executor_id => %s, worker_id => %s,"
+             " lease_seconds => 300, max_jobs => %s)")
     with psycopg.connect(url, autocommit=True) as conn:
         ready.set()
         go.wait()
-        while True:
-            ids = conn.execute("select id from collab.claim_jobs_v1(executor_id => %s, worker_id => %s,"
-                               " lease_seconds => 300, max_jobs => %s)", (executor, worker, max_jobs)).fetchall()
-            if not ids:
-                return
-            if max_jobs == 1:
+        ids = conn.execute(claim, (executor, worker, 100 if mode == "batch" else 1)).fetchall()
+        while ids:
+            if mode == "chain":
+                ids = conn.execute("select id from collab.complete_and_claim_v1(job_id => %s, worker_id => %s,"
+                                   " executor_id => %s, lease_seconds => 300)", (ids[0][0], worker, executor)).fetchall()
+                continue
+            if mode == "single":
                 conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => %s)", (ids[0][0], worker))
-            else:  # the whole batch in one transaction
+            else:
                 done = Jsonb([{"job_id": str(job_id)} for (job_id,) in ids])
                 conn.execute("select count(*) from collab.complete_jobs_v1(worker_id => %s, completions => %s)",
                              (worker, done))
+            ids = conn.execute(claim, (executor, worker, 100 if mode == "batch" else 1)).fetchall()
 
 
-def drain(url: str, executor: str, jobs: int, workers: int, max_jobs: int) -> float:
+def drain(url: str, executor: str, jobs: int, workers: int, mode: str) -> float:
     """Time ``workers`` processes draining the executor's ``jobs`` queued jobs."""
     go = mp.Event()
     readies = [mp.Event() for _ in range(workers)]
-    procs = [mp.Process(target=_drain_worker, args=(url, executor, f"{executor}-w{i}", max_jobs, readies[i], go))
+    procs = [mp.Process(target=_drain_worker, args=(url, executor, f"{executor}-w{i}", mode, readies[i], go))
              for i in range(workers)]
     for p in procs:
         p.start()
@@ -185,9 +194,11 @@ def main() -> None:
         figures = {
             "enqueue_single_jobs_per_s": enqueue_single(url, args.jobs),
             "enqueue_batch1000_jobs_per_s": enqueue_batches(url, args.jobs),
-            "drain_single_claim_jobs_per_s": drain(url, "bench", args.jobs, args.workers, 1),
-            "drain_batch_claim_jobs_per_s": drain(url, "bench2", args.jobs, args.workers, 100),
+            "drain_single_claim_jobs_per_s": drain(url, "bench", args.jobs, args.workers, "single"),
+            "drain_batch_claim_jobs_per_s": drain(url, "bench2", args.jobs, args.workers, "batch"),
         }
+        enqueue(url, "bench3", args.jobs)
+        figures["drain_complete_and_claim_jobs_per_s"] = drain(url, "bench3", args.jobs, args.workers, "chain")
         latency = wake_latency(url, args.samples)
         after = run_anchors(admin, args.anchor_seconds)
 
@@ -195,6 +206,7 @@ def main() -> None:
     pairs = [("enqueue_single_jobs_per_s", "insert1_rows_per_s", None),
              ("enqueue_batch1000_jobs_per_s", "insert1000_rows_per_s", 0.5),
              ("drain_single_claim_jobs_per_s", "claim_complete_jobs_per_s", 1.0),
+             ("drain_complete_and_claim_jobs_per_s", "claim_complete_jobs_per_s", 1.0),
              ("drain_batch_claim_jobs_per_s", "claim_complete_jobs_per_s", 14.0)]
     report = {"anchors_before": before, "anchors_after": after, "figures": figures, "wake_latency_ms": latency,
               "ratios": {f: figures[f] / anchor[a] for f, a, _ in pairs}}

@@ -108,7 +108,7 @@ def main() -> None:
     with bench_server() as (admin, url):
         before = run_anchors(admin, args.anchor_seconds)
         enqueue(url, "raw", args.jobs)
-        engine_rate = drain(url, "raw", args.jobs, 1, 100)
+        engine_rate = drain(url, "raw", args.jobs, 1, "batch")
         rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
         latency = asyncio.run(_latency(url, args.samples))
         after = run_anchors(admin, args.anchor_seconds)

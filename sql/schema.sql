@@ -237,9 +237,7 @@ CREATE FUNCTION collab._job_events_notify() RETURNS trigger
 declare
   hint text;
 begin
-  if not collab._event_listeners_present() then
-    return null;
-  end if;
+  -- Called only while someone listens (the trigger's WHEN clause asks).
   select json_build_object(
            'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
            'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
@@ -767,6 +765,7 @@ $$;
 CREATE FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer DEFAULT 60, max_jobs integer DEFAULT 10, type_prefixes text[] DEFAULT NULL::text[], types text[] DEFAULT NULL::text[]) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
   perform collab._check_name('executor_id', executor_id);
@@ -786,10 +785,10 @@ begin
          set status = 'failed', finished_at = now(), updated_at = now(),
              last_error = format('lease of worker %s expired on attempt %s of %s',
                                  j.lease_owner, j.attempts, j.max_attempts)
-       where j.id in (select r.id from collab.jobs r
+       where j.id = any (array(select r.id from collab.jobs r
                        where r.executor_id = claim_jobs_v1.executor_id
                          and r.lease_until < now() and r.attempts >= r.max_attempts
-                       for update skip locked)
+                       for update skip locked))
       returning j.*
     )
     insert into collab.job_dead_letters (job_id, type, executor_id, payload, priority,
@@ -801,7 +800,7 @@ begin
 
   return query
   with picked as materialized (
-    select j.id
+    select j.id, j.priority, j.next_run_at
       from collab.jobs j
      where j.executor_id = claim_jobs_v1.executor_id
        and j.status in ('queued', 'running')
@@ -813,17 +812,19 @@ begin
      order by j.priority desc, j.next_run_at, j.id
      limit max_jobs
      for update skip locked
+  ), claimed as (
+    update collab.jobs j
+       set status = 'running', attempts = j.attempts + 1, lease_owner = worker_id,
+           next_run_at = now() + make_interval(secs => lease_seconds),
+           started_at = now(), updated_at = now(),
+           last_error = case when j.status = 'running'
+                             then format('lease of worker %s expired', j.lease_owner)
+                             else j.last_error end
+     where j.id = any (array(select p.id from picked p))
+    returning j.*
   )
-  update collab.jobs j
-     set status = 'running', attempts = j.attempts + 1, lease_owner = worker_id,
-         next_run_at = now() + make_interval(secs => lease_seconds),
-         started_at = now(), updated_at = now(),
-         last_error = case when j.status = 'running'
-                           then format('lease of worker %s expired', j.lease_owner)
-                           else j.last_error end
-    from picked
-   where j.id = picked.id
-  returning j.*;
+  select c.* from claimed c join picked p on p.id = c.id
+   order by p.priority desc, p.next_run_at, p.id;  -- in the order they were picked
 end
 $$;
 
@@ -838,6 +839,26 @@ begin
     lease_seconds => claim_one_job_v3.lease_seconds, max_jobs => 1,
     type_prefixes => case when claim_one_job_v3.type_prefix is null then null
                           else array[claim_one_job_v3.type_prefix] end);
+end
+$$;
+
+CREATE FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb DEFAULT NULL::jsonb, artifacts jsonb DEFAULT '[]'::jsonb, attempt integer DEFAULT NULL::integer, lease_seconds integer DEFAULT 60, type_prefix text DEFAULT NULL::text) RETURNS SETOF collab.jobs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab.complete_job_v1(job_id => complete_and_claim_v1.job_id,
+                                 worker_id => complete_and_claim_v1.worker_id,
+                                 result => complete_and_claim_v1.result,
+                                 artifacts => complete_and_claim_v1.artifacts,
+                                 attempt => complete_and_claim_v1.attempt);
+  return query
+  select * from collab.claim_jobs_v1(
+    executor_id => complete_and_claim_v1.executor_id,
+    worker_id => complete_and_claim_v1.worker_id,
+    lease_seconds => complete_and_claim_v1.lease_seconds, max_jobs => 1,
+    type_prefixes => case when complete_and_claim_v1.type_prefix is null then null
+                          else array[complete_and_claim_v1.type_prefix] end);
 end
 $$;
 
@@ -1390,7 +1411,7 @@ $$;
 CREATE FUNCTION collab.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $$ select 2 $$;
+    AS $$ select 3 $$;
 
 CREATE FUNCTION collab.stats_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -1559,9 +1580,9 @@ CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING
 
 CREATE INDEX worker_heartbeats_seen_idx ON collab.worker_heartbeats_v2 USING btree (last_seen_at DESC);
 
-CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._job_events_notify();
+CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
-CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT EXECUTE FUNCTION collab._job_events_take_xid();
+CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
 
@@ -1727,6 +1748,10 @@ GRANT ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lea
 REVOKE ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) TO authenticated;
 GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb, artifacts jsonb, attempt integer, lease_seconds integer, type_prefix text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb, artifacts jsonb, attempt integer, lease_seconds integer, type_prefix text) TO authenticated;
+GRANT ALL ON FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb, artifacts jsonb, attempt integer, lease_seconds integer, type_prefix text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.complete_job_v1(job_id uuid, worker_id text, result jsonb, artifacts jsonb, attempt integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.complete_job_v1(job_id uuid, worker_id text, result jsonb, artifacts jsonb, attempt integer) TO authenticated;

@@ -140,6 +140,7 @@ class CollabClient:
     claim = _blocking(AsyncCollabClient.claim)
     claim_many = _blocking(AsyncCollabClient.claim_many)
     complete = _blocking(AsyncCollabClient.complete)
+    complete_and_claim = _blocking(AsyncCollabClient.complete_and_claim)
     complete_many = _blocking(AsyncCollabClient.complete_many)
     fail = _blocking(AsyncCollabClient.fail)
     extend_lease = _blocking(AsyncCollabClient.extend_lease)

@@ -152,3 +152,16 @@ async def test_membership_scopes_a_user(connect, member) -> None:  # type: ignor
     assert await service.remove_member("exec-a", user_id) is True
     assert (await user.jobs_recent()).count == 0
     assert (await service.get_job(job_b)).executor_id == "exec-b"
+
+
+async def test_complete_and_claim_hands_over_the_next_job(client: AsyncCollabClient) -> None:
+    first = await client.assign("t.chain", executor_id="ex", payload={"n": 1})
+    second = await client.assign("t.chain", executor_id="ex", payload={"n": 2})
+    job = await client.claim("ex", "w1")
+    assert job is not None and job.id == first.job_id
+    nxt = await client.complete_and_claim(job.id, "w1", executor_id="ex", result={"n": 1},
+                                          attempt=job.attempts, lease_seconds=30)
+    assert nxt is not None and nxt.id == second.job_id and nxt.status is JobStatus.RUNNING
+    assert (await client.get_job(first.job_id)).result == {"n": 1}
+    assert await client.complete_and_claim(nxt.id, "w1", executor_id="ex") is None
+    assert (await client.get_job(second.job_id)).status is JobStatus.SUCCEEDED

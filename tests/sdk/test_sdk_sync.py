@@ -32,6 +32,8 @@ def test_sync_flow_and_errors(db_url: str, tmp_path: Path) -> None:
         client.complete(job.id, "w1", result={"n": 2})
         with pytest.raises(LeaseLost):
             client.complete(job.id, "w2")
+        with pytest.raises(LeaseLost):
+            client.complete_and_claim(job.id, "w2", executor_id="ex")
         with pytest.raises(NotFound):
             client.get_job("00000000-0000-0000-0000-000000000000")
         client.assign_many([{"type": "t.sync", "executor_id": "ex"} for _ in range(7)])

@@ -78,6 +78,27 @@ def test_eight_workers_drain_2000_jobs_exactly_once(owner: Caller, db_url: str) 
     assert all(r["lease_owner"] == f"w{r['by']}" for r in results)
 
 
+def test_eight_workers_completing_and_claiming_in_one_call_drain_exactly_once(owner: Caller, db_url: str) -> None:
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t.n", "executor_id": "ex"} for _ in range(1000)])
+
+    def worker(i: int, conn: psycopg.Connection) -> list[uuid.UUID]:
+        done: list[uuid.UUID] = []
+        rows = _call(conn, "claim_one_job_v3", executor_id="ex", worker_id=f"w{i}", lease_seconds=300)
+        while rows:
+            done.append(rows[0]["id"])
+            rows = _call(conn, "complete_and_claim_v1", job_id=rows[0]["id"], worker_id=f"w{i}",
+                         executor_id="ex", result={"by": i}, lease_seconds=300)
+        return done
+
+    per_worker = _run_threads(8, worker, db_url)
+    completed = Counter(job_id for done in per_worker for job_id in done)
+    assert len(completed) == 1000 and set(completed.values()) == {1}
+    assert owner.value("stats_v1")["succeeded"] == 1000
+    assert owner.sql("select job_id from collab.job_events group by job_id"
+                     " having count(*) filter (where event_type = 'claimed') <> 1"
+                     " or count(*) filter (where event_type = 'succeeded') <> 1") == []
+
+
 def test_sixteen_concurrent_assigns_with_one_key_make_one_job(owner: Caller, db_url: str) -> None:
     def assign_once(i: int, conn: psycopg.Connection) -> dict[str, Any]:
         return _call(conn, "assign_job_v1", type="t.k", executor_id="ex", payload={"same": True},

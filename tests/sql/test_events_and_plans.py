@@ -100,3 +100,25 @@ def test_fenced_paths_cannot_take_the_claim_index(owner: Caller) -> None:
     target = plan("select t.id from collab.jobs t"
                   " where t.id = any (array['01a2065a-0000-7000-8000-000000000001'::uuid]) for update")
     assert "jobs_pkey" in target and "jobs_claim_idx" not in target, target
+
+
+def test_claims_run_one_generic_plan_of_index_scans(owner: Caller) -> None:
+    """The claim statement is planned once per session: its generic plan (LIMIT unknown)
+    must still be index scans, never a scan or hash of the whole table."""
+    config = owner.sql("select proconfig from pg_proc where oid = 'collab.claim_jobs_v1'::regproc")
+    assert "plan_cache_mode=force_generic_plan" in config[0]["proconfig"]
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}"} for i in range(5000)])
+    owner.sql("analyze collab.jobs")
+    owner.sql("set plan_cache_mode = force_generic_plan")
+    owner.sql("""prepare claim_probe(text, int) as
+      with picked as materialized (
+        select j.id, j.priority, j.next_run_at from collab.jobs j
+         where j.executor_id = $1 and j.status in ('queued', 'running') and j.next_run_at <= now()
+         order by j.priority desc, j.next_run_at, j.id limit $2 for update skip locked
+      ), claimed as (
+        update collab.jobs j set status = 'running' where j.id = any (array(select p.id from picked p))
+        returning j.*)
+      select c.* from claimed c join picked p on p.id = c.id order by p.priority desc""")
+    plan = "\n".join(r["QUERY PLAN"] for r in owner.sql("explain execute claim_probe('ex1', 1)"))
+    assert "Seq Scan on jobs" not in plan and "Hash Join" not in plan.split("CTE Scan")[0], plan
+    assert "Index Scan using jobs_claim_idx" in plan and "Index Scan using jobs_pkey" in plan, plan

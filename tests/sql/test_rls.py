@@ -129,3 +129,15 @@ def test_dead_letters_and_heartbeats_are_per_executor(owner: Caller, make_user, 
         with raises_sqlstate("CL403"):
             user.rpc("worker_heartbeat_v1", worker_id="hb-x", executor_id="exec-a")
     assert user.value("metrics_overview_v1")["dlq"]["total"] == 1
+
+
+def test_complete_and_claim_keeps_each_half_s_checks(owner: Caller, make_user) -> None:
+    worker = make_user({"exec-a": "worker"})
+    mine = assign(owner, executor_id="exec-a")
+    assign(owner, executor_id="exec-b")
+    claim(worker, executor_id="exec-a", worker_id="wa")
+    with raises_sqlstate("CL403", "exec-b"):  # may complete here, may not claim there
+        worker.rpc("complete_and_claim_v1", job_id=mine, worker_id="wa", executor_id="exec-b")
+    assert owner.sql("select status from collab.jobs order by executor_id") == [
+        {"status": "running"}, {"status": "queued"}]
+    assert worker.rpc("complete_and_claim_v1", job_id=mine, worker_id="wa", executor_id="exec-a") == []

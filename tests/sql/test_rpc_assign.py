@@ -125,7 +125,7 @@ def test_oversized_payload_is_cl413(owner: Caller) -> None:
 
 
 def test_schema_version_is_two(owner: Caller) -> None:
-    assert owner.value("schema_version") == 2
+    assert owner.value("schema_version") == 3
 
 
 def test_unknown_executor_is_fine_for_trusted_callers(owner: Caller) -> None:

@@ -311,3 +311,51 @@ def test_batch_complete_respects_membership(owner: Caller, make_user) -> None:
                     completions=[{"job_id": str(mine)}, {"job_id": str(theirs)}])
     assert [d["id"] for d in done] == [mine]
     assert job(owner, theirs)["status"] == "running"
+
+
+def test_complete_and_claim_completes_then_leases_the_next_job(owner: Caller) -> None:
+    first, second = assign(owner), assign(owner)
+    claim(owner, worker_id="w1")
+    nxt = owner.one("complete_and_claim_v1", job_id=first, worker_id="w1", executor_id="ex",
+                    result={"ok": 1}, attempt=1, lease_seconds=30)
+    assert (nxt["id"], nxt["status"], nxt["attempts"], nxt["lease_owner"]) == (second, "running", 1, "w1")
+    assert 29 <= (nxt["lease_until"] - nxt["started_at"]).total_seconds() <= 31
+    done = job(owner, first)
+    assert (done["status"], done["result"]) == ("succeeded", {"ok": 1})
+    assert events(owner, first) == ["queued", "claimed", "succeeded"]
+    assert events(owner, second) == ["queued", "claimed"]
+    # nothing left to claim: the complete still happens, and no row comes back
+    assert owner.rpc("complete_and_claim_v1", job_id=second, worker_id="w1", executor_id="ex") == []
+    assert job(owner, second)["status"] == "succeeded"
+
+
+def test_complete_and_claim_filters_by_type_prefix(owner: Caller) -> None:
+    first = assign(owner, type="a.one")
+    assign(owner, type="b.one")
+    wanted = assign(owner, type="a.two")
+    claim(owner, type_prefix="a.")
+    nxt = owner.one("complete_and_claim_v1", job_id=first, worker_id="w1", executor_id="ex",
+                    type_prefix="a.")
+    assert nxt["id"] == wanted
+
+
+def test_complete_and_claim_with_a_lost_lease_claims_nothing(owner: Caller) -> None:
+    first, second = assign(owner), assign(owner)
+    claim(owner, worker_id="w1")
+    with raises_sqlstate("CL410", "lease lost"):
+        owner.rpc("complete_and_claim_v1", job_id=first, worker_id="w2", executor_id="ex")
+    assert job(owner, first)["status"] == "running" and job(owner, second)["status"] == "queued"
+    assert events(owner, second) == ["queued"]
+    with raises_sqlstate("CL400", "executor_id must be"):  # a bad claim undoes the complete
+        owner.rpc("complete_and_claim_v1", job_id=first, worker_id="w1", executor_id="no spaces")
+    assert job(owner, first)["status"] == "running"
+
+
+def test_complete_and_claim_replayed_claims_again_without_completing_twice(owner: Caller) -> None:
+    first, second = assign(owner), assign(owner)
+    claim(owner, worker_id="w1")
+    assert owner.one("complete_and_claim_v1", job_id=first, worker_id="w1", executor_id="ex")["id"] == second
+    # a retry after a dropped connection: the complete is a no-op, the claim finds nothing
+    assert owner.rpc("complete_and_claim_v1", job_id=first, worker_id="w1", executor_id="ex") == []
+    assert events(owner, first) == ["queued", "claimed", "succeeded"]
+    assert job(owner, second)["lease_owner"] == "w1"
