@@ -112,13 +112,13 @@ def test_claims_run_one_generic_plan_of_index_scans(owner: Caller) -> None:
     owner.sql("set plan_cache_mode = force_generic_plan")
     owner.sql("""prepare claim_probe(text, int) as
       with picked as materialized (
-        select j.id, j.priority, j.next_run_at from collab.jobs j
+        select j.id from collab.jobs j
          where j.executor_id = $1 and j.status in ('queued', 'running') and j.next_run_at <= now()
          order by j.priority desc, j.next_run_at, j.id limit $2 for update skip locked
       ), claimed as (
         update collab.jobs j set status = 'running' where j.id = any (array(select p.id from picked p))
         returning j.*)
-      select c.* from claimed c join picked p on p.id = c.id order by p.priority desc""")
+      select c.* from claimed c order by c.priority desc, c.id""")
     plan = "\n".join(r["QUERY PLAN"] for r in owner.sql("explain execute claim_probe('ex1', 1)"))
-    assert "Seq Scan on jobs" not in plan and "Hash Join" not in plan.split("CTE Scan")[0], plan
+    assert "Seq Scan" not in plan and "Hash" not in plan, plan
     assert "Index Scan using jobs_claim_idx" in plan and "Index Scan using jobs_pkey" in plan, plan
