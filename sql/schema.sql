@@ -1665,6 +1665,7 @@ GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._event_listeners_present() TO service_role;
 
 GRANT SELECT ON TABLE collab.jobs TO authenticated;
 GRANT ALL ON TABLE collab.jobs TO service_role;
@@ -1682,6 +1683,7 @@ REVOKE ALL ON FUNCTION collab._jobs_after_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO authenticated;

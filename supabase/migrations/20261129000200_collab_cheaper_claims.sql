@@ -145,6 +145,12 @@ revoke all on function collab.complete_and_claim_v1(uuid, text, text, jsonb, jso
 grant execute on function collab.complete_and_claim_v1(uuid, text, text, jsonb, jsonb, integer, integer, text)
   to authenticated, service_role;
 
+-- The service role may write the tables directly (its grants allow it), and the event
+-- log's triggers then call these helpers as the service role: without EXECUTE such a
+-- write failed with "permission denied for function".
+grant execute on function collab._notify_claimable(text[]), collab._event_listeners_present()
+  to service_role;
+
 -- Schema 3: version 2 plus complete_and_claim_v1.
 create or replace function collab.schema_version() returns integer
   language sql immutable set search_path = ''

@@ -141,3 +141,14 @@ def test_complete_and_claim_keeps_each_half_s_checks(owner: Caller, make_user) -
     assert owner.sql("select status from collab.jobs order by executor_id") == [
         {"status": "running"}, {"status": "queued"}]
     assert worker.rpc("complete_and_claim_v1", job_id=mine, worker_id="wa", executor_id="exec-a") == []
+
+
+def test_service_role_may_write_the_tables_directly_and_the_log_follows(service: Caller) -> None:
+    """Its grants allow it (PostgREST with the service key, or SQL as service_role); the
+    triggers must then still write the events and wake-ups."""
+    job_id = service.sql("insert into collab.jobs (type, executor_id) values ('t.direct', 'ex') returning id")[0]["id"]
+    service.sql("update collab.jobs set status = 'cancelled' where id = %s", (job_id,))
+    service.sql("insert into collab.job_events (job_id, executor_id, event_type) values (%s, 'ex', 'log')", (job_id,))
+    assert [r["event_type"] for r in service.sql(
+        "select event_type from collab.job_events where job_id = %s order by seq", (job_id,))] == [
+        "queued", "cancelled", "log"]
