@@ -917,6 +917,7 @@ $$;
 CREATE FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $_$
 declare
   trusted boolean := collab._caller_is_trusted();

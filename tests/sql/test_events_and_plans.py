@@ -105,8 +105,9 @@ def test_fenced_paths_cannot_take_the_claim_index(owner: Caller) -> None:
 def test_claims_run_one_generic_plan_of_index_scans(owner: Caller) -> None:
     """The claim statement is planned once per session: its generic plan (LIMIT unknown)
     must still be index scans, never a scan or hash of the whole table."""
-    config = owner.sql("select proconfig from pg_proc where oid = 'collab.claim_jobs_v1'::regproc")
-    assert "plan_cache_mode=force_generic_plan" in config[0]["proconfig"]
+    for fn in ("claim_jobs_v1", "complete_jobs_v1"):
+        config = owner.sql(f"select proconfig from pg_proc where oid = 'collab.{fn}'::regproc")
+        assert "plan_cache_mode=force_generic_plan" in config[0]["proconfig"], fn
     owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}"} for i in range(5000)])
     owner.sql("analyze collab.jobs")
     owner.sql("set plan_cache_mode = force_generic_plan")
