@@ -1,4 +1,5 @@
--- collab: cheaper claims and event-log triggers (same signatures, same behaviour).
+-- collab: cheaper claims and event-log triggers (signatures unchanged), complete_and_claim_v1
+-- (schema 3), and the grants the service role's direct writes need.
 --
 -- 1. claim_jobs_v1 planned its claim statement afresh on every call: the plan cache
 --    compares a generic plan, which must assume LIMIT max_jobs returns 10 % of the
@@ -6,8 +7,8 @@
 --    claim, a fifth of the single-claim path). The claimed ids now reach the UPDATE as
 --    an array (= any (array(...)), still from the MATERIALIZED CTE that locks them), so
 --    the generic plan is two index scans whatever max_jobs is, and the function forces
---    it. The dead-letter sweep uses the same form, for the same reason. Rows come back
---    by priority (highest first), then id. complete_jobs_v1 is forced generic as well.
+--    it. The dead-letter sweep uses the same form, for the same reason. Rows still come
+--    back in pick order. complete_jobs_v1 is forced generic as well.
 -- 2. complete_and_claim_v1: a worker that takes one job at a time completes its job and
 --    leases the next in one call and one transaction, instead of two of each. (Schema 3.)
 -- 3. The event log's statement triggers skip their PL/pgSQL call when it would do
@@ -38,10 +39,11 @@ begin
          set status = 'failed', finished_at = now(), updated_at = now(),
              last_error = format('lease of worker %s expired on attempt %s of %s',
                                  j.lease_owner, j.attempts, j.max_attempts)
-       where j.id = any (array(select r.id from collab.jobs r
-                       where r.executor_id = claim_jobs_v1.executor_id
-                         and r.lease_until < now() and r.attempts >= r.max_attempts
-                       for update skip locked))
+       where j.id = any (array(
+               select r.id from collab.jobs r
+                where r.executor_id = claim_jobs_v1.executor_id
+                  and r.lease_until < now() and r.attempts >= r.max_attempts
+                  for update skip locked))
       returning j.*
     )
     insert into collab.job_dead_letters (job_id, type, executor_id, payload, priority,
@@ -76,9 +78,11 @@ begin
      where j.id = any (array(select p.id from picked p))
     returning j.*
   )
-  -- A join back to picked (to return them in pick order) would cost more than the claim:
-  -- the generic plan sizes its hash table for 10 % of the table.
-  select c.* from claimed c order by c.priority desc, c.id;
+  -- Returned in pick order. Joined through the array, not the CTE: the generic plan sizes
+  -- a hash on picked for 10 % of the table (LIMIT unknown), on the array for ten rows.
+  select c.* from claimed c
+    join unnest(array(select p.id from picked p)) with ordinality as o (id, ord) on o.id = c.id
+   order by o.ord;
 end
 $$;
 

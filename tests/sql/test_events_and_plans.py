@@ -119,7 +119,11 @@ def test_claims_run_one_generic_plan_of_index_scans(owner: Caller) -> None:
       ), claimed as (
         update collab.jobs j set status = 'running' where j.id = any (array(select p.id from picked p))
         returning j.*)
-      select c.* from claimed c order by c.priority desc, c.id""")
+      select c.* from claimed c
+        join unnest(array(select p.id from picked p)) with ordinality as o (id, ord) on o.id = c.id
+       order by o.ord""")
     plan = "\n".join(r["QUERY PLAN"] for r in owner.sql("explain execute claim_probe('ex1', 1)"))
-    assert "Seq Scan" not in plan and "Hash" not in plan, plan
+    assert "Seq Scan" not in plan and "Hash Join" not in plan.split("CTE claimed")[0], plan
+    hashed = [line for line in plan.splitlines() if "->  Hash  " in line]
+    assert all("rows=10 " in line for line in hashed), plan  # sized for the array, not the table
     assert "Index Scan using jobs_claim_idx" in plan and "Index Scan using jobs_pkey" in plan, plan
