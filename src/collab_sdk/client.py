@@ -29,8 +29,8 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
                                WorkerHeartbeat, as_utc)
 from collab_sdk.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.storage import Storage
-from collab_sdk.streams import (EventStream, LiveSource, job_filter, live_source_for,
-                                read_settled, watch_events)
+from collab_sdk.streams import (EventFilter, EventStream, LiveSource, job_filter,
+                                live_source_for, read_settled, watch_events)
 from collab_sdk.transport import Transport
 
 __all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
@@ -315,19 +315,22 @@ class AsyncCollabClient:
         ``seq > since_seq`` (default 0: the whole log), oldest first, then live ones as
         they commit; never a gap, never a repeat, across reconnects. ``source``: the
         live source (default: LISTEN or Realtime, by transport; False: polling only)."""
-        live = live_source_for(self) if source is True else (source or None)
-        return EventStream(watch_events(self, job_filter(job_id, executor_id),
-                                        since_seq=since_seq or 0, poll_interval=poll_interval,
-                                        source=live))
+        return self._stream(job_filter(job_id, executor_id), since_seq, poll_interval, source)
 
     def watch_job(self, job_id: UUID | str, *, since_seq: int | None = None,
                   poll_interval: float = 1.0,
                   source: LiveSource | None | bool = True) -> EventStream:
         """``watch(job_id=...)`` that ends after the job's final event (succeeded,
         failed or cancelled) once nothing follows it."""
+        return self._stream(job_filter(job_id, None), since_seq, poll_interval, source,
+                            until_final=True)
+
+    def _stream(self, events: EventFilter, since_seq: int | None, poll_interval: float,
+                source: LiveSource | None | bool, *, until_final: bool = False) -> EventStream:
         live = live_source_for(self) if source is True else (source or None)
-        return EventStream(watch_events(self, job_filter(job_id, None), since_seq=since_seq or 0,
-                                        until_final=True, poll_interval=poll_interval, source=live))
+        return EventStream(watch_events(self, events, since_seq=since_seq or 0,
+                                        until_final=until_final, poll_interval=poll_interval,
+                                        source=live))
 
     async def events_head(self) -> int:
         """A seq to follow the log "from now": ``watch(since_seq=await events_head())``
@@ -338,8 +341,8 @@ class AsyncCollabClient:
         """The job, its artifacts and its events up to a safe ``seq``: resume live with
         ``watch(job_id=job_id, since_seq=snapshot.seq)``."""
         events, seq = await read_settled(self, job_filter(job_id, None))
-        return JobSnapshot(job=await self.get_job(job_id), artifacts=await self.artifacts(job_id),
-                           events=events, seq=seq)
+        job, artifacts = await asyncio.gather(self.get_job(job_id), self.artifacts(job_id))
+        return JobSnapshot(job=job, artifacts=artifacts, events=events, seq=seq)
 
     # -- workers, stats, membership ------------------------------------------------
 
