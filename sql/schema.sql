@@ -332,6 +332,9 @@ declare
 begin
   select * into j from collab.jobs where id = _lock_job.job_id for update;
   if not found then
+    if job_id is null then
+      perform collab._raise('CL400', 'job_id is required');
+    end if;
     perform collab._raise('CL404', format('job %s not found', job_id));
   end if;
   if not collab._caller_is_trusted() then

@@ -1,5 +1,6 @@
 -- collab: cheaper claims and event-log triggers (signatures unchanged), complete_and_claim_v1
--- (schema 3), and the grants the service role's direct writes need.
+-- (schema 3), the grants the service role's direct writes need, and a clear error for a
+-- null job id.
 --
 -- 1. claim_jobs_v1 planned its claim statement afresh on every call: the plan cache
 --    compares a generic plan, which must assume LIMIT max_jobs returns 10 % of the
@@ -152,6 +153,43 @@ revoke all on function collab.complete_and_claim_v1(uuid, text, text, jsonb, jso
   from public;
 grant execute on function collab.complete_and_claim_v1(uuid, text, text, jsonb, jsonb, integer, integer, text)
   to authenticated, service_role;
+
+-- Every RPC that acts on one job by id: a null id said "job  not found" (CL404); it is
+-- bad input (CL400 job_id is required).
+create or replace function collab._lock_job(job_id uuid, roles text[],
+                                            allowed_statuses text[] default null,
+                                            verb text default null)
+  returns collab.jobs
+  language plpgsql set search_path = ''
+as $$
+declare
+  j collab.jobs;
+  member_role text;
+begin
+  select * into j from collab.jobs where id = _lock_job.job_id for update;
+  if not found then
+    if job_id is null then
+      perform collab._raise('CL400', 'job_id is required');
+    end if;
+    perform collab._raise('CL404', format('job %s not found', job_id));
+  end if;
+  if not collab._caller_is_trusted() then
+    select m.role into member_role from collab.executor_members m
+     where m.executor_id = j.executor_id and m.user_id = auth.uid();
+    if not found then
+      perform collab._raise('CL404', format('job %s not found', job_id));
+    end if;
+    if not member_role = any (roles) then
+      perform collab._raise('CL403', format('not allowed: caller is not a %s of executor %s',
+                                            array_to_string(roles, ' or '), j.executor_id));
+    end if;
+  end if;
+  if allowed_statuses is not null and not j.status = any (allowed_statuses) then
+    perform collab._raise('CL412', format('cannot %s job %s: it is %s', verb, j.id, j.status));
+  end if;
+  return j;
+end
+$$;
 
 -- The service role may write the tables directly (its grants allow it), and the event
 -- log's triggers then call these helpers as the service role: without EXECUTE such a

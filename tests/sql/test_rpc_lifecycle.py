@@ -113,6 +113,11 @@ def test_complete_rejects_an_oversized_result(owner: Caller) -> None:
 def test_unknown_job_is_cl404_and_malformed_id_is_22p02(owner: Caller) -> None:
     with raises_sqlstate("CL404", "not found"):
         owner.rpc("complete_job_v1", job_id=uuid.uuid4(), worker_id="w1")
+    for fn, extra in (("complete_job_v1", {"worker_id": "w1"}), ("cancel_job_v1", {}),
+                      ("complete_and_claim_v1", {"worker_id": "w1", "executor_id": "ex"})):
+        with raises_sqlstate("CL400", "job_id is required"):
+            owner.sql(f"select * from collab.{fn}(job_id => null"
+                      + "".join(f", {k} => %s" for k in extra) + ")", tuple(extra.values()))
     with raises_sqlstate("22P02"):
         owner.sql("select * from collab.complete_job_v1(job_id => 'not-a-uuid', worker_id => 'w1')")
 
