@@ -37,8 +37,8 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
-from collab_sdk.embedded import EmbeddedPostgres, default_bin_dir
-from collab_sdk.migrate import migrate
+from collab_sdk.local.embedded import EmbeddedPostgres, default_bin_dir
+from collab_sdk.local.migrate import migrate
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "anchors" / "run.sh"
 ROOT = Path(__file__).resolve().parent

@@ -120,7 +120,7 @@ def collab_serve(url: str, key: str, tmp: str, threads: int, rate_limit: str) ->
     env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp)
     base = f"http://127.0.0.1:{port}"
     with open(Path(tmp) / "serve.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "serve", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "serve", "--port", str(port),
                                  "--threads", str(threads)], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60

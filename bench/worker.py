@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from collab_sdk import AsyncCollabClient, Job
-from collab_sdk.worker import Worker
+from collab_sdk.worker.loop import Worker
 from engine import bench_server, drain, enqueue, run_anchors
 
 ROOT = Path(__file__).resolve().parent

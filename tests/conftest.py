@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from collab_sdk.embedded import EmbeddedPostgres
-from collab_sdk.migrate import migrate
-from support import Caller, database_url
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
+from support import Caller, add_members, database_url
 
 # Fast and disposable: the test cluster may lose data on a crash of the machine.
 TEST_SETTINGS = {
@@ -102,8 +102,7 @@ def make_user(db_url: str, owner: Caller) -> Iterator[object]:
 
     def make(memberships: dict[str, str] | None = None) -> Caller:
         user = Caller(db_url, role="authenticated", user_id=uuid.uuid4())
-        for executor_id, role in (memberships or {}).items():
-            owner.rpc("add_executor_member_v1", executor_id=executor_id, user_id=user.user_id, role=role)
+        add_members(owner, user.user_id, memberships or {})
         made.append(user)
         return user
 

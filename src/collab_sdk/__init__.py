@@ -11,26 +11,26 @@
 
 from typing import TYPE_CHECKING
 
-from collab_sdk.client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
+from collab_sdk.client.async_client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
 from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
                                NotFound, PayloadTooLarge, SchemaMismatch, StorageError,
                                TransportError, Unauthorized, ValidationError)
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot, JobSpec,
                                JobStatus, JobSummary, Membership, MetricsOverview, Page, Stats,
                                WorkerHeartbeat)
-from collab_sdk.postgres import PostgresTransport
-from collab_sdk.storage import LocalStorage, Storage
-from collab_sdk.sync import CollabClient
-from collab_sdk.transport import Transport
+from collab_sdk.transports.postgres import PostgresTransport
+from collab_sdk.local.storage import LocalStorage, Storage
+from collab_sdk.client.sync import CollabClient
+from collab_sdk.transports.base import Transport
 
 if TYPE_CHECKING:
-    from collab_sdk.supabase_transport import SupabaseTransport
+    from collab_sdk.transports.supabase.rpc import SupabaseTransport
 
 
 def __getattr__(name: str) -> object:
     # supabase-py is heavy to import: load SupabaseTransport only when asked for.
     if name == "SupabaseTransport":
-        from collab_sdk.supabase_transport import SupabaseTransport
+        from collab_sdk.transports.supabase.rpc import SupabaseTransport
         return SupabaseTransport
     raise AttributeError(f"module 'collab_sdk' has no attribute {name!r}")
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from collab_sdk.http import create_app
-from collab_sdk.storage import LocalStorage
+from collab_sdk.local.storage import LocalStorage
 from http_support import SECRET, Api, make_runtime
 from support import Caller
 
@@ -49,7 +49,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[
            "COLLAB_RATE_LIMIT": "1000/60", "COLLAB_REQUIRE_JWT": "1"}
     env.pop("COLLAB_PUBLIC_URL", None)
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "serve", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

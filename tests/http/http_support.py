@@ -14,12 +14,12 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from collab_sdk.auth import AuthConfig, Authenticator, mint_token
+from collab_sdk.auth.tokens import AuthConfig, Authenticator, mint_token
 from collab_sdk.http import Runtime, Settings, create_app
-from collab_sdk.postgres import PostgresTransport
-from collab_sdk.storage import LocalStorage
-from collab_sdk.sync import CollabClient
-from support import Caller
+from collab_sdk.transports.postgres import PostgresTransport
+from collab_sdk.local.storage import LocalStorage
+from collab_sdk.client.sync import CollabClient
+from support import Caller, add_members
 
 SECRET = "test-secret-for-http-tests-0123456789abcdef"
 API_KEY = "test-api-key-0123456789"
@@ -37,8 +37,7 @@ class Api:
     def user(self, memberships: dict[str, str] | None = None) -> str:
         """A new user with these memberships; its bearer token."""
         user_id = uuid.uuid4()
-        for executor_id, role in (memberships or {}).items():
-            self.owner.rpc("add_executor_member_v1", executor_id=executor_id, user_id=user_id, role=role)
+        add_members(self.owner, user_id, memberships or {})
         return self.token_for(user_id, memberships)
 
     def token_for(self, user_id: uuid.UUID | str, executors: dict[str, str] | None = None,

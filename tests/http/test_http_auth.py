@@ -12,7 +12,8 @@ import pytest
 
 from collab_sdk.http import Settings, create_app
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
-from collab_sdk.storage import LocalStorage
+from collab_sdk.local.storage import LocalStorage
+from support import add_members
 from http_support import API_KEY, SECRET, Api, make_runtime, assert_error
 
 
@@ -179,7 +180,7 @@ def test_es256_and_rs256_tokens_from_a_jwks_act_as_the_user(db_url: str, storage
     try:
         http = create_app(runtime).test_client()
         member, stranger = uuid.uuid4(), uuid.uuid4()
-        api.owner.rpc("add_executor_member_v1", executor_id="ex", user_id=member, role="client")
+        add_members(api.owner, member, {"ex": "client"})
         job_id = api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex"}).json["jobId"]
         now = int(time.time())
         for kid, key, alg in (("ec", ec_key, "ES256"), ("rsa", rsa_key, "RS256")):

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from functions_framework import create_app as functions_app
 
-from collab_sdk._paths import repo_root
+from support import REPO
 from collab_sdk.http import runtime as runtime_module
 from collab_sdk.http.routes import FUNCTIONS
 from http_support import SECRET, Api, assert_error
 
-FUNCTIONS_DIR = repo_root() / "functions"
+FUNCTIONS_DIR = REPO / "functions"
 
 
 @pytest.fixture

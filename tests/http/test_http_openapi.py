@@ -8,11 +8,12 @@ import yaml
 from collab_sdk.http.openapi import OPENAPI_FILE, openapi_document
 from collab_sdk.http.routes import ROUTES
 from http_support import Api
+from support import REPO
 
 
 def test_the_committed_file_matches_the_served_document(api: Api) -> None:
     served = api.http.get("/docs.json").json
-    committed = yaml.safe_load(OPENAPI_FILE.read_text())
+    committed = yaml.safe_load((REPO / OPENAPI_FILE).read_text())
     assert served == committed, "regenerate: python -m collab_sdk.http.openapi --write"
     assert served == openapi_document()
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 from collab_sdk.http import Settings, create_app
-from collab_sdk.storage import LocalStorage
+from collab_sdk.local.storage import LocalStorage
 from http_support import Api, make_runtime
 from support import Caller, raises_sqlstate
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import httpx
 
-from support import Caller, make_due
+from support import Caller, add_members, make_due
 
 
 def test_the_curl_sequence_against_collab_serve(server: tuple[str, subprocess.Popen[bytes], dict[str, str]],
                                                 owner: Caller, tmp_path: Path) -> None:
     base, proc, env = server
     user = uuid.uuid4()
-    owner.rpc("add_executor_member_v1", executor_id="verify-demo", user_id=user, role="worker")
-    token = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", str(user),
+    add_members(owner, user, {"verify-demo": "worker"})
+    token = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "token", "--sub", str(user),
                             "--executor", "verify-demo=worker"], env=env, capture_output=True,
                            text=True, check=True).stdout.strip()
     h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from http_support import SECRET, Api, assert_error
-from collab_sdk.auth import mint_token
-from support import Caller, assign, claim
+from collab_sdk.auth.tokens import mint_token
+from support import Caller, add_members, assign, claim
 
 STREAM = "/api/collab/events/stream"
 
@@ -105,7 +105,7 @@ def test_a_browser_like_client_reconnects_with_last_event_id(
     connection, reconnects with Last-Event-ID, and sees every event once, in order."""
     base, _, _ = server
     user = uuid.uuid4()
-    owner.rpc("add_executor_member_v1", executor_id="sse", user_id=user, role="worker")
+    add_members(owner, user, {"sse": "worker"})
     headers = {"Authorization": f"Bearer {mint_token(SECRET, sub=str(user))}"}
     stop = threading.Event()
 

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from collab_sdk.client import AsyncCollabClient
-from collab_sdk.postgres import PostgresTransport
-from collab_sdk.supabase_transport import SupabaseTransport
-from collab_sdk.transport import Transport
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.transports.postgres import PostgresTransport
+from collab_sdk.transports.supabase.rpc import SupabaseTransport
+from collab_sdk.transports.base import Transport
+from support import add_members
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, make_jwt
 
 
@@ -104,7 +105,6 @@ def member(owner: Any) -> Callable[[dict[str, str]], uuid.UUID]:
     """``member({"exec-a": "worker"})`` → a new user id with those memberships."""
     def make(memberships: dict[str, str]) -> uuid.UUID:
         user_id = uuid.uuid4()
-        for executor_id, role in memberships.items():
-            owner.rpc("add_executor_member_v1", executor_id=executor_id, user_id=user_id, role=role)
+        add_members(owner, user_id, memberships)
         return user_id
     return make

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from collab_sdk.wakeup import EVENTS_CHANNEL, EVENTS_LISTENER_LOCK
+from collab_sdk.transports.listen import EVENTS_CHANNEL, EVENTS_LISTENER_LOCK
 
 SCHEMA, TABLE = "collab", "job_events"
 

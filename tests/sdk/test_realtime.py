@@ -19,14 +19,14 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from collab_sdk.client import AsyncCollabClient
-from collab_sdk.context import JobContext
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.worker.context import JobContext
 from collab_sdk.models import Job, JobEvent
-from collab_sdk.presence import PRESENCE_FIELDS
-from collab_sdk.realtime import RealtimeLiveSource
-from collab_sdk.streams import EventStream, live_source_for
-from collab_sdk.supabase_transport import SupabaseTransport
-from collab_sdk.worker import Worker
+from collab_sdk.worker.presence import PRESENCE_FIELDS
+from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
+from collab_sdk.client.streams import EventStream, live_source_for
+from collab_sdk.transports.supabase.rpc import SupabaseTransport
+from collab_sdk.worker.loop import Worker
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
 from realtime_standin import RealtimeStandin
 from support import Caller

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import LeaseLost, NotFound, StorageError, ValidationError
-from collab_sdk.storage import LocalStorage, verify_signed_url_token
+from collab_sdk.local.storage import LocalStorage, verify_signed_url_token
 
 SECRET = "a-test-signing-secret-of-32-bytes!!"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
                                NotFound, PayloadTooLarge, SchemaMismatch, Unauthorized,
                                ValidationError)

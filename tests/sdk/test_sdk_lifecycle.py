@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.models import Assigned, JobSpec, JobStatus, Page
 from support import Caller, make_due
 

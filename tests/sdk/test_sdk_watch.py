@@ -16,12 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import NotFound
 from collab_sdk.models import JobEvent, JobStatus
-from collab_sdk.streams import EventFilter, PostgresLiveSource
-from collab_sdk.sync import CollabClient
-from collab_sdk.wakeup import APPLICATION_NAME
+from collab_sdk.client.streams import EventFilter, PostgresLiveSource
+from collab_sdk.client.sync import CollabClient
+from collab_sdk.transports.listen import APPLICATION_NAME
 from support import Caller, eventually
 
 

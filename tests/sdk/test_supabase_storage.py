@@ -13,11 +13,11 @@ import httpx
 import pytest
 import respx
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import StorageError, ValidationError
-from collab_sdk.storage import Storage
-from collab_sdk.supabase_storage import SupabaseStorage
-from collab_sdk.supabase_transport import SupabaseTransport
+from collab_sdk.local.storage import Storage
+from collab_sdk.transports.supabase.storage import SupabaseStorage
+from collab_sdk.transports.supabase.rpc import SupabaseTransport
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, user_token
 
 STORAGE = f"{SUPABASE_URL}/storage/v1"

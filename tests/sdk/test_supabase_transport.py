@@ -14,13 +14,13 @@ import httpx
 import pytest
 import respx
 
-from collab_sdk.client import AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, SchemaMismatch, TransportError,
                                Unauthorized)
-from collab_sdk.supabase_transport import IDEMPOTENT_RPCS, SupabaseTransport, key_role
+from collab_sdk.transports.supabase.rpc import IDEMPOTENT_RPCS, SupabaseTransport, key_role
 from postgrest_standin import (ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, SUPABASE_URL,
                                PostgrestStandin, http_status, make_jwt, user_token)
-from support import Caller, add_member
+from support import Caller, add_members
 
 RPC = f"{SUPABASE_URL}/rest/v1/rpc"
 
@@ -61,7 +61,7 @@ async def test_service_requests_carry_the_secret_key_only_as_apikey(
 async def test_user_session_is_the_bearer_and_the_publishable_key_the_apikey(
         postgrest: PostgrestStandin, owner: Caller) -> None:
     user_id = uuid.uuid4()
-    add_member(owner, "ex", user_id, "worker")
+    add_members(owner, user_id, {"ex": "worker"})
     token = user_token(user_id)
     async with AsyncCollabClient(SupabaseTransport(SUPABASE_URL, PUBLISHABLE_KEY, access_token=token)) as user:
         assert (await user.assign("t.user", executor_id="ex")).queued

@@ -1,4 +1,4 @@
-"""collab_sdk.auth with real keys and real signatures: HS256 (legacy secret), RS256 and ES256
+"""collab_sdk.auth.tokens with real keys and real signatures: HS256 (legacy secret), RS256 and ES256
 (JWKS, given offline or fetched over HTTP through respx), and the x-api-key path."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from collab_sdk._jwks import parse_jwks
-from collab_sdk.auth import AuthConfig, Authenticator, AuthError, Identity, mint_token
+from collab_sdk.auth.jwks import parse_jwks
+from collab_sdk.auth.tokens import AuthConfig, Authenticator, AuthError, Identity, mint_token
 from collab_sdk.errors import CollabError, Unauthorized
 
 SECRET = "local-dev-secret-" + "0123456789abcdef" * 4

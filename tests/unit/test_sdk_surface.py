@@ -15,12 +15,12 @@ import pytest
 from pydantic import BaseModel
 
 import collab_sdk
-from collab_sdk.config import storage_for, transport_from_env
+from collab_sdk.client.config import storage_for, transport_from_env
 from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, TransportError, Unauthorized,
                                ValidationError, error_from_code)
 from collab_sdk.models import Job, JobSpec, JobStatus, Page
-from collab_sdk.postgres import PostgresTransport
-from collab_sdk.storage import LocalStorage
+from collab_sdk.transports.postgres import PostgresTransport
+from collab_sdk.local.storage import LocalStorage
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from collab_sdk.wakeup import wait_event
+from collab_sdk.timing import wait_event
 
 
 async def test_set_timeout_and_already_set() -> None:

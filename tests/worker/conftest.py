@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from collab_sdk import AsyncCollabClient
-from collab_sdk.worker import Worker
+from collab_sdk.worker.loop import Worker
 
 
 @pytest.fixture

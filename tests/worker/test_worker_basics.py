@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from collab_sdk import AsyncCollabClient, Job
-from collab_sdk.context import JobContext, SyncJobContext
+from collab_sdk.worker.context import JobContext, SyncJobContext
 from collab_sdk.models import JobStatus
-from collab_sdk.tasks import PermanentFailure, Retry
-from collab_sdk.worker import Worker
+from collab_sdk.worker.tasks import PermanentFailure, Retry
+from collab_sdk.worker.loop import Worker
 from support import eventually
 
 

@@ -19,11 +19,11 @@ import psycopg
 import pytest
 
 from collab_sdk import AsyncCollabClient, Job
-from collab_sdk.context import JobContext
-from collab_sdk.embedded import EmbeddedPostgres
-from collab_sdk.migrate import migrate
-from collab_sdk.wakeup import APPLICATION_NAME
-from collab_sdk.worker import Worker
+from collab_sdk.worker.context import JobContext
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
+from collab_sdk.transports.listen import APPLICATION_NAME
+from collab_sdk.worker.loop import Worker
 from support import Caller, eventually
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +50,7 @@ def test_crash_restart_mid_run_every_job_once(own_server: EmbeddedPostgres) -> N
     owner.rpc("assign_jobs_v1", jobs=[{"type": "app.work", "executor_id": "ex", "payload": {"sleep": 0.01}}
                                       for _ in range(400)])
     env = {**os.environ, "COLLAB_DATABASE_URL": url, "APP_CONCURRENCY": "4"}
-    procs = [subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "worker_app:worker"],
+    procs = [subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "worker", "worker_app:worker"],
                               cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(2)]
     try:

@@ -26,7 +26,7 @@ def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
 
     def start(**env: str) -> subprocess.Popen[str]:
         full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "worker_app:worker"],
+        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "worker", "worker_app:worker"],
                                 cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
         procs.append(proc)

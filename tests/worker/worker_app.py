@@ -9,8 +9,8 @@ import os
 from typing import Any
 
 from collab_sdk import AsyncCollabClient, Job
-from collab_sdk.context import JobContext
-from collab_sdk.worker import Worker
+from collab_sdk.worker.context import JobContext
+from collab_sdk.worker.loop import Worker
 
 
 def worker() -> Worker:

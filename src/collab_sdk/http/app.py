@@ -23,7 +23,7 @@ from collab_sdk.http.openapi import openapi_document
 from collab_sdk.http.pipeline import Route, dispatch, error_response, request_id_of
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
 from collab_sdk.http.runtime import Runtime
-from collab_sdk.storage import check_object_path, verify_signed_url_token
+from collab_sdk.local.storage import check_object_path, verify_signed_url_token
 
 __all__ = ["create_app", "swagger_ui_dir"]
 

@@ -66,7 +66,7 @@ def failure_for(exc: BaseException) -> Failure:
 
 
 def _collab_failure(exc: CollabError) -> Failure:
-    from collab_sdk.auth import AuthError
+    from collab_sdk.auth.tokens import AuthError
 
     if isinstance(exc, AuthError):
         return Failure(exc.status, exc.code, exc.message,

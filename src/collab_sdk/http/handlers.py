@@ -17,7 +17,7 @@ from collab_sdk.http.errors import HttpError
 from collab_sdk.http.pipeline import Call
 from collab_sdk.models import (Assigned, DeadLetter, Job, JobStatus, JobSummary, MetricsOverview,
                                Page)
-from collab_sdk.storage import check_object_path
+from collab_sdk.local.storage import check_object_path
 
 __all__ = ["health", "task_assign", "task_claim", "task_result", "job_get", "job_summary",
            "job_retry", "job_cancel", "job_delete", "events_by_job", "artifacts_by_job",
@@ -158,7 +158,7 @@ def dlq_retry(call: Call) -> Assigned:
 
 def sign_artifact(call: Call) -> wire.SignedUrl:
     """A signed download URL for an artifact of a job the caller may read. Paths are
-    ``<executor>/<job id>/<name>`` (``collab_sdk.artifacts``); the job must list it."""
+    ``<executor>/<job id>/<name>`` (``collab_sdk.client.artifacts``); the job must list it."""
     query: wire.SignQuery = call.query
     if query.bucket not in call.runtime.settings.buckets:
         raise HttpError(400, "bucket_not_allowed", f"bucket {query.bucket!r} may not be signed")

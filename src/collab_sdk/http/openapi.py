@@ -15,14 +15,16 @@ import yaml
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from collab_sdk._paths import repo_root
+from pathlib import Path
+
 from collab_sdk.http import wire
 from collab_sdk.http.pipeline import Route
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
 
 __all__ = ["openapi_document", "openapi_yaml", "OPENAPI_FILE"]
 
-OPENAPI_FILE = repo_root() / "docs" / "openapi" / "collab.yaml"
+#: Where ``--write`` puts the document, relative to a checkout of collab.
+OPENAPI_FILE = Path("docs") / "openapi" / "collab.yaml"
 _REF = "#/components/schemas/{model}"
 _STATUS_TEXT = {400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
                 409: "Conflict", 413: "Too large", 415: "Unsupported media type",

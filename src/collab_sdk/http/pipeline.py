@@ -23,11 +23,11 @@ from uuid import UUID
 import flask
 from pydantic import BaseModel
 
-from collab_sdk.auth import Identity
+from collab_sdk.auth.tokens import Identity
 from collab_sdk.http.bodies import read_json, validate_body, validate_query
 from collab_sdk.http.errors import Failure, HttpError, failure_for
 from collab_sdk.http.runtime import Runtime
-from collab_sdk.sync import CollabClient
+from collab_sdk.client.sync import CollabClient
 
 __all__ = ["Route", "Call", "dispatch", "json_response", "error_response", "request_id_of"]
 

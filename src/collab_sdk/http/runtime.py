@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from collab_sdk.auth import AuthConfig, Authenticator, Identity
+from collab_sdk.auth.tokens import AuthConfig, Authenticator, Identity
 from collab_sdk.http.errors import HttpError
-from collab_sdk.storage import LocalStorage
-from collab_sdk.sync import CollabClient
+from collab_sdk.local.storage import LocalStorage
+from collab_sdk.client.sync import CollabClient
 
 __all__ = ["Settings", "Runtime", "RateLimiter", "shared_runtime", "configure_logging"]
 

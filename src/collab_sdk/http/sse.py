@@ -24,8 +24,8 @@ from collab_sdk.http import wire
 from collab_sdk.http.errors import HttpError, failure_for
 from collab_sdk.http.pipeline import Call
 from collab_sdk.models import JobEvent
-from collab_sdk.streams import FINAL_EVENT_TYPES, EventStream
-from collab_sdk.sync import CollabClient
+from collab_sdk.client.streams import FINAL_EVENT_TYPES, EventStream
+from collab_sdk.client.sync import CollabClient
 
 __all__ = ["events_stream", "KEEPALIVE_SECONDS", "DEFAULT_TIMEOUT_SECONDS"]
 

@@ -1,0 +1,348 @@
+"""Who is calling: verify ``Authorization: Bearer <JWT>`` or ``x-api-key`` and turn it into an
+``Identity`` whose ``role`` and ``claims`` the database sees (``request.jwt.claims``).
+
+Framework-independent: ``Authenticator(AuthConfig.from_env()).authenticate(headers)`` takes
+any mapping of request headers (names compared case-insensitively) and returns an
+``Identity`` or raises ``AuthError`` (HTTP 401; 503 for ``jwks_unavailable``).
+
+Environment (``AuthConfig.from_env``):
+
+- ``COLLAB_JWT_MODE`` — ``local``: HS256 tokens signed with ``SUPABASE_JWT_SECRET`` (the
+  legacy Supabase JWT secret, at least 32 characters); ``jwks``: ES256 / RS256 tokens
+  verified with the public keys of a JWKS. Unset: ``jwks`` when ``COLLAB_JWKS``,
+  ``COLLAB_JWKS_URL`` or ``SUPABASE_URL`` is set, else ``local`` when the secret is set,
+  else no JWT is accepted (only the API key).
+- ``SUPABASE_JWT_SECRET`` — the HS256 secret for ``local`` mode.
+- ``SUPABASE_URL`` — in ``jwks`` mode the keys come from
+  ``<SUPABASE_URL>/auth/v1/.well-known/jwks.json`` and the issuer defaults to
+  ``<SUPABASE_URL>/auth/v1``.
+- ``COLLAB_JWKS_URL`` — another JWKS URL (``https``, or ``http`` to localhost only).
+- ``COLLAB_JWKS`` — a JWKS given directly, as JSON text or a file path: used offline,
+  never refetched; wins over the URLs.
+- ``COLLAB_JWKS_TTL`` — seconds a fetched JWKS is trusted (default 600, Supabase's own
+  edge cache time); a token with an unknown ``kid`` refetches it at most once per 30 s.
+- ``COLLAB_JWT_AUDIENCE`` — the required ``aud`` (default ``authenticated``).
+- ``COLLAB_JWT_ISSUER`` — the required ``iss``; empty turns the check off.
+- ``COLLAB_JWT_LEEWAY`` — clock skew allowed on ``exp`` / ``nbf`` / ``iat``, 0–60 s (default 30).
+- ``COLLAB_API_KEY`` — the key accepted in ``x-api-key``; such a caller is the service role.
+- ``COLLAB_REQUIRE_JWT`` — ``1/true/yes/on``: refuse ``x-api-key`` (``0/false/no/off``
+  or unset: accept it). Any other value is a configuration error.
+
+A token is accepted only if: its header names an allowed algorithm (``local``: HS256;
+``jwks``: ES256 / RS256, and the ``kid``'s key has that algorithm and key type), carries
+no ``jku`` / ``x5u`` / ``x5c`` / ``jwk`` / ``crit``; the signature verifies; ``exp``,
+``iat``, ``sub`` and ``role`` are present; it has not expired and is not from the future;
+``aud`` (and ``iss`` when configured) match; ``role`` is ``authenticated`` or
+``service_role``. ``AuthError.code`` is one of ``missing_credentials``, ``invalid_token``,
+``algorithm_not_allowed``, ``invalid_signature``, ``token_expired``,
+``token_not_yet_valid``, ``invalid_audience``, ``invalid_issuer``, ``missing_claim``,
+``role_not_allowed``, ``unknown_key``, ``jwks_unavailable``, ``jwt_not_configured``,
+``invalid_api_key``, ``jwt_required``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import jwt
+
+from collab_sdk.auth.jwks import (JwksCache, JwksError, VerifyingKey, check_jwks_url, load_jwks_text,
+                              parse_jwks)
+from collab_sdk.errors import Unauthorized
+
+__all__ = ["AuthError", "Identity", "AuthConfig", "Authenticator", "mint_token"]
+
+JWT_ALGORITHMS: dict[str, tuple[str, ...]] = {"local": ("HS256",), "jwks": ("ES256", "RS256")}
+FORBIDDEN_HEADERS = ("jku", "x5u", "x5c", "jwk", "crit")
+MAX_TOKEN_CHARS = 8192
+MIN_SECRET_CHARS = 32
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+class AuthError(Unauthorized):
+    """The request's credentials were missing or refused; ``code`` says why (see the
+    module doc), ``status`` is 401 (503 when the JWKS could not be fetched)."""
+
+    code: str
+
+    def __init__(self, code: str, message: str, *, status: int = 401) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller: the database ``role`` to act as, the user id
+    (``subject``, None for an API key), the ``claims`` for ``request.jwt.claims`` and
+    how it was proven (``via``)."""
+
+    role: str
+    subject: str | None
+    claims: dict[str, Any] = field(default_factory=dict)
+    via: Literal["jwt", "api_key"] = "jwt"
+
+    @property
+    def executor_hints(self) -> dict[str, str]:
+        """``app_metadata.collab_executors`` (executor id -> role): hints for a UI only;
+        the database's membership table decides what the caller may do."""
+        hints = (self.claims.get("app_metadata") or {}).get("collab_executors") or {}
+        return {str(k): str(v) for k, v in hints.items()} if isinstance(hints, dict) else {}
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """What ``Authenticator`` accepts; ``from_env`` reads it from the environment."""
+
+    mode: Literal["local", "jwks"] | None = None
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwks: Mapping[str, Any] | None = field(default=None, repr=False)
+    audience: str = "authenticated"
+    issuer: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    require_jwt: bool = False
+    leeway: float = 30.0
+    jwks_ttl: float = 600.0
+    jwks_cooldown: float = 30.0
+    jwks_timeout: float = 5.0
+    allowed_roles: tuple[str, ...] = ("authenticated", "service_role")
+
+    def __post_init__(self) -> None:
+        if self.mode == "local" and len(self.jwt_secret or "") < MIN_SECRET_CHARS:
+            raise ValueError(f"COLLAB_JWT_MODE=local needs SUPABASE_JWT_SECRET of at least "
+                             f"{MIN_SECRET_CHARS} characters")
+        if self.mode == "jwks":
+            if (self.jwks is None) == (self.jwks_url is None):
+                raise ValueError("COLLAB_JWT_MODE=jwks needs one of COLLAB_JWKS, COLLAB_JWKS_URL "
+                                 "or SUPABASE_URL")
+            if self.jwks_url is not None:
+                check_jwks_url(self.jwks_url)
+            elif not _usable_keys(self.jwks):
+                raise ValueError("COLLAB_JWKS holds no usable ES256/RS256 public signing key")
+        if not 0 <= self.leeway <= 60:
+            raise ValueError("COLLAB_JWT_LEEWAY must be between 0 and 60 seconds")
+        if self.require_jwt and self.mode is None:
+            raise ValueError("COLLAB_REQUIRE_JWT is on but no JWT verification is configured "
+                             "(set SUPABASE_JWT_SECRET or a JWKS)")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
+        """The configuration ``env`` (default ``os.environ``) describes; see the module doc."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            return (env.get(name) or "").strip() or None
+
+        supabase_url = (get("SUPABASE_URL") or "").rstrip("/") or None
+        jwks_text, jwks_url = get("COLLAB_JWKS"), get("COLLAB_JWKS_URL")
+        mode = get("COLLAB_JWT_MODE")
+        if mode is None:
+            mode = ("jwks" if jwks_text or jwks_url or supabase_url
+                    else "local" if get("SUPABASE_JWT_SECRET") else None)
+        if mode not in (None, "local", "jwks"):
+            raise ValueError(f"COLLAB_JWT_MODE must be 'local' or 'jwks', not {mode!r}")
+        jwks: Mapping[str, Any] | None = None
+        if mode == "jwks":
+            if jwks_text:
+                jwks, jwks_url = load_jwks_text(jwks_text), None
+            elif jwks_url is None and supabase_url:
+                jwks_url = f"{supabase_url}/auth/v1/.well-known/jwks.json"
+        issuer = env.get("COLLAB_JWT_ISSUER")
+        if issuer is None and mode == "jwks" and supabase_url:
+            issuer = f"{supabase_url}/auth/v1"
+        return cls(
+            mode=cast(Literal["local", "jwks"] | None, mode),
+            jwt_secret=get("SUPABASE_JWT_SECRET"), jwks_url=jwks_url if mode == "jwks" else None,
+            jwks=jwks, audience=get("COLLAB_JWT_AUDIENCE") or "authenticated",
+            issuer=(issuer or "").strip() or None,
+            api_key=get("COLLAB_API_KEY"), require_jwt=_flag(env, "COLLAB_REQUIRE_JWT"),
+            leeway=_seconds(get("COLLAB_JWT_LEEWAY"), "COLLAB_JWT_LEEWAY", 30),
+            jwks_ttl=_seconds(get("COLLAB_JWKS_TTL"), "COLLAB_JWKS_TTL", 600))
+
+
+class Authenticator:
+    """Turns request headers into an ``Identity`` (see the module doc); one per process,
+    so that a fetched JWKS stays cached. Thread-safe."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self.algorithms = JWT_ALGORITHMS[config.mode] if config.mode else ()
+        self._jwks: JwksCache | None = None
+        if config.mode == "jwks":
+            self._jwks = JwksCache(url=config.jwks_url, static=config.jwks, ttl=config.jwks_ttl,
+                                   cooldown=config.jwks_cooldown, timeout=config.jwks_timeout)
+
+    def authenticate(self, headers: Mapping[str, str]) -> Identity:
+        """The caller of a request with these headers; may fetch the JWKS (blocking)."""
+        token = self._credentials(headers)
+        return token if isinstance(token, Identity) else self.verify_token(token)
+
+    async def authenticate_async(self, headers: Mapping[str, str]) -> Identity:
+        """``authenticate`` for event loops: a JWKS fetch does not block the loop."""
+        token = self._credentials(headers)
+        return token if isinstance(token, Identity) else await self.verify_token_async(token)
+
+    def verify_token(self, token: str) -> Identity:
+        """The identity a bare JWT proves (e.g. one sent over a WebSocket)."""
+        header = self._header(token)
+        if self._jwks is None:
+            return self._decode(token, self.config.jwt_secret or "", ["HS256"])
+        try:
+            key = self._jwks.get(header["kid"])
+        except JwksError as exc:
+            raise _jwks_error(exc) from None
+        return self._decode_with(token, header, key)
+
+    async def verify_token_async(self, token: str) -> Identity:
+        """``verify_token`` with a non-blocking JWKS fetch."""
+        header = self._header(token)
+        if self._jwks is None:
+            return self._decode(token, self.config.jwt_secret or "", ["HS256"])
+        try:
+            key = await self._jwks.get_async(header["kid"])
+        except JwksError as exc:
+            raise _jwks_error(exc) from None
+        return self._decode_with(token, header, key)
+
+    def _credentials(self, headers: Mapping[str, str]) -> str | Identity:
+        authorization, api_key = _header_value(headers, "authorization"), _header_value(headers, "x-api-key")
+        if authorization:
+            scheme, _, token = authorization.strip().partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError("invalid_token", "Authorization must be 'Bearer <token>'")
+            return token.strip()
+        if api_key:
+            return self._check_api_key(api_key)
+        wanted = "Authorization: Bearer <JWT>" + ("" if self.config.require_jwt else " or x-api-key")
+        raise AuthError("missing_credentials", f"no credentials: send {wanted}")
+
+    def _check_api_key(self, given: str) -> Identity:
+        if self.config.require_jwt:
+            raise AuthError("jwt_required", "API keys are not accepted here: send a Bearer JWT")
+        expected = self.config.api_key
+        if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise AuthError("invalid_api_key", "the API key is not valid")
+        return Identity(role="service_role", subject=None, claims={"role": "service_role"}, via="api_key")
+
+    def _header(self, token: str) -> dict[str, Any]:
+        if self.config.mode is None:
+            raise AuthError("jwt_not_configured", "JWTs are not accepted: no secret or JWKS is configured")
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise AuthError("invalid_token", "the token is not a JWT")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthError("invalid_token", "the token is not a JWT") from None
+        for name in FORBIDDEN_HEADERS:
+            if name in header:
+                raise AuthError("invalid_token", f"token header {name!r} is not accepted")
+        if header.get("alg") not in self.algorithms:
+            raise AuthError("algorithm_not_allowed", f"algorithm {header.get('alg')!r} is not accepted "
+                            f"in {self.config.mode} mode (only {', '.join(self.algorithms)})")
+        if self._jwks is not None and not (isinstance(header.get("kid"), str) and header["kid"]):
+            raise AuthError("invalid_token", "the token names no key (kid)")
+        return header
+
+    def _decode_with(self, token: str, header: Mapping[str, Any], key: VerifyingKey) -> Identity:
+        if key.alg != header["alg"]:
+            raise AuthError("algorithm_not_allowed", f"key {key.kid!r} is a {key.alg} key, "
+                            f"not {header['alg']}")
+        return self._decode(token, key.key, [key.alg])
+
+    def _decode(self, token: str, key: Any, algorithms: list[str]) -> Identity:
+        config = self.config
+        try:
+            claims = jwt.decode(token, key, algorithms=algorithms, audience=config.audience,
+                                issuer=config.issuer, leeway=config.leeway,
+                                options={"require": ["exp", "iat", "sub", "role"],
+                                         "verify_iss": config.issuer is not None})
+        except jwt.PyJWTError as exc:
+            raise _token_error(exc) from None
+        subject, role = claims["sub"], claims["role"]
+        if not isinstance(subject, str) or not subject:
+            raise AuthError("missing_claim", "the token has an empty 'sub' claim")
+        if role not in config.allowed_roles:
+            raise AuthError("role_not_allowed", f"role {role!r} is not accepted")
+        return Identity(role=role, subject=subject, claims=claims, via="jwt")
+
+
+def mint_token(secret: str, *, sub: str, role: str = "authenticated",
+               executors: dict[str, str] | None = None, expires_in: int = 3600,
+               audience: str = "authenticated", issuer: str | None = None,
+               extra: Mapping[str, Any] | None = None) -> str:
+    """An HS256 token shaped like a Supabase access token, for local development
+    (``COLLAB_JWT_MODE=local`` with the same ``secret``). ``executors`` (executor id ->
+    role) go to ``app_metadata.collab_executors`` as hints; the database's membership
+    table decides. ``extra`` claims are merged last."""
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ValueError(f"the secret must be at least {MIN_SECRET_CHARS} characters")
+    if expires_in <= 0:
+        raise ValueError("expires_in must be positive")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub, "role": role, "aud": audience, "iat": now, "exp": now + expires_in,
+        "session_id": str(uuid.uuid4()), "is_anonymous": False,
+        "app_metadata": {"provider": "collab", "collab_executors": dict(executors or {})},
+        "user_metadata": {},
+    }
+    if issuer is not None:
+        claims["iss"] = issuer
+    claims.update(extra or {})
+    return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
+
+
+def _header_value(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}")
+    return value in _TRUE
+
+
+def _seconds(value: str | None, name: str, default: float) -> float:
+    try:
+        seconds = default if value is None else float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError(f"{name} must not be negative")
+    return seconds
+
+
+def _usable_keys(jwks: Mapping[str, Any] | None) -> int:
+    try:
+        return len(parse_jwks(jwks))
+    except JwksError:
+        return 0
+
+
+def _jwks_error(exc: JwksError) -> AuthError:
+    return AuthError(exc.code, exc.message, status=503 if exc.code == "jwks_unavailable" else 401)
+
+
+def _token_error(exc: jwt.PyJWTError) -> AuthError:
+    errors: list[tuple[type[jwt.PyJWTError], str, str]] = [
+        (jwt.ExpiredSignatureError, "token_expired", "the token has expired"),
+        (jwt.ImmatureSignatureError, "token_not_yet_valid", "the token is not valid yet"),
+        (jwt.InvalidAudienceError, "invalid_audience", "the token is for another audience"),
+        (jwt.InvalidIssuerError, "invalid_issuer", "the token is from another issuer"),
+        (jwt.MissingRequiredClaimError, "missing_claim", f"the token lacks a claim: {exc}"),
+        (jwt.InvalidSignatureError, "invalid_signature", "the token's signature does not verify"),
+        (jwt.InvalidAlgorithmError, "algorithm_not_allowed", "the token's algorithm is not accepted"),
+    ]
+    for kind, code, message in errors:
+        if isinstance(exc, kind):
+            return AuthError(code, message)
+    return AuthError("invalid_token", f"the token is not valid: {exc}")

@@ -1,0 +1,66 @@
+"""Which transport the environment asks for.
+
+In order of precedence:
+
+1. ``COLLAB_DATABASE_URL`` — a ``postgresql://`` URL: ``PostgresTransport`` (trusted).
+2. ``SUPABASE_URL`` plus a key — ``SupabaseTransport``. Keys, first found wins:
+   ``SUPABASE_SECRET_KEY`` (``sb_secret_…``), ``SUPABASE_SERVICE_ROLE_KEY`` (legacy JWT),
+   ``SUPABASE_PUBLISHABLE_KEY`` (``sb_publishable_…``), ``SUPABASE_ANON_KEY`` (legacy).
+   A publishable/anon key acts as ``anon`` until given a user session
+   (``SUPABASE_ACCESS_TOKEN``, a user's JWT, is used when set).
+3. Neither — the embedded PostgreSQL under ``$COLLAB_HOME`` or ``./.collab``,
+   started and migrated on first use.
+
+Artifacts go to Supabase Storage with the Supabase transport, otherwise to
+``LocalStorage`` in ``$COLLAB_STORAGE_DIR`` (default ``<home>/storage``) with URLs signed
+for ``$COLLAB_PUBLIC_URL`` (default ``http://127.0.0.1:3100``, where ``collab serve``
+listens).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
+
+from collab_sdk.local.home import collab_home
+from collab_sdk.errors import ValidationError
+from collab_sdk.local.storage import LocalStorage, Storage
+from collab_sdk.transports.base import Transport
+
+__all__ = ["transport_from_env", "storage_for", "SUPABASE_KEY_VARIABLES"]
+
+#: Key variables read with ``SUPABASE_URL``, most privileged first.
+SUPABASE_KEY_VARIABLES = ("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY",
+                          "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_ANON_KEY")
+
+
+def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
+    """The transport ``env`` (default ``os.environ``) configures; see the module doc."""
+    env = os.environ if env is None else env
+    if env.get("COLLAB_DATABASE_URL"):
+        from collab_sdk.transports.postgres import PostgresTransport
+        return PostgresTransport(env["COLLAB_DATABASE_URL"])
+    if env.get("SUPABASE_URL"):
+        key = next((env[name] for name in SUPABASE_KEY_VARIABLES if env.get(name)), None)
+        if key is None:
+            raise ValidationError("SUPABASE_URL is set but no key is: set one of "
+                                  + ", ".join(SUPABASE_KEY_VARIABLES), code="CL400")
+        from collab_sdk.transports.supabase.rpc import SupabaseTransport
+        return SupabaseTransport(env["SUPABASE_URL"], key,
+                                 access_token=env.get("SUPABASE_ACCESS_TOKEN") or None)
+    from collab_sdk.local.home import local_database_url
+    from collab_sdk.transports.postgres import PostgresTransport
+    return PostgresTransport(local_database_url(collab_home(env)))
+
+
+
+def storage_for(transport: Transport, env: Mapping[str, str] | None = None) -> Storage:
+    """The artifact storage that goes with ``transport`` (see the module doc)."""
+    env = os.environ if env is None else env
+    supabase_storage = getattr(transport, "storage", None)
+    if callable(supabase_storage):
+        return cast(Storage, supabase_storage())
+    root = Path(env["COLLAB_STORAGE_DIR"]) if env.get("COLLAB_STORAGE_DIR") else collab_home(env) / "storage"
+    return LocalStorage(root, base_url=env.get("COLLAB_PUBLIC_URL") or "http://127.0.0.1:3100")

@@ -1,0 +1,252 @@
+"""Live event streams: every committed ``job_event`` once, in ``seq`` order.
+
+``AsyncCollabClient.watch(...)`` yields the events after ``since_seq`` that are already
+committed (the snapshot), then new ones as they commit. Rows always come from
+``collab.job_events_after_v1``, which releases an event only when no lower seq can still
+appear; the cursor it answers is the resume point, so a dropped connection, a lost or
+early notification, or a restart loses nothing and repeats nothing. A live source only
+says *when* to read again:
+
+- ``PostgresLiveSource``: ``LISTEN collab_events`` on its own connection (the triggers
+  send one small hint per statement), reconnecting forever;
+- ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``): Supabase Realtime ``postgres_changes``
+  on ``collab.job_events``;
+- none: polling every ``poll_interval`` seconds, which is also every source's safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from collab_sdk.errors import TransportError
+from collab_sdk.models import JobEvent
+from collab_sdk.transports.listen import EVENTS_CHANNEL, Listener
+from collab_sdk.timing import Backoff, wait_event
+
+if TYPE_CHECKING:
+    from collab_sdk.client.async_client import AsyncCollabClient
+
+__all__ = ["EventFilter", "EventStream", "LiveSource", "PostgresLiveSource", "FINAL_EVENT_TYPES",
+           "watch_events", "read_settled", "live_source_for", "job_filter"]
+
+#: Event types after which a job does nothing more (unless retried by hand).
+FINAL_EVENT_TYPES = frozenset({"succeeded", "failed", "cancelled"})
+log = logging.getLogger("collab.streams")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a stream follows: one job, one executor, or (both None) all visible."""
+
+    job_id: str | None = None
+    executor_id: str | None = None
+
+    def matches_hint(self, payload: str) -> bool:
+        """Whether a ``collab_events`` hint may concern this stream (unknown: yes)."""
+        try:
+            hint = json.loads(payload)
+            job, executor = hint.get("job_id"), hint.get("executor_id")
+        except (ValueError, AttributeError):
+            return True
+        return (self.job_id is None or job in (None, self.job_id)) and \
+            (self.executor_id is None or executor in (None, self.executor_id))
+
+
+class LiveSource(Protocol):
+    """Tells a stream when to read again. ``run`` calls ``wake()`` on each relevant
+    change and after every (re)connect, until ``stop`` is set; it never raises."""
+
+    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Watch for changes until ``stop`` is set."""
+        ...
+
+
+class PostgresLiveSource:
+    """``LISTEN collab_events`` on a dedicated connection to ``url``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: The listener of the current ``run`` (tests look at its connection).
+        self.listener: Listener | None = None
+
+    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set, reconnecting after any failure."""
+        self.listener = Listener(self.url, events.matches_hint, wake, channel=EVENTS_CHANNEL)
+        await self.listener.run(stop)
+
+
+class EventStream:
+    """What ``watch`` returns: an async iterator of ``JobEvent``. A background task reads
+    ahead (up to ``buffer`` events), so a pending ``__anext__`` may be cancelled — say by
+    ``asyncio.wait_for(anext(stream), 1)`` timing out — without losing an event or
+    ending the stream. ``aclose()`` (or leaving ``async with``) stops it and its
+    connections; the first contact's errors (``NotFound``…) come from ``__anext__``."""
+
+    def __init__(self, events: AsyncIterator[JobEvent], buffer: int = 1000) -> None:
+        self._events = events
+        self._queue: asyncio.Queue[JobEvent | BaseException | None] = asyncio.Queue(maxsize=buffer)
+        self._task: asyncio.Task[None] | None = None
+        self._done: BaseException | None = None
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> JobEvent:
+        if self._done is not None:
+            raise self._done
+        if self._task is None:
+            self._task = asyncio.create_task(self._read_ahead())
+        item = await self._queue.get()
+        if isinstance(item, JobEvent):
+            return item
+        self._done = item if item is not None else StopAsyncIteration()
+        raise self._done
+
+    async def _read_ahead(self) -> None:
+        try:
+            async for event in self._events:
+                await self._queue.put(event)
+            await self._queue.put(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # handed to the reader by __anext__
+            await self._queue.put(exc)
+
+    async def aclose(self) -> None:
+        """Stop reading; close the live source and the stream's generator."""
+        self._done = StopAsyncIteration()
+        while self._task is not None and not self._task.done():
+            self._task.cancel()  # again, should something inside have swallowed it
+            await asyncio.wait([self._task], timeout=1.0)
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def live_source_for(client: AsyncCollabClient) -> LiveSource | None:
+    """The live source the client's transport supports: LISTEN for Postgres URLs,
+    Realtime for supabase-py, else None (polling)."""
+    transport = client.transport
+    url = getattr(transport, "url", None)
+    if isinstance(url, str) and url.startswith(("postgres://", "postgresql://")):
+        return PostgresLiveSource(url)
+    realtime_source = getattr(transport, "live_source", None)
+    return realtime_source() if callable(realtime_source) else None
+
+
+async def watch_events(client: AsyncCollabClient, events: EventFilter, *, since_seq: int = 0,
+                       until_final: bool = False, poll_interval: float = 1.0,
+                       page_size: int = 500, source: LiveSource | None = None) -> AsyncIterator[JobEvent]:
+    """The generator behind ``AsyncCollabClient.watch``; see there. The first contact's
+    errors are raised (an unreachable database, a foreign schema); later transport
+    errors are retried from the cursor."""
+    await client.connect()
+    wake = asyncio.Event()
+    wake.set()
+    stop = asyncio.Event()
+    listening = asyncio.create_task(source.run(events, wake.set, stop)) if source else None
+    reader = _Reader(client, events, since_seq, page_size)
+    try:
+        while True:
+            wake.clear()
+            batch = await reader.next_batch()
+            for event in batch:
+                yield event
+            if until_final and reader.finished():
+                return
+            if not reader.more:
+                await wait_event(wake, reader.wait_time(poll_interval))
+    finally:
+        stop.set()
+        if listening is not None:
+            await _stop_source(listening)
+
+
+class _Reader:
+    """Pages through ``job_events_after_v1``, keeping the cursor and the horizon."""
+
+    def __init__(self, client: AsyncCollabClient, events: EventFilter, since_seq: int,
+                 page_size: int) -> None:
+        self.client, self.events, self.page_size = client, events, page_size
+        self.cursor = since_seq
+        self.horizon: dict[str, Any] | None = None
+        self.more = False
+        self.last: JobEvent | None = None
+        self._backoff = Backoff(first=0.05, cap=5.0)
+        self._settle = Backoff(first=0.005, cap=0.2)
+
+    async def next_batch(self) -> list[JobEvent]:
+        """The next released events (maybe none); transport errors are retried."""
+        try:
+            fresh = await self.fetch()
+        except TransportError as exc:
+            if self._backoff.should_log():
+                log.warning("event stream: %s; retrying from seq %s", exc, self.cursor)
+            await asyncio.sleep(self._backoff.next())
+            return []
+        self._backoff.reset()
+        return fresh
+
+    async def fetch(self) -> list[JobEvent]:
+        """One call of ``job_events_after_v1`` from the cursor; moves the cursor."""
+        page = await self.client._call(
+            "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
+            executor_id=self.events.executor_id, page_size=self.page_size,
+            horizon_seq=self.horizon and self.horizon["seq"],
+            horizon_xid=self.horizon and self.horizon["xid"])
+        fresh = [e for e in (JobEvent.model_validate(row) for row in page["events"])
+                 if e.seq > self.cursor]
+        self.cursor = max(self.cursor, int(page["cursor"]))
+        self.horizon, self.more = page["horizon"], bool(page["more"])
+        if fresh:
+            self.last = fresh[-1]
+        return fresh
+
+    def finished(self) -> bool:
+        """The newest event seen ends the job, and nothing is pending behind it."""
+        return (not self.more and self.last is not None
+                and self.last.event_type in FINAL_EVENT_TYPES)
+
+    def wait_time(self, poll_interval: float) -> float:
+        """How long to wait before reading again: soon while a horizon waits for older
+        transactions to end (growing), else until a wake-up or the poll interval."""
+        if self.horizon is None:
+            self._settle.reset()
+            return poll_interval
+        return min(self._settle.next(), poll_interval)
+
+
+async def read_settled(client: AsyncCollabClient, events: EventFilter,
+                       since_seq: int = 0) -> tuple[list[JobEvent], int]:
+    """Every event after ``since_seq`` that is settled now, and the seq they reach (the
+    point to resume from); errors are raised."""
+    reader = _Reader(client, events, since_seq, page_size=1000)
+    found = await reader.fetch()
+    while reader.more:
+        found += await reader.fetch()
+    return found, reader.cursor
+
+
+async def _stop_source(listening: asyncio.Task[None]) -> None:
+    listening.cancel()
+    try:
+        await listening
+    except asyncio.CancelledError:
+        pass
+    except Exception:  # a broken source only cost wake-ups; polling carried the stream
+        log.exception("event stream: the live source failed")
+
+
+def job_filter(job_id: UUID | str | None, executor_id: str | None) -> EventFilter:
+    """An ``EventFilter`` from the client's arguments."""
+    return EventFilter(job_id=str(job_id) if job_id is not None else None, executor_id=executor_id)

@@ -1,0 +1,173 @@
+"""``CollabClient``: the blocking face of ``AsyncCollabClient``, not a copy of it.
+
+Each ``CollabClient`` runs one private event loop in a daemon thread and submits the
+async client's coroutines to it, so every method here *is* the async method: same
+arguments, same answers, same errors. The async pool and sessions live on that loop.
+``close()`` (or leaving ``with CollabClient(...)``) closes the transport and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from typing_extensions import Self
+
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.local.storage import Storage
+from collab_sdk.transports.base import Transport
+
+__all__ = ["CollabClient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="collab-client-loop",
+                                       daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("CollabClient was called from its own event loop; use AsyncCollabClient")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+def _blocking(method: Callable[Concatenate[AsyncCollabClient, P], Coroutine[Any, Any, R]]
+              ) -> Callable[Concatenate[CollabClient, P], R]:
+    """``AsyncCollabClient.method`` as a blocking ``CollabClient`` method."""
+    @functools.wraps(method)
+    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._loop.run(method(self.aio, *args, **kwargs))
+    return call
+
+
+def _blocking_iter(method: Callable[Concatenate[AsyncCollabClient, P], AsyncIterator[R]]
+                   ) -> Callable[Concatenate[CollabClient, P], Iterator[R]]:
+    """An async-generator method as a blocking generator method."""
+    @functools.wraps(method)
+    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+        agen = method(self.aio, *args, **kwargs)
+        try:
+            while True:
+                try:
+                    yield self._loop.run(anext(agen))  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._loop.run(agen.aclose())  # type: ignore[attr-defined]
+    return call
+
+
+class CollabClient:
+    """The blocking collab client; see ``AsyncCollabClient`` for every method.
+
+    ``with CollabClient.from_env() as client: client.assign("t", executor_id="e")``."""
+
+    def __init__(self, transport: Transport, *, storage: Storage | None = None,
+                 check_schema: bool = True) -> None:
+        self._loop, self._owns_loop = _LoopThread(), True
+        #: The async client underneath, for code that wants both faces.
+        self.aio = AsyncCollabClient(transport, storage=storage, check_schema=check_schema)
+
+    @classmethod
+    def from_url(cls, url: str, *, role: str | None = None,
+                 claims: Mapping[str, Any] | None = None, max_size: int = 10,
+                 storage: Storage | None = None) -> CollabClient:
+        """A client over ``PostgresTransport(url)``, optionally acting as ``role``."""
+        return cls._wrap(AsyncCollabClient.from_url(url, role=role, claims=claims,
+                                                    max_size=max_size, storage=storage))
+
+    @classmethod
+    def from_env(cls) -> CollabClient:
+        """The client the environment asks for (see ``collab_sdk.client.config``)."""
+        return cls._wrap(AsyncCollabClient.from_env())
+
+    @classmethod
+    def _wrap(cls, aio: AsyncCollabClient, loop: _LoopThread | None = None) -> CollabClient:
+        client = cls.__new__(cls)
+        client._loop, client.aio, client._owns_loop = loop or _LoopThread(), aio, loop is None
+        return client
+
+    def acting_as(self, role: str, claims: Mapping[str, Any] | None = None) -> CollabClient:
+        """A client sharing this one's event loop and pool that acts as ``role`` with
+        these JWT claims (see ``AsyncCollabClient.acting_as``); cheap enough per request."""
+        return CollabClient._wrap(self.aio.acting_as(role, claims), self._loop)
+
+    def __enter__(self) -> Self:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the transport and stop the client's event loop thread (a client from
+        ``acting_as`` leaves both to the client it came from)."""
+        if self._owns_loop and not self._loop.loop.is_closed():
+            try:
+                self._loop.run(self.aio.aclose())
+            finally:
+                self._loop.stop()
+
+    def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        """Schedule a coroutine of ``self.aio`` on this client's loop without waiting
+        (e.g. to pump ``self.aio.watch(...)`` into a queue); cancel the future to stop it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop.loop)
+
+    connect = _blocking(AsyncCollabClient.connect)
+    assign = _blocking(AsyncCollabClient.assign)
+    assign_many = _blocking(AsyncCollabClient.assign_many)
+    claim = _blocking(AsyncCollabClient.claim)
+    claim_many = _blocking(AsyncCollabClient.claim_many)
+    complete = _blocking(AsyncCollabClient.complete)
+    complete_and_claim = _blocking(AsyncCollabClient.complete_and_claim)
+    complete_many = _blocking(AsyncCollabClient.complete_many)
+    fail = _blocking(AsyncCollabClient.fail)
+    extend_lease = _blocking(AsyncCollabClient.extend_lease)
+    progress = _blocking(AsyncCollabClient.progress)
+    add_artifacts = _blocking(AsyncCollabClient.add_artifacts)
+    upload_artifact = _blocking(AsyncCollabClient.upload_artifact)
+    sign_artifact = _blocking(AsyncCollabClient.sign_artifact)
+    cancel = _blocking(AsyncCollabClient.cancel)
+    retry = _blocking(AsyncCollabClient.retry)
+    delete = _blocking(AsyncCollabClient.delete)
+    purge = _blocking(AsyncCollabClient.purge)
+    get_job = _blocking(AsyncCollabClient.get_job)
+    summary = _blocking(AsyncCollabClient.summary)
+    events = _blocking(AsyncCollabClient.events)
+    artifacts = _blocking(AsyncCollabClient.artifacts)
+    jobs_recent = _blocking(AsyncCollabClient.jobs_recent)
+    iter_jobs = _blocking_iter(AsyncCollabClient.iter_jobs)
+    watch = _blocking_iter(AsyncCollabClient.watch)
+    watch_job = _blocking_iter(AsyncCollabClient.watch_job)
+    job_snapshot = _blocking(AsyncCollabClient.job_snapshot)
+    events_head = _blocking(AsyncCollabClient.events_head)
+    dlq_list = _blocking(AsyncCollabClient.dlq_list)
+    dlq_retry = _blocking(AsyncCollabClient.dlq_retry)
+    heartbeat = _blocking(AsyncCollabClient.heartbeat)
+    workers_active = _blocking(AsyncCollabClient.workers_active)
+    stats = _blocking(AsyncCollabClient.stats)
+    metrics = _blocking(AsyncCollabClient.metrics)
+    add_member = _blocking(AsyncCollabClient.add_member)
+    remove_member = _blocking(AsyncCollabClient.remove_member)
+    schema_version = _blocking(AsyncCollabClient.schema_version)

@@ -1,0 +1,160 @@
+"""``PostgresTransport``: the RPCs over psycopg 3 and an async connection pool.
+
+It calls ``select * from collab.<fn>(name => %s::<type>, ...)``, casting each argument
+to the type the function declares (read once per function from ``pg_proc``), the way
+PostgREST binds a JSON body. With ``role`` it acts as PostgREST does for that caller:
+in one transaction, ``set_config('role', …, true)`` and ``request.jwt.claims``, then the
+call. Without ``role`` the connection's own user calls (trusted, like ``service_role``).
+
+Safe behind a transaction-mode pooler (Supavisor :6543): no session state, no prepared
+statements (``prepare_threshold=None``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from collab_sdk.errors import CollabError, TransportError, error_from_code
+
+__all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
+           "rpc_statement"]
+
+#: Each overload of ``collab.<fn>``: whether it returns a set, and its arguments' types.
+SIGNATURE_QUERY = """
+select p.proretset as retset,
+       coalesce((select jsonb_object_agg(a.name, format_type(a.typ, null))
+                   from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargnames,
+                               coalesce(p.proargmodes, array_fill('i'::"char", array[p.pronargs])))
+                        as a(typ, name, mode)
+                  where a.mode in ('i', 'b', 'v')), '{}'::jsonb) as args
+  from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+ where n.nspname = 'collab' and p.proname = %s
+"""
+
+
+@dataclass(frozen=True)
+class RpcSignature:
+    """One overload of an RPC, as ``pg_proc`` describes it."""
+
+    returns_set: bool
+    arg_types: dict[str, str]
+
+
+class _Shared:
+    """The pool and the signature cache, shared by a transport and its ``as_role`` views."""
+
+    def __init__(self, url: str, min_size: int, max_size: int) -> None:
+        self.pool = AsyncConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, timeout=10,
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row})
+        self.signatures: dict[str, list[RpcSignature]] = {}
+        self.opened = False
+
+    async def connection(self) -> Any:
+        if not self.opened:
+            await self.pool.open()
+            self.opened = True
+        return self.pool.connection()
+
+
+class PostgresTransport:
+    """Calls collab's RPCs over a psycopg connection pool.
+
+    ``PostgresTransport(url)`` acts as the connecting user (trusted);
+    ``.as_role("authenticated", {"sub": user_id})`` gives a view over the same pool
+    acting as that JWT caller, with RLS and membership checks applied."""
+
+    def __init__(self, url: str, *, role: str | None = None,
+                 claims: Mapping[str, Any] | None = None, min_size: int = 1,
+                 max_size: int = 10) -> None:
+        self.url = url
+        self.role = role
+        self.claims = dict(claims or {})
+        self._shared = _Shared(url, min_size, max_size)
+        self._owns_pool = True
+
+    def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> PostgresTransport:
+        """A transport over the same pool that calls as ``role`` with these JWT claims
+        (``role`` is added to them). Closing it leaves the pool open."""
+        view = PostgresTransport.__new__(PostgresTransport)
+        view.url, view.role, view.claims = self.url, role, {**(claims or {}), "role": role}
+        view._shared, view._owns_pool = self._shared, False
+        return view
+
+    async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
+        """Call ``collab.<fn>``; rows for a set-returning function, else its value."""
+        try:
+            async with await self._shared.connection() as conn:
+                signature = await self._signature(conn, fn, args)
+                query, params = rpc_statement(fn, args, signature)
+                if self.role is None:  # one autocommitted statement: no BEGIN/COMMIT trips
+                    return await _run(conn, query, params, signature)
+                async with conn.transaction():
+                    await conn.execute(
+                        "select set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
+                        (json.dumps(self.claims or {"role": self.role}), self.role))
+                    return await _run(conn, query, params, signature)
+        except psycopg.Error as exc:
+            raise _translate(exc, anonymous=self.role == "anon") from exc
+
+    async def _signature(self, conn: Any, fn: str, args: Mapping[str, Any]) -> RpcSignature:
+        if fn not in self._shared.signatures:
+            rows = await (await conn.execute(SIGNATURE_QUERY, (fn,))).fetchall()
+            self._shared.signatures[fn] = [RpcSignature(r["retset"], r["args"]) for r in rows]
+        return choose_signature(fn, self._shared.signatures[fn], args)
+
+    async def aclose(self) -> None:
+        """Close the pool (only the transport that created it does)."""
+        if self._owns_pool and self._shared.opened:
+            await self._shared.pool.close()
+            self._shared.opened = False
+
+
+def choose_signature(fn: str, candidates: list[RpcSignature], args: Mapping[str, Any]) -> RpcSignature:
+    """The overload that takes every argument named in ``args`` (``SchemaMismatch`` if none)."""
+    for candidate in candidates:
+        if set(args) <= set(candidate.arg_types):
+            return candidate
+    raise error_from_code("42883", f"collab.{fn} with arguments ({', '.join(args)}) does not exist")
+
+
+def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature) -> tuple[sql.Composable, list[Any]]:
+    """The statement calling ``collab.<fn>`` with ``args`` by name, each cast to its
+    declared type (as PostgREST binds a JSON body), and its parameters."""
+    named = sql.SQL(", ").join(
+        sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(signature.arg_types[name]))
+        for name in args)
+    target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
+    template = "select * from {}" if signature.returns_set else "select {} as value"
+    params = [_adapt(value, signature.arg_types[name]) for name, value in args.items()]
+    return sql.SQL(template).format(target), params
+
+
+def _adapt(value: Any, pg_type: str) -> Any:
+    if value is not None and pg_type in ("jsonb", "json"):
+        return Jsonb(value)
+    return value
+
+
+async def _run(conn: Any, query: sql.Composable, params: list[Any], signature: RpcSignature) -> Any:
+    rows = await (await conn.execute(query, params)).fetchall()
+    if signature.returns_set:
+        return rows
+    return rows[0]["value"] if rows else None
+
+
+def _translate(exc: psycopg.Error, *, anonymous: bool) -> CollabError:
+    if exc.sqlstate is None:
+        return TransportError(f"database unavailable: {exc}")
+    diag = exc.diag
+    return error_from_code(exc.sqlstate, diag.message_primary or str(exc), hint=diag.message_hint,
+                           details=diag.message_detail, anonymous=anonymous)

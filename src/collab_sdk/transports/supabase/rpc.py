@@ -1,0 +1,177 @@
+"""``SupabaseTransport``: the RPCs through supabase-py (PostgREST), plus its Storage.
+
+``SupabaseTransport(url, key)`` calls ``client.schema("collab").rpc(fn, args).execute()``
+and answers ``.data``: rows for a set-returning function, the value for a scalar one.
+
+Keys and headers:
+
+- a **secret** key (``sb_secret_…``, or the legacy ``service_role`` JWT) on trusted
+  servers only: it acts as ``service_role`` and bypasses RLS;
+- a **publishable** key (``sb_publishable_…``, or the legacy ``anon`` JWT) with
+  ``access_token=<a user's JWT>``: the token goes in ``Authorization: Bearer`` and the
+  key in ``apikey``, so PostgREST runs as ``authenticated`` with that user's claims.
+  Without a token the caller is ``anon`` (which may call nothing).
+
+The new ``sb_…`` keys are not JWTs and are never sent as a Bearer token (supabase-py
+would send the key there when there is no session); with no user token such a request
+carries only ``apikey`` and Supabase's gateway stands in the key's role.
+
+supabase-py gets an explicit ``httpx.AsyncClient`` (its own default one is configured
+through deprecated arguments), created on the first call so that it binds to the
+running event loop. supabase-py POSTs every RPC and never retries one, so this
+transport retries network errors and unavailable answers (HTTP 502/503/504/520,
+``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
+``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
+
+Live events: ``transport.live_source()`` is a ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``),
+which ``AsyncCollabClient.watch`` uses to learn when to read again.
+
+Artifacts: ``transport.storage()`` is a ``SupabaseStorage`` (``collab_sdk.transports.supabase.storage``)
+over the same supabase client, so ``AsyncCollabClient(t, storage=t.storage())`` talks to
+PostgREST and Storage with one key, one session and one connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import jwt
+from postgrest.exceptions import APIError
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+
+from collab_sdk.errors import CollabError, TransportError, error_from_code
+
+if TYPE_CHECKING:
+    from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
+    from collab_sdk.transports.supabase.storage import SupabaseStorage
+
+__all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "key_role"]
+
+#: RPCs that change nothing: safe to send again after a network error.
+IDEMPOTENT_RPCS = frozenset({
+    "get_job_v1", "job_summary_v1", "events_by_job_v1", "artifacts_by_job_v1", "jobs_recent_v1",
+    "dlq_list_v1", "workers_active_v1", "stats_v1", "metrics_overview_v1", "schema_version",
+    "job_events_after_v1", "job_events_head_v1",
+})
+
+# What supabase-py reports for a non-JSON gateway error (the HTTP status as ``code``) and
+# PostgREST's own "database unavailable" codes: the request may not have been served.
+_UNAVAILABLE = frozenset({"502", "503", "504", "520", "PGRST000", "PGRST001", "PGRST002", "PGRST003"})
+_MAX_BACKOFF_SECONDS = 5.0
+
+
+def key_role(key: str) -> str:
+    """``"service_role"`` for a secret key, ``"anon"`` for a publishable one (new
+    ``sb_…`` keys by prefix, legacy JWT keys by their ``role`` claim)."""
+    if key.startswith("sb_secret_"):
+        return "service_role"
+    if key.startswith("sb_publishable_"):
+        return "anon"
+    try:
+        role = jwt.decode(key, options={"verify_signature": False}).get("role")
+    except jwt.PyJWTError:
+        return "anon"
+    return "service_role" if role == "service_role" else "anon"
+
+
+class SupabaseTransport:
+    """Calls collab's RPCs through supabase-py; see the module docstring."""
+
+    def __init__(self, url: str, key: str, *, access_token: str | None = None,
+                 http_client: httpx.AsyncClient | None = None, schema: str = "collab",
+                 retries: int = 3, backoff: float = 0.2) -> None:
+        self.url = url
+        self.key = key
+        self.access_token = access_token
+        self.schema = schema
+        self.retries = retries
+        self.backoff = backoff
+        #: ``anon`` callers get ``Unauthorized`` (not ``Forbidden``) for ``42501``.
+        self.anonymous = access_token is None and key_role(key) == "anon"
+        self._given_http = http_client
+        self._http: httpx.AsyncClient | None = None
+        self._client: AsyncClient | None = None
+        self._lock = asyncio.Lock()
+
+    async def supabase(self) -> AsyncClient:
+        """The supabase-py client (created on first use, in the running loop)."""
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await self._create()
+        return self._client
+
+    async def _create(self) -> AsyncClient:
+        self._http = self._given_http or httpx.AsyncClient(timeout=httpx.Timeout(30.0),
+                                                           follow_redirects=True)
+        options = AsyncClientOptions(schema=self.schema, httpx_client=self._http,
+                                     auto_refresh_token=False, persist_session=False,
+                                     postgrest_client_retry=False)
+        if self.access_token is not None:
+            options.headers["Authorization"] = f"Bearer {self.access_token}"
+        client = await acreate_client(self.url, self.key, options)
+        if self.access_token is None and self.key.startswith("sb_"):
+            # supabase-py defaults Authorization to "Bearer <key>"; new keys are no JWTs.
+            client.options.headers.pop("Authorization", None)
+        return client
+
+    def storage(self) -> SupabaseStorage:
+        """Supabase Storage over this transport's client (same key and session)."""
+        from collab_sdk.transports.supabase.storage import SupabaseStorage
+        return SupabaseStorage(self)
+
+    def live_source(self) -> RealtimeLiveSource:
+        """What wakes ``watch`` over this transport: Realtime ``postgres_changes`` on
+        ``collab.job_events``, as this transport's user (``collab_sdk.transports.supabase.realtime``)."""
+        from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
+        return RealtimeLiveSource(self)
+
+    async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
+        """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows or the value."""
+        client = await self.supabase()
+        attempts = 1 + (max(self.retries, 0) if fn in IDEMPOTENT_RPCS else 0)
+        for attempt in range(attempts):
+            try:
+                response = await client.schema(self.schema).rpc(fn, dict(args)).execute()
+                return response.data
+            except APIError as exc:
+                error = self._translate(fn, exc)
+                retryable = isinstance(error, TransportError) and exc.code is not None
+            except httpx.TransportError as exc:  # connect/read errors, timeouts, protocol errors
+                error = TransportError(f"collab.{fn}: Supabase unreachable: "
+                                       f"{type(exc).__name__}: {exc}")
+                error.__cause__, retryable = exc, True
+            if not retryable or attempt + 1 == attempts:
+                raise error
+            await asyncio.sleep(self._delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, fn: str, exc: APIError) -> CollabError:
+        details = exc.details if exc.details is None else str(exc.details)
+        message = exc.message or str(exc)
+        if exc.code in _UNAVAILABLE or exc.code is None:  # a gateway's answer, not the database's
+            error: CollabError = TransportError(f"collab.{fn}: Supabase answered {message}",
+                                                code=exc.code, hint=exc.hint, details=details)
+        else:
+            error = error_from_code(exc.code, message, hint=exc.hint, details=details,
+                                    anonymous=self.anonymous)
+        error.__cause__ = exc
+        return error
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: ~backoff × 2^attempt, capped."""
+        return min(self.backoff * 2.0 ** attempt, _MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1.0)
+
+    async def aclose(self) -> None:
+        """Close the Realtime socket and the HTTP client this transport created (a given
+        one stays open)."""
+        http, self._http, client, self._client = self._http, None, self._client, None
+        if client is not None:
+            from collab_sdk.transports.supabase.realtime import close_realtime
+            await close_realtime(client.realtime)
+        if http is not None and http is not self._given_http:
+            await http.aclose()

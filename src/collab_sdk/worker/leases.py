@@ -1,0 +1,85 @@
+"""Lease extension for every running attempt of one worker, from one loop.
+
+A job's lease is extended a third of a lease after its claim and every third of a lease
+after that, for as long as its handler runs. One loop checks the held attempts a few
+times per third (no task or timer per job: most jobs end long before their first
+extension). An extension that says the lease is gone (cancelled, reclaimed after a
+pause, deleted) cancels the handler, whose result the engine would refuse anyway; one
+that cannot reach the database is retried on the next check until the lease would have
+expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.errors import LeaseLost, NotFound, TransportError
+
+if TYPE_CHECKING:
+    from collab_sdk.worker.runner import Attempt
+
+__all__ = ["LeaseKeeper"]
+
+log = logging.getLogger("collab.worker")
+
+
+class LeaseKeeper:
+    """Holds the worker's running attempts and extends their leases (``run`` is one of
+    the worker's background loops)."""
+
+    def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int) -> None:
+        self.client, self.worker_id, self.lease_seconds = client, worker_id, lease_seconds
+        self.interval = lease_seconds / 3
+        self._held: dict[Any, Attempt] = {}
+        self._extending: dict[Any, asyncio.Task[None]] = {}
+
+    def hold(self, attempt: Attempt) -> None:
+        """Start keeping ``attempt``'s lease (claimed just now)."""
+        attempt.extended_at = time.monotonic()
+        self._held[attempt.job.id] = attempt
+
+    def release(self, attempt: Attempt) -> None:
+        """Stop keeping it: the handler is done (or the lease is gone)."""
+        self._held.pop(attempt.job.id, None)
+        extending = self._extending.pop(attempt.job.id, None)
+        if extending is not None:
+            extending.cancel()
+
+    async def run(self) -> None:
+        """Check the held attempts four times per third of a lease, forever."""
+        try:
+            while True:
+                await asyncio.sleep(self.interval / 4)
+                now = time.monotonic()
+                for job_id, attempt in list(self._held.items()):
+                    if job_id not in self._extending and now - attempt.extended_at >= self.interval:
+                        self._extending[job_id] = asyncio.create_task(self._extend(attempt))
+        finally:
+            for task in self._extending.values():
+                task.cancel()
+
+    async def _extend(self, attempt: Attempt) -> None:
+        job = attempt.job
+        try:
+            await self.client.extend_lease(job.id, self.worker_id, lease_seconds=self.lease_seconds,
+                                           attempt=job.attempts)
+            attempt.extended_at = time.monotonic()
+        except (LeaseLost, NotFound):
+            self._lost(attempt)
+        except TransportError as exc:
+            log.warning("job %s: could not extend the lease: %s", job.id, exc)
+            if time.monotonic() >= attempt.extended_at + self.lease_seconds:
+                self._lost(attempt)
+        finally:
+            self._extending.pop(job.id, None)
+
+    def _lost(self, attempt: Attempt) -> None:
+        self._held.pop(attempt.job.id, None)
+        attempt.lease_lost = True
+        attempt.context.cancelled.set()
+        if attempt.handler is not None:
+            attempt.handler.cancel()
