@@ -13,7 +13,7 @@ from support import Caller, expire_lease
 
 
 def collab(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", *args, "--database-url", db_url],
+    return subprocess.run([sys.executable, "-m", "collab_sdk.cli", *args, "--database-url", db_url],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -69,13 +69,13 @@ def test_errors_have_clear_messages_and_exit_codes(db_url: str, args: list[str],
 def test_worker_spec_errors(db_url: str) -> None:
     for spec, text in [("nocolon", "module:attribute"), ("no_such_module:w", "cannot load"),
                        ("json:__name__", "not a collab Worker")]:
-        result = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "worker", spec],
+        result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "worker", spec],
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2 and text in result.stderr, result.stderr
 
 
 def test_unreachable_database_exits_69() -> None:
-    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "stats", "--database-url",
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "stats", "--database-url",
                              "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 69, result.stderr
@@ -85,13 +85,13 @@ def test_token_round_trips_through_the_authenticator() -> None:
     from collab_sdk.auth.tokens import AuthConfig, Authenticator
 
     secret = "a-local-development-secret-of-32+chars"
-    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "token", "--sub", "user-1",
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", "user-1",
                              "--executor", "ex=admin", "--secret", secret], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     auth = Authenticator(AuthConfig.from_env({"COLLAB_JWT_MODE": "local", "SUPABASE_JWT_SECRET": secret}))
     identity = auth.authenticate({"Authorization": f"Bearer {result.stdout.strip()}"})
     assert identity.subject == "user-1" and identity.role == "authenticated"
     assert identity.executor_hints == {"ex": "admin"}
-    short = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "token", "--sub", "u", "--secret", "short"],
+    short = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", "u", "--secret", "short"],
                            capture_output=True, text=True)
     assert short.returncode == 2 and "at least" in short.stderr

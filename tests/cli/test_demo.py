@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_the_demo_runs_its_three_jobs_and_prints_their_events_in_seq_order(db_url: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", "demo", "--database-url", db_url],
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "demo", "--database-url", db_url],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = re.findall(r"^  #(\d+) +\S+  (demo\.\w+) +(\w+)", result.stdout, re.MULTILINE)

@@ -1,6 +1,9 @@
 """The ``collab`` command: ``main`` builds the parser from one module per command group
-(``db``, ``jobs``, ``watch``, ``worker``, ``serve``, ``demo``); ``output`` prints tables
-and JSON and holds the one ``ExitStatus`` enum every command (and the worker) exits with.
+— ``db``, ``jobs`` (assign, jobs, job, stats), ``dlq``, ``watch``, ``worker``, ``serve``
+(serve, token), ``demo`` — each with a ``register(subparsers)``. ``connect`` resolves the
+database and the client for all of them; ``output`` prints tables and JSON and maps SDK
+errors to ``collab_sdk.exits.ExitStatus``, the one exit-status enum of every command
+and the worker. ``python -m collab_sdk.cli`` runs it.
 
 May import: everything else in collab_sdk. Nothing imports it.
 """

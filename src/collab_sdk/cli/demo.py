@@ -10,6 +10,7 @@ A worker with three handlers runs in this process; jobs are enqueued by running 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import shlex
@@ -21,14 +22,28 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from collab_sdk.cli.connect import async_client, database_url, database_url_options
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.worker.context import JobContext
 from collab_sdk.models import Job
-from collab_sdk.client.streams import FINAL_EVENT_TYPES
-from collab_sdk.worker.tasks import Retry
+from collab_sdk.states import FINAL_EVENT_TYPES
+from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.loop import Worker
+from collab_sdk.worker.tasks import Retry
 
-__all__ = ["run_demo", "demo_worker", "Thumbnail"]
+__all__ = ["register", "cmd_demo", "run_demo", "demo_worker", "Thumbnail"]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``collab demo``."""
+    demo = commands.add_parser("demo", parents=[database_url_options()],
+                               help="run a worker, enqueue jobs with the CLI, print events live")
+    demo.set_defaults(run=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo against ``database_url(args)``; its exit status."""
+    url = database_url(args)
+    return run_demo(async_client(url), url)
 
 
 class Thumbnail(BaseModel):
@@ -67,7 +82,7 @@ def _assign_with_cli(database_url: str, executor_id: str, type: str, payload: di
                      *extra: str) -> UUID:
     args = ["assign", type, "--executor", executor_id, "--payload", json.dumps(payload), *extra]
     print("$ collab " + " ".join(shlex.quote(a) for a in args))
-    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli.main", *args, "--json",
+    result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", *args, "--json",
                              "--database-url", database_url], capture_output=True, text=True, check=True)
     return UUID(json.loads(result.stdout)["jobId"])
 
@@ -118,7 +133,7 @@ async def _run(client: AsyncCollabClient, database_url: str) -> int:
 
 
 def run_demo(client: AsyncCollabClient, database_url: str) -> int:
-    """Run the demo against the migrated database at ``database_url``; the exit code."""
+    """Run the demo against the migrated database at ``database_url``; the exit status."""
     async def main() -> int:
         async with client:
             return await _run(client, database_url)

@@ -1,25 +1,50 @@
-"""The ``collab`` subcommands that work through the SDK: assign, jobs, job, dlq, stats
-(``(args, client) -> exit code``), and worker and token (``(args) -> exit code``).
-``cli.py`` wires them up."""
+"""``collab assign``, ``collab jobs``, ``collab job`` and ``collab stats``: enqueue jobs
+and read them back, each through the client ``collab_sdk.cli.connect`` opens."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import logging
-import os
-import sys
 
-from collab_sdk.cli.output import (JOB_COLUMNS, ExitStatus, job_rows, print_json, print_table)
+from collab_sdk.cli.connect import client_options, with_client
+from collab_sdk.cli.output import JOB_COLUMNS, job_rows, print_assigned, print_json, print_table
 from collab_sdk.cli.watch import follow_events
-from collab_sdk.errors import ValidationError
-from collab_sdk.models import Assigned, Job
 from collab_sdk.client.sync import CollabClient
-from collab_sdk.worker.loop import Worker
+from collab_sdk.errors import ValidationError
+from collab_sdk.exits import ExitStatus
+from collab_sdk.models import Job, JobStatus
 
-__all__ = ["cmd_assign", "cmd_jobs", "cmd_job", "cmd_dlq_list", "cmd_dlq_retry", "cmd_stats",
-           "cmd_worker", "cmd_token", "load_worker"]
+__all__ = ["register", "cmd_assign", "cmd_jobs", "cmd_job", "cmd_stats"]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``collab assign``, ``jobs``, ``job`` and ``stats``."""
+    assign = commands.add_parser("assign", parents=[client_options()], help="enqueue a job")
+    assign.add_argument("type")
+    assign.add_argument("--executor", required=True)
+    assign.add_argument("--payload", default="{}", help="JSON object (default {})")
+    assign.add_argument("--idempotency-key")
+    assign.add_argument("--priority", type=int)
+    assign.add_argument("--max-attempts", type=int)
+    assign.set_defaults(run=with_client(cmd_assign))
+
+    jobs = commands.add_parser("jobs", parents=[client_options()], help="recent jobs, newest last")
+    jobs.add_argument("--status", choices=[s.value for s in JobStatus])
+    jobs.add_argument("--executor")
+    jobs.add_argument("--type")
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--follow", action="store_true",
+                      help="then print their events as they commit (Ctrl-C stops)")
+    jobs.set_defaults(run=with_client(cmd_jobs))
+
+    job = commands.add_parser("job", parents=[client_options()],
+                              help="a job with its events and artifacts")
+    job.add_argument("job_id")
+    job.set_defaults(run=with_client(cmd_job))
+
+    stats = commands.add_parser("stats", parents=[client_options()], help="job counts by status")
+    stats.add_argument("--executor")
+    stats.set_defaults(run=with_client(cmd_stats))
 
 
 def cmd_assign(args: argparse.Namespace, client: CollabClient) -> int:
@@ -31,14 +56,7 @@ def cmd_assign(args: argparse.Namespace, client: CollabClient) -> int:
     assigned = client.assign(args.type, executor_id=args.executor, payload=payload,
                              idempotency_key=args.idempotency_key, priority=args.priority,
                              max_attempts=args.max_attempts)
-    return _print_assigned(args, assigned, "already existed")
-
-
-def _print_assigned(args: argparse.Namespace, assigned: Assigned, repeated: str) -> int:
-    if args.json:
-        print_json(assigned)
-    else:
-        print(f"{assigned.job_id} {'queued' if assigned.queued else repeated}")
+    print_assigned(assigned, as_json=args.json, repeated="already existed")
     return ExitStatus.OK
 
 
@@ -86,23 +104,6 @@ def cmd_job(args: argparse.Namespace, client: CollabClient) -> int:
     return ExitStatus.OK
 
 
-def cmd_dlq_list(args: argparse.Namespace, client: CollabClient) -> int:
-    """Dead letters, newest first."""
-    page = client.dlq_list(executor_id=args.executor, page_size=args.limit,
-                           include_retried=not args.open)
-    if args.json:
-        print_json(page)
-    else:
-        print_table(("ID", "JOB", "TYPE", "REASON", "ATTEMPTS", "RETRIED AS"),
-                    [[d.id, d.job_id, d.type, d.reason, d.attempts, d.retried_job_id] for d in page.items])
-    return ExitStatus.OK
-
-
-def cmd_dlq_retry(args: argparse.Namespace, client: CollabClient) -> int:
-    """Re-enqueue a dead letter (exactly once)."""
-    return _print_assigned(args, client.dlq_retry(args.dead_letter_id), "already retried as this job")
-
-
 def cmd_stats(args: argparse.Namespace, client: CollabClient) -> int:
     """Counts by status."""
     stats = client.stats(executor_id=args.executor)
@@ -112,48 +113,3 @@ def cmd_stats(args: argparse.Namespace, client: CollabClient) -> int:
         names = ("queued", "running", "succeeded", "failed", "cancelled", "total")
         print_table([n.upper() for n in names], [[getattr(stats, n) for n in names]])
     return ExitStatus.OK
-
-
-def cmd_token(args: argparse.Namespace) -> int:
-    """Print a local HS256 token (``SUPABASE_JWT_SECRET`` or ``--secret`` signs it)."""
-    from collab_sdk.auth.tokens import mint_token
-    secret = args.secret or os.environ.get("SUPABASE_JWT_SECRET")
-    if not secret:
-        raise ValidationError("set SUPABASE_JWT_SECRET or pass --secret to sign the token", code="CL400")
-    executors = {}
-    for item in args.executor:
-        executor_id, _, role = item.partition("=")
-        executors[executor_id] = role or "worker"
-    try:
-        token = mint_token(secret, sub=args.sub, role=args.role, executors=executors or None,
-                           expires_in=args.expires_in)
-    except ValueError as exc:
-        raise ValidationError(str(exc), code="CL400") from exc
-    print(token)
-    return ExitStatus.OK
-
-
-def load_worker(spec: str) -> Worker:
-    """``module:attribute`` → the ``Worker`` it names (or a callable returning one)."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ValidationError(f"worker must be given as module:attribute, not {spec!r}", code="CL400")
-    sys.path.insert(0, os.getcwd())
-    try:
-        target = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ValidationError(f"cannot load {spec}: {exc}", code="CL400") from exc
-    worker = target() if callable(target) and not isinstance(target, Worker) else target
-    if not isinstance(worker, Worker):
-        raise ValidationError(f"{spec} is a {type(worker).__name__}, not a collab Worker", code="CL400")
-    return worker
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """Run a worker until SIGTERM/SIGINT; its exit code (see ``Worker.run``)."""
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = load_worker(args.worker)
-    if args.concurrency:
-        worker.concurrency = args.concurrency
-    return worker.run()

@@ -1,5 +1,5 @@
 """How the ``collab`` command prints: aligned tables for people, ``--json`` for scripts,
-and exit codes scripts can trust."""
+and the exit status (``collab_sdk.exits.ExitStatus``) each SDK error means."""
 
 from __future__ import annotations
 
@@ -12,32 +12,21 @@ from pydantic import BaseModel
 
 from collab_sdk.errors import (CollabError, Conflict, Forbidden, NotFound, TransportError,
                                Unauthorized, ValidationError)
-from collab_sdk.models import Job
+from collab_sdk.exits import ExitStatus
+from collab_sdk.models import Assigned, Job
 
-__all__ = ["ExitStatus", "exit_status_for", "print_json", "print_table", "job_rows", "JOB_COLUMNS"]
+__all__ = ["exit_status_for", "print_json", "print_table", "print_assigned", "job_rows",
+           "JOB_COLUMNS"]
 
-
-class ExitStatus:
-    """The command's exit codes (the worker's own are in ``collab_sdk.worker.loop.ExitCode``)."""
-
-    OK = 0
-    ERROR = 1          #: any other failure
-    USAGE = 2          #: bad arguments or input rejected by the engine (CL400, CL413)
-    NOT_FOUND = 3      #: no such job / dead letter, or not visible to you
-    CONFLICT = 4       #: lease lost, invalid transition, idempotency conflict
-    DENIED = 5         #: unauthorized or forbidden
-    UNAVAILABLE = 69   #: the database could not be reached (EX_UNAVAILABLE)
-
-
-_BY_ERROR: list[tuple[type[CollabError], int]] = [
+_BY_ERROR: list[tuple[type[CollabError], ExitStatus]] = [
     (ValidationError, ExitStatus.USAGE), (NotFound, ExitStatus.NOT_FOUND),
     (Conflict, ExitStatus.CONFLICT), (Unauthorized, ExitStatus.DENIED),
     (Forbidden, ExitStatus.DENIED), (TransportError, ExitStatus.UNAVAILABLE),
 ]
 
 
-def exit_status_for(error: CollabError) -> int:
-    """The exit code for an SDK error."""
+def exit_status_for(error: CollabError) -> ExitStatus:
+    """The exit status for an SDK error (``ERROR`` for one the table does not name)."""
     return next((code for cls, code in _BY_ERROR if isinstance(error, cls)), ExitStatus.ERROR)
 
 
@@ -63,6 +52,14 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     for row in [list(columns)] + cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
     sys.stdout.flush()
+
+
+def print_assigned(assigned: Assigned, *, as_json: bool, repeated: str) -> None:
+    """An enqueued job: its id and ``queued``, or ``repeated`` when it already existed."""
+    if as_json:
+        print_json(assigned)
+    else:
+        print(f"{assigned.job_id} {'queued' if assigned.queued else repeated}")
 
 
 JOB_COLUMNS = ("ID", "TYPE", "EXECUTOR", "STATUS", "ATTEMPTS", "CREATED", "LAST ERROR")

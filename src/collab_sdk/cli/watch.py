@@ -1,4 +1,4 @@
-"""``collab watch JOB_ID`` and ``collab jobs --follow``: events printed as they commit.
+"""``collab watch JOB_ID``, and the event printer ``collab jobs --follow`` shares with it.
 
 Both read the gapless event stream (``AsyncCollabClient.watch``): the events already
 committed first, then live ones, each once and in ``seq`` order. ``watch`` ends with the
@@ -15,18 +15,24 @@ from collections.abc import Coroutine
 from typing import Any
 from uuid import UUID
 
-from collab_sdk.cli.output import ExitStatus
-from collab_sdk.models import JobEvent
+from collab_sdk.cli.connect import client_options, with_client
 from collab_sdk.client.sync import CollabClient
+from collab_sdk.exits import ExitStatus
+from collab_sdk.models import JobEvent
+from collab_sdk.states import WORKER_EVENTS, status_after
 
-__all__ = ["cmd_watch", "follow_events", "format_event", "TIMED_OUT"]
+__all__ = ["register", "cmd_watch", "follow_events", "format_event"]
 
-#: ``collab watch --timeout`` passed before the job finished (as timeout(1) exits).
-TIMED_OUT = 124
-# The job status each event leaves behind, for `jobs --follow --status`.
-_STATUS_AFTER = {"queued": "queued", "retry_scheduled": "queued", "retried": "queued",
-                 "claimed": "running", "progress": "running", "log": "running",
-                 "succeeded": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``collab watch``."""
+    watch = commands.add_parser("watch", parents=[client_options()],
+                                help="a job's events (its log, then live) until it finishes: exit 0 "
+                                     "succeeded, 1 failed or cancelled, 124 --timeout passed")
+    watch.add_argument("job_id")
+    watch.add_argument("--since", type=int, default=0, help="only events after this seq")
+    watch.add_argument("--timeout", type=float, help="give up after this many seconds")
+    watch.set_defaults(run=with_client(cmd_watch))
 
 
 def format_event(event: JobEvent, job_type: str | None = None) -> str:
@@ -54,7 +60,7 @@ def cmd_watch(args: argparse.Namespace, client: CollabClient) -> int:
             last[:] = [event]
 
     if not _run(client, consume(), args.timeout):
-        return TIMED_OUT
+        return ExitStatus.TIMEOUT
     if last and last[0].event_type == "succeeded":
         return ExitStatus.OK
     if last:
@@ -63,13 +69,19 @@ def cmd_watch(args: argparse.Namespace, client: CollabClient) -> int:
     return ExitStatus.OK if final == "succeeded" else ExitStatus.ERROR
 
 
+def _status_while(event_type: str) -> str | None:
+    """The job status an event shows the job in: the one it leads to, and ``running``
+    for the events only a leased worker appends."""
+    return "running" if event_type in WORKER_EVENTS else status_after(event_type)
+
+
 def follow_events(args: argparse.Namespace, client: CollabClient, since: int) -> None:
     """``collab jobs --follow``: every later event of the jobs the filters select."""
     types: dict[UUID, str] = {}
 
     async def consume() -> None:
         async for event in client.aio.watch(executor_id=args.executor, since_seq=since):
-            if args.status and _STATUS_AFTER.get(event.event_type) != args.status:
+            if args.status and _status_while(event.event_type) != args.status:
                 continue
             if event.job_id not in types:
                 types[event.job_id] = (await client.aio.get_job(event.job_id)).type

@@ -1,0 +1,50 @@
+"""``collab worker module:attr``: load a ``Worker`` by name and run it until SIGTERM or
+SIGINT; the command exits with ``Worker.run``'s status (``collab_sdk.exits.ExitStatus``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from collab_sdk.errors import ValidationError
+from collab_sdk.worker.loop import Worker
+
+__all__ = ["register", "cmd_worker", "load_worker"]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``collab worker``."""
+    worker = commands.add_parser("worker", help="run a worker (module:attribute naming a Worker)")
+    worker.add_argument("worker", help="e.g. myapp.jobs:worker")
+    worker.add_argument("--concurrency", type=int)
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(run=cmd_worker)
+
+
+def load_worker(spec: str) -> Worker:
+    """``module:attribute`` → the ``Worker`` it names (or a callable returning one)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValidationError(f"worker must be given as module:attribute, not {spec!r}", code="CL400")
+    sys.path.insert(0, os.getcwd())
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"cannot load {spec}: {exc}", code="CL400") from exc
+    worker = target() if callable(target) and not isinstance(target, Worker) else target
+    if not isinstance(worker, Worker):
+        raise ValidationError(f"{spec} is a {type(worker).__name__}, not a collab Worker", code="CL400")
+    return worker
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a worker until SIGTERM/SIGINT; its exit status (see ``Worker.run``)."""
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = load_worker(args.worker)
+    if args.concurrency:
+        worker.concurrency = args.concurrency
+    return int(worker.run())
