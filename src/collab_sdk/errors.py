@@ -10,8 +10,16 @@
     │   └── InvalidTransition  CL412: e.g. cancelling a finished job
     ├── PayloadTooLarge        CL413
     ├── SchemaMismatch         unsupported schema_version(); 42883, PGRST202/106
+    ├── ConfigurationError     the environment or arguments name no usable database/keys
     ├── StorageError           an artifact could not be stored or signed
-    └── TransportError         the database or API could not be reached or answered oddly
+    └── TransportError         the database or API could not be reached
+        └── ProtocolError      it answered something this SDK cannot read
+
+``code`` is always an engine code — a SQLSTATE, a ``CL…`` code or a PostgREST
+``PGRST…`` code — or None. A service's own word for a failure (Storage's ``not_found``,
+an auth failure's ``token_expired``) is ``reason``. The tree says what went wrong, not
+how to answer it: the HTTP layer alone maps errors to statuses (``collab_sdk.http.errors``),
+the CLI to exit statuses (``collab_sdk.cli.output``).
 
 Both transports translate their driver's errors here, and only there, keeping the
 engine's SQLSTATE (``code``) and PostgreSQL's ``hint`` and ``details``. The mapping is
@@ -31,25 +39,28 @@ __all__ = [
     "InvalidTransition",
     "PayloadTooLarge",
     "SchemaMismatch",
+    "ConfigurationError",
     "StorageError",
     "TransportError",
+    "ProtocolError",
     "error_from_code",
 ]
 
 
 class CollabError(Exception):
-    """Root of every collab error: ``code`` (SQLSTATE or collab code), ``message``,
-    and PostgreSQL's ``hint`` and ``details`` when there were any."""
+    """Root of every collab error: ``code`` (SQLSTATE, collab or PostgREST code),
+    ``message``, PostgreSQL's ``hint`` and ``details``, and a service's ``reason``."""
 
-    status = 500
 
     def __init__(self, message: str, *, code: str | None = None, hint: str | None = None,
-                 details: str | None = None) -> None:
+                 details: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.hint = hint
         self.details = details
+        #: A service's own name for the failure, when it is not an engine code.
+        self.reason = reason
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}" if self.code else self.message
@@ -58,31 +69,26 @@ class CollabError(Exception):
 class ValidationError(CollabError):
     """The input was rejected: a bad name, an out-of-range number, a malformed id."""
 
-    status = 400
 
 
 class Unauthorized(CollabError):
     """No identity or a bad one (the ``anon`` role, a rejected token or key)."""
 
-    status = 401
 
 
 class Forbidden(CollabError):
     """The caller is known but lacks a membership or role for this executor."""
 
-    status = 403
 
 
 class NotFound(CollabError):
     """The job or dead letter does not exist or is not visible to the caller."""
 
-    status = 404
 
 
 class Conflict(CollabError):
     """The request conflicts with the current state."""
 
-    status = 409
 
 
 class LeaseLost(Conflict):
@@ -96,23 +102,29 @@ class InvalidTransition(Conflict):
 class PayloadTooLarge(CollabError):
     """A payload, result, event or metadata exceeds its documented limit."""
 
-    status = 413
 
 
 class SchemaMismatch(CollabError):
     """The database runs a collab schema version this SDK does not understand."""
 
 
+class ConfigurationError(CollabError):
+    """collab is not configured to reach a database: a missing key, a malformed URL."""
+
+
 class StorageError(CollabError):
     """An artifact could not be stored, read or signed."""
 
-    status = 502
 
 
 class TransportError(CollabError):
     """The database or API could not be reached, or answered something unexpected."""
 
-    status = 503
+
+class ProtocolError(TransportError):
+    """The database or API answered, but not in the shape this SDK expects (a broken
+    server or proxy, or a schema newer than it says)."""
+
 
 
 _BY_CODE: dict[str, type[CollabError]] = {

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 from typing_extensions import TypeVar
 
 from collab_sdk.errors import ValidationError
+from collab_sdk.states import FINAL_JOB_STATUSES
 
 __all__ = [
     "as_utc",
@@ -28,6 +29,8 @@ __all__ = [
     "Job",
     "JobEvent",
     "JobSnapshot",
+    "EventsPage",
+    "Horizon",
     "Artifact",
     "DeadLetter",
     "WorkerHeartbeat",
@@ -67,7 +70,7 @@ class JobStatus(str, Enum):
     @property
     def is_final(self) -> bool:
         """True for ``succeeded``, ``failed`` and ``cancelled``."""
-        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+        return self.value in FINAL_JOB_STATUSES
 
 
 class Job(CollabModel, Generic[PayloadT]):
@@ -240,6 +243,24 @@ class JobSnapshot(CollabModel):
     artifacts: list[Artifact]
     events: list[JobEvent]
     seq: int
+
+
+class Horizon(CollabModel):
+    """Where ``job_events_after_v1`` waits: a seq not settled yet and the transaction id
+    bound that settles it (passed back on the next call)."""
+
+    seq: int
+    xid: int | str
+
+
+class EventsPage(CollabModel):
+    """One answer of ``job_events_after_v1``: events released in seq order, the cursor to
+    resume from, the pending horizon (if any), and whether more are ready now."""
+
+    events: list[JobEvent]
+    cursor: int
+    horizon: Horizon | None = None
+    more: bool = False
 
 
 class Stats(CollabModel):

@@ -80,7 +80,7 @@ def follow(stream: EventStream) -> tuple[list[JobEvent], asyncio.Task[None]]:
 
 
 def source_of(client: AsyncCollabClient) -> RealtimeLiveSource:
-    source = live_source_for(client)
+    source = live_source_for(client.transport)
     assert isinstance(source, RealtimeLiveSource)
     return source
 

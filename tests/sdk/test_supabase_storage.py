@@ -15,7 +15,7 @@ import respx
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import StorageError, ValidationError
-from collab_sdk.local.storage import Storage
+from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.supabase.storage import SupabaseStorage
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, user_token
@@ -81,7 +81,7 @@ async def test_sign_errors(storage: SupabaseStorage, api: respx.MockRouter, answ
         return_value=httpx.Response(400, json=answer))  # Storage answers 400, the status is in the body
     with pytest.raises(StorageError) as failed:
         await storage.sign("artifacts", "ex/gone.txt", 60)
-    assert failed.value.code == code and failed.value.details == f"status {status}"
+    assert failed.value.reason == code and failed.value.details == f"status {status}"
     assert answer["message"] in failed.value.message
 
 
@@ -91,7 +91,7 @@ async def test_upload_errors(storage: SupabaseStorage, api: respx.MockRouter) ->
         "statusCode": "413", "error": "Payload too large", "message": "The object exceeded the maximum allowed size"}))
     with pytest.raises(StorageError) as too_big:
         await storage.upload("artifacts", "ex/a.txt", b"x", "text/plain")
-    assert too_big.value.code == "Payload too large" and too_big.value.details == "status 413"
+    assert too_big.value.reason == "Payload too large" and too_big.value.details == "status 413"
 
     route.mock(return_value=httpx.Response(502, text="<html>Bad Gateway</html>"))
     with pytest.raises(StorageError) as unparsable:
@@ -101,7 +101,7 @@ async def test_upload_errors(storage: SupabaseStorage, api: respx.MockRouter) ->
     route.mock(side_effect=httpx.ConnectError("connection refused"))
     with pytest.raises(StorageError) as offline:
         await storage.upload("artifacts", "ex/a.txt", b"x", None)
-    assert offline.value.code == "network_error"
+    assert offline.value.reason == "network_error"
 
 
 async def test_bad_paths_send_nothing(storage: SupabaseStorage, api: respx.MockRouter) -> None:

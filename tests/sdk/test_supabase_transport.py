@@ -17,7 +17,8 @@ import respx
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, SchemaMismatch, TransportError,
                                Unauthorized)
-from collab_sdk.transports.supabase.rpc import IDEMPOTENT_RPCS, SupabaseTransport, key_role
+from collab_sdk.transports.supabase.rpc import IDEMPOTENT_RPCS, SupabaseTransport
+from collab_sdk.transports.supabase.session import key_role
 from postgrest_standin import (ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, SUPABASE_URL,
                                PostgrestStandin, http_status, make_jwt, user_token)
 from support import Caller, add_members
@@ -239,7 +240,7 @@ async def test_no_deprecation_warnings_and_lazy_client(postgrest: PostgrestStand
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         transport = SupabaseTransport(SUPABASE_URL, SECRET_KEY)
-        assert transport._client is None and not postgrest.requests  # nothing until the first call
+        assert not transport.session.started and not postgrest.requests  # nothing until the first call
         assert await transport.call("schema_version", {}) == 3
         supabase = await transport.supabase()
         assert supabase.storage is not None and supabase.postgrest is not None

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 import collab_sdk
 from collab_sdk.client.config import storage_for, transport_from_env
-from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, TransportError, Unauthorized,
+from collab_sdk.errors import (CollabError, ConfigurationError, Forbidden, LeaseLost, TransportError, Unauthorized,
                                ValidationError, error_from_code)
 from collab_sdk.models import Job, JobSpec, JobStatus, Page
 from collab_sdk.transports.postgres import PostgresTransport
@@ -25,18 +25,33 @@ from collab_sdk.local.storage import LocalStorage
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_all_lists_every_public_name_of_every_module() -> None:
-    for info in pkgutil.iter_modules(collab_sdk.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"collab_sdk.{info.name}")
-        exported = set(getattr(module, "__all__", []))
-        defined = {name for name, value in vars(module).items()
-                   if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
-                   and value.__module__ == module.__name__}
-        assert defined <= exported, f"collab_sdk.{info.name}.__all__ lacks {sorted(defined - exported)}"
-        for name in exported:
-            assert getattr(module, name).__doc__ or not callable(getattr(module, name)), f"{info.name}.{name} has no docstring"
+def _every_module() -> list[str]:
+    """Every module of the package, subpackages included (``python -m`` entry points too)."""
+    found = pkgutil.walk_packages(collab_sdk.__path__, prefix="collab_sdk.")
+    return sorted(info.name for info in found if not info.name.rsplit(".", 1)[-1].startswith("_"))
+
+
+def test_the_walk_reaches_into_subpackages() -> None:
+    names = _every_module()
+    assert {"collab_sdk.worker.runner", "collab_sdk.transports.supabase.session",
+            "collab_sdk.http.routes", "collab_sdk.cli.main"} <= set(names)
+
+
+@pytest.mark.parametrize("name", _every_module())
+def test_all_lists_every_public_name_of_every_module(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = set(getattr(module, "__all__", []))
+    defined = {key for key, value in vars(module).items()
+               if not key.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
+               and value.__module__ == module.__name__}
+    assert defined <= exported, f"{name}.__all__ lacks {sorted(defined - exported)}"
+    for key in exported:
+        value = getattr(module, key)
+        assert value.__doc__ or not callable(value), f"{name}.{key} has no docstring"
+    assert module.__doc__, f"{name} has no module docstring"
+
+
+def test_the_package_exports_what_it_lists() -> None:
     for name in collab_sdk.__all__:
         assert hasattr(collab_sdk, name)
 
@@ -91,7 +106,7 @@ def test_error_mapping(code: str, anonymous: bool, cls: type[CollabError]) -> No
 def test_from_env_precedence(tmp_path: Path) -> None:
     transport = transport_from_env({"COLLAB_DATABASE_URL": "postgresql://u@h/db", "SUPABASE_URL": "https://x"})
     assert isinstance(transport, PostgresTransport) and transport.url == "postgresql://u@h/db"
-    with pytest.raises(ValidationError, match="SUPABASE_SERVICE_ROLE_KEY"):
+    with pytest.raises(ConfigurationError, match="SUPABASE_SERVICE_ROLE_KEY"):
         transport_from_env({"SUPABASE_URL": "https://x.supabase.co"})
     storage = storage_for(transport, {"COLLAB_STORAGE_DIR": str(tmp_path), "COLLAB_PUBLIC_URL": "http://h:1"})
     assert isinstance(storage, LocalStorage) and storage.root == tmp_path and storage.base_url == "http://h:1"

@@ -66,14 +66,15 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 class AuthError(Unauthorized):
-    """The request's credentials were missing or refused; ``code`` says why (see the
-    module doc), ``status`` is 401 (503 when the JWKS could not be fetched)."""
+    """The request's credentials were missing or refused; ``reason`` says why (see the
+    module doc). ``unavailable``: they could not be checked (the JWKS could not be
+    fetched), which is the server's trouble, not the caller's."""
 
-    code: str
+    reason: str
 
-    def __init__(self, code: str, message: str, *, status: int = 401) -> None:
-        super().__init__(message, code=code)
-        self.status = status
+    def __init__(self, reason: str, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message, reason=reason)
+        self.unavailable = unavailable
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,7 @@ def _usable_keys(jwks: Mapping[str, Any] | None) -> int:
 
 
 def _jwks_error(exc: JwksError) -> AuthError:
-    return AuthError(exc.code, exc.message, status=503 if exc.code == "jwks_unavailable" else 401)
+    return AuthError(exc.code, exc.message, unavailable=exc.code == "jwks_unavailable")
 
 
 def _token_error(exc: jwt.PyJWTError) -> AuthError:

@@ -7,7 +7,8 @@ May import: ``collab_sdk.transports``, ``collab_sdk.local`` (the embedded defaul
 demand), ``errors``, ``models``, ``states``, ``timing``. Never the worker, CLI or HTTP.
 """
 
-from collab_sdk.client.async_client import SUPPORTED_SCHEMA_VERSIONS, AsyncCollabClient
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS
 from collab_sdk.client.sync import CollabClient
 
 __all__ = ["AsyncCollabClient", "CollabClient", "SUPPORTED_SCHEMA_VERSIONS"]

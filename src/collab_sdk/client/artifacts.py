@@ -12,22 +12,19 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from pathlib import Path
-from typing import TYPE_CHECKING
 from uuid import UUID
 
-from collab_sdk.errors import NotFound, StorageError, ValidationError
-from collab_sdk.models import Artifact
-from collab_sdk.local.storage import Storage, check_object_path
-
-if TYPE_CHECKING:
-    from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.rpc import RpcCore
+from collab_sdk.errors import ConfigurationError, NotFound, ValidationError
+from collab_sdk.models import Artifact, Job
+from collab_sdk.transports.storage import Storage, check_object_path
 
 __all__ = ["DEFAULT_BUCKET", "upload_artifact", "sign_artifact"]
 
 DEFAULT_BUCKET = "artifacts"
 
 
-async def upload_artifact(client: AsyncCollabClient, job_id: UUID | str, name: str,
+async def upload_artifact(rpc: RpcCore, storage: Storage | None, job_id: UUID | str, name: str,
                           data: bytes | None = None, *, file: str | Path | None = None,
                           mime: str | None = None, bucket: str = DEFAULT_BUCKET,
                           worker_id: str | None = None) -> Artifact:
@@ -37,28 +34,28 @@ async def upload_artifact(client: AsyncCollabClient, job_id: UUID | str, name: s
     content = _content(data, file)
     if not name or "/" in name or name in (".", ".."):
         raise ValidationError(f"invalid artifact name {name!r}: a file name without '/'", code="CL400")
-    job = await client.get_job(job_id)
+    job = await rpc.one(Job, "get_job_v1", job_id=job_id)
     path = f"{job.executor_id}/{job.id}/{name}"
     check_object_path(bucket, path)
     mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    await _storage(client).upload(bucket, path, content, mime)
-    rows = await client.add_artifacts(job.id, [{
+    await _required(storage).upload(bucket, path, content, mime)
+    rows = await rpc.many(Artifact, "add_artifacts_v1", job_id=job.id, worker_id=worker_id, artifacts=[{
         "name": name, "path": path, "bucket": bucket, "size": len(content), "mime": mime,
-        "sha256": hashlib.sha256(content).hexdigest()}], worker_id=worker_id)
+        "sha256": hashlib.sha256(content).hexdigest()}])
     return next(row for row in rows if row.bucket == bucket and row.path == path)
 
 
-async def sign_artifact(client: AsyncCollabClient, path: str, *, expires_in: int = 3600,
+async def sign_artifact(rpc: RpcCore, storage: Storage | None, path: str, *, expires_in: int = 3600,
                         bucket: str = DEFAULT_BUCKET, job_id: UUID | str | None = None) -> str:
     """A URL that downloads ``bucket/path`` for ``expires_in`` seconds. With ``job_id``
     the path must be one of that job's recorded artifacts visible to the caller
     (``NotFound`` otherwise) — what an API serving untrusted callers should pass."""
     check_object_path(bucket, path)
     if job_id is not None:
-        recorded = await client.artifacts(job_id)
+        recorded = await rpc.many(Artifact, "artifacts_by_job_v1", job_id=job_id)
         if not any(a.bucket == bucket and a.path == path for a in recorded):
             raise NotFound(f"job {job_id} has no artifact {bucket}/{path}", code="CL404")
-    return await _storage(client).sign(bucket, path, expires_in)
+    return await _required(storage).sign(bucket, path, expires_in)
 
 
 def _content(data: bytes | None, file: str | Path | None) -> bytes:
@@ -74,7 +71,7 @@ def _content(data: bytes | None, file: str | Path | None) -> bytes:
         raise ValidationError(f"cannot read {file}: {exc.strerror}", code="CL400") from exc
 
 
-def _storage(client: AsyncCollabClient) -> Storage:
-    if client.storage is None:
-        raise StorageError("this client has no artifact storage configured", code="no_storage")
-    return client.storage
+def _required(storage: Storage | None) -> Storage:
+    if storage is None:
+        raise ConfigurationError("this client has no artifact storage configured")
+    return storage

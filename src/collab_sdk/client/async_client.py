@@ -10,7 +10,6 @@ the blocking face of this same class.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,28 +17,22 @@ from types import TracebackType
 from typing import Any, cast
 from uuid import UUID
 
-from pydantic import TypeAdapter
-from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticSerializationError, to_jsonable_python
 from typing_extensions import Self, TypeVar
 
-from collab_sdk.errors import SchemaMismatch, TransportError, ValidationError
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot,
                                JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
-                               WorkerHeartbeat, as_utc)
+                               WorkerHeartbeat)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
-from collab_sdk.local.storage import Storage
-from collab_sdk.client.streams import (EventFilter, EventStream, LiveSource, job_filter,
-                                live_source_for, read_settled, watch_events)
-from collab_sdk.transports.base import Transport
+from collab_sdk.transports.storage import Storage
+from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
+from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
+                                       watch_events)
+from collab_sdk.errors import ConfigurationError
+from collab_sdk.transports.base import ActsAsRole, EventFilter, LiveSource, Transport
 
-__all__ = ["AsyncCollabClient", "SUPPORTED_SCHEMA_VERSIONS"]
-
-#: The ``collab.schema_version()`` values this SDK understands.
-SUPPORTED_SCHEMA_VERSIONS = frozenset({2, 3})
+__all__ = ["AsyncCollabClient"]
 
 T = TypeVar("T", default=dict[str, Any])
-M = TypeVar("M")
 
 
 class AsyncCollabClient:
@@ -49,11 +42,11 @@ class AsyncCollabClient:
     def __init__(self, transport: Transport, *, storage: Storage | None = None,
                  check_schema: bool = True) -> None:
         self.transport = transport
+        #: The RPC core this client, its streams and its artifacts call through.
+        self.rpc = RpcCore(transport, check_schema=check_schema)
         #: Where ``upload_artifact`` stores bytes (None: artifacts rows only).
         self.storage = storage
         self._owns_storage = True
-        self._schema_checked = not check_schema
-        self._schema_lock = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, *, role: str | None = None,
@@ -73,13 +66,13 @@ class AsyncCollabClient:
     def acting_as(self, role: str, claims: Mapping[str, Any] | None = None) -> AsyncCollabClient:
         """A client over the same connections acting as ``role`` with these JWT claims
         (e.g. an HTTP request's caller): RLS and membership checks apply to it. Only a
-        transport with ``as_role`` (``PostgresTransport``) supports it; closing the
+        transport that ``ActsAsRole`` (``PostgresTransport``) supports it; closing the
         returned client leaves the shared pool open."""
-        as_role = getattr(self.transport, "as_role", None)
-        if as_role is None:
-            raise TypeError(f"{type(self.transport).__name__} cannot act as another role")
-        view = AsyncCollabClient(as_role(role, claims), storage=self.storage, check_schema=False)
-        view._schema_checked = self._schema_checked
+        if not isinstance(self.transport, ActsAsRole):
+            raise ConfigurationError(f"{type(self.transport).__name__} cannot act as another role: "
+                                     "use a PostgreSQL URL (COLLAB_DATABASE_URL)")
+        view = AsyncCollabClient(self.transport.as_role(role, claims), storage=self.storage)
+        view.rpc = self.rpc.view(view.transport)
         view._owns_storage = False
         return view
 
@@ -93,36 +86,13 @@ class AsyncCollabClient:
 
     async def connect(self) -> None:
         """Check the database's schema version now rather than on the first call."""
-        if self._schema_checked:
-            return
-        async with self._schema_lock:
-            if not self._schema_checked:
-                version = await self.transport.call("schema_version", {})
-                if version not in SUPPORTED_SCHEMA_VERSIONS:
-                    supported = ", ".join(map(str, sorted(SUPPORTED_SCHEMA_VERSIONS)))
-                    raise SchemaMismatch(
-                        f"the database has collab schema version {version}; this SDK understands "
-                        f"version {supported}. Upgrade collab-sdk or migrate the database.")
-                self._schema_checked = True
+        await self.rpc.connect()
 
     async def aclose(self) -> None:
         """Close the transport's connections and the storage session."""
         await self.transport.aclose()
         if self.storage is not None and self._owns_storage:
             await self.storage.aclose()
-
-    async def _call(self, fn: str, **args: Any) -> Any:
-        await self.connect()
-        return await self.transport.call(fn, _rpc_args(args))
-
-    async def _one(self, model: type[M], fn: str, **args: Any) -> M:
-        rows = await self._call(fn, **args)
-        if not rows:
-            raise TransportError(f"collab.{fn} returned no row")
-        return _parse(model, rows[0])
-
-    async def _many(self, model: type[M], fn: str, **args: Any) -> list[M]:
-        return _parse_list(model, await self._call(fn, **args))
 
     # -- enqueue -------------------------------------------------------------------
 
@@ -131,14 +101,14 @@ class AsyncCollabClient:
                      max_attempts: int | None = None, run_at: datetime | None = None) -> Assigned:
         """Enqueue one job. With an ``idempotency_key`` already used in this executor,
         returns that job with ``queued=False`` (a different type/payload is a ``Conflict``)."""
-        return await self._one(Assigned, "assign_job_v1", type=type, executor_id=executor_id,
+        return await self.rpc.one(Assigned, "assign_job_v1", type=type, executor_id=executor_id,
                                payload=payload, idempotency_key=idempotency_key,
                                priority=priority, max_attempts=max_attempts, run_at=run_at)
 
     async def assign_many(self, jobs: Iterable[JobSpec | Mapping[str, Any]]) -> list[Assigned]:
         """Enqueue up to 10,000 jobs in one transaction; answers in input order."""
-        specs = [_parse(JobSpec, job) if not isinstance(job, JobSpec) else job for job in jobs]
-        return await self._many(Assigned, "assign_jobs_v1", jobs=[s.rpc_args() for s in specs])
+        specs = [parse_input(JobSpec, job) if not isinstance(job, JobSpec) else job for job in jobs]
+        return await self.rpc.many(Assigned, "assign_jobs_v1", jobs=[s.rpc_args() for s in specs])
 
     # -- claim and results (fenced by worker_id and the lease) ---------------------
 
@@ -147,15 +117,15 @@ class AsyncCollabClient:
         """Lease the next due job of ``executor_id`` (optionally of types starting with
         ``type_prefix``), or None when there is none. ``job.with_payload(Model)`` types
         its payload (a claim never fails on a payload, so the job is never stranded)."""
-        rows = await self._call("claim_one_job_v3", executor_id=executor_id, worker_id=worker_id,
-                                lease_seconds=lease_seconds, type_prefix=type_prefix)
-        return _parse(Job, rows[0]) if rows else None
+        return await self.rpc.maybe_one(Job, "claim_one_job_v3", executor_id=executor_id,
+                                        worker_id=worker_id, lease_seconds=lease_seconds,
+                                        type_prefix=type_prefix)
 
     async def claim_many(self, executor_id: str, worker_id: str, *, max_jobs: int | None = None,
                          lease_seconds: int | None = None, type_prefixes: Sequence[str] | None = None,
                          types: Sequence[str] | None = None) -> list[Job]:
         """Lease up to ``max_jobs`` due jobs (default 10) in one statement."""
-        return await self._many(Job, "claim_jobs_v1", executor_id=executor_id, worker_id=worker_id,
+        return await self.rpc.many(Job, "claim_jobs_v1", executor_id=executor_id, worker_id=worker_id,
                                 max_jobs=max_jobs, lease_seconds=lease_seconds,
                                 type_prefixes=type_prefixes, types=types)
 
@@ -164,7 +134,7 @@ class AsyncCollabClient:
                        attempt: int | None = None) -> Job:
         """Mark a leased job succeeded with ``result`` (and artifact rows). A replay by the
         same worker returns the stored job; a lost lease raises ``LeaseLost``."""
-        return await self._one(Job, "complete_job_v1", job_id=job_id, worker_id=worker_id,
+        return await self.rpc.one(Job, "complete_job_v1", job_id=job_id, worker_id=worker_id,
                                result=result, artifacts=artifacts, attempt=attempt)
 
     async def complete_and_claim(self, job_id: UUID | str, worker_id: str, *, executor_id: str,
@@ -176,17 +146,16 @@ class AsyncCollabClient:
         trips and commits for a worker taking one job at a time. Returns the next job
         (or None); a lost lease raises ``LeaseLost`` and claims nothing. Needs schema 3:
         on schema 2 it raises ``SchemaMismatch``."""
-        rows = await self._call("complete_and_claim_v1", job_id=job_id, worker_id=worker_id,
-                                executor_id=executor_id, result=result, artifacts=artifacts,
-                                attempt=attempt, lease_seconds=lease_seconds,
-                                type_prefix=type_prefix)
-        return _parse(Job, rows[0]) if rows else None
+        return await self.rpc.maybe_one(Job, "complete_and_claim_v1", job_id=job_id,
+                                        worker_id=worker_id, executor_id=executor_id,
+                                        result=result, artifacts=artifacts, attempt=attempt,
+                                        lease_seconds=lease_seconds, type_prefix=type_prefix)
 
     async def complete_many(self, worker_id: str,
                             completions: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Complete many leased jobs in one transaction: ``[{job_id, result?, attempt?}]``.
         Jobs the worker no longer holds are left out of the answer, not raised."""
-        return await self._many(Job, "complete_jobs_v1", worker_id=worker_id,
+        return await self.rpc.many(Job, "complete_jobs_v1", worker_id=worker_id,
                                 completions=list(completions))
 
     async def fail(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,
@@ -194,27 +163,27 @@ class AsyncCollabClient:
                    attempt: int | None = None) -> Job:
         """Fail a leased job: re-queued with backoff while attempts remain and
         ``retryable``, else ``failed`` with a dead letter."""
-        return await self._one(Job, "fail_job_v1", job_id=job_id, worker_id=worker_id, error=error,
+        return await self.rpc.one(Job, "fail_job_v1", job_id=job_id, worker_id=worker_id, error=error,
                                retryable=retryable, retry_delay_seconds=retry_delay_seconds,
                                attempt=attempt)
 
     async def extend_lease(self, job_id: UUID | str, worker_id: str, *,
                            lease_seconds: int | None = None, attempt: int | None = None) -> Job:
         """Set the lease to now + ``lease_seconds`` (default 60) while still held."""
-        return await self._one(Job, "extend_lease_v1", job_id=job_id, worker_id=worker_id,
+        return await self.rpc.one(Job, "extend_lease_v1", job_id=job_id, worker_id=worker_id,
                                lease_seconds=lease_seconds, attempt=attempt)
 
     async def progress(self, job_id: UUID | str, worker_id: str,
                        payload: Mapping[str, Any] | None = None, *, event_type: str | None = None,
                        attempt: int | None = None) -> JobEvent:
         """Append a ``progress`` (or ``log``) event to a leased job's log."""
-        return await self._one(JobEvent, "append_job_event_v1", job_id=job_id, worker_id=worker_id,
+        return await self.rpc.one(JobEvent, "append_job_event_v1", job_id=job_id, worker_id=worker_id,
                                payload=payload, event_type=event_type, attempt=attempt)
 
     async def add_artifacts(self, job_id: UUID | str, artifacts: Sequence[Mapping[str, Any]], *,
                             worker_id: str | None = None) -> list[Artifact]:
         """Record artifact rows (metadata only); all the job's artifacts are returned."""
-        return await self._many(Artifact, "add_artifacts_v1", job_id=job_id,
+        return await self.rpc.many(Artifact, "add_artifacts_v1", job_id=job_id,
                                 artifacts=list(artifacts), worker_id=worker_id)
 
     async def upload_artifact(self, job_id: UUID | str, name: str, data: bytes | None = None, *,
@@ -222,64 +191,62 @@ class AsyncCollabClient:
                               bucket: str = DEFAULT_BUCKET, worker_id: str | None = None) -> Artifact:
         """Store bytes (``data`` or ``file``) in Storage and record the artifact row with
         size, mime and sha256 (see ``collab_sdk.client.artifacts``)."""
-        return await upload_artifact(self, job_id, name, data, file=file, mime=mime,
+        return await upload_artifact(self.rpc, self.storage, job_id, name, data, file=file, mime=mime,
                                      bucket=bucket, worker_id=worker_id)
 
     async def sign_artifact(self, path: str, *, expires_in: int = 3600, bucket: str = DEFAULT_BUCKET,
                             job_id: UUID | str | None = None) -> str:
         """A time-limited download URL for a stored artifact (checked against the job's
         artifacts when ``job_id`` is given)."""
-        return await sign_artifact(self, path, expires_in=expires_in, bucket=bucket, job_id=job_id)
+        return await sign_artifact(self.rpc, self.storage, path, expires_in=expires_in, bucket=bucket, job_id=job_id)
 
     # -- management ----------------------------------------------------------------
 
     async def cancel(self, job_id: UUID | str, *, reason: str | None = None) -> Job:
         """Cancel a queued or running job."""
-        return await self._one(Job, "cancel_job_v1", job_id=job_id, reason=reason)
+        return await self.rpc.one(Job, "cancel_job_v1", job_id=job_id, reason=reason)
 
     async def retry(self, job_id: UUID | str) -> Job:
         """Put a finished job back in the queue with attempts reset to 0."""
-        return await self._one(Job, "retry_job_v1", job_id=job_id)
+        return await self.rpc.one(Job, "retry_job_v1", job_id=job_id)
 
     async def delete(self, job_id: UUID | str) -> Job:
         """Delete a job that is not running, with its events and artifact rows."""
-        return await self._one(Job, "delete_job_v1", job_id=job_id)
+        return await self.rpc.one(Job, "delete_job_v1", job_id=job_id)
 
     async def purge(self, *, older_than_seconds: int | None = None, executor_id: str | None = None,
                     statuses: Sequence[str] | None = None) -> int:
         """Delete finished jobs (default: succeeded) older than the age; the count deleted."""
-        return int(await self._call("purge_jobs_v1", older_than_seconds=older_than_seconds,
-                                    executor_id=executor_id, statuses=statuses))
+        return await self.rpc.value(int, "purge_jobs_v1", older_than_seconds=older_than_seconds,
+                                    executor_id=executor_id, statuses=statuses)
 
     # -- reads ---------------------------------------------------------------------
 
     async def get_job(self, job_id: UUID | str, *, payload_type: type[T] | None = None) -> Job[T]:
         """The job; ``NotFound`` when it does not exist or is not visible to you."""
-        rows = await self._call("get_job_v1", job_id=job_id)
         model: type[Job[T]] = cast(Any, Job)[payload_type] if payload_type else Job
-        return _parse(model, rows[0])
+        return await self.rpc.one(model, "get_job_v1", job_id=job_id)
 
     async def summary(self, job_id: UUID | str) -> JobSummary:
         """The job with its artifacts and full event log."""
-        return _parse(JobSummary, await self._call("job_summary_v1", job_id=job_id))
+        return await self.rpc.value(JobSummary, "job_summary_v1", job_id=job_id)
 
     async def events(self, job_id: UUID | str, *, after_seq: int | None = None,
                      page_size: int | None = None) -> list[JobEvent]:
         """The job's events with ``seq > after_seq``, ascending (at most ``page_size``)."""
-        return await self._many(JobEvent, "events_by_job_v1", job_id=job_id, after_seq=after_seq,
+        return await self.rpc.many(JobEvent, "events_by_job_v1", job_id=job_id, after_seq=after_seq,
                                 page_size=page_size)
 
     async def artifacts(self, job_id: UUID | str) -> list[Artifact]:
         """The job's artifact rows, oldest first."""
-        return await self._many(Artifact, "artifacts_by_job_v1", job_id=job_id)
+        return await self.rpc.many(Artifact, "artifacts_by_job_v1", job_id=job_id)
 
     async def jobs_recent(self, *, executor_id: str | None = None, status: str | None = None,
                           type: str | None = None, page_size: int | None = None,
                           cursor: str | None = None) -> Page[Job]:
         """One page of jobs, newest first; pass ``page.next_cursor`` for the next."""
-        return _parse(Page[Job], await self._call(
-            "jobs_recent_v1", executor_id=executor_id, status=status, type=type,
-            page_size=page_size, cursor=cursor))
+        return await self.rpc.value(Page[Job], "jobs_recent_v1", executor_id=executor_id,
+                                    status=status, type=type, page_size=page_size, cursor=cursor)
 
     async def iter_jobs(self, *, executor_id: str | None = None, status: str | None = None,
                         type: str | None = None, page_size: int = 100) -> AsyncIterator[Job]:
@@ -297,14 +264,14 @@ class AsyncCollabClient:
     async def dlq_list(self, *, executor_id: str | None = None, page_size: int | None = None,
                        cursor: str | None = None, include_retried: bool | None = None) -> Page[DeadLetter]:
         """One page of dead letters, newest first."""
-        return _parse(Page[DeadLetter], await self._call(
-            "dlq_list_v1", executor_id=executor_id, page_size=page_size, cursor=cursor,
-            include_retried=include_retried))
+        return await self.rpc.value(Page[DeadLetter], "dlq_list_v1", executor_id=executor_id,
+                                    page_size=page_size, cursor=cursor,
+                                    include_retried=include_retried)
 
     async def dlq_retry(self, dead_letter_id: UUID | str) -> Assigned:
         """Re-enqueue a dead letter's job, exactly once: later calls answer the same job
         with ``queued=False``."""
-        return await self._one(Assigned, "dlq_retry_v1", dead_letter_id=dead_letter_id)
+        return await self.rpc.one(Assigned, "dlq_retry_v1", dead_letter_id=dead_letter_id)
 
     # -- live streams (collab_sdk.client.streams) ------------------------------------------
 
@@ -327,20 +294,20 @@ class AsyncCollabClient:
 
     def _stream(self, events: EventFilter, since_seq: int | None, poll_interval: float,
                 source: LiveSource | None | bool, *, until_final: bool = False) -> EventStream:
-        live = live_source_for(self) if source is True else (source or None)
-        return EventStream(watch_events(self, events, since_seq=since_seq or 0,
+        live = live_source_for(self.transport) if source is True else (source or None)
+        return EventStream(watch_events(self.rpc, events, since_seq=since_seq or 0,
                                         until_final=until_final, poll_interval=poll_interval,
                                         source=live))
 
     async def events_head(self) -> int:
         """A seq to follow the log "from now": ``watch(since_seq=await events_head())``
         sees every event that commits after this call, and none before it."""
-        return int(await self._call("job_events_head_v1"))
+        return await self.rpc.value(int, "job_events_head_v1")
 
     async def job_snapshot(self, job_id: UUID | str) -> JobSnapshot:
         """The job, its artifacts and its events up to a safe ``seq``: resume live with
         ``watch(job_id=job_id, since_seq=snapshot.seq)``."""
-        events, seq = await read_settled(self, job_filter(job_id, None))
+        events, seq = await read_settled(self.rpc, job_filter(job_id, None))
         job, artifacts = await asyncio.gather(self.get_job(job_id), self.artifacts(job_id))
         return JobSnapshot(job=job, artifacts=artifacts, events=events, seq=seq)
 
@@ -351,63 +318,35 @@ class AsyncCollabClient:
                         running: int | None = None,
                         metadata: Mapping[str, Any] | None = None) -> WorkerHeartbeat:
         """Upsert the worker's presence row; omitted fields reset to their defaults."""
-        return await self._one(WorkerHeartbeat, "worker_heartbeat_v1", worker_id=worker_id,
+        return await self.rpc.one(WorkerHeartbeat, "worker_heartbeat_v1", worker_id=worker_id,
                                executor_id=executor_id, status=status, version=version,
                                capacity=capacity, running=running, metadata=metadata)
 
     async def workers_active(self, *, within_seconds: int | None = None,
                              executor_id: str | None = None) -> list[WorkerHeartbeat]:
         """Workers seen in the last ``within_seconds`` (default 20) and not stopped."""
-        return await self._many(WorkerHeartbeat, "workers_active_v1",
+        return await self.rpc.many(WorkerHeartbeat, "workers_active_v1",
                                 within_seconds=within_seconds, executor_id=executor_id)
 
     async def stats(self, *, executor_id: str | None = None) -> Stats:
         """Job counts by status (what you can see)."""
-        return _parse(Stats, await self._call("stats_v1", executor_id=executor_id))
+        return await self.rpc.value(Stats, "stats_v1", executor_id=executor_id)
 
     async def metrics(self, *, executor_id: str | None = None) -> MetricsOverview:
         """Counts, throughput, latency percentiles, DLQ size and active workers."""
-        return _parse(MetricsOverview, await self._call("metrics_overview_v1", executor_id=executor_id))
+        return await self.rpc.value(MetricsOverview, "metrics_overview_v1", executor_id=executor_id)
 
     async def add_member(self, executor_id: str, user_id: UUID | str, role: str = "client") -> Membership:
         """Make a user a ``client``, ``worker`` or ``admin`` of an executor (upsert)."""
-        return await self._one(Membership, "add_executor_member_v1", executor_id=executor_id,
+        return await self.rpc.one(Membership, "add_executor_member_v1", executor_id=executor_id,
                                user_id=user_id, role=role)
 
     async def remove_member(self, executor_id: str, user_id: UUID | str) -> bool:
         """Remove a membership; whether there was one."""
-        return bool(await self._call("remove_executor_member_v1", executor_id=executor_id,
-                                     user_id=user_id))
+        return await self.rpc.value(bool, "remove_executor_member_v1", executor_id=executor_id,
+                                    user_id=user_id)
 
     async def schema_version(self) -> int:
         """The database's ``collab.schema_version()``."""
         return int(await self.transport.call("schema_version", {}))
 
-
-def _rpc_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-ready named arguments, leaving out the ones not given (SQL defaults apply)."""
-    try:
-        return {k: to_jsonable_python(as_utc(v) if isinstance(v, datetime) else v)
-                for k, v in args.items() if v is not None}
-    except PydanticSerializationError as exc:
-        raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
-
-
-@functools.lru_cache(maxsize=None)
-def _adapter(model: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(model)
-
-
-def _parse(model: type[M], data: Any) -> M:
-    return cast(M, _validate(model, data))
-
-
-def _parse_list(model: type[M], data: Any) -> list[M]:
-    return cast(list[M], _validate(list[model], data))  # type: ignore[valid-type]
-
-
-def _validate(model: Any, data: Any) -> Any:
-    try:
-        return _adapter(model).validate_python(data)
-    except PydanticValidationError as exc:
-        raise ValidationError(str(exc), code="CL400") from exc

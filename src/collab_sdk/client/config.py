@@ -22,12 +22,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 from collab_sdk.local.home import collab_home
-from collab_sdk.errors import ValidationError
-from collab_sdk.local.storage import LocalStorage, Storage
-from collab_sdk.transports.base import Transport
+from collab_sdk.errors import ConfigurationError
+from collab_sdk.local.storage import LocalStorage
+from collab_sdk.transports.storage import Storage
+from collab_sdk.transports.base import HasStorage, Transport
 
 __all__ = ["transport_from_env", "storage_for", "SUPABASE_KEY_VARIABLES"]
 
@@ -45,8 +45,8 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
     if env.get("SUPABASE_URL"):
         key = next((env[name] for name in SUPABASE_KEY_VARIABLES if env.get(name)), None)
         if key is None:
-            raise ValidationError("SUPABASE_URL is set but no key is: set one of "
-                                  + ", ".join(SUPABASE_KEY_VARIABLES), code="CL400")
+            raise ConfigurationError("SUPABASE_URL is set but no key is: set one of "
+                                     + ", ".join(SUPABASE_KEY_VARIABLES))
         from collab_sdk.transports.supabase.rpc import SupabaseTransport
         return SupabaseTransport(env["SUPABASE_URL"], key,
                                  access_token=env.get("SUPABASE_ACCESS_TOKEN") or None)
@@ -59,8 +59,7 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
 def storage_for(transport: Transport, env: Mapping[str, str] | None = None) -> Storage:
     """The artifact storage that goes with ``transport`` (see the module doc)."""
     env = os.environ if env is None else env
-    supabase_storage = getattr(transport, "storage", None)
-    if callable(supabase_storage):
-        return cast(Storage, supabase_storage())
+    if isinstance(transport, HasStorage):
+        return transport.storage()
     root = Path(env["COLLAB_STORAGE_DIR"]) if env.get("COLLAB_STORAGE_DIR") else collab_home(env) / "storage"
     return LocalStorage(root, base_url=env.get("COLLAB_PUBLIC_URL") or "http://127.0.0.1:3100")

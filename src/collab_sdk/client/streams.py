@@ -17,68 +17,22 @@ says *when* to read again:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+from collab_sdk.client.rpc import RpcCore
 from collab_sdk.errors import TransportError
-from collab_sdk.models import JobEvent
-from collab_sdk.transports.listen import EVENTS_CHANNEL, Listener
+from collab_sdk.states import FINAL_EVENT_TYPES
+from collab_sdk.models import EventsPage, Horizon, JobEvent
+from collab_sdk.transports.base import EventFilter, HasLiveEvents, LiveSource, Transport
 from collab_sdk.timing import Backoff, wait_event
 
-if TYPE_CHECKING:
-    from collab_sdk.client.async_client import AsyncCollabClient
 
-__all__ = ["EventFilter", "EventStream", "LiveSource", "PostgresLiveSource", "FINAL_EVENT_TYPES",
+__all__ = ["EventStream",
            "watch_events", "read_settled", "live_source_for", "job_filter"]
 
-#: Event types after which a job does nothing more (unless retried by hand).
-FINAL_EVENT_TYPES = frozenset({"succeeded", "failed", "cancelled"})
 log = logging.getLogger("collab.streams")
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events a stream follows: one job, one executor, or (both None) all visible."""
-
-    job_id: str | None = None
-    executor_id: str | None = None
-
-    def matches_hint(self, payload: str) -> bool:
-        """Whether a ``collab_events`` hint may concern this stream (unknown: yes)."""
-        try:
-            hint = json.loads(payload)
-            job, executor = hint.get("job_id"), hint.get("executor_id")
-        except (ValueError, AttributeError):
-            return True
-        return (self.job_id is None or job in (None, self.job_id)) and \
-            (self.executor_id is None or executor in (None, self.executor_id))
-
-
-class LiveSource(Protocol):
-    """Tells a stream when to read again. ``run`` calls ``wake()`` on each relevant
-    change and after every (re)connect, until ``stop`` is set; it never raises."""
-
-    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Watch for changes until ``stop`` is set."""
-        ...
-
-
-class PostgresLiveSource:
-    """``LISTEN collab_events`` on a dedicated connection to ``url``."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        #: The listener of the current ``run`` (tests look at its connection).
-        self.listener: Listener | None = None
-
-    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Listen until ``stop`` is set, reconnecting after any failure."""
-        self.listener = Listener(self.url, events.matches_hint, wake, channel=EVENTS_CHANNEL)
-        await self.listener.run(stop)
 
 
 class EventStream:
@@ -133,29 +87,23 @@ class EventStream:
         await self.aclose()
 
 
-def live_source_for(client: AsyncCollabClient) -> LiveSource | None:
-    """The live source the client's transport supports: LISTEN for Postgres URLs,
-    Realtime for supabase-py, else None (polling)."""
-    transport = client.transport
-    url = getattr(transport, "url", None)
-    if isinstance(url, str) and url.startswith(("postgres://", "postgresql://")):
-        return PostgresLiveSource(url)
-    realtime_source = getattr(transport, "live_source", None)
-    return realtime_source() if callable(realtime_source) else None
+def live_source_for(transport: Transport) -> LiveSource | None:
+    """The live source the transport offers (LISTEN, Realtime), else None: polling."""
+    return transport.live_source() if isinstance(transport, HasLiveEvents) else None
 
 
-async def watch_events(client: AsyncCollabClient, events: EventFilter, *, since_seq: int = 0,
+async def watch_events(rpc: RpcCore, events: EventFilter, *, since_seq: int = 0,
                        until_final: bool = False, poll_interval: float = 1.0,
                        page_size: int = 500, source: LiveSource | None = None) -> AsyncIterator[JobEvent]:
     """The generator behind ``AsyncCollabClient.watch``; see there. The first contact's
     errors are raised (an unreachable database, a foreign schema); later transport
     errors are retried from the cursor."""
-    await client.connect()
+    await rpc.connect()
     wake = asyncio.Event()
     wake.set()
     stop = asyncio.Event()
     listening = asyncio.create_task(source.run(events, wake.set, stop)) if source else None
-    reader = _Reader(client, events, since_seq, page_size)
+    reader = _Reader(rpc, events, since_seq, page_size)
     try:
         while True:
             wake.clear()
@@ -175,11 +123,11 @@ async def watch_events(client: AsyncCollabClient, events: EventFilter, *, since_
 class _Reader:
     """Pages through ``job_events_after_v1``, keeping the cursor and the horizon."""
 
-    def __init__(self, client: AsyncCollabClient, events: EventFilter, since_seq: int,
+    def __init__(self, rpc: RpcCore, events: EventFilter, since_seq: int,
                  page_size: int) -> None:
-        self.client, self.events, self.page_size = client, events, page_size
+        self.rpc, self.events, self.page_size = rpc, events, page_size
         self.cursor = since_seq
-        self.horizon: dict[str, Any] | None = None
+        self.horizon: Horizon | None = None
         self.more = False
         self.last: JobEvent | None = None
         self._backoff = Backoff(first=0.05, cap=5.0)
@@ -199,15 +147,14 @@ class _Reader:
 
     async def fetch(self) -> list[JobEvent]:
         """One call of ``job_events_after_v1`` from the cursor; moves the cursor."""
-        page = await self.client._call(
-            "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
+        page = await self.rpc.value(
+            EventsPage, "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
             executor_id=self.events.executor_id, page_size=self.page_size,
-            horizon_seq=self.horizon and self.horizon["seq"],
-            horizon_xid=self.horizon and self.horizon["xid"])
-        fresh = [e for e in (JobEvent.model_validate(row) for row in page["events"])
-                 if e.seq > self.cursor]
-        self.cursor = max(self.cursor, int(page["cursor"]))
-        self.horizon, self.more = page["horizon"], bool(page["more"])
+            horizon_seq=self.horizon and self.horizon.seq,
+            horizon_xid=self.horizon and self.horizon.xid)
+        fresh = [e for e in page.events if e.seq > self.cursor]
+        self.cursor = max(self.cursor, page.cursor)
+        self.horizon, self.more = page.horizon, page.more
         if fresh:
             self.last = fresh[-1]
         return fresh
@@ -226,11 +173,11 @@ class _Reader:
         return min(self._settle.next(), poll_interval)
 
 
-async def read_settled(client: AsyncCollabClient, events: EventFilter,
+async def read_settled(rpc: RpcCore, events: EventFilter,
                        since_seq: int = 0) -> tuple[list[JobEvent], int]:
     """Every event after ``since_seq`` that is settled now, and the seq they reach (the
     point to resume from); errors are raised."""
-    reader = _Reader(client, events, since_seq, page_size=1000)
+    reader = _Reader(rpc, events, since_seq, page_size=1000)
     found = await reader.fetch()
     while reader.more:
         found += await reader.fetch()

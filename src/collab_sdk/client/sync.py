@@ -19,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from typing_extensions import Self
 
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.local.storage import Storage
+from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.base import Transport
 
 __all__ = ["CollabClient"]
@@ -111,6 +111,15 @@ class CollabClient:
         """A client sharing this one's event loop and pool that acts as ``role`` with
         these JWT claims (see ``AsyncCollabClient.acting_as``); cheap enough per request."""
         return CollabClient._wrap(self.aio.acting_as(role, claims), self._loop)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The private event loop the async client runs on (in a daemon thread)."""
+        return self._loop.loop
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        """Run a coroutine of ``self.aio`` on the client's loop and wait for its result."""
+        return self._loop.run(coro)
 
     def __enter__(self) -> Self:
         self.connect()

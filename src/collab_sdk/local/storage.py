@@ -1,11 +1,11 @@
-"""Where artifact bytes live: the ``Storage`` protocol and the embedded ``LocalStorage``.
+"""The embedded default's artifact storage: ``LocalStorage``, files under the home.
 
 ``LocalStorage`` keeps a directory per bucket (``<root>/<bucket>/<path>``) and signs
 download URLs the way Supabase Storage does: ``<base>/storage/v1/object/sign/<bucket>/
 <path>?token=<JWT>``, the token an HS256 JWT whose ``url`` claim is ``<bucket>/<path>``
 and whose ``exp`` ends its validity. ``verify_signed_url_token`` is what the local HTTP
 server calls before serving a download. ``SupabaseStorage`` (storage3) is the other
-implementation.
+implementation of ``collab_sdk.transports.storage.Storage``.
 """
 
 from __future__ import annotations
@@ -14,51 +14,15 @@ import asyncio
 import os
 import secrets
 import time
-from pathlib import Path, PurePosixPath
-from typing import Protocol, runtime_checkable
+from pathlib import Path
 from urllib.parse import quote
 
 import jwt
 
-from collab_sdk.errors import StorageError, ValidationError
+from collab_sdk.errors import StorageError
+from collab_sdk.transports.storage import check_expiry, check_object_path
 
-__all__ = ["Storage", "LocalStorage", "check_object_path", "verify_signed_url_token"]
-
-MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600
-
-
-@runtime_checkable
-class Storage(Protocol):
-    """Object storage for artifacts."""
-
-    async def upload(self, bucket: str, path: str, data: bytes, mime: str | None) -> None:
-        """Store ``data`` at ``bucket/path`` (replacing what was there)."""
-        ...
-
-    async def sign(self, bucket: str, path: str, expires_in: int) -> str:
-        """A URL that downloads ``bucket/path`` for the next ``expires_in`` seconds."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release sessions. Calling it twice is harmless."""
-        ...
-
-
-def check_object_path(bucket: str, path: str) -> None:
-    """Raise ``ValidationError`` unless ``path`` is a safe relative object path in a
-    well-named bucket (the engine's artifact rules: no ``..``, no leading ``/``, no ``\\``)."""
-    parts = PurePosixPath(path).parts
-    if (not path or len(path) > 1024 or path.startswith("/") or "\\" in path or ".." in parts
-            or any(ord(c) < 32 for c in path)):
-        raise ValidationError(f"invalid artifact path {path!r}", code="CL400")
-    if not bucket or len(bucket) > 63 or not all(c.islower() or c.isdigit() or c in "_.-" for c in bucket):
-        raise ValidationError(f"invalid bucket name {bucket!r}", code="CL400")
-
-
-def _check_expiry(expires_in: int) -> None:
-    if not 1 <= expires_in <= MAX_SIGNED_URL_SECONDS:
-        raise ValidationError(f"expires_in must be 1..{MAX_SIGNED_URL_SECONDS} seconds", code="CL400")
-
+__all__ = ["LocalStorage", "verify_signed_url_token"]
 
 class LocalStorage:
     """Buckets as directories under ``root``; URLs signed with ``secret`` (HS256).
@@ -85,9 +49,9 @@ class LocalStorage:
     async def sign(self, bucket: str, path: str, expires_in: int) -> str:
         """A Supabase-shaped signed URL served by ``collab serve``."""
         check_object_path(bucket, path)
-        _check_expiry(expires_in)
+        check_expiry(expires_in)
         if not self.object_file(bucket, path).is_file():
-            raise StorageError(f"object {bucket}/{path} not found", code="not_found")
+            raise StorageError(f"object {bucket}/{path} not found", reason="not_found")
         token = jwt.encode({"url": f"{bucket}/{path}", "exp": int(time.time()) + expires_in},
                            self.secret, algorithm="HS256")
         return f"{self.base_url}/storage/v1/object/sign/{bucket}/{quote(path)}?token={token}"
@@ -101,9 +65,9 @@ def verify_signed_url_token(secret: str, bucket: str, path: str, token: str) -> 
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "url"]})
     except jwt.PyJWTError as exc:
-        raise StorageError(f"invalid signed URL: {exc}", code="invalid_signature") from exc
+        raise StorageError(f"invalid signed URL: {exc}", reason="invalid_signature") from exc
     if claims["url"] != f"{bucket}/{path}":
-        raise StorageError("signed URL is for another object", code="invalid_signature")
+        raise StorageError("signed URL is for another object", reason="invalid_signature")
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -128,4 +92,4 @@ def _local_secret(root: Path) -> str:
         if secret:
             return secret
         time.sleep(0.01)
-    raise StorageError(f"{file} is empty", code="no_secret")
+    raise StorageError(f"{file} is empty", reason="no_secret")

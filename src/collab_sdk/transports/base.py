@@ -1,18 +1,36 @@
-"""The narrow protocol between the client and the database: call one RPC.
+"""The narrow protocol between the client and the database, and what a transport may add.
 
-A transport calls ``collab.<fn>`` with named, JSON-ready arguments and answers what
-PostgREST would: a list of row dicts for a set-returning function, the value for a
-scalar one. It holds no queue logic; it translates its driver's errors into
+``Transport`` is all the client needs: call ``collab.<fn>`` with named, JSON-ready
+arguments and answer what PostgREST would (a list of row dicts for a set-returning
+function, the value for a scalar one), translating driver errors into
 ``collab_sdk.errors`` and nothing else. ``PostgresTransport`` and ``SupabaseTransport``
 implement it, and one conformance suite (``tests/sdk``) runs against both.
+
+Anything more is a **capability**, declared by a protocol here and found with
+``isinstance`` — never by probing attributes or URL prefixes:
+
+- ``ActsAsRole``: per-caller views over one pool (the HTTP layer acting for a JWT caller);
+- ``Listens``: ``LISTEN`` wake-ups on a session connection (workers' ``collab_jobs``);
+- ``HasLiveEvents``: a ``LiveSource`` telling event streams when to read again;
+- ``HasStorage``: artifact storage that goes with the transport (Supabase Storage);
+- ``HasRealtime``: a Realtime session for presence and broadcasts (Supabase).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["Transport"]
+if TYPE_CHECKING:
+    from collab_sdk.timing import Backoff
+    from collab_sdk.transports.storage import Storage
+    from collab_sdk.transports.supabase.session import SupabaseSession
+
+__all__ = ["Transport", "ActsAsRole", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
+           "EventFilter", "HasStorage", "HasRealtime"]
 
 
 @runtime_checkable
@@ -26,4 +44,88 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Release connections, pools and sessions. Calling it twice is harmless."""
+        ...
+
+
+@runtime_checkable
+class ActsAsRole(Protocol):
+    """A transport that can call as another database role over the same connections."""
+
+    def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> Transport:
+        """A view calling as ``role`` with these JWT claims; closing it keeps the pool."""
+        ...
+
+
+class WakeSource(Protocol):
+    """A loop that calls its wake-up callback on each notification, until stopped."""
+
+    connected: asyncio.Event
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set, reconnecting after failures; never raises."""
+        ...
+
+
+@runtime_checkable
+class Listens(Protocol):
+    """A transport with ``LISTEN``: a direct or session-mode connection."""
+
+    def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
+                 log_gate: Backoff | None = None) -> WakeSource:
+        """A wake source calling ``on_wake`` for each ``channel`` notification that
+        ``accept`` takes, and once after every (re)connect."""
+        ...
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a stream follows: one job, one executor, or (both None) all visible."""
+
+    job_id: str | None = None
+    executor_id: str | None = None
+
+    def matches_hint(self, payload: str) -> bool:
+        """Whether a ``collab_events`` hint may concern this stream (unknown: yes)."""
+        try:
+            hint = json.loads(payload)
+            job, executor = hint.get("job_id"), hint.get("executor_id")
+        except (ValueError, AttributeError):
+            return True
+        return (self.job_id is None or job in (None, self.job_id)) and \
+            (self.executor_id is None or executor in (None, self.executor_id))
+
+
+class LiveSource(Protocol):
+    """Tells a stream when to read again. ``run`` calls ``wake()`` on each relevant
+    change and after every (re)connect, until ``stop`` is set; it never raises."""
+
+    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Watch for changes until ``stop`` is set."""
+        ...
+
+
+@runtime_checkable
+class HasLiveEvents(Protocol):
+    """A transport that can tell event streams when new events may have committed."""
+
+    def live_source(self) -> LiveSource:
+        """A fresh live source for one stream."""
+        ...
+
+
+@runtime_checkable
+class HasStorage(Protocol):
+    """A transport whose service also stores artifacts."""
+
+    def storage(self) -> Storage:
+        """Artifact storage over this transport's session."""
+        ...
+
+
+@runtime_checkable
+class HasRealtime(Protocol):
+    """A transport with a Realtime service (presence and broadcasts)."""
+
+    def realtime_session(self) -> SupabaseSession:
+        """The session whose Realtime socket presence and broadcasts use."""
         ...

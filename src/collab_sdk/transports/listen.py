@@ -17,8 +17,9 @@ from collections.abc import Callable
 import psycopg
 
 from collab_sdk.timing import Backoff, wait_event
+from collab_sdk.transports.base import EventFilter
 
-__all__ = ["Listener", "CHANNEL", "EVENTS_CHANNEL", "EVENTS_LISTENER_LOCK", "APPLICATION_NAME",
+__all__ = ["Listener", "PostgresLiveSource", "CHANNEL", "EVENTS_CHANNEL", "EVENTS_LISTENER_LOCK", "APPLICATION_NAME",
            "for_executor"]
 
 #: Notified when jobs of an executor become claimable.
@@ -81,3 +82,18 @@ class Listener:
                         self.on_wake()
                 # The timeout passed quietly: make sure the connection is still alive.
                 await conn.execute("select 1")
+
+
+class PostgresLiveSource:
+    """``LISTEN collab_events`` on a dedicated connection to ``url``: the live source of
+    event streams over ``PostgresTransport``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        #: The listener of the current ``run`` (tests look at its connection).
+        self.listener: Listener | None = None
+
+    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set, reconnecting after any failure."""
+        self.listener = Listener(self.url, events.matches_hint, wake, channel=EVENTS_CHANNEL)
+        await self.listener.run(stop)

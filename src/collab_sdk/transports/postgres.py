@@ -7,13 +7,15 @@ in one transaction, ``set_config('role', …, true)`` and ``request.jwt.claims``
 call. Without ``role`` the connection's own user calls (trusted, like ``service_role``).
 
 Safe behind a transaction-mode pooler (Supavisor :6543): no session state, no prepared
-statements (``prepare_threshold=None``).
+statements (``prepare_threshold=None``). Its capabilities (``collab_sdk.transports.base``):
+``ActsAsRole`` (``as_role``), ``Listens`` (``listener``: LISTEN needs a direct or
+session-mode connection) and ``HasLiveEvents`` (``live_source``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from collab_sdk.errors import CollabError, TransportError, error_from_code
+from collab_sdk.timing import Backoff
+from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
            "rpc_statement"]
@@ -89,6 +93,15 @@ class PostgresTransport:
         view.url, view.role, view.claims = self.url, role, {**(claims or {}), "role": role}
         view._shared, view._owns_pool = self._shared, False
         return view
+
+    def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
+                 log_gate: Backoff | None = None) -> Listener:
+        """``LISTEN channel`` on a connection of its own (``Listens``)."""
+        return Listener(self.url, accept, on_wake, log_gate, channel=channel)
+
+    def live_source(self) -> PostgresLiveSource:
+        """``LISTEN collab_events`` for one event stream (``HasLiveEvents``)."""
+        return PostgresLiveSource(self.url)
 
     async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
         """Call ``collab.<fn>``; rows for a set-returning function, else its value."""

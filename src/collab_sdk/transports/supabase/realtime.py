@@ -1,7 +1,7 @@
 """Supabase Realtime as the live source of ``watch`` over a ``SupabaseTransport``.
 
 ``RealtimeLiveSource`` subscribes to ``postgres_changes`` INSERTs on ``collab.job_events``
-through supabase-py's async Realtime client (``(await transport.supabase()).realtime``),
+through the transport's ``SupabaseSession`` (``await session.realtime()``),
 filtered by ``job_id=eq.<id>`` or ``executor_id=eq.<id>`` (nothing when following every
 visible event). Realtime reads each new row as the subscriber (the user's JWT, set with
 ``realtime.set_auth``), so RLS decides who is told about what.
@@ -21,20 +21,18 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from realtime import (AsyncRealtimeChannel, AsyncRealtimeClient, ChannelStates,
                       RealtimeChannelOptions, RealtimePostgresChangesListenEvent,
                       RealtimeSubscribeStates)
 
-from collab_sdk.client.streams import EventFilter
 from collab_sdk.timing import Backoff, wait_event
+from collab_sdk.transports.base import EventFilter
+from collab_sdk.transports.supabase.session import SupabaseSession, close_realtime
 
-if TYPE_CHECKING:
-    from collab_sdk.transports.supabase.rpc import SupabaseTransport
-
-__all__ = ["RealtimeLiveSource", "changes_filter", "concerns", "realtime_client", "drop_channel",
-           "close_realtime", "channel_options", "EVENTS_SCHEMA", "EVENTS_TABLE"]
+__all__ = ["RealtimeLiveSource", "changes_filter", "concerns", "drop_channel",
+           "channel_options", "EVENTS_SCHEMA", "EVENTS_TABLE"]
 
 EVENTS_SCHEMA = "collab"
 EVENTS_TABLE = "job_events"
@@ -75,15 +73,6 @@ def concerns(events: EventFilter, payload: Any) -> bool:
     return all(record.get(column) == value for column, value in wanted if value is not None)
 
 
-async def realtime_client(transport: SupabaseTransport) -> AsyncRealtimeClient:
-    """The transport's Realtime client, carrying the user's access token when there is one."""
-    realtime = (await transport.supabase()).realtime
-    token = transport.access_token
-    if token is not None and realtime.access_token != token:
-        await realtime.set_auth(token)
-    return realtime
-
-
 async def drop_channel(realtime: AsyncRealtimeClient, channel: AsyncRealtimeChannel) -> None:
     """Leave ``channel`` (when the socket is up) and forget it, so the client never
     rejoins it; never raises."""
@@ -101,15 +90,6 @@ async def drop_channel(realtime: AsyncRealtimeClient, channel: AsyncRealtimeChan
             del realtime.channels[channel.topic]
 
 
-async def close_realtime(realtime: AsyncRealtimeClient, *, if_idle: bool = False) -> None:
-    """Close the socket (``if_idle``: only when no channel uses it any more); never raises."""
-    if if_idle and realtime.channels:
-        return
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(_LEAVE_TIMEOUT):
-            await realtime.close()
-
-
 class _ChannelLost(Exception):
     """The channel left the SUBSCRIBED state."""
 
@@ -118,9 +98,9 @@ class RealtimeLiveSource:
     """``postgres_changes`` on ``collab.job_events`` through the transport's Realtime
     client; see the module docstring."""
 
-    def __init__(self, transport: SupabaseTransport, *, backoff_first: float = 0.1,
+    def __init__(self, session: SupabaseSession, *, backoff_first: float = 0.1,
                  backoff_cap: float = 5.0) -> None:
-        self.transport = transport
+        self.session = session
         self._backoff = Backoff(first=backoff_first, cap=backoff_cap)
         self._log_gate = Backoff()
         #: Counters for tests and logs: (re)subscriptions, rows that woke the stream,
@@ -146,7 +126,7 @@ class RealtimeLiveSource:
     async def _subscription(self, events: EventFilter, wake: Callable[[], None],
                             stop: asyncio.Event) -> None:
         """One channel's life: join, wake on SUBSCRIBED and on pushes, until it fails."""
-        realtime = await realtime_client(self.transport)
+        realtime = await self.session.realtime()
         states: asyncio.Queue[RealtimeSubscribeStates] = asyncio.Queue()
         # A fresh topic per attempt: a late reply or close for an old one cannot reach it.
         channel = realtime.channel(f"collab:{EVENTS_TABLE}:{secrets.token_hex(6)}", channel_options())

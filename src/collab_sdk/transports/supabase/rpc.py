@@ -16,9 +16,9 @@ The new ``sb_…`` keys are not JWTs and are never sent as a Bearer token (supab
 would send the key there when there is no session); with no user token such a request
 carries only ``apikey`` and Supabase's gateway stands in the key's role.
 
-supabase-py gets an explicit ``httpx.AsyncClient`` (its own default one is configured
-through deprecated arguments), created on the first call so that it binds to the
-running event loop. supabase-py POSTs every RPC and never retries one, so this
+The supabase-py client lives in a ``SupabaseSession`` (``collab_sdk.transports.supabase.
+session``) with an explicit ``httpx.AsyncClient``, created on the first call so that it
+binds to the running event loop. supabase-py POSTs every RPC and never retries one, so this
 transport retries network errors and unavailable answers (HTTP 502/503/504/520,
 ``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
 ``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
@@ -36,20 +36,18 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-import jwt
 from postgrest.exceptions import APIError
-from supabase import AsyncClient, AsyncClientOptions, acreate_client
+from supabase import AsyncClient
 
 from collab_sdk.errors import CollabError, TransportError, error_from_code
+from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
+from collab_sdk.transports.supabase.session import SupabaseSession
+from collab_sdk.transports.supabase.storage import SupabaseStorage
 
-if TYPE_CHECKING:
-    from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
-    from collab_sdk.transports.supabase.storage import SupabaseStorage
-
-__all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "key_role"]
+__all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS"]
 
 #: RPCs that change nothing: safe to send again after a network error.
 IDEMPOTENT_RPCS = frozenset({
@@ -64,71 +62,39 @@ _UNAVAILABLE = frozenset({"502", "503", "504", "520", "PGRST000", "PGRST001", "P
 _MAX_BACKOFF_SECONDS = 5.0
 
 
-def key_role(key: str) -> str:
-    """``"service_role"`` for a secret key, ``"anon"`` for a publishable one (new
-    ``sb_…`` keys by prefix, legacy JWT keys by their ``role`` claim)."""
-    if key.startswith("sb_secret_"):
-        return "service_role"
-    if key.startswith("sb_publishable_"):
-        return "anon"
-    try:
-        role = jwt.decode(key, options={"verify_signature": False}).get("role")
-    except jwt.PyJWTError:
-        return "anon"
-    return "service_role" if role == "service_role" else "anon"
-
-
 class SupabaseTransport:
     """Calls collab's RPCs through supabase-py; see the module docstring."""
 
     def __init__(self, url: str, key: str, *, access_token: str | None = None,
                  http_client: httpx.AsyncClient | None = None, schema: str = "collab",
                  retries: int = 3, backoff: float = 0.2) -> None:
-        self.url = url
-        self.key = key
-        self.access_token = access_token
-        self.schema = schema
+        #: The supabase-py session this transport's RPCs, Storage and Realtime share.
+        self.session = SupabaseSession(url, key, access_token=access_token,
+                                       http_client=http_client, schema=schema)
         self.retries = retries
         self.backoff = backoff
-        #: ``anon`` callers get ``Unauthorized`` (not ``Forbidden``) for ``42501``.
-        self.anonymous = access_token is None and key_role(key) == "anon"
-        self._given_http = http_client
-        self._http: httpx.AsyncClient | None = None
-        self._client: AsyncClient | None = None
-        self._lock = asyncio.Lock()
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether calls go as ``anon`` (no user token with a publishable key)."""
+        return self.session.anonymous
 
     async def supabase(self) -> AsyncClient:
-        """The supabase-py client (created on first use, in the running loop)."""
-        if self._client is None:
-            async with self._lock:
-                if self._client is None:
-                    self._client = await self._create()
-        return self._client
-
-    async def _create(self) -> AsyncClient:
-        self._http = self._given_http or httpx.AsyncClient(timeout=httpx.Timeout(30.0),
-                                                           follow_redirects=True)
-        options = AsyncClientOptions(schema=self.schema, httpx_client=self._http,
-                                     auto_refresh_token=False, persist_session=False,
-                                     postgrest_client_retry=False)
-        if self.access_token is not None:
-            options.headers["Authorization"] = f"Bearer {self.access_token}"
-        client = await acreate_client(self.url, self.key, options)
-        if self.access_token is None and self.key.startswith("sb_"):
-            # supabase-py defaults Authorization to "Bearer <key>"; new keys are no JWTs.
-            client.options.headers.pop("Authorization", None)
-        return client
+        """The session's supabase-py client (created on first use)."""
+        return await self.session.client()
 
     def storage(self) -> SupabaseStorage:
-        """Supabase Storage over this transport's client (same key and session)."""
-        from collab_sdk.transports.supabase.storage import SupabaseStorage
-        return SupabaseStorage(self)
+        """Supabase Storage over this transport's session (same key and token)."""
+        return SupabaseStorage(self.session)
 
     def live_source(self) -> RealtimeLiveSource:
         """What wakes ``watch`` over this transport: Realtime ``postgres_changes`` on
         ``collab.job_events``, as this transport's user (``collab_sdk.transports.supabase.realtime``)."""
-        from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
-        return RealtimeLiveSource(self)
+        return RealtimeLiveSource(self.session)
+
+    def realtime_session(self) -> SupabaseSession:
+        """The session whose Realtime socket worker presence and broadcasts use."""
+        return self.session
 
     async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
         """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows or the value."""
@@ -136,7 +102,7 @@ class SupabaseTransport:
         attempts = 1 + (max(self.retries, 0) if fn in IDEMPOTENT_RPCS else 0)
         for attempt in range(attempts):
             try:
-                response = await client.schema(self.schema).rpc(fn, dict(args)).execute()
+                response = await client.schema(self.session.schema).rpc(fn, dict(args)).execute()
                 return response.data
             except APIError as exc:
                 error = self._translate(fn, exc)
@@ -167,11 +133,5 @@ class SupabaseTransport:
         return min(self.backoff * 2.0 ** attempt, _MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1.0)
 
     async def aclose(self) -> None:
-        """Close the Realtime socket and the HTTP client this transport created (a given
-        one stays open)."""
-        http, self._http, client, self._client = self._http, None, self._client, None
-        if client is not None:
-            from collab_sdk.transports.supabase.realtime import close_realtime
-            await close_realtime(client.realtime)
-        if http is not None and http is not self._given_http:
-            await http.aclose()
+        """Close the session: its Realtime socket and the HTTP client it created."""
+        await self.session.aclose()

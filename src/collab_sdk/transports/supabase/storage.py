@@ -1,7 +1,7 @@
 """``SupabaseStorage``: artifact bytes in Supabase Storage, through storage3.
 
 Get one from a transport, ``SupabaseTransport(url, key).storage()``: it uses that
-transport's supabase-py client (its key, user session and HTTP connection pool).
+transport's ``SupabaseSession`` (its key, user token and HTTP connection pool).
 
 - ``upload`` is ``POST /storage/v1/object/<bucket>/<path>`` (multipart, ``x-upsert:
   true``, so uploading the same path again replaces the object);
@@ -17,17 +17,13 @@ failures become ``StorageError`` too (code ``network_error``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 from storage3.exceptions import StorageApiError
 from storage3.utils import StorageException
 
 from collab_sdk.errors import StorageError
-from collab_sdk.local.storage import _check_expiry, check_object_path
-
-if TYPE_CHECKING:
-    from collab_sdk.transports.supabase.rpc import SupabaseTransport
+from collab_sdk.transports.storage import check_expiry, check_object_path
+from collab_sdk.transports.supabase.session import SupabaseSession
 
 __all__ = ["SupabaseStorage"]
 
@@ -35,13 +31,13 @@ __all__ = ["SupabaseStorage"]
 class SupabaseStorage:
     """The ``Storage`` protocol over Supabase Storage (storage3)."""
 
-    def __init__(self, transport: SupabaseTransport) -> None:
-        self.transport = transport
+    def __init__(self, session: SupabaseSession) -> None:
+        self.session = session
 
     async def upload(self, bucket: str, path: str, data: bytes, mime: str | None) -> None:
         """Store ``data`` at ``bucket/path``, replacing what was there."""
         check_object_path(bucket, path)
-        client = await self.transport.supabase()
+        client = await self.session.client()
         try:
             await client.storage.from_(bucket).upload(path, data, file_options={
                 "content-type": mime or "application/octet-stream", "upsert": "true"})
@@ -51,8 +47,8 @@ class SupabaseStorage:
     async def sign(self, bucket: str, path: str, expires_in: int) -> str:
         """A URL that downloads ``bucket/path`` for the next ``expires_in`` seconds."""
         check_object_path(bucket, path)
-        _check_expiry(expires_in)
-        client = await self.transport.supabase()
+        check_expiry(expires_in)
+        client = await self.session.client()
         try:
             signed = await client.storage.from_(bucket).create_signed_url(path, expires_in)
         except (StorageException, httpx.HTTPError) as exc:
@@ -60,7 +56,7 @@ class SupabaseStorage:
         url = signed.get("signedURL")
         if not url:
             raise StorageError(f"cannot sign {bucket}/{path}: Storage sent no signedURL",
-                               code="no_signed_url")
+                               reason="no_signed_url")
         return url
 
     async def aclose(self) -> None:
@@ -69,8 +65,8 @@ class SupabaseStorage:
 
 def _storage_error(what: str, exc: Exception) -> StorageError:
     if isinstance(exc, StorageApiError):
-        return StorageError(f"{what}: {exc.message}", code=exc.code, details=f"status {exc.status}")
+        return StorageError(f"{what}: {exc.message}", reason=exc.code, details=f"status {exc.status}")
     if isinstance(exc, httpx.HTTPError):
         return StorageError(f"{what}: Storage unreachable: {type(exc).__name__}: {exc}",
-                            code="network_error")
-    return StorageError(f"{what}: {exc}", code="storage_error")
+                            reason="network_error")
+    return StorageError(f"{what}: {exc}", reason="storage_error")
