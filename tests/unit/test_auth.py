@@ -26,7 +26,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from collab_sdk.auth.jwks import parse_jwks
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, AuthError, Identity, mint_token
-from collab_sdk.errors import CollabError, Unauthorized
+from collab_sdk.errors import CollabError, ConfigurationError, Unauthorized, ValidationError
 
 SECRET = "local-dev-secret-" + "0123456789abcdef" * 4
 PROJECT = "https://abcdefghijklmnop.supabase.co"
@@ -149,9 +149,9 @@ def test_mint_token_round_trips() -> None:
     identity = Authenticator(LOCAL).authenticate(bearer(service))
     assert identity.role == "service_role" and identity.claims["email"] == "s@x"
     rejected(Authenticator(LOCAL), bearer(mint_token(SECRET, sub=USER)), "missing_claim")  # no iss
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError, match="at least 32"):
         mint_token("short", sub=USER)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError, match="positive"):
         mint_token(SECRET, sub=USER, expires_in=0)
 
 
@@ -398,7 +398,7 @@ def test_require_jwt_flag(value: str, expected: bool) -> None:
     {"COLLAB_API_KEY": "k", "COLLAB_REQUIRE_JWT": "1"},
 ])
 def test_bad_configuration_fails_loudly(env: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigurationError):
         AuthConfig.from_env(env)
 
 

@@ -29,6 +29,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt import PyJWK, PyJWTError
 
+from collab_sdk.errors import ConfigurationError
+
 __all__ = ["ALGORITHMS", "JwksError", "VerifyingKey", "parse_jwks", "JwksCache", "load_jwks_text",
            "check_jwks_url"]
 
@@ -100,7 +102,7 @@ class JwksCache:
                  ttl: float = 600.0, cooldown: float = 30.0, timeout: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if (url is None) == (static is None):
-            raise ValueError("JwksCache needs exactly one of url and static")
+            raise ConfigurationError("JwksCache needs exactly one of url and static")
         self.url = url
         self.ttl, self.cooldown, self.timeout, self._clock = ttl, cooldown, timeout, clock
         self._keys: dict[str, VerifyingKey] | None = None if static is None else parse_jwks(static)
@@ -198,9 +200,9 @@ def load_jwks_text(text: str) -> Mapping[str, Any]:
     try:
         loaded = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
     except (OSError, ValueError) as exc:
-        raise ValueError(f"COLLAB_JWKS is neither JWKS JSON nor a readable JWKS file: {exc}") from exc
+        raise ConfigurationError(f"COLLAB_JWKS is neither JWKS JSON nor a readable JWKS file: {exc}") from exc
     if not isinstance(loaded, dict):
-        raise ValueError("COLLAB_JWKS must be a JSON object with a 'keys' list")
+        raise ConfigurationError("COLLAB_JWKS must be a JSON object with a 'keys' list")
     return loaded
 
 
@@ -209,4 +211,4 @@ def check_jwks_url(url: str) -> None:
     parts = urlsplit(url)
     local = parts.hostname in ("localhost", "127.0.0.1", "::1", "host.docker.internal")
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
-        raise ValueError(f"the JWKS URL must use https (http only for localhost): {url}")
+        raise ConfigurationError(f"the JWKS URL must use https (http only for localhost): {url}")

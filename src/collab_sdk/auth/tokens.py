@@ -54,7 +54,7 @@ import jwt
 
 from collab_sdk.auth.jwks import (JwksCache, JwksError, VerifyingKey, check_jwks_url, load_jwks_text,
                               parse_jwks)
-from collab_sdk.errors import Unauthorized
+from collab_sdk.errors import ConfigurationError, Unauthorized, ValidationError
 
 __all__ = ["AuthError", "Identity", "AuthConfig", "Authenticator", "mint_token"]
 
@@ -116,20 +116,20 @@ class AuthConfig:
 
     def __post_init__(self) -> None:
         if self.mode == "local" and len(self.jwt_secret or "") < MIN_SECRET_CHARS:
-            raise ValueError(f"COLLAB_JWT_MODE=local needs SUPABASE_JWT_SECRET of at least "
+            raise ConfigurationError(f"COLLAB_JWT_MODE=local needs SUPABASE_JWT_SECRET of at least "
                              f"{MIN_SECRET_CHARS} characters")
         if self.mode == "jwks":
             if (self.jwks is None) == (self.jwks_url is None):
-                raise ValueError("COLLAB_JWT_MODE=jwks needs one of COLLAB_JWKS, COLLAB_JWKS_URL "
+                raise ConfigurationError("COLLAB_JWT_MODE=jwks needs one of COLLAB_JWKS, COLLAB_JWKS_URL "
                                  "or SUPABASE_URL")
             if self.jwks_url is not None:
                 check_jwks_url(self.jwks_url)
             elif not _usable_keys(self.jwks):
-                raise ValueError("COLLAB_JWKS holds no usable ES256/RS256 public signing key")
+                raise ConfigurationError("COLLAB_JWKS holds no usable ES256/RS256 public signing key")
         if not 0 <= self.leeway <= 60:
-            raise ValueError("COLLAB_JWT_LEEWAY must be between 0 and 60 seconds")
+            raise ConfigurationError("COLLAB_JWT_LEEWAY must be between 0 and 60 seconds")
         if self.require_jwt and self.mode is None:
-            raise ValueError("COLLAB_REQUIRE_JWT is on but no JWT verification is configured "
+            raise ConfigurationError("COLLAB_REQUIRE_JWT is on but no JWT verification is configured "
                              "(set SUPABASE_JWT_SECRET or a JWKS)")
 
     @classmethod
@@ -147,7 +147,7 @@ class AuthConfig:
             mode = ("jwks" if jwks_text or jwks_url or supabase_url
                     else "local" if get("SUPABASE_JWT_SECRET") else None)
         if mode not in (None, "local", "jwks"):
-            raise ValueError(f"COLLAB_JWT_MODE must be 'local' or 'jwks', not {mode!r}")
+            raise ConfigurationError(f"COLLAB_JWT_MODE must be 'local' or 'jwks', not {mode!r}")
         jwks: Mapping[str, Any] | None = None
         if mode == "jwks":
             if jwks_text:
@@ -282,9 +282,9 @@ def mint_token(secret: str, *, sub: str, role: str = "authenticated",
     role) go to ``app_metadata.collab_executors`` as hints; the database's membership
     table decides. ``extra`` claims are merged last."""
     if len(secret) < MIN_SECRET_CHARS:
-        raise ValueError(f"the secret must be at least {MIN_SECRET_CHARS} characters")
+        raise ConfigurationError(f"the secret must be at least {MIN_SECRET_CHARS} characters")
     if expires_in <= 0:
-        raise ValueError("expires_in must be positive")
+        raise ValidationError("expires_in must be positive", code="CL400")
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": sub, "role": role, "aud": audience, "iat": now, "exp": now + expires_in,
@@ -308,7 +308,7 @@ def _header_value(headers: Mapping[str, str], name: str) -> str | None:
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = (env.get(name) or "").strip().lower()
     if value not in _TRUE | _FALSE:
-        raise ValueError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}")
+        raise ConfigurationError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, not {value!r}")
     return value in _TRUE
 
 
@@ -316,9 +316,9 @@ def _seconds(value: str | None, name: str, default: float) -> float:
     try:
         seconds = default if value is None else float(value)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+        raise ConfigurationError(f"{name} must be a number of seconds, not {value!r}") from None
     if not seconds >= 0:  # also refuses NaN
-        raise ValueError(f"{name} must not be negative")
+        raise ConfigurationError(f"{name} must not be negative")
     return seconds
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from collab_sdk.errors import (CollabError, Conflict, Forbidden, NotFound, TransportError,
-                               Unauthorized, ValidationError)
+from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbidden, NotFound,
+                               TransportError, Unauthorized, ValidationError)
 from collab_sdk.exits import ExitStatus
 from collab_sdk.models import Assigned, Job
 
@@ -19,7 +19,8 @@ __all__ = ["exit_status_for", "print_json", "print_table", "print_assigned", "jo
            "JOB_COLUMNS"]
 
 _BY_ERROR: list[tuple[type[CollabError], ExitStatus]] = [
-    (ValidationError, ExitStatus.USAGE), (NotFound, ExitStatus.NOT_FOUND),
+    (ValidationError, ExitStatus.USAGE), (ConfigurationError, ExitStatus.USAGE),
+    (NotFound, ExitStatus.NOT_FOUND),
     (Conflict, ExitStatus.CONFLICT), (Unauthorized, ExitStatus.DENIED),
     (Forbidden, ExitStatus.DENIED), (TransportError, ExitStatus.UNAVAILABLE),
 ]
