@@ -37,6 +37,8 @@ def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
