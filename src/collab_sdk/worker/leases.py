@@ -14,13 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import LeaseLost, NotFound, TransportError
-
-if TYPE_CHECKING:
-    from collab_sdk.worker.runner import Attempt
+from collab_sdk.worker.attempt import Attempt
 
 __all__ = ["LeaseKeeper"]
 
@@ -79,7 +77,4 @@ class LeaseKeeper:
 
     def _lost(self, attempt: Attempt) -> None:
         self._held.pop(attempt.job.id, None)
-        attempt.lease_lost = True
-        attempt.context.cancelled.set()
-        if attempt.handler is not None:
-            attempt.handler.cancel()
+        attempt.lose()

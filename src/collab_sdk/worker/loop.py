@@ -1,4 +1,4 @@
-"""``Worker``: runs handlers for job types, with leases, wake-ups, heartbeats and drains.
+"""``Worker``: the claim loop, and the start and finish of each attempt.
 
     worker = Worker(client, executor_id="default", concurrency=8)
 
@@ -7,14 +7,15 @@
         await ctx.progress(50)
         return {"ok": True}
 
-    worker.run()          # blocks; SIGTERM/SIGINT drain gracefully; returns the exit code
+    worker.run()          # blocks; SIGTERM/SIGINT drain gracefully; returns the exit status
 
 Each process claims under a fresh identity ``<name>-<random>``, so a restarted worker
 never inherits its predecessor's leases. It claims in batches for its free slots, only
-job types it handles, then waits for a ``LISTEN`` wake-up (Postgres transport) or the
-poll interval. See ``collab_sdk.worker.runner`` for one attempt's life and ``docs/worker.md``.
-Over a ``SupabaseTransport`` it also publishes its presence and its jobs' progress on
-Supabase Realtime (``realtime=True``, best effort: ``collab_sdk.worker.presence``).
+job types it handles, then waits for a wake-up, a freed slot or the poll interval.
+The rest is in modules of its own: one attempt's life in ``runner`` (its lease in
+``leases``), stopping in ``signals`` and ``drain``, ``heartbeat``, ``periodic``, and the
+transport's optional wake-ups and Realtime presence in ``capabilities``. See
+``docs/worker.md``.
 """
 
 from __future__ import annotations
@@ -24,41 +25,34 @@ import functools
 import logging
 import os
 import secrets
-import signal
 import socket
-import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.worker.cron import Cron
-from collab_sdk.errors import TransportError
-from collab_sdk.models import Job
-from collab_sdk.worker.runner import Attempt, JobRunner
-from collab_sdk.worker.context import JobContext
 from collab_sdk.client.sync import CollabClient
+from collab_sdk.errors import TransportError
+from collab_sdk.exits import ExitStatus
+from collab_sdk.models import Job
+from collab_sdk.timing import Backoff
+from collab_sdk.worker.attempt import Attempt
+from collab_sdk.worker.capabilities import listener_for, presence_for
+from collab_sdk.worker.context import JobContext
+from collab_sdk.worker.drain import InFlight
+from collab_sdk.worker.heartbeat import Heartbeat
+from collab_sdk.worker.periodic import Periodic
+from collab_sdk.worker.runner import JobRunner
+from collab_sdk.worker.signals import StopRequests, handling_signals
 from collab_sdk.worker.tasks import Handler, TaskRegistry
-from collab_sdk.transports.listen import Listener, for_executor
-from collab_sdk.timing import Backoff, wait_event
 
 if TYPE_CHECKING:
     from collab_sdk.worker.presence import WorkerPresence
 
-__all__ = ["Worker", "ExitCode"]
+__all__ = ["Worker"]
 
 log = logging.getLogger("collab.worker")
-
-
-class ExitCode:
-    """What ``Worker.run`` returns: scripts and supervisors can trust these."""
-
-    OK = 0               #: stopped by a signal after every running job finished
-    ERROR = 1            #: a fatal error (bad configuration, permission denied, ...)
-    DRAIN_TIMEOUT = 75   #: drain timed out; unfinished jobs were handed back (EX_TEMPFAIL)
-    FORCED = 130         #: a second signal: stopped at once, jobs handed back where possible
 
 
 class Worker:
@@ -82,27 +76,23 @@ class Worker:
         self.drain_timeout = drain_timeout
         self.version = version
         self.tasks = TaskRegistry()
-        self.periodic_jobs: list[tuple[Cron, str, dict[str, Any]]] = []
+        #: The periodic jobs (``periodic``), enqueued by every worker once per tick.
+        self.schedule = Periodic(self.client, executor_id)
         #: Counts of outcomes and wake-ups, for tests, logs and heartbeats.
         self.stats: dict[str, int] = {}
         # One log gate for every loop: an outage logs about once a second in all.
         self._log_gate = Backoff()
-        url = getattr(self.client.transport, "url", None)
-        #: The LISTEN wake-up source (Postgres transport only; else polling alone).
-        self.listener = (Listener(url, for_executor(executor_id), self._wake_up, self._log_gate)
-                         if isinstance(url, str) and url.startswith(("postgres://", "postgresql://"))
-                         else None)
-        #: Publish presence and broadcasts on Supabase Realtime (SupabaseTransport only).
+        #: The LISTEN wake-up source (a transport that ``Listens``; else polling alone).
+        self.listener = listener_for(self.client.transport, executor_id, self._wake_up, self._log_gate)
+        #: Publish presence and broadcasts on Supabase Realtime (a transport that ``HasRealtime``).
         self.realtime = realtime
         self.presence: WorkerPresence | None = None
-        self._running: dict[Any, tuple[Attempt, asyncio.Task[str]]] = {}
+        self._running = InFlight()
         #: Handlers running now (jobs whose results are being stored are not counted:
         #: the next claim overlaps the previous batch's complete).
         self._busy = 0
-        self._stop = asyncio.Event()
+        self._stops = StopRequests(on_force=self._running.abort_all)
         self._wake = asyncio.Event()
-        self._signals = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- registration ----------------------------------------------------------
 
@@ -117,95 +107,65 @@ class Worker:
     def periodic(self, cron: str, type: str, payload: dict[str, Any] | None = None) -> None:
         """Enqueue ``type`` at each tick of ``cron`` (UTC), once across all workers: each
         tick's idempotency key is ``periodic:<type>:<tick>``."""
-        self.periodic_jobs.append((Cron(cron), type, dict(payload or {})))
+        self.schedule.add(cron, type, payload)
+
+    async def enqueue_tick(self, tick: datetime, type: str, payload: dict[str, Any]) -> bool:
+        """Enqueue the periodic job of ``tick``; False when another worker already did."""
+        return await self.schedule.enqueue_tick(tick, type, payload)
 
     # -- running ---------------------------------------------------------------
 
-    def run(self) -> int:
-        """Run until SIGTERM/SIGINT (second signal: stop at once); the exit code."""
+    def run(self) -> ExitStatus:
+        """Run until SIGTERM/SIGINT (second signal: stop at once); the exit status."""
         if self._sync_client is not None:
-            loop = self._sync_client._loop.loop
-            future = asyncio.run_coroutine_threadsafe(self.run_async(), loop)
-            return self._with_signals(loop, future.result)
-        return self._with_signals(None, lambda: asyncio.run(self.run_async()))
-
-    def _with_signals(self, loop: asyncio.AbstractEventLoop | None, body: Callable[[], int]) -> int:
-        if threading.current_thread() is not threading.main_thread():
-            return body()
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-        for sig in previous:
-            signal.signal(sig, lambda *_: self.request_stop())
-        try:
-            return body()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            future = asyncio.run_coroutine_threadsafe(self.run_async(), self._sync_client.loop)
+            return handling_signals(self.request_stop, future.result)
+        return handling_signals(self.request_stop, lambda: asyncio.run(self.run_async()))
 
     def request_stop(self) -> None:
         """Begin a graceful stop (thread- and signal-safe); a second call forces it."""
-        self._signals += 1
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._on_stop_request)
+        self._stops.request()
 
-    def _on_stop_request(self) -> None:
-        self._stop.set()
-        if self._signals > 1:
-            for attempt, _ in self._running.values():
-                attempt.abort()
-
-    async def run_async(self) -> int:
-        """The worker's main coroutine; returns the exit code."""
-        self._loop = asyncio.get_running_loop()
-        self._stop, self._wake = asyncio.Event(), asyncio.Event()
+    async def run_async(self) -> ExitStatus:
+        """The worker's main coroutine; returns the exit status."""
+        stop = self._stops.bind()
+        self._wake = asyncio.Event()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collab-handler") as threads:
             runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads)
-            self.presence = self._realtime_presence()
-            helpers = [asyncio.create_task(coro) for coro in self._helpers(runner)]
+            self.presence = presence_for(self.client.transport, enabled=self.realtime,
+                                         agent_id=self.worker_id, executor_id=self.executor_id,
+                                         version=self.version, log_gate=self._log_gate)
+            heartbeat = Heartbeat(self.client, worker_id=self.worker_id, executor_id=self.executor_id,
+                                  name=self.name, version=self.version, capacity=self.concurrency,
+                                  tasks=self.tasks, stats=self.stats, running=lambda: len(self._running),
+                                  presence=self.presence, log_gate=self._log_gate)
+            helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
+                       *([self.listener.run(stop)] if self.listener is not None else []),
+                       *self.schedule.loops(stop)]
+            background = [asyncio.create_task(helper) for helper in helpers]
             try:
                 await self.client.connect()
                 log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
                          self.executor_id, self.concurrency)
                 await self._claim_loop(runner)
-                return await self._drain()
+                return await self._drain(self.drain_timeout)
             except Exception as exc:
                 log.error("worker %s stopped by an error: %s", self.worker_id, exc)
-                for attempt, _ in self._running.values():
-                    attempt.abort()
+                self._running.abort_all()
                 await self._drain(0.0)
-                return ExitCode.ERROR
+                return ExitStatus.ERROR
             finally:
-                self._stop.set()
-                for helper in helpers:
-                    helper.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
-                await self._heartbeat("stopped")
+                stop.set()
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await heartbeat.beat("stopped")
                 if self.presence is not None:
                     await self.presence.aclose()
 
-    def _realtime_presence(self) -> WorkerPresence | None:
-        """Presence and broadcasts on Realtime, when the transport is a SupabaseTransport
-        (whose module is then loaded: no import of supabase-py otherwise)."""
-        supabase = sys.modules.get("collab_sdk.transports.supabase.rpc")
-        transport = self.client.transport
-        if not self.realtime or supabase is None or not isinstance(transport, supabase.SupabaseTransport):
-            return None
-        from collab_sdk.worker.presence import WorkerPresence
-        presence = WorkerPresence(transport, agent_id=self.worker_id, executor_id=self.executor_id,
-                                  version=self.version, log_gate=self._log_gate)
-        presence.start()
-        return presence
-
-    def _helpers(self, runner: JobRunner) -> list[Any]:
-        helpers: list[Any] = [self._heartbeat_loop(), runner.leases.run()]
-        if self.listener is not None:
-            helpers.append(self.listener.run(self._stop))
-        helpers.extend(self._periodic_loop(*spec) for spec in self.periodic_jobs)
-        return helpers
-
     async def _claim_loop(self, runner: JobRunner) -> None:
-        backoff, filters = Backoff(), self.tasks.claim_filters()
-        while not self._stop.is_set():
+        backoff, filters, stop = Backoff(), self.tasks.claim_filters(), self._stops.event
+        while not stop.is_set():
             # Results still being stored are bounded too, by another concurrency's worth.
             free = min(self.concurrency - self._busy, 2 * self.concurrency - len(self._running))
             if free <= 0:
@@ -229,13 +189,14 @@ class Worker:
 
     async def _wait(self, timeout: float | None) -> bool:
         """Until a wake-up, a stop, a freed slot or ``timeout``; whether it was a wake-up."""
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop.wait())]
+        stop = self._stops.event
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
-        return self._wake.is_set() and not self._stop.is_set()
+        return self._wake.is_set() and not stop.is_set()
 
     def _start(self, runner: JobRunner, job: Job) -> None:
         task = self.tasks.find(job.type)
@@ -247,7 +208,7 @@ class Worker:
         self._busy += 1
         attempt.on_handler_done = self._handler_done
         running = asyncio.create_task(runner.run(attempt, task))
-        self._running[job.id] = (attempt, running)
+        self._running.add(attempt, running)
         running.add_done_callback(functools.partial(self._finished, job.id))
         self._count("claimed")
         if presence is not None:
@@ -255,7 +216,7 @@ class Worker:
             presence.job(job, "started")
 
     def _finished(self, job_id: Any, done: asyncio.Task[str]) -> None:
-        attempt, _ = self._running.pop(job_id, (None, None))
+        attempt = self._running.pop(job_id)
         if attempt is not None:
             attempt.handler_done()  # when the runner ended before its handler ran
         if not done.cancelled() and done.exception() is None:
@@ -276,57 +237,9 @@ class Worker:
     def _count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
 
-    async def _drain(self, timeout: float | None = None) -> int:
+    async def _drain(self, timeout: float) -> ExitStatus:
         """Stop claiming; let running jobs finish, then hand the rest back."""
-        timeout = self.drain_timeout if timeout is None else timeout
-        pending = [running for _, running in self._running.values()]
-        if pending:
-            log.info("draining %d running job(s), up to %.0fs", len(pending), timeout)
-            await asyncio.wait(pending, timeout=timeout)
-        leftover = list(self._running.values())
-        for attempt, _ in leftover:
-            attempt.abort()
-        if leftover:
-            await asyncio.wait([running for _, running in leftover], timeout=10)
-        if self._signals > 1:
-            return ExitCode.FORCED
-        return ExitCode.DRAIN_TIMEOUT if leftover else ExitCode.OK
-
-    async def _heartbeat_loop(self) -> None:
-        while not self._stop.is_set():
-            await self._heartbeat("busy" if self._running else "idle")
-            await wait_event(self._stop, self.heartbeat_interval)
-
-    async def _heartbeat(self, status: str) -> None:
-        running, last_seen_at = len(self._running), None
-        try:
-            beat = await self.client.heartbeat(
-                self.worker_id, self.executor_id, status=status, version=self.version,
-                capacity=self.concurrency, running=running,
-                metadata={"name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-                          "types": sorted(self.tasks.by_type), "prefixes": sorted(self.tasks.by_prefix),
-                          "stats": self.stats})
-            last_seen_at = beat.last_seen_at
-        except TransportError as exc:
-            if self._log_gate.should_log():
-                log.warning("heartbeat failed: %s", exc)
-        if self.presence is not None:  # the same values as the heartbeat row
-            self.presence.heartbeat(status=status, running=running, capacity=self.concurrency,
-                                    stats=self.stats, last_seen_at=last_seen_at)
-
-    async def _periodic_loop(self, cron: Cron, type: str, payload: dict[str, Any]) -> None:
-        while not self._stop.is_set():
-            tick = cron.next_after(datetime.now(timezone.utc))
-            delay = (tick - datetime.now(timezone.utc)).total_seconds()
-            if await wait_event(self._stop, max(delay, 0)):
-                return
-            try:
-                await self.enqueue_tick(tick, type, payload)
-            except TransportError as exc:
-                log.warning("periodic %s at %s not enqueued: %s", type, tick.isoformat(), exc)
-
-    async def enqueue_tick(self, tick: datetime, type: str, payload: dict[str, Any]) -> bool:
-        """Enqueue the periodic job of ``tick``; False when another worker already did."""
-        assigned = await self.client.assign(type, executor_id=self.executor_id, payload=payload,
-                                            idempotency_key=f"periodic:{type}:{tick.isoformat()}")
-        return assigned.queued
+        leftover = await self._running.drain(timeout)
+        if self._stops.forced:
+            return ExitStatus.FORCED
+        return ExitStatus.DRAIN_TIMEOUT if leftover else ExitStatus.OK

@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient, RealtimeSubscribeStates
@@ -35,11 +35,9 @@ from realtime import AsyncRealtimeChannel, AsyncRealtimeClient, RealtimeSubscrib
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.worker.context import JobContext
 from collab_sdk.models import Job, JobEvent
-from collab_sdk.transports.supabase.realtime import channel_options, close_realtime, drop_channel, realtime_client
+from collab_sdk.transports.supabase.realtime import channel_options, drop_channel
+from collab_sdk.transports.supabase.session import SupabaseSession, close_realtime
 from collab_sdk.timing import Backoff
-
-if TYPE_CHECKING:
-    from collab_sdk.transports.supabase.rpc import SupabaseTransport
 
 __all__ = ["RealtimePublisher", "WorkerPresence", "agent_topic", "job_topic", "SYSTEM_TOPIC",
            "PRESENCE_FIELDS"]
@@ -78,9 +76,9 @@ class RealtimePublisher:
     """Broadcasts and presence through a transport's Realtime client, sent in order from
     a bounded queue by a background task; channels are joined on first use."""
 
-    def __init__(self, transport: SupabaseTransport, *, log_gate: Backoff | None = None,
+    def __init__(self, session: SupabaseSession, *, log_gate: Backoff | None = None,
                  max_pending: int = 1000, timeout: float = 3.0) -> None:
-        self.transport = transport
+        self.session = session
         self.max_pending, self.timeout = max_pending, timeout
         self._log_gate = log_gate or Backoff()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -171,7 +169,7 @@ class RealtimePublisher:
         if channel is not None and channel.is_joined:
             return channel
         await self._forget(topic)
-        self._realtime = realtime = await realtime_client(self.transport)
+        self._realtime = realtime = await self.session.realtime()
         channel = self._channels[topic] = realtime.channel(topic, channel_options(presence_key))
         self._joins[topic] = 0
         await channel.subscribe(lambda state, _error: self._on_state(topic, state))
@@ -196,9 +194,9 @@ class RealtimePublisher:
 class WorkerPresence:
     """What a ``Worker`` publishes on Realtime; see the module docstring."""
 
-    def __init__(self, transport: SupabaseTransport, *, agent_id: str, executor_id: str,
+    def __init__(self, session: SupabaseSession, *, agent_id: str, executor_id: str,
                  version: str | None = None, log_gate: Backoff | None = None) -> None:
-        self.publisher = RealtimePublisher(transport, log_gate=log_gate)
+        self.publisher = RealtimePublisher(session, log_gate=log_gate)
         self.agent_id, self.executor_id, self.version = agent_id, executor_id, version
         self.topic = agent_topic(agent_id)
 

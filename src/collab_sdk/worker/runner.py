@@ -22,49 +22,21 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.worker.attempt import Attempt
 from collab_sdk.worker.completions import CompletionBatcher
-from collab_sdk.worker.context import JobContext, SyncJobContext
+from collab_sdk.worker.context import SyncJobContext
 from collab_sdk.worker.leases import LeaseKeeper
 from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
                                ValidationError)
 from collab_sdk.models import Job
 from collab_sdk.worker.tasks import PermanentFailure, Retry, Task
 
-__all__ = ["JobRunner", "Attempt"]
+__all__ = ["JobRunner"]
 
 log = logging.getLogger("collab.worker")
 T = TypeVar("T")
 
 SHUTDOWN_ERROR = "worker shut down before the handler finished"
-
-
-class Attempt:
-    """A job being run: its context and handler task, so the worker can abort it."""
-
-    def __init__(self, job: Job, context: JobContext) -> None:
-        self.job = job
-        self.context = context
-        self.handler: asyncio.Future[Any] | None = None
-        self.lease_lost = False
-        self.aborted = False
-        #: When the lease was last set (``time.monotonic()``), for ``LeaseKeeper``.
-        self.extended_at = 0.0
-        #: Called once when the handler is over (its result may still be being stored):
-        #: the worker's slot is free for the next job then.
-        self.on_handler_done: Callable[[], None] | None = None
-
-    def handler_done(self) -> None:
-        """Tell the worker (once) that the handler no longer needs its slot."""
-        callback, self.on_handler_done = self.on_handler_done, None
-        if callback is not None:
-            callback()
-
-    def abort(self) -> None:
-        """Cancel the handler; the job is handed back to the queue (retryable, due now)."""
-        self.aborted = True
-        self.context.cancelled.set()
-        if self.handler is not None:
-            self.handler.cancel()
 
 
 class JobRunner:

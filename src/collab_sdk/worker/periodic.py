@@ -1,0 +1,70 @@
+"""Periodic jobs: ``Worker.periodic(cron, type, payload)`` enqueues ``type`` at each tick.
+
+Every worker runs the tick loop of every periodic job, and each tick is enqueued with
+the idempotency key ``periodic:<type>:<tick>``, so one tick makes one job however many
+workers run. Ticks are five-field cron expressions in UTC (``collab_sdk.worker.cron``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.errors import TransportError
+from collab_sdk.timing import wait_event
+from collab_sdk.worker.cron import Cron
+
+__all__ = ["PeriodicJob", "Periodic", "tick_key"]
+
+log = logging.getLogger("collab.worker")
+
+
+class PeriodicJob(NamedTuple):
+    """A job type to enqueue at each tick of ``cron``, with this payload."""
+
+    cron: Cron
+    type: str
+    payload: dict[str, Any]
+
+
+def tick_key(type: str, tick: datetime) -> str:
+    """The idempotency key of ``type``'s job for ``tick``: ``periodic:<type>:<tick>``."""
+    return f"periodic:{type}:{tick.isoformat()}"
+
+
+class Periodic:
+    """One worker's periodic jobs and their tick loops."""
+
+    def __init__(self, client: AsyncCollabClient, executor_id: str) -> None:
+        self.client, self.executor_id = client, executor_id
+        self.jobs: list[PeriodicJob] = []
+
+    def add(self, cron: str, type: str, payload: dict[str, Any] | None = None) -> None:
+        """Enqueue ``type`` at each tick of ``cron`` (parsed now: a bad one raises here)."""
+        self.jobs.append(PeriodicJob(Cron(cron), type, dict(payload or {})))
+
+    def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """One tick loop per periodic job, each ending when ``stop`` is set."""
+        return [self.run(job, stop) for job in self.jobs]
+
+    async def run(self, job: PeriodicJob, stop: asyncio.Event) -> None:
+        """Enqueue ``job`` at each of its ticks until ``stop`` is set."""
+        while not stop.is_set():
+            tick = job.cron.next_after(datetime.now(timezone.utc))
+            delay = (tick - datetime.now(timezone.utc)).total_seconds()
+            if await wait_event(stop, max(delay, 0)):
+                return
+            try:
+                await self.enqueue_tick(tick, job.type, job.payload)
+            except TransportError as exc:
+                log.warning("periodic %s at %s not enqueued: %s", job.type, tick.isoformat(), exc)
+
+    async def enqueue_tick(self, tick: datetime, type: str, payload: dict[str, Any]) -> bool:
+        """Enqueue the periodic job of ``tick``; False when another worker already did."""
+        assigned = await self.client.assign(type, executor_id=self.executor_id, payload=payload,
+                                            idempotency_key=tick_key(type, tick))
+        return assigned.queued
