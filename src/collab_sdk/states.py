@@ -5,15 +5,18 @@ triggers write (``_jobs_after_insert``/``_jobs_after_update``) and those a worke
 append (``append_job_event_v1``). A test compares this module with the migrated
 database, so a word added on one side and not the other fails the suite. Everything in
 Python that needs a status or an event type — models, streams, SSE, the CLI, the
-worker's Realtime broadcasts — takes it from here. Workflow run and step states join
-this module when workflows land.
+worker's Realtime broadcasts — takes it from here. So do the workflow words: the
+statuses of workflows, runs and steps, trigger types and step kinds (CHECKs on
+``collab.workflows``, ``workflow_runs``, ``workflow_step_runs``, ``step_types``).
 """
 
 from __future__ import annotations
 
 __all__ = ["JOB_STATUSES", "LIVE_JOB_STATUSES", "FINAL_JOB_STATUSES", "TRANSITION_EVENTS",
            "WORKER_EVENTS", "EVENT_TYPES", "FINAL_EVENT_TYPES", "STATUS_AFTER_EVENT",
-           "status_after"]
+           "status_after", "WORKFLOW_STATUSES", "RUN_STATUSES", "FINAL_RUN_STATUSES",
+           "STEP_STATUSES", "DONE_STEP_STATUSES", "TRIGGER_TYPES", "STEP_KINDS", "RUN_EVENT_TYPES",
+           "STEP_EVENT_TYPES", "FINAL_RUN_EVENT_TYPES"]
 
 #: Every value of ``collab.jobs.status``.
 JOB_STATUSES = frozenset({"queued", "running", "succeeded", "failed", "cancelled"})
@@ -45,3 +48,24 @@ FINAL_EVENT_TYPES = frozenset(e for e, s in STATUS_AFTER_EVENT.items() if s in F
 def status_after(event_type: str) -> str | None:
     """The job status an event leads to; None for an event that changes no status."""
     return STATUS_AFTER_EVENT.get(event_type)
+
+#: Every value of ``collab.workflows.status``: drafts are edited, published ones run.
+WORKFLOW_STATUSES = frozenset({"draft", "published", "archived"})
+#: Every value of ``collab.workflow_runs.status``.
+RUN_STATUSES = frozenset({"pending", "running", "paused", "succeeded", "failed", "cancelled"})
+#: Run statuses after which a run does nothing more (a failed one may be retried).
+FINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+#: Every value of ``collab.workflow_step_runs.status``.
+STEP_STATUSES = frozenset({"pending", "queued", "running", "waiting", "succeeded", "failed",
+                           "skipped", "cancelled"})
+#: Step statuses that let the run go on past the step.
+DONE_STEP_STATUSES = frozenset({"succeeded", "skipped"})
+#: How a run was started.
+TRIGGER_TYPES = frozenset({"manual", "webhook", "schedule"})
+#: What a catalog step does: enqueue a collab job, or wait for a resume.
+STEP_KINDS = frozenset({"job", "approval"})
+#: Event types a run writes to the log: ``run_<status>`` and ``step_<status>``.
+RUN_EVENT_TYPES = frozenset(f"run_{s}" for s in RUN_STATUSES)
+STEP_EVENT_TYPES = frozenset(f"step_{s}" for s in STEP_STATUSES)
+#: Run events after which the run does nothing more unless retried or resumed by hand.
+FINAL_RUN_EVENT_TYPES = frozenset(f"run_{s}" for s in FINAL_RUN_STATUSES)

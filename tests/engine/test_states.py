@@ -11,13 +11,13 @@ from collab_sdk.models import JobStatus
 from support import Caller, assign, claim, expire_lease, make_due
 
 
-def _check_values(owner: Caller, column: str) -> set[str]:
+def _check_values(owner: Caller, column: str, table: str = "collab.jobs") -> set[str]:
     rows = owner.sql("select pg_get_constraintdef(oid) as def from pg_constraint "
-                     "where conrelid = 'collab.jobs'::regclass and contype = 'c'")
+                     "where conrelid = %s::regclass and contype = 'c'", (table,))
     for row in rows:
-        if re.search(rf"\b{column}\b", row["def"]) and "ANY" in row["def"]:
+        if re.search(rf"\({column}\b", row["def"]) and "ANY" in row["def"]:
             return set(re.findall(r"'(\w+)'::text", row["def"]))
-    raise AssertionError(f"no CHECK constraint on jobs.{column}")
+    raise AssertionError(f"no CHECK constraint on {table}.{column}")
 
 
 def _trigger_event_types(owner: Caller) -> set[str]:
@@ -85,3 +85,42 @@ def test_each_event_leads_to_the_status_the_mirror_says(owner: Caller) -> None:
     owner.rpc("append_job_event_v1", job_id=progress, worker_id="w1", payload={"pct": 5})
     row = owner.sql("select status from collab.jobs where id = %s", (progress,))[0]
     assert row["status"] == "running" and states.status_after("progress") is None
+
+
+def test_workflow_words_are_the_check_constraints(owner: Caller) -> None:
+    assert _check_values(owner, "status", "collab.workflows") == states.WORKFLOW_STATUSES
+    assert _check_values(owner, "status", "collab.workflow_runs") == states.RUN_STATUSES
+    assert _check_values(owner, "trigger_type", "collab.workflow_runs") == states.TRIGGER_TYPES
+    assert _check_values(owner, "status", "collab.workflow_step_runs") == states.STEP_STATUSES
+    assert _check_values(owner, "kind", "collab.step_types") == states.STEP_KINDS
+    assert states.FINAL_RUN_STATUSES < states.RUN_STATUSES
+    assert states.DONE_STEP_STATUSES < states.STEP_STATUSES
+
+
+def test_run_and_step_events_lead_to_the_statuses_the_tables_hold(owner: Caller) -> None:
+    owner.rpc("register_step_types_v1", executor_id="ex", step_types=[{"name": "t.a", "title": "A"}])
+    definition = {"nodes": [{"id": "a", "type": "t.a", "data": {}}, {"id": "ok", "type": "approval", "data": {}}],
+                  "edges": [{"id": "e", "source": "a", "target": "ok"}]}
+    workflow = owner.one("create_workflow_v1", executor_id="ex", name="w", definition=definition)
+    assert workflow is not None
+    owner.rpc("publish_workflow_v1", workflow_id=workflow["id"])
+    run_id = owner.value("start_run_v1", workflow_id=workflow["id"])["run"]["id"]
+    claimed = claim(owner)
+    assert claimed is not None
+    owner.rpc("complete_job_v1", job_id=claimed["id"], worker_id="w1", result={"x": 1})
+    owner.rpc("resume_run_v1", run_id=run_id, step_id="ok", data={})
+    events = owner.sql("select event_type, payload from collab.job_events where run_id = %s order by seq",
+                       (run_id,))
+    types = {e["event_type"] for e in events}
+    assert types <= states.RUN_EVENT_TYPES | states.STEP_EVENT_TYPES, types
+    last_step: dict[str, str] = {}
+    for event in events:
+        if event["event_type"].startswith("step_"):
+            last_step[event["payload"]["step_id"]] = event["event_type"].removeprefix("step_")
+    steps = {r["step_id"]: r["status"] for r in owner.sql(
+        "select step_id, status from collab.workflow_step_runs where run_id = %s", (run_id,))}
+    assert last_step == steps == {"a": "succeeded", "ok": "succeeded"}
+    run_events = [e["event_type"] for e in events if e["event_type"].startswith("run_")]
+    status = owner.sql("select status from collab.workflow_runs where id = %s", (run_id,))[0]["status"]
+    assert run_events[-1] == f"run_{status}" == "run_succeeded"
+    assert "run_paused" in run_events

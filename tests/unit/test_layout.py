@@ -20,10 +20,11 @@ ALLOWED: dict[str, set[str]] = {
     "auth": set(),
     "transports": set(),
     "local": {"transports"},
-    "client": {"transports", "local"},
-    "worker": {"client", "transports"},
-    "http": {"client", "transports", "local", "auth"},
-    "cli": {"client", "transports", "local", "auth", "worker", "http"},
+    "workflows": set(),
+    "client": {"transports", "local", "workflows"},
+    "worker": {"client", "transports", "workflows"},
+    "http": {"client", "transports", "local", "auth", "workflows"},
+    "cli": {"client", "transports", "local", "auth", "worker", "http", "workflows"},
 }
 VOCABULARY = {"errors", "models", "states", "timing", "exits"}
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import subprocess
+import sys
+from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from collab_sdk import AsyncCollabClient
 from collab_sdk.worker.loop import Worker
+
+#: Where ``worker_app.py`` lives (the processes' working directory).
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -41,3 +48,23 @@ async def start_worker(db_url: str) -> AsyncIterator[Callable[..., Awaitable[Wor
         await client.aclose()
 
 
+@pytest.fixture
+def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """``spawn(APP_SLEEP="1", ...)``: a ``collab worker worker_app:worker`` process."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(**env: str) -> subprocess.Popen[str]:
+        full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
+        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "worker_app:worker"],
+                                cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

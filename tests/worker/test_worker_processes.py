@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from support import Caller
 
-HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """``spawn(APP_SLEEP="1", ...)``: a ``collab worker worker_app:worker`` process."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(**env: str) -> subprocess.Popen[str]:
-        full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "worker", "worker_app:worker"],
-                                cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

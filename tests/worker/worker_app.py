@@ -1,6 +1,7 @@
 """A worker module for the process tests, configured by environment variables:
 ``APP_NAME``, ``APP_CONCURRENCY``, ``APP_LEASE``, ``APP_DRAIN``, ``APP_SLEEP`` (seconds each
-handler sleeps unless the payload says ``sleep``)."""
+handler sleeps unless the payload says ``sleep``). It also handles the workflow step type
+``wf.sleep`` (sleeps ``config.seconds``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from collab_sdk import AsyncCollabClient, Job
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.loop import Worker
+from collab_sdk.worker.steps import Step
 
 
 def worker() -> Worker:
@@ -19,6 +21,11 @@ def worker() -> Worker:
                  lease_seconds=int(os.environ.get("APP_LEASE", "30")), poll_interval=0.2,
                  heartbeat_interval=0.5, drain_timeout=float(os.environ.get("APP_DRAIN", "10")))
     default_sleep = float(os.environ.get("APP_SLEEP", "0"))
+
+    @app.step("wf.sleep", title="Sleep", description="sleeps config.seconds, then echoes the input")
+    async def sleep_step(step: Step[dict[str, Any], dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
+        await asyncio.sleep(float(step.config.get("seconds", default_sleep)))
+        return {"pid": os.getpid(), "steps": sorted(step.steps)}
 
     @app.task(prefix="app.")
     async def handle(job: Job, ctx: JobContext) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
+from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError
@@ -75,6 +76,12 @@ class AsyncCollabClient:
         view.rpc = self.rpc.view(view.transport)
         view._owns_storage = False
         return view
+
+    @property
+    def workflows(self) -> AsyncWorkflows:
+        """The workflow methods: definitions, the step catalog, runs, schedules, webhooks
+        (``collab_sdk.client.workflows``)."""
+        return AsyncWorkflows(self.rpc, lambda: live_source_for(self.transport))
 
     async def __aenter__(self) -> Self:
         await self.connect()

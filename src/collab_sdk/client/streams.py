@@ -23,7 +23,7 @@ from uuid import UUID
 
 from collab_sdk.client.rpc import RpcCore
 from collab_sdk.errors import TransportError
-from collab_sdk.states import FINAL_EVENT_TYPES
+from collab_sdk.states import FINAL_EVENT_TYPES, FINAL_RUN_EVENT_TYPES
 from collab_sdk.models import EventsPage, Horizon, JobEvent
 from collab_sdk.transports.base import EventFilter, HasLiveEvents, LiveSource, Transport
 from collab_sdk.timing import Backoff, wait_event
@@ -121,7 +121,7 @@ async def watch_events(rpc: RpcCore, events: EventFilter, *, since_seq: int = 0,
 
 
 class _Reader:
-    """Pages through ``job_events_after_v1``, keeping the cursor and the horizon."""
+    """Pages through the event log from a cursor, keeping the cursor and the horizon."""
 
     def __init__(self, rpc: RpcCore, events: EventFilter, since_seq: int,
                  page_size: int) -> None:
@@ -146,12 +146,18 @@ class _Reader:
         return fresh
 
     async def fetch(self) -> list[JobEvent]:
-        """One call of ``job_events_after_v1`` from the cursor; moves the cursor."""
-        page = await self.rpc.value(
-            EventsPage, "job_events_after_v1", after_seq=self.cursor, job_id=self.events.job_id,
-            executor_id=self.events.executor_id, page_size=self.page_size,
-            horizon_seq=self.horizon and self.horizon.seq,
-            horizon_xid=self.horizon and self.horizon.xid)
+        """One call of ``job_events_after_v1`` (``run_events_after_v1`` for a run) from
+        the cursor; moves the cursor."""
+        horizon = {"horizon_seq": self.horizon and self.horizon.seq,
+                   "horizon_xid": self.horizon and self.horizon.xid}
+        if self.events.run_id is not None:
+            page = await self.rpc.value(EventsPage, "run_events_after_v1", run_id=self.events.run_id,
+                                        after_seq=self.cursor, page_size=self.page_size, **horizon)
+        else:
+            page = await self.rpc.value(EventsPage, "job_events_after_v1", after_seq=self.cursor,
+                                        job_id=self.events.job_id,
+                                        executor_id=self.events.executor_id,
+                                        page_size=self.page_size, **horizon)
         fresh = [e for e in page.events if e.seq > self.cursor]
         self.cursor = max(self.cursor, page.cursor)
         self.horizon, self.more = page.horizon, page.more
@@ -160,9 +166,9 @@ class _Reader:
         return fresh
 
     def finished(self) -> bool:
-        """The newest event seen ends the job, and nothing is pending behind it."""
-        return (not self.more and self.last is not None
-                and self.last.event_type in FINAL_EVENT_TYPES)
+        """The newest event seen ends the job (or run), and nothing is pending behind it."""
+        final = FINAL_RUN_EVENT_TYPES if self.events.run_id is not None else FINAL_EVENT_TYPES
+        return not self.more and self.last is not None and self.last.event_type in final
 
     def wait_time(self, poll_interval: float) -> float:
         """How long to wait before reading again: soon while a horizon waits for older

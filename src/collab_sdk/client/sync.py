@@ -14,15 +14,16 @@ import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from typing_extensions import Self
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.base import Transport
 
-__all__ = ["CollabClient"]
+__all__ = ["CollabClient", "Workflows"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,20 +52,30 @@ class _LoopThread:
         self.loop.close()
 
 
-def _blocking(method: Callable[Concatenate[AsyncCollabClient, P], Coroutine[Any, Any, R]]
-              ) -> Callable[Concatenate[CollabClient, P], R]:
-    """``AsyncCollabClient.method`` as a blocking ``CollabClient`` method."""
+class _Twin(Protocol):
+    """What a blocking face has: the loop thread and the async object it wraps."""
+
+    _loop: _LoopThread
+    aio: Any
+
+
+A = TypeVar("A")
+
+
+def _blocking(method: Callable[Concatenate[A, P], Coroutine[Any, Any, R]]
+              ) -> Callable[Concatenate[_Twin, P], R]:
+    """An async method as a blocking one of the face wrapping its object (``self.aio``)."""
     @functools.wraps(method)
-    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def call(self: _Twin, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._loop.run(method(self.aio, *args, **kwargs))
     return call
 
 
-def _blocking_iter(method: Callable[Concatenate[AsyncCollabClient, P], AsyncIterator[R]]
-                   ) -> Callable[Concatenate[CollabClient, P], Iterator[R]]:
+def _blocking_iter(method: Callable[Concatenate[A, P], AsyncIterator[R]]
+                   ) -> Callable[Concatenate[_Twin, P], Iterator[R]]:
     """An async-generator method as a blocking generator method."""
     @functools.wraps(method)
-    def call(self: CollabClient, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+    def call(self: _Twin, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
         agen = method(self.aio, *args, **kwargs)
         try:
             while True:
@@ -75,6 +86,45 @@ def _blocking_iter(method: Callable[Concatenate[AsyncCollabClient, P], AsyncIter
         finally:
             self._loop.run(agen.aclose())  # type: ignore[attr-defined]
     return call
+
+
+class Workflows:
+    """The blocking face of ``AsyncWorkflows`` (``CollabClient.workflows``)."""
+
+    def __init__(self, loop: _LoopThread, aio: AsyncWorkflows) -> None:
+        self._loop, self.aio = loop, aio
+
+    create = _blocking(AsyncWorkflows.create)
+    update = _blocking(AsyncWorkflows.update)
+    get = _blocking(AsyncWorkflows.get)
+    list = _blocking(AsyncWorkflows.list)
+    validate = _blocking(AsyncWorkflows.validate)
+    validate_definition = _blocking(AsyncWorkflows.validate_definition)
+    publish = _blocking(AsyncWorkflows.publish)
+    duplicate = _blocking(AsyncWorkflows.duplicate)
+    archive = _blocking(AsyncWorkflows.archive)
+    delete = _blocking(AsyncWorkflows.delete)
+    step_types = _blocking(AsyncWorkflows.step_types)
+    register_step_types = _blocking(AsyncWorkflows.register_step_types)
+    start = _blocking(AsyncWorkflows.start)
+    get_run = _blocking(AsyncWorkflows.get_run)
+    steps = _blocking(AsyncWorkflows.steps)
+    list_runs = _blocking(AsyncWorkflows.list_runs)
+    snapshot = _blocking(AsyncWorkflows.snapshot)
+    events = _blocking(AsyncWorkflows.events)
+    watch_run = _blocking_iter(AsyncWorkflows.watch_run)
+    resume = _blocking(AsyncWorkflows.resume)
+    cancel = _blocking(AsyncWorkflows.cancel)
+    retry = _blocking(AsyncWorkflows.retry)
+    create_schedule = _blocking(AsyncWorkflows.create_schedule)
+    update_schedule = _blocking(AsyncWorkflows.update_schedule)
+    delete_schedule = _blocking(AsyncWorkflows.delete_schedule)
+    schedules = _blocking(AsyncWorkflows.schedules)
+    fire_due_schedules = _blocking(AsyncWorkflows.fire_due_schedules)
+    create_webhook_secret = _blocking(AsyncWorkflows.create_webhook_secret)
+    webhook_secret = _blocking(AsyncWorkflows.webhook_secret)
+    delete_webhook_secret = _blocking(AsyncWorkflows.delete_webhook_secret)
+    start_from_webhook = _blocking(AsyncWorkflows.start_from_webhook)
 
 
 class CollabClient:
@@ -120,6 +170,11 @@ class CollabClient:
     def run(self, coro: Coroutine[Any, Any, R]) -> R:
         """Run a coroutine of ``self.aio`` on the client's loop and wait for its result."""
         return self._loop.run(coro)
+
+    @property
+    def workflows(self) -> Workflows:
+        """The blocking workflow methods (see ``AsyncCollabClient.workflows``)."""
+        return Workflows(self._loop, self.aio.workflows)
 
     def __enter__(self) -> Self:
         self.connect()

@@ -79,10 +79,12 @@ class Listens(Protocol):
 
 @dataclass(frozen=True)
 class EventFilter:
-    """Which events a stream follows: one job, one executor, or (both None) all visible."""
+    """Which events a stream follows: one job, one executor, one workflow run, or (all
+    None) everything visible."""
 
     job_id: str | None = None
     executor_id: str | None = None
+    run_id: str | None = None
 
     def matches_hint(self, payload: str) -> bool:
         """Whether a ``collab_events`` hint may concern this stream (unknown: yes)."""

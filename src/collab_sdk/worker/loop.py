@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.errors import TransportError
@@ -42,9 +44,10 @@ from collab_sdk.worker.capabilities import listener_for, presence_for
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.drain import InFlight
 from collab_sdk.worker.heartbeat import Heartbeat
-from collab_sdk.worker.periodic import Periodic
+from collab_sdk.worker.periodic import Periodic, fire_schedules
 from collab_sdk.worker.runner import JobRunner
 from collab_sdk.worker.signals import StopRequests, handling_signals
+from collab_sdk.worker.steps import StepHandler, StepSpec, step_handler
 from collab_sdk.worker.tasks import Handler, TaskRegistry
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ class Worker:
                  name: str | None = None, concurrency: int = 8, lease_seconds: int = 60,
                  poll_interval: float = 2.0, heartbeat_interval: float = 5.0,
                  drain_timeout: float = 30.0, version: str | None = None,
-                 realtime: bool = True) -> None:
+                 realtime: bool = True, fire_schedules: bool = True) -> None:
         self._sync_client = client if isinstance(client, CollabClient) else None
         self.client = client.aio if isinstance(client, CollabClient) else client
         self.executor_id = executor_id
@@ -78,6 +81,11 @@ class Worker:
         self.tasks = TaskRegistry()
         #: The periodic jobs (``periodic``), enqueued by every worker once per tick.
         self.schedule = Periodic(self.client, executor_id)
+        #: The workflow step types this worker handles (``step``), put in the catalog at start.
+        self.steps: list[StepSpec] = []
+        #: Fire due workflow schedules of the executor about once a minute (pg_cron does
+        #: it too where installed; a schedule's tick makes one run however many call).
+        self.fire_schedules = fire_schedules
         #: Counts of outcomes and wake-ups, for tests, logs and heartbeats.
         self.stats: dict[str, int] = {}
         # One log gate for every loop: an outage logs about once a second in all.
@@ -101,6 +109,23 @@ class Worker:
         """Decorator: ``@worker.task("a.b")`` or ``@worker.task(prefix="a.")``."""
         def register(handler: Handler) -> Handler:
             self.tasks.add(handler, type=type, prefix=prefix, timeout=timeout)
+            return handler
+        return register
+
+    def step(self, name: str, *, title: str | None = None, description: str = "",
+             category: str = "general", config_model: type[BaseModel] | None = None,
+             input_model: type[BaseModel] | None = None, output_model: type[BaseModel] | None = None,
+             timeout: float | None = None) -> Callable[[StepHandler], StepHandler]:
+        """Decorator: ``@worker.step("http.fetch", title="Fetch a URL")`` handles the jobs
+        of workflow steps of type ``name`` (``handler(step, ctx)``, see
+        ``collab_sdk.worker.steps``) and registers the type in the step catalog when the
+        worker starts."""
+        spec = StepSpec(name=name, title=title or name, description=description, category=category,
+                        config_model=config_model, input_model=input_model, output_model=output_model)
+
+        def register(handler: StepHandler) -> StepHandler:
+            self.tasks.add(step_handler(spec, handler), type=name, prefix=None, timeout=timeout)
+            self.steps.append(spec)
             return handler
         return register
 
@@ -141,10 +166,14 @@ class Worker:
                                   presence=self.presence, log_gate=self._log_gate)
             helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
                        *([self.listener.run(stop)] if self.listener is not None else []),
-                       *self.schedule.loops(stop)]
+                       *self.schedule.loops(stop),
+                       *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else [])]
             background = [asyncio.create_task(helper) for helper in helpers]
             try:
                 await self.client.connect()
+                if self.steps:
+                    await self.client.workflows.register_step_types(
+                        self.executor_id, [spec.catalog_entry() for spec in self.steps])
                 log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
                          self.executor_id, self.concurrency)
                 await self._claim_loop(runner)

@@ -1,5 +1,9 @@
 """Periodic jobs: ``Worker.periodic(cron, type, payload)`` enqueues ``type`` at each tick.
 
+Workers also fire their executor's due **workflow schedules** about once a minute
+(``fire_schedules``: ``fire_due_schedules_v1``, which makes at most one run per schedule
+and tick however many workers, and pg_cron, call it).
+
 Every worker runs the tick loop of every periodic job, and each tick is enqueued with
 the idempotency key ``periodic:<type>:<tick>``, so one tick makes one job however many
 workers run. Ticks are five-field cron expressions in UTC (``collab_sdk.worker.cron``).
@@ -14,11 +18,14 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.errors import TransportError
+from collab_sdk.errors import CollabError, TransportError
 from collab_sdk.timing import wait_event
 from collab_sdk.worker.cron import Cron
 
-__all__ = ["PeriodicJob", "Periodic", "tick_key"]
+__all__ = ["PeriodicJob", "Periodic", "tick_key", "fire_schedules", "SCHEDULE_INTERVAL"]
+
+#: How often a worker fires its executor's due workflow schedules (seconds).
+SCHEDULE_INTERVAL = 60.0
 
 log = logging.getLogger("collab.worker")
 
@@ -68,3 +75,20 @@ class Periodic:
         assigned = await self.client.assign(type, executor_id=self.executor_id, payload=payload,
                                             idempotency_key=tick_key(type, tick))
         return assigned.queued
+
+
+async def fire_schedules(client: AsyncCollabClient, executor_id: str, stop: asyncio.Event,
+                         interval: float = SCHEDULE_INTERVAL) -> None:
+    """Fire the executor's due workflow schedules now and every ``interval`` seconds
+    until ``stop`` is set; failures are logged, never raised."""
+    while not stop.is_set():
+        try:
+            fired = await client.workflows.fire_due_schedules(executor_id=executor_id)
+            for one in fired:
+                if one.created:
+                    log.info("schedule %s fired for %s: run %s", one.schedule_id,
+                             one.tick.isoformat(), one.run_id)
+        except CollabError as exc:
+            log.warning("workflow schedules not fired: %s", exc)
+        if await wait_event(stop, interval):
+            return

@@ -49,7 +49,9 @@ def channel_options(presence_key: str | None = None) -> RealtimeChannelOptions:
 
 
 def changes_filter(events: EventFilter) -> str | None:
-    """The Realtime ``filter`` of a stream: its job, else its executor, else none."""
+    """The Realtime ``filter`` of a stream: its run, job or executor, else none."""
+    if events.run_id is not None:
+        return f"run_id=eq.{events.run_id}"
     if events.job_id is not None:
         return f"job_id=eq.{events.job_id}"
     if events.executor_id is not None:
@@ -69,7 +71,8 @@ def concerns(events: EventFilter, payload: Any) -> bool:
         return False
     if not isinstance(record, dict) or not isinstance(record.get("seq"), int):
         return False
-    wanted = (("job_id", events.job_id), ("executor_id", events.executor_id))
+    wanted = (("job_id", events.job_id), ("executor_id", events.executor_id),
+              ("run_id", events.run_id))
     return all(record.get(column) == value for column, value in wanted if value is not None)
 
 

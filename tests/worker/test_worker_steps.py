@@ -1,0 +1,149 @@
+"""``@worker.step``: workflow steps run by workers — the catalog entry registered at
+start, typed config and input, a diamond's steps each run once with the join after both
+parents, a bad config failing the step for good, and a worker killed inside a step."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from collab_sdk import AsyncCollabClient
+from collab_sdk.worker.context import JobContext
+from collab_sdk.worker.loop import Worker
+from collab_sdk.worker.steps import Step
+from collab_sdk.workflows import Flow
+from support import Caller, eventually
+
+
+class Greeting(BaseModel):
+    greeting: str
+
+
+class Who(BaseModel):
+    who: str
+
+
+async def registered(client: AsyncCollabClient, name: str) -> None:
+    async def present() -> bool:
+        return any(s.name == name for s in await client.workflows.step_types(executor_id="ex"))
+    await eventually(present, timeout=20)
+
+
+def diamond() -> dict[str, Any]:
+    flow = Flow()
+    a = flow.step("a", "t.step", greeting="hi")
+    b = flow.step("b", "t.step", after=[a], greeting="b")
+    c = flow.step("c", "t.step", after=[a], greeting="c")
+    flow.step("d", "t.join", after=[b, c])
+    return flow.definition()
+
+
+async def _publish(client: AsyncCollabClient, definition: dict[str, Any], **schema: Any) -> Any:
+    draft = await client.workflows.create("diamond", executor_id="ex", definition=definition, **schema)
+    return await client.workflows.publish(draft.id)
+
+
+async def test_steps_register_in_the_catalog_and_a_diamond_runs_each_step_once(
+        start_worker: Any, service: AsyncCollabClient) -> None:
+    calls: Counter[tuple[str, str]] = Counter()
+    joins: list[dict[str, Any]] = []
+
+    def register(worker: Worker) -> None:
+        @worker.step("t.step", title="Greet", config_model=Greeting, input_model=Who)
+        async def greet(step: Step[Greeting, Who], ctx: JobContext) -> dict[str, str]:
+            calls[(step.run_id, step.step_id)] += 1
+            return {"said": f"{step.config.greeting} {step.input.who}"}
+
+        @worker.step("t.join", title="Join")
+        def join(step: Step[dict[str, Any], dict[str, Any]], ctx: Any) -> dict[str, Any]:  # sync
+            calls[(step.run_id, step.step_id)] += 1
+            joins.append(dict(step.steps))
+            return {"parents": sorted(step.steps)}
+
+    workers = [await start_worker(register, concurrency=4) for _ in range(3)]
+    await registered(service, "t.join")
+    catalog = {s.name: s for s in await service.workflows.step_types(executor_id="ex")}
+    assert catalog["t.step"].title == "Greet" and catalog["t.step"].config_schema is not None
+    assert catalog["t.step"].config_schema["properties"]["greeting"]["type"] == "string"
+    workflow = await _publish(service, diamond())
+    runs = [(await service.workflows.start(workflow.id, input={"who": f"r{i}"})).run.id for i in range(30)]
+
+    async def all_done() -> bool:
+        statuses = [(await service.workflows.get_run(r)).status for r in runs]
+        return statuses == ["succeeded"] * len(runs)
+    await eventually(all_done, timeout=60)
+    assert len(calls) == 30 * 4 and set(calls.values()) == {1}
+    assert all(set(j) == {"b", "c"} for j in joins) and len(joins) == 30
+    run = await service.workflows.get_run(runs[0])
+    assert run.context["b"] == {"said": "b r0"} and run.context["d"] == {"parents": ["b", "c"]}
+    assert sum(w.stats.get("succeeded", 0) for w in workers) == 120
+
+
+async def test_a_config_that_does_not_validate_fails_the_step_for_good(
+        start_worker: Any, service: AsyncCollabClient) -> None:
+    def register(worker: Worker) -> None:
+        @worker.step("t.step", title="Greet", config_model=Greeting)
+        async def greet(step: Step[Greeting, Any], ctx: JobContext) -> None:
+            raise AssertionError("never called")
+
+    await start_worker(register)
+    flow = Flow()
+    flow.step("a", "t.step", greeting=42)
+    await registered(service, "t.step")
+    workflow = await _publish(service, flow.definition())
+    run_id = (await service.workflows.start(workflow.id)).run.id
+
+    async def failed() -> bool:
+        return (await service.workflows.get_run(run_id)).status == "failed"
+    await eventually(failed, timeout=20)
+    step = (await service.workflows.steps(run_id))[0]
+    assert step.status == "failed" and step.attempts == 1 and "greeting" in (step.error or "")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_inside_a_step_loses_nothing(spawn: Any, owner: Caller, db_url: str) -> None:
+    first = spawn(APP_LEASE="2", APP_CONCURRENCY="1")
+
+    async def scenario() -> tuple[Any, list[Any]]:
+        async with AsyncCollabClient.from_url(db_url) as client:
+            return await killed_and_recovered(client)
+
+    async def killed_and_recovered(client: AsyncCollabClient) -> tuple[Any, list[Any]]:
+        await registered(client, "wf.sleep")
+        flow = Flow()
+        slow = flow.step("slow", "wf.sleep", seconds=30)
+        flow.step("after", "wf.sleep", after=[slow], seconds=0)
+        draft = await client.workflows.create("kill", executor_id="ex", definition=flow.definition())
+        await client.workflows.publish(draft.id)
+        run_id = (await client.workflows.start(draft.id)).run.id
+
+        async def running() -> bool:
+            return (await client.workflows.steps(run_id))[0].status == "running"
+        await eventually(running, timeout=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        # A fresh worker reclaims the step after its lease; this time it is quick.
+        owner.sql("update collab.workflow_step_runs set config = '{\"seconds\": 0}' where run_id = %s", (run_id,))
+        owner.sql("update collab.jobs set payload = jsonb_set(payload, '{config,seconds}', '0') "
+                  "where workflow_run_id = %s", (run_id,))
+        second = spawn(APP_LEASE="2", APP_CONCURRENCY="2")
+        try:
+            async def succeeded() -> bool:
+                return (await client.workflows.get_run(run_id)).status == "succeeded"
+            await eventually(succeeded, timeout=40)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(20)
+        return await client.workflows.get_run(run_id), await client.workflows.steps(run_id)
+
+    started = time.monotonic()
+    run, steps = asyncio.run(scenario())
+    assert run.status == "succeeded" and [s.status for s in steps] == ["succeeded", "succeeded"]
+    assert steps[0].attempts == 2, "the killed attempt and the one that finished"
+    assert time.monotonic() - started < 60
