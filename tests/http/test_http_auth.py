@@ -10,11 +10,11 @@ import uuid
 import jwt
 import pytest
 
-from collab_sdk.http import Settings, create_app
+from collab_sdk.http import Settings
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
 from collab_sdk.local.storage import LocalStorage
 from support import add_members
-from http_support import API_KEY, SECRET, Api, make_runtime, assert_error
+from http_support import API_KEY, SECRET, Api, assert_error, make_runtime, serving
 
 
 def _example_path(path: str) -> str:
@@ -27,7 +27,7 @@ PROTECTED = [(r.method, COLLAB_PREFIX + _example_path(r.path)) for r in ROUTES i
 
 @pytest.mark.parametrize("method, path", PROTECTED)
 def test_every_endpoint_but_health_needs_credentials(api: Api, method: str, path: str) -> None:
-    response = api.http.open(path, method=method, json={})
+    response = api.http.request(method, path, json={})
     assert_error(response, 401, "missing_credentials")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -52,19 +52,15 @@ def test_bad_tokens_are_401(api: Api) -> None:
 
 
 def test_api_key_refused_when_jwt_is_required(db_url: str, storage: LocalStorage) -> None:
-    runtime = make_runtime(db_url, storage, require_jwt=True)
-    try:
-        response = create_app(runtime).test_client().get("/api/collab/jobs/recent",
-                                                         headers={"x-api-key": API_KEY})
+    with serving(make_runtime(db_url, storage, require_jwt=True)) as http:
+        response = http.get("/api/collab/jobs/recent", headers={"x-api-key": API_KEY})
         assert_error(response, 401, "jwt_required")
-    finally:
-        runtime.close()
 
 
 def test_a_user_never_sees_another_executors_jobs(api: Api) -> None:
     alice = api.user({"exec-a": "worker"})
     bob = api.user({"exec-b": "worker"})
-    b_job = api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-b"}, bob).json["jobId"]
+    b_job = api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-b"}, bob).json()["jobId"]
     api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-a"}, alice)
 
     for path in (f"/api/collab/job/{b_job}", f"/api/collab/job/{b_job}/summary",
@@ -72,19 +68,19 @@ def test_a_user_never_sees_another_executors_jobs(api: Api) -> None:
         assert_error(api.get(path, alice), 404, "not_found")
     for method, path in (("POST", f"/api/collab/job/{b_job}/cancel"), ("POST", f"/api/collab/job/{b_job}/retry"),
                          ("DELETE", f"/api/collab/job/{b_job}")):
-        assert_error(api.http.open(path, method=method, headers=api.bearer(alice)), 404, "not_found")
+        assert_error(api.http.request(method, path, headers=api.bearer(alice)), 404, "not_found")
     assert_error(api.post("/api/collab/task.result", {"jobId": b_job, "ok": True}, alice), 404, "not_found")
 
-    seen = api.get("/api/collab/jobs/recent?limit=50", alice).json["items"]
+    seen = api.get("/api/collab/jobs/recent?limit=50", alice).json()["items"]
     assert {j["executorId"] for j in seen} == {"exec-a"}
-    assert api.get("/api/collab/jobs/recent?executorId=exec-b", alice).json["count"] == 0
-    assert api.get("/api/collab/jobs/stats", alice).json["stats"]["total"] == 1
+    assert api.get("/api/collab/jobs/recent?executorId=exec-b", alice).json()["count"] == 0
+    assert api.get("/api/collab/jobs/stats", alice).json()["stats"]["total"] == 1
     assert_error(api.post("/api/collab/task.assign", {"type": "t", "executorId": "exec-b"}, alice), 403, "forbidden")
     assert_error(api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, alice), 403, "forbidden")
-    assert api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, bob).json["job"]
+    assert api.post("/api/collab/task.claim", {"executorId": "exec-b", "workerId": "w"}, bob).json()["job"]
     assert_error(api.delete("/api/collab/jobs", alice), 403, "forbidden")
     # the service key sees both executors
-    assert api.get("/api/collab/jobs/stats").json["stats"]["total"] == 2
+    assert api.get("/api/collab/jobs/stats").json()["stats"]["total"] == 2
 
 
 def test_a_client_member_may_not_claim(api: Api) -> None:
@@ -94,8 +90,7 @@ def test_a_client_member_may_not_claim(api: Api) -> None:
 
 def test_rate_limit_is_429_with_retry_after(db_url: str, storage: LocalStorage, api: Api) -> None:
     runtime = make_runtime(db_url, storage, settings=Settings(rate_limit=3, rate_window_seconds=3600))
-    try:
-        http = create_app(runtime).test_client()
+    with serving(runtime) as http:
         token = api.user({"ex": "client"})
         headers = {"Authorization": f"Bearer {token}"}
         for _ in range(3):
@@ -108,20 +103,13 @@ def test_rate_limit_is_429_with_retry_after(db_url: str, storage: LocalStorage, 
         assert http.get("/api/collab/jobs/stats", headers=other).status_code == 200
         assert http.get("/api/collab/health").status_code == 200
         # the budget lives in Postgres: a second app (another instance) sees it too
-        second = make_runtime(db_url, storage, settings=runtime.settings)
-        try:
-            assert_error(create_app(second).test_client().get("/api/collab/jobs/stats", headers=headers),
-                   429, "rate_limited")
-        finally:
-            second.close()
-    finally:
-        runtime.close()
+        with serving(make_runtime(db_url, storage, settings=runtime.settings)) as second:
+            assert_error(second.get("/api/collab/jobs/stats", headers=headers), 429, "rate_limited")
 
 
 def test_cors_allows_configured_origins_only(db_url: str, storage: LocalStorage) -> None:
     runtime = make_runtime(db_url, storage, settings=Settings(rate_limit=0, cors_origins=("https://app.example",)))
-    try:
-        http = create_app(runtime).test_client()
+    with serving(runtime) as http:
         ok = http.get("/api/collab/health", headers={"Origin": "https://app.example"})
         assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
         other = http.get("/api/collab/health", headers={"Origin": "https://evil.example"})
@@ -130,8 +118,6 @@ def test_cors_allows_configured_origins_only(db_url: str, storage: LocalStorage)
         assert preflight.status_code == 204
         assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
         assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
-    finally:
-        runtime.close()
 
 
 def test_cors_defaults() -> None:
@@ -157,12 +143,12 @@ def test_access_log_is_json_with_request_id_and_no_secrets(api: Api, caplog: pyt
 
 def test_docs(api: Api) -> None:
     spec = api.http.get("/docs.json")
-    assert spec.status_code == 200 and spec.json["openapi"].startswith("3.1")
+    assert spec.status_code == 200 and spec.json()["openapi"].startswith("3.1")
     page = api.http.get("/docs")
-    assert page.status_code == 200 and b"/docs/assets/swagger-ui-bundle.js" in page.data
-    assert b"https://" not in page.data  # no CDN
+    assert page.status_code == 200 and b"/docs/assets/swagger-ui-bundle.js" in page.content
+    assert b"https://" not in page.content  # no CDN
     asset = api.http.get("/docs/assets/swagger-ui-bundle.js")
-    assert asset.status_code == 200 and len(asset.data) > 100_000
+    assert asset.status_code == 200 and len(asset.content) > 100_000
     assert_error(api.http.get("/docs/assets/..%2fcore.py"), 404, "not_found")
 
 
@@ -177,11 +163,10 @@ def test_es256_and_rs256_tokens_from_a_jwks_act_as_the_user(db_url: str, storage
     jwks = {"keys": [ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True) | {"kid": "ec", "alg": "ES256"},
                      RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True) | {"kid": "rsa", "alg": "RS256"}]}
     runtime = make_runtime(db_url, storage, mode="jwks", jwt_secret=None, jwks=jwks)
-    try:
-        http = create_app(runtime).test_client()
+    with serving(runtime) as http:
         member, stranger = uuid.uuid4(), uuid.uuid4()
         add_members(api.owner, member, {"ex": "client"})
-        job_id = api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex"}).json["jobId"]
+        job_id = api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex"}).json()["jobId"]
         now = int(time.time())
         for kid, key, alg in (("ec", ec_key, "ES256"), ("rsa", rsa_key, "RS256")):
             def token(sub: uuid.UUID) -> dict[str, str]:
@@ -193,5 +178,3 @@ def test_es256_and_rs256_tokens_from_a_jwks_act_as_the_user(db_url: str, storage
             assert_error(http.get(f"/api/collab/job/{job_id}", headers=token(stranger)), 404, "not_found")
         hs = {"Authorization": f"Bearer {api.token_for(member)}"}  # an HS256 token in jwks mode
         assert_error(http.get(f"/api/collab/job/{job_id}", headers=hs), 401, "algorithm_not_allowed")
-    finally:
-        runtime.close()

@@ -15,7 +15,7 @@ ASSIGN = "/api/collab/task.assign"
 
 
 def _total(api: Api) -> int:
-    return int(api.get("/api/collab/jobs/stats").json["stats"]["total"])
+    return int(api.get("/api/collab/jobs/stats").json()["stats"]["total"])
 
 
 GOOD = {"type": "t", "executorId": "ex"}
@@ -42,7 +42,7 @@ RAW_BODIES = [
 @pytest.mark.parametrize("name, raw, status, code", RAW_BODIES, ids=[b[0] for b in RAW_BODIES])
 def test_bad_raw_bodies_are_refused_and_change_nothing(api: Api, name: str, raw: bytes, status: int,
                                                        code: str) -> None:
-    response = api.http.post(ASSIGN, data=raw, headers={**api.as_service(), "Content-Type": "application/json"})
+    response = api.http.post(ASSIGN, content=raw, headers={**api.as_service(), "Content-Type": "application/json"})
     assert_error(response, status, code)
     assert _total(api) == 0
 
@@ -68,7 +68,7 @@ def test_bad_fields_are_refused_and_change_nothing(api: Api, name: str, change: 
 
 
 def test_wrong_content_type_is_415(api: Api) -> None:
-    response = api.http.post(ASSIGN, data=json.dumps(GOOD), headers={**api.as_service(),
+    response = api.http.post(ASSIGN, content=json.dumps(GOOD), headers={**api.as_service(),
                                                                       "Content-Type": "text/plain"})
     assert_error(response, 415, "unsupported_media_type")
 
@@ -95,7 +95,7 @@ def test_bad_query_path_and_method(api: Api) -> None:
 
 
 def test_lease_lost_and_type_mismatch_are_409(api: Api) -> None:
-    job_id = api.post(ASSIGN, GOOD).json["jobId"]
+    job_id = api.post(ASSIGN, GOOD).json()["jobId"]
     assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True}), 409, "lease_lost")
     api.post("/api/collab/task.claim", {"executorId": "ex", "workerId": "w1"})
     assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w2"}),
@@ -105,17 +105,17 @@ def test_lease_lost_and_type_mismatch_are_409(api: Api) -> None:
     assert_error(api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "attempt": 2}),
            409, "lease_lost")
     assert api.post("/api/collab/task.result", {"jobId": job_id, "ok": True, "workerId": "w1",
-                                                "attempt": 1}).json == {"ok": True}
+                                                "attempt": 1}).json() == {"ok": True}
 
 
 def test_idempotency_over_http(api: Api) -> None:
     headers = {"X-Idempotency-Key": "order-7"}
     first = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}}, headers=headers)
     replay = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}}, headers=headers)
-    assert first.json["queued"] is True
-    assert replay.json == {"jobId": first.json["jobId"], "queued": False}
+    assert first.json()["queued"] is True
+    assert replay.json() == {"jobId": first.json()["jobId"], "queued": False}
     body_key = api.post(ASSIGN, {**GOOD, "payload": {"n": 1}, "idempotencyKey": "order-7"})
-    assert body_key.json["jobId"] == first.json["jobId"]
+    assert body_key.json()["jobId"] == first.json()["jobId"]
     assert_error(api.post(ASSIGN, {**GOOD, "payload": {"n": 2}}, headers=headers), 409, "conflict")
     assert_error(api.post(ASSIGN, {**GOOD, "idempotencyKey": "a"}, headers={"X-Idempotency-Key": "b"}),
            422, "invalid_body")
@@ -132,7 +132,7 @@ def test_request_id_is_echoed_or_made(api: Api) -> None:
 
 def test_head_is_served_like_get(api: Api) -> None:
     response = api.http.head("/api/collab/health")
-    assert response.status_code == 200 and response.data == b""
+    assert response.status_code == 200 and response.content == b""
 
 
 @pytest.mark.parametrize("change", [{"maxAttempts": True}, {"maxAttempts": "3"}, {"priority": 1.5}])
@@ -147,8 +147,8 @@ def test_run_at_with_any_utc_offset_python_accepts(api: Api) -> None:
     local = timezone(-timedelta(hours=16, minutes=52))
     due = (datetime.now(timezone.utc) + timedelta(hours=1)).astimezone(local).replace(microsecond=0)
     assigned = api.post("/api/collab/task.assign", {"type": "t.tz", "executorId": "ex", "runAt": due.isoformat()})
-    assert assigned.status_code == 200, assigned.get_data()
-    job = api.get(f"/api/collab/job/{assigned.json['jobId']}").json["job"]
+    assert assigned.status_code == 200, assigned.content
+    job = api.get(f"/api/collab/job/{assigned.json()['jobId']}").json()["job"]
     assert datetime.fromisoformat(job["nextRunAt"]) == due
     too_old = api.post("/api/collab/task.assign", {"type": "t.tz", "executorId": "ex",
                                                     "runAt": "0214-06-09T04:05:55.0-16:52"})

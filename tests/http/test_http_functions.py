@@ -1,18 +1,24 @@
 """Each function directory is a working functions-framework target: its app (built by
-functions-framework itself) serves the same route as the Collab API."""
+functions-framework itself, in ASGI mode) serves the same route as the Collab API."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from functions_framework import create_app as functions_app
 
 from support import REPO
 from collab_sdk.http import runtime as runtime_module
 from collab_sdk.http.routes import FUNCTIONS
-from http_support import SECRET, Api, assert_error
+from http_support import SECRET, Api, TestClient, assert_error, free_port
 
 FUNCTIONS_DIR = REPO / "functions"
 
@@ -24,10 +30,13 @@ def deployed_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                         "SUPABASE_JWT_SECRET": SECRET, "COLLAB_STORAGE_DIR": str(tmp_path / "s"),
                         "COLLAB_RATE_LIMIT": "off", "COLLAB_REQUIRE_JWT": "1"}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(runtime_module, "_shared", None)
+    monkeypatch.setattr(runtime_module, "_shared", weakref.WeakKeyDictionary())
     yield
-    if runtime_module._shared is not None:
-        runtime_module._shared.close()
+
+
+async def _close_shared() -> None:
+    for runtime in list(runtime_module._shared.values()):
+        await runtime.aclose()
 
 
 def _target(name: str) -> str:
@@ -45,17 +54,51 @@ def test_every_function_has_a_directory() -> None:
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_function_serves_its_route(name: str, deployed_env: None, api: Api) -> None:
     app = functions_app(target=_target(name), source=str(FUNCTIONS_DIR / name / "main.py"))
-    http = app.test_client()
     route = FUNCTIONS[name]
-    assert_error(http.open("/", method=route.method), 401, "missing_credentials")
-    token = api.user({"ex": "worker"})
-    headers = {"Authorization": f"Bearer {token}"}
-    if name == "dlq-retry":
-        assert_error(http.post("/", json={"dlqId": "00000000-0000-0000-0000-000000000000"}, headers=headers),
-               404, "not_found")
-    elif name == "sign-artifact":
-        assert_error(http.get("/?path=../x", headers=headers), 400, "invalid_path")
-    else:
-        response = http.open("/", method=route.method, headers=headers)
-        assert response.status_code == 200, response.json
-        assert response.headers["X-Request-Id"]
+    with TestClient(app) as http:  # functions-framework's app is Starlette: its test client
+        try:
+            assert_error(http.request(route.method, "/"), 401, "missing_credentials")
+            token = api.user({"ex": "worker"})
+            headers = {"Authorization": f"Bearer {token}"}
+            if name == "dlq-retry":
+                assert_error(http.post("/", json={"dlqId": "00000000-0000-0000-0000-000000000000"},
+                                       headers=headers), 404, "not_found")
+            elif name == "sign-artifact":
+                assert_error(http.get("/?path=../x", headers=headers), 400, "invalid_path")
+            else:
+                response = http.request(route.method, "/", headers=headers)
+                assert response.status_code == 200, response.json()
+                assert response.headers["X-Request-Id"]
+        finally:
+            assert http.portal is not None
+            http.portal.call(_close_shared)
+
+
+def test_functions_framework_serves_a_target_from_the_command_line(db_url: str, api: Api,
+                                                                    tmp_path: Path) -> None:
+    """`functions-framework --target dlq_list` (ASGI mode, found from the target itself)."""
+    port = free_port()
+    env = {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
+           "SUPABASE_JWT_SECRET": SECRET, "COLLAB_STORAGE_DIR": str(tmp_path / "s"),
+           "COLLAB_RATE_LIMIT": "off"}
+    command = [str(Path(sys.executable).with_name("functions-framework")), "--source",
+               str(FUNCTIONS_DIR / "dlq-list" / "main.py"), "--target", "dlq_list", "--port", str(port)]
+    with open(tmp_path / "ff.log", "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/?limit=5",
+                                         headers=api.bearer(api.user({"ex": "worker"})), timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, \
+                        (tmp_path / "ff.log").read_text()
+                    time.sleep(0.1)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"items": [], "count": 0, "nextCursor": None}
+            assert response.headers["server"] == "uvicorn"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

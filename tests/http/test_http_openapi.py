@@ -1,4 +1,4 @@
-"""The OpenAPI document: 3.1, served at /docs.json, equal to docs/openapi/collab.yaml, and
+"""The OpenAPI document: 3.1, served at /docs.json(), equal to docs/openapi/collab.yaml, and
 covering every route with its request and response schemas."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from support import REPO
 
 
 def test_the_committed_file_matches_the_served_document(api: Api) -> None:
-    served = api.http.get("/docs.json").json
+    served = api.http.get("/docs.json").json()
     committed = yaml.safe_load((REPO / OPENAPI_FILE).read_text())
     assert served == committed, "regenerate: python -m collab_sdk.http.openapi --write"
     assert served == openapi_document()

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from http_support import Server
 from support import Caller, add_members, make_due
 
 
-def test_the_curl_sequence_against_collab_serve(server: tuple[str, subprocess.Popen[bytes], dict[str, str]],
+def test_the_curl_sequence_against_collab_serve(server: Server,
                                                 owner: Caller, tmp_path: Path) -> None:
     base, proc, env = server
     user = uuid.uuid4()
@@ -67,8 +68,8 @@ def test_the_curl_sequence_against_collab_serve(server: tuple[str, subprocess.Po
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
-    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()
+    lines = [json.loads(line) for line in server.log.read_text().splitlines()
              if line.startswith("{")]
     requests = [line for line in lines if line.get("event") == "http_request"]
     assert requests and all(r["requestId"] for r in requests)
-    assert token not in (tmp_path / "serve.log").read_text()
+    assert token not in server.log.read_text()

@@ -1,5 +1,5 @@
 """GET /api/collab/events/stream: Server-Sent Events over the gapless event stream, through
-Flask's test client and against `collab serve` as a real process."""
+Starlette's test client and against `collab serve` as a real process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from http_support import SECRET, Api, assert_error
+from http_support import SECRET, Api, Server, assert_error
 from collab_sdk.auth.tokens import mint_token
 from support import Caller, add_members, assign, claim
 
@@ -39,9 +39,9 @@ def test_a_finished_jobs_stream_is_its_log_then_end(api: Api) -> None:
     claim(api.owner, executor_id="ex")
     api.owner.rpc("complete_job_v1", job_id=job_id, worker_id="w1", result={"ok": True})
     response = api.get(f"{STREAM}?jobId={job_id}")
-    assert response.status_code == 200 and response.mimetype == "text/event-stream"
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["Cache-Control"] == "no-store"
-    body = response.get_data(as_text=True)
+    body = response.text
     assert body.startswith("retry: 2000\n\n")
     messages = parse_sse(body)
     events = [json.loads(m["data"]) for m in messages if "id" in m]
@@ -50,9 +50,9 @@ def test_a_finished_jobs_stream_is_its_log_then_end(api: Api) -> None:
     assert events[0]["jobId"] == str(job_id) and messages[-1] == {"event": "end", "data": "{}"}
 
     resumed = parse_sse(api.get(f"{STREAM}?jobId={job_id}",
-                                headers={"Last-Event-ID": str(events[1]["seq"])}).get_data(as_text=True))
+                                headers={"Last-Event-ID": str(events[1]["seq"])}).text)
     assert [json.loads(m["data"])["eventType"] for m in resumed if "id" in m] == ["succeeded"]
-    done = parse_sse(api.get(f"{STREAM}?jobId={job_id}&since={events[2]['seq']}").get_data(as_text=True))
+    done = parse_sse(api.get(f"{STREAM}?jobId={job_id}&since={events[2]['seq']}").text)
     assert done == [{"event": "end", "data": "{}"}]
 
 
@@ -60,7 +60,7 @@ def test_an_executor_stream_closes_after_its_timeout(api: Api) -> None:
     assign(api.owner, executor_id="exec-a")
     assign(api.owner, executor_id="exec-b")
     started = time.monotonic()
-    messages = parse_sse(api.get(f"{STREAM}?executorId=exec-a&timeout=1").get_data(as_text=True))
+    messages = parse_sse(api.get(f"{STREAM}?executorId=exec-a&timeout=1").text)
     assert 0.9 < time.monotonic() - started < 5
     assert [json.loads(m["data"])["executorId"] for m in messages] == ["exec-a"]
 
@@ -81,8 +81,8 @@ def test_stream_errors(api: Api) -> None:
 def test_a_member_streams_only_its_executor(api: Api) -> None:
     token = api.user({"exec-a": "client"})
     assign(api.owner, executor_id="exec-b")
-    mine = parse_sse(api.get(f"{STREAM}?executorId=exec-a&timeout=1", token=token).get_data(as_text=True))
-    theirs = parse_sse(api.get(f"{STREAM}?executorId=exec-b&timeout=1", token=token).get_data(as_text=True))
+    mine = parse_sse(api.get(f"{STREAM}?executorId=exec-a&timeout=1", token=token).text)
+    theirs = parse_sse(api.get(f"{STREAM}?executorId=exec-b&timeout=1", token=token).text)
     assert mine == [] and theirs == []
 
 
@@ -100,7 +100,7 @@ def read_until(response: httpx.Response, count: int, into: list[dict[str, Any]])
 
 
 def test_a_browser_like_client_reconnects_with_last_event_id(
-        server: tuple[str, subprocess.Popen[bytes], dict[str, str]], owner: Caller) -> None:
+        server: Server, owner: Caller) -> None:
     """A real HTTP client reads the stream from `collab serve` while jobs run, drops the
     connection, reconnects with Last-Event-ID, and sees every event once, in order."""
     base, _, _ = server

@@ -1,31 +1,54 @@
-"""The WSGI app: the Collab API under ``/api/collab``, every function under
-``/functions/v1/<name>``, ``/docs.json`` and ``/docs`` (Swagger UI from the packaged
-``swagger-ui-py`` assets, no CDN), and — in embedded mode — the signed artifact
-downloads ``/storage/v1/object/sign/<bucket>/<path>?token=`` that ``sign-artifact`` issues.
+"""The ASGI app (Starlette): the Collab API under ``/api/collab``, every function under
+``/functions/v1/<name>``, the WebSocket routes, ``/docs.json`` and ``/docs`` (Swagger UI
+from the packaged ``swagger-ui-py`` assets, no CDN), and — in embedded mode — the signed
+artifact downloads ``/storage/v1/object/sign/<bucket>/<path>?token=`` that
+``sign-artifact`` issues.
 
-``create_app(runtime)`` builds it; ``collab_sdk.http.serve`` runs it under waitress.
+A thin adapter: each route of ``collab_sdk.http.routes`` becomes a Starlette route whose
+endpoint turns the Starlette request into a ``pipeline.Request``, awaits
+``pipeline.dispatch`` on the server's loop and sends the ``pipeline.Response`` back;
+WebSockets go through ``pipeline.Socket`` the same way. ``create_app(runtime)`` builds it;
+its lifespan connects the runtime's client on startup and closes it on shutdown (where it
+first tells open streams to end). ``collab_sdk.http.serve`` runs it under uvicorn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
+import logging
+import re
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
-import flask
-from werkzeug.exceptions import HTTPException
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import FileResponse, Response as StarletteResponse, StreamingResponse
+from starlette.routing import BaseRoute, Route as StarletteRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from collab_sdk.errors import CollabError
+from collab_sdk.errors import CollabError, ValidationError
 from collab_sdk.http.errors import Failure, failure_for
 from collab_sdk.http.openapi import openapi_document
-from collab_sdk.http.pipeline import Route, dispatch, error_response, request_id_of
-from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
+from collab_sdk.http.pipeline import (Request, Response, Route, SocketRoute, dispatch,
+                                      error_response, finish, request_id_of)
+from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES, SOCKETS
 from collab_sdk.http.runtime import Runtime
-from collab_sdk.local.storage import check_object_path, verify_signed_url_token
+from collab_sdk.http.sockets import serve_socket
+from collab_sdk.local.storage import verify_signed_url_token
+from collab_sdk.transports.storage import check_object_path
 
-__all__ = ["create_app", "swagger_ui_dir"]
+__all__ = ["create_app", "swagger_ui_dir", "core_request", "starlette_response", "starlette_path",
+           "StarletteSocket"]
+
+log = logging.getLogger("collab.http")
 
 _DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>collab API</title>
@@ -42,6 +65,8 @@ _DOCS_INIT = """window.ui = SwaggerUIBundle({url: "/docs.json", dom_id: "#swagge
 """
 _ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js",
            "favicon-32x32.png", "favicon-16x16.png"}
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # 405s are the pipeline's
+_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def swagger_ui_dir() -> Path | None:
@@ -54,89 +79,241 @@ def swagger_ui_dir() -> Path | None:
 
 
 @lru_cache(maxsize=1)
-def _openapi_json() -> str:
-    return json.dumps(openapi_document())
+def _openapi_json() -> bytes:
+    return json.dumps(openapi_document()).encode()
 
 
-def create_app(runtime: Runtime) -> flask.Flask:
-    """The WSGI app serving every route with ``runtime``."""
-    app = flask.Flask("collab_sdk.http")
-    app.config["MAX_CONTENT_LENGTH"] = None  # the pipeline enforces the body limit itself
+def starlette_path(path: str) -> str:
+    """A route table path (``/job/<job_id>``) in Starlette's syntax (``/job/{job_id}``)."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)
+
+
+async def core_request(request: StarletteRequest) -> Request:
+    """The pipeline's view of a Starlette request."""
+    query: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        query.setdefault(name, []).append(value)
+
+    async def read_body(limit: int) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+        return b"".join(chunks)
+
+    return Request(request.method, request.url.path,
+                   {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers.raw},
+                   query, read_body)
+
+
+def starlette_response(response: Response, *, head: bool = False) -> StarletteResponse:
+    """A pipeline ``Response`` as a Starlette one (streamed for SSE; no body for HEAD)."""
+    media = response.media_type or None
+    if response.stream is not None and not head:
+        return StreamingResponse(response.stream, status_code=response.status,
+                                 headers=response.headers, media_type=media)
+    return StarletteResponse(b"" if head else response.body, status_code=response.status,
+                             headers=response.headers, media_type=media)
+
+
+def _endpoint(runtime: Runtime, routes: list[Route]) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
+    by_method = {r.method: r for r in routes}
+    allow = ", ".join(sorted(by_method) + ["OPTIONS"])
+
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        method = request.method
+        route = by_method.get("GET" if method == "HEAD" else method) or \
+            (routes[0] if method == "OPTIONS" or len(routes) == 1 else None)
+        if route is None:
+            failure = Failure(405, "method_not_allowed", f"use {allow.replace(', OPTIONS', '')}",
+                              {"Allow": allow})
+            answer = error_response(failure)
+            finish(runtime, _lower(request.headers), answer, request_id_of(_lower(request.headers)))
+            return starlette_response(answer)
+        answer = await dispatch(runtime, route, await core_request(request), request.path_params)
+        if answer.status == 405 and len(routes) > 1:
+            answer.headers["Allow"] = allow
+        return starlette_response(answer, head=method == "HEAD")
+
+    return endpoint
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class StarletteSocket:
+    """``pipeline.Socket`` over a Starlette ``WebSocket``."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.headers: Mapping[str, str] = _lower(websocket.headers)
+        query: dict[str, list[str]] = {}
+        for name, value in websocket.query_params.multi_items():
+            query.setdefault(name, []).append(value)
+        self.query: Mapping[str, list[str]] = query
+        offered = websocket.headers.get("sec-websocket-protocol", "")
+        self.subprotocols = [p.strip() for p in offered.split(",") if p.strip()]
+
+    async def accept(self, subprotocol: str | None = None) -> None:
+        """Complete the handshake."""
+        await self.websocket.accept(subprotocol=subprotocol)
+
+    async def receive_text(self) -> str | None:
+        """The next text message; None once the client has gone."""
+        try:
+            message = await self.websocket.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        if text is None and message.get("bytes") is not None:
+            text = message["bytes"].decode("utf-8", "replace")
+        return str(text or "")
+
+    async def send_text(self, text: str) -> None:
+        """Send one text message."""
+        await self.websocket.send_text(text)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close with ``code`` unless already closed."""
+        if self.websocket.application_state == WebSocketState.DISCONNECTED:
+            return
+        try:
+            await self.websocket.close(code, reason)
+        except RuntimeError:  # the client closed first
+            pass
+
+
+def _socket_endpoint(runtime: Runtime, route: SocketRoute) -> Callable[[WebSocket], Awaitable[None]]:
+    async def endpoint(websocket: WebSocket) -> None:
+        await serve_socket(runtime, route, StarletteSocket(websocket))
+
+    return endpoint
+
+
+def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
+    """The ASGI app serving every route with ``runtime`` (which its lifespan closes).
+    ``handle_signals``: on SIGTERM/SIGINT, tell open streams to end at once, before the
+    server waits for its connections to close (``collab serve``)."""
+    groups: dict[str, list[Route]] = {}
     for route in ROUTES:
         if route.path is not None:
-            _add(app, runtime, route, COLLAB_PREFIX + route.path, f"collab:{route.name}")
+            groups.setdefault(COLLAB_PREFIX + starlette_path(route.path), []).append(route)
         if route.function is not None:
-            _add(app, runtime, route, f"{FUNCTIONS_PREFIX}/{route.function}", f"fn:{route.function}")
+            groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
+    routes: list[BaseRoute] = [StarletteRoute(path, _endpoint(runtime, group), methods=_METHODS)
+                               for path, group in groups.items()]
+    routes += [WebSocketRoute(COLLAB_PREFIX + s.path, _socket_endpoint(runtime, s)) for s in SOCKETS]
 
-    @app.get("/docs.json")
-    def docs_json() -> flask.Response:
-        return flask.Response(_openapi_json(), mimetype="application/json")
+    async def docs_json(request: StarletteRequest) -> StarletteResponse:
+        return _finished(runtime, request, Response(body=_openapi_json()))
 
-    @app.get("/docs")
-    def docs() -> flask.Response:
+    async def docs(request: StarletteRequest) -> StarletteResponse:
         if swagger_ui_dir() is None:
-            return error_response(Failure(503, "docs_unavailable", "swagger-ui-py is not installed"))
-        return flask.Response(_DOCS_HTML, mimetype="text/html")
+            return _finished(runtime, request, error_response(
+                Failure(503, "docs_unavailable", "swagger-ui-py is not installed")))
+        return _finished(runtime, request, Response(body=_DOCS_HTML.encode(), media_type="text/html"))
 
-    @app.get("/docs/assets/<name>")
-    def docs_asset(name: str) -> flask.Response:
+    async def docs_asset(request: StarletteRequest) -> StarletteResponse:
+        name = request.path_params["name"]
         if name == "init.js":
-            return flask.Response(_DOCS_INIT, mimetype="text/javascript")
+            return StarletteResponse(_DOCS_INIT, media_type="text/javascript")
         folder = swagger_ui_dir()
         if folder is None or name not in _ASSETS:
-            return error_response(Failure(404, "not_found", "no such asset"))
-        return flask.send_from_directory(folder, name, max_age=3600)
+            return _finished(runtime, request, error_response(Failure(404, "not_found", "no such asset")))
+        return FileResponse(folder / name, headers={"Cache-Control": "public, max-age=3600"})
 
-    @app.get("/storage/v1/object/sign/<bucket>/<path:path>")
-    def signed_download(bucket: str, path: str) -> flask.Response:
-        return _signed_download(runtime, bucket, path)
+    async def signed_download(request: StarletteRequest) -> StarletteResponse:
+        return _signed_download(runtime, request)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> flask.Response:
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-        status = exc.code or 500
-        allow = exc.get_response().headers.get("Allow")  # 405 must list the methods
-        return _with_id(error_response(Failure(status, codes.get(status, "http_error"),
-                                               exc.description or exc.name,
-                                               {"Allow": allow} if allow else {})))
+    routes += [StarletteRoute("/docs.json", docs_json, methods=["GET"]),
+               StarletteRoute("/docs", docs, methods=["GET"]),
+               StarletteRoute("/docs/assets/{name}", docs_asset, methods=["GET"]),
+               StarletteRoute("/storage/v1/object/sign/{bucket}/{path:path}", signed_download,
+                              methods=["GET"])]
 
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> flask.Response:
-        app.logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
-        return _with_id(error_response(failure_for(exc)))
+    async def http_error(request: StarletteRequest, exc: Exception) -> StarletteResponse:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        allow = {"Allow": headers["Allow"]} if "Allow" in headers else {}
+        return _finished(runtime, request, error_response(
+            Failure(status, _CODES.get(status, "http_error"), str(detail), allow)))
 
-    return app
+    async def unexpected(request: StarletteRequest, exc: Exception) -> StarletteResponse:
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return _finished(runtime, request, error_response(failure_for(exc)))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.client.connect()  # fail fast on an unreachable database or a foreign schema
+        restore = _chain_signals(runtime) if handle_signals else None
+        try:
+            yield
+        finally:
+            runtime.shutting_down.set()
+            if restore is not None:
+                restore()
+            await runtime.aclose()
+
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={HTTPException: http_error, Exception: unexpected})
 
 
-def _add(app: flask.Flask, runtime: Runtime, route: Route, rule: str, endpoint: str) -> None:
-    def view(**path_args: Any) -> flask.Response:
-        return dispatch(runtime, route, flask.request, path_args)
+def _chain_signals(runtime: Runtime) -> Callable[[], None] | None:
+    """Put a SIGTERM/SIGINT handler in front of the server's own (uvicorn installs its
+    handlers before the lifespan starts) that sets ``runtime.shutting_down`` on the loop."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
-    app.add_url_rule(rule, endpoint, view, methods=[route.method, "OPTIONS"],
-                     provide_automatic_options=False)
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(runtime.shutting_down.set)
+        then = previous.get(signal.Signals(signum))
+        if callable(then):
+            then(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
 
 
-def _with_id(response: flask.Response) -> flask.Response:
-    response.headers["X-Request-Id"] = request_id_of(flask.request)
-    return response
+def _finished(runtime: Runtime, request: StarletteRequest, response: Response) -> StarletteResponse:
+    headers = _lower(request.headers)
+    finish(runtime, headers, response, request_id_of(headers))
+    return starlette_response(response, head=request.method == "HEAD")
 
 
-def _signed_download(runtime: Runtime, bucket: str, path: str) -> flask.Response:
+def _signed_download(runtime: Runtime, request: StarletteRequest) -> StarletteResponse:
     """Serve an object of the embedded storage if the URL's token signs it and is live."""
+    bucket, path = request.path_params["bucket"], request.path_params["path"]
     storage = runtime.local_storage
     if storage is None:
-        return _with_id(error_response(Failure(404, "not_found", "no embedded storage here")))
-    token = flask.request.args.get("token", "")
+        return _finished(runtime, request, error_response(
+            Failure(404, "not_found", "no embedded storage here")))
+    token = request.query_params.get("token", "")
     try:
         check_object_path(bucket, path)
         verify_signed_url_token(storage.secret, bucket, path, token)
         target = storage.object_file(bucket, path)
     except CollabError as exc:
-        status, code = (400, "invalid_path") if exc.status == 400 else (403, "invalid_signature")
-        return _with_id(error_response(Failure(status, code, exc.message)))
+        bad_path = isinstance(exc, ValidationError)
+        status, code = (400, "invalid_path") if bad_path else (403, "invalid_signature")
+        return _finished(runtime, request, error_response(Failure(status, code, exc.message)))
     if not target.is_file():
-        return _with_id(error_response(Failure(404, "not_found", "no such object")))
-    response = flask.send_file(target, as_attachment=False, max_age=0, conditional=True)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return _with_id(response)
+        return _finished(runtime, request, error_response(Failure(404, "not_found", "no such object")))
+    return FileResponse(target, headers={
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "X-Request-Id": request_id_of(_lower(request.headers))})
+

@@ -1,9 +1,9 @@
 """One error envelope for every failure: ``{"error": {"code", "message"}}``.
 
 ``HttpError`` is what the HTTP layer itself raises (bad JSON, a body too large, rate
-limited); a ``CollabError`` from the SDK becomes its ``.status`` with a stable code
-named after its class (``not_found``, ``lease_lost`` …); an ``AuthError`` keeps its own
-code (``token_expired`` …). Anything else is a 500 ``internal_error`` whose details go
+limited); a ``CollabError`` from the SDK becomes the status and stable code this module's
+table gives its class (``not_found``, ``lease_lost`` …); an ``AuthError`` answers its
+``reason`` (``token_expired`` …). Anything else is a 500 ``internal_error`` whose details go
 to the log only, never to the caller.
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from collab_sdk.errors import (CollabError, Conflict, Forbidden, InvalidTransition, LeaseLost,
-                               NotFound, PayloadTooLarge, SchemaMismatch, StorageError,
-                               TransportError, Unauthorized, ValidationError)
+from collab_sdk.auth.tokens import AuthError
+from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbidden,
+                               InvalidTransition, LeaseLost, NotFound, PayloadTooLarge,
+                               ProtocolError, SchemaMismatch, StorageError, TransportError,
+                               Unauthorized, ValidationError)
 
 __all__ = ["HttpError", "Failure", "failure_for"]
 
@@ -43,16 +45,17 @@ class Failure:
         return {"error": {"code": self.code, "message": self.message}}
 
 
-# Most specific first: LeaseLost and InvalidTransition are Conflicts.
-_CODES: tuple[tuple[type[CollabError], str], ...] = (
-    (LeaseLost, "lease_lost"),
-    (InvalidTransition, "invalid_transition"),
-    (Conflict, "conflict"),
-    (ValidationError, "invalid_input"),
-    (Unauthorized, "unauthorized"),
-    (Forbidden, "forbidden"),
-    (NotFound, "not_found"),
-    (PayloadTooLarge, "payload_too_large"),
+# The one table from SDK errors to HTTP answers. Most specific first: LeaseLost and
+# InvalidTransition are Conflicts, ProtocolError is a TransportError.
+_ANSWERS: tuple[tuple[type[CollabError], int, str], ...] = (
+    (LeaseLost, 409, "lease_lost"),
+    (InvalidTransition, 409, "invalid_transition"),
+    (Conflict, 409, "conflict"),
+    (ValidationError, 400, "invalid_input"),
+    (Unauthorized, 401, "unauthorized"),
+    (Forbidden, 403, "forbidden"),
+    (NotFound, 404, "not_found"),
+    (PayloadTooLarge, 413, "payload_too_large"),
 )
 
 
@@ -66,22 +69,24 @@ def failure_for(exc: BaseException) -> Failure:
 
 
 def _collab_failure(exc: CollabError) -> Failure:
-    from collab_sdk.auth.tokens import AuthError
-
     if isinstance(exc, AuthError):
-        return Failure(exc.status, exc.code, exc.message,
-                       {"WWW-Authenticate": 'Bearer realm="collab"'} if exc.status == 401 else {})
+        if exc.unavailable:
+            return Failure(503, exc.reason, exc.message, {"Retry-After": "1"})
+        return Failure(401, exc.reason, exc.message, {"WWW-Authenticate": 'Bearer realm="collab"'})
     if isinstance(exc, StorageError):
-        if exc.code == "not_found":
+        if exc.reason == "not_found":
             return Failure(404, "not_found", exc.message)
         return Failure(502, "storage_error", "artifact storage failed", unexpected=True)
+    if isinstance(exc, ProtocolError):
+        return Failure(502, "bad_gateway", "the database answered something unexpected",
+                       unexpected=True)
     if isinstance(exc, TransportError):
         return Failure(503, "unavailable", "the database is unavailable; retry later",
                        {"Retry-After": "1"}, unexpected=True)
-    if isinstance(exc, SchemaMismatch):
-        return Failure(500, "schema_mismatch", "the server's database schema is not supported",
-                       unexpected=True)
-    for kind, code in _CODES:
+    if isinstance(exc, (SchemaMismatch, ConfigurationError)):
+        code = "schema_mismatch" if isinstance(exc, SchemaMismatch) else "misconfigured"
+        return Failure(500, code, "the server is not configured for this database", unexpected=True)
+    for kind, status, code in _ANSWERS:
         if isinstance(exc, kind):
-            return Failure(kind.status, code, exc.message)
+            return Failure(status, code, exc.message)
     return Failure(500, "internal_error", "internal error", unexpected=True)

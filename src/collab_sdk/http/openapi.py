@@ -21,7 +21,7 @@ from collab_sdk.http import wire
 from collab_sdk.http.pipeline import Route
 from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
 
-__all__ = ["openapi_document", "openapi_yaml", "OPENAPI_FILE"]
+__all__ = ["openapi_document", "openapi_yaml", "OPENAPI_FILE", "main"]
 
 #: Where ``--write`` puts the document, relative to a checkout of collab.
 OPENAPI_FILE = Path("docs") / "openapi" / "collab.yaml"
@@ -131,6 +131,7 @@ def openapi_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m collab_sdk.http.openapi [--write]``: print or write the document."""
     parser = argparse.ArgumentParser(description="print or write the OpenAPI document")
     parser.add_argument("--write", action="store_true", help=f"write {OPENAPI_FILE}")
     args = parser.parse_args(argv)

@@ -1,6 +1,7 @@
 """The route table: every operation once, with its path under ``/api/collab``, its
 function name (when it is also a functions-framework target), its input and output
-models. The Flask app, the function targets and the OpenAPI document all read it.
+models. The ASGI app, the function targets and the OpenAPI document all read it;
+``SOCKETS`` are the WebSocket routes (``collab serve`` only: functions are HTTP).
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 from collab_sdk.http import handlers as h
 from collab_sdk.http import wire
 from collab_sdk.http.sse import events_stream
-from collab_sdk.http.pipeline import Route
+from collab_sdk.http.pipeline import Route, SocketRoute
+from collab_sdk.http.sockets import events_socket
 from collab_sdk.models import (Assigned, DeadLetter, Job, JobEvent, JobSummary, MetricsOverview,
                                Page)
 
-__all__ = ["COLLAB_PREFIX", "FUNCTIONS_PREFIX", "ROUTES", "FUNCTIONS", "route_for_function"]
+__all__ = ["COLLAB_PREFIX", "FUNCTIONS_PREFIX", "ROUTES", "SOCKETS", "FUNCTIONS",
+           "route_for_function"]
 
 COLLAB_PREFIX = "/api/collab"
 FUNCTIONS_PREFIX = "/functions/v1"
@@ -80,6 +83,13 @@ ROUTES: tuple[Route, ...] = (
           "A short-lived download URL for an artifact of a job the caller may read "
           "(`expires` 60-86400 s)", query=wire.SignQuery, function="sign-artifact",
           errors=(404,)),
+)
+
+SOCKETS: tuple[SocketRoute, ...] = (
+    SocketRoute("events.ws", "/events/ws", events_socket,
+                "WebSocket: a job's (`jobId`) or an executor's (`executorId`) snapshot, then each "
+                "committed event after `since` once, in seq order (see collab_sdk.http.sockets)",
+                query=wire.StreamQuery),
 )
 
 FUNCTIONS: dict[str, Route] = {r.function: r for r in ROUTES if r.function}

@@ -1,6 +1,8 @@
-"""What every request needs: settings, the trusted client, the authenticator, the rate
-limiter. One ``Runtime`` per process (``Runtime.from_env()`` for functions and
-``collab serve``; tests build one directly).
+"""What every request needs: settings, the trusted ``AsyncCollabClient``, the
+authenticator, the rate limiter and the event hub. One ``Runtime`` per process and event
+loop (``Runtime.from_env()`` for functions and ``collab serve``; tests build one
+directly); its client's pool belongs to the loop that first uses it, and ``aclose()``
+runs there too.
 
 Environment (``Settings.from_env``):
 
@@ -13,24 +15,29 @@ Environment (``Settings.from_env``):
 - ``COLLAB_RATE_LIMIT`` — ``<requests>/<seconds>`` per caller (default ``600/60``);
   ``0`` or ``off`` turns it off. Counted in Postgres (``collab.rate_limit_hit_v1``).
 - ``COLLAB_ARTIFACT_BUCKETS`` — buckets ``sign-artifact`` may sign (default ``artifacts``).
+- ``COLLAB_WS_BUFFER`` — messages a WebSocket may have waiting before its client is
+  dropped as a slow consumer (default 256; ``collab_sdk.http.sockets``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
-import sys
 import re
-import threading
+import sys
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, Identity
+from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.http.errors import HttpError
+from collab_sdk.http.hub import EventHub
 from collab_sdk.local.storage import LocalStorage
-from collab_sdk.client.sync import CollabClient
+from collab_sdk.transports.base import Listens, LiveSource
 
 __all__ = ["Settings", "Runtime", "RateLimiter", "shared_runtime", "configure_logging"]
 
@@ -48,6 +55,7 @@ class Settings:
     rate_limit: int = 600
     rate_window_seconds: int = 60
     buckets: tuple[str, ...] = ("artifacts",)
+    ws_buffer: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,7 +68,8 @@ class Settings:
                         if b.strip())
         return cls(max_body_bytes=int(env.get("COLLAB_MAX_BODY_BYTES") or 2 * 1024 * 1024),
                    cors_origins=origins, cors_localhost=dev and origins_text is None,
-                   rate_limit=limit, rate_window_seconds=window, buckets=buckets)
+                   rate_limit=limit, rate_window_seconds=window, buckets=buckets,
+                   ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)))
 
     def allows_origin(self, origin: str | None) -> bool:
         """Whether a browser at ``origin`` may read the answers (CORS)."""
@@ -89,18 +98,19 @@ class RateLimiter:
     """Counts each caller's requests in Postgres (``collab.rate_limit_hit_v1``) through
     the trusted client, so every process and serverless instance shares one budget."""
 
-    def __init__(self, client: CollabClient, limit: int, window_seconds: int) -> None:
+    def __init__(self, client: AsyncCollabClient, limit: int, window_seconds: int) -> None:
         self.client, self.limit, self.window_seconds = client, limit, window_seconds
 
-    def hit(self, key: str) -> None:
+    async def hit(self, key: str) -> None:
         """Count one request of ``key``; raise a 429 (with ``Retry-After``) over the limit."""
         if self.limit <= 0:
             return
-        rows = self._call("rate_limit_hit_v1", {"key": key[:200], "limit": self.limit,
-                                                "window_seconds": self.window_seconds})
+        # No SDK method wraps these operator RPCs: the client's RPC core calls them.
+        rows = await self.client.rpc.call("rate_limit_hit_v1", key=key[:200], limit=self.limit,
+                                          window_seconds=self.window_seconds)
         row = rows[0]
         if random.random() < 0.001:  # now and then, forget windows that ended long ago
-            self._call("rate_limit_prune_v1", {})
+            await self.client.rpc.call("rate_limit_prune_v1")
         if not row["allowed"]:
             retry_after = str(max(1, int(row["retry_after"])))
             raise HttpError(429, "rate_limited",
@@ -109,46 +119,50 @@ class RateLimiter:
                             headers={"Retry-After": retry_after, "X-RateLimit-Limit": str(self.limit),
                                      "X-RateLimit-Remaining": "0"})
 
-    def _call(self, fn: str, args: dict[str, Any]) -> Any:
-        # No SDK method wraps these operator RPCs: call them on the client's own loop.
-        return self.client._loop.run(self.client.aio.transport.call(fn, args))
-
 
 class Runtime:
     """The process-wide state of the HTTP surface."""
 
-    def __init__(self, client: CollabClient, authenticator: Authenticator,
+    def __init__(self, client: AsyncCollabClient, authenticator: Authenticator,
                  settings: Settings | None = None) -> None:
         self.client = client
         self.authenticator = authenticator
         self.settings = settings or Settings()
         self.rate_limiter = RateLimiter(client, self.settings.rate_limit,
                                         self.settings.rate_window_seconds)
+        #: The one LISTEN connection of this process's streams (None: no LISTEN here).
+        self.hub = EventHub(client.transport) if isinstance(client.transport, Listens) else None
+        #: Set when the server begins a graceful shutdown: open streams send ``end`` and close.
+        self.shutting_down = asyncio.Event()
 
     @classmethod
     def from_env(cls) -> Runtime:
         """The client, authenticator and settings the environment describes."""
-        return cls(CollabClient.from_env(), Authenticator(AuthConfig.from_env()), Settings.from_env())
+        return cls(AsyncCollabClient.from_env(), Authenticator(AuthConfig.from_env()),
+                   Settings.from_env())
 
     @property
     def local_storage(self) -> LocalStorage | None:
         """The embedded storage whose signed URLs this process serves, if any."""
-        storage = self.client.aio.storage
+        storage = self.client.storage
         return storage if isinstance(storage, LocalStorage) else None
 
-    def client_for(self, identity: Identity) -> CollabClient:
+    def live_source(self) -> LiveSource | bool:
+        """What a stream of this process listens with: the hub, else the transport's own."""
+        return self.hub if self.hub is not None else True
+
+    def client_for(self, identity: Identity) -> AsyncCollabClient:
         """The client acting for ``identity``: an API key or ``service_role`` token is
         the trusted client; a user's token acts as that user (RLS and memberships)."""
         if identity.via == "api_key" or identity.role == "service_role":
             return self.client
-        try:
-            return self.client.acting_as(identity.role, identity.claims)
-        except TypeError:  # e.g. SupabaseTransport: no per-caller view over one connection
-            raise HttpError(500, "misconfigured", "this server cannot act as a JWT caller: "
-                            "set COLLAB_DATABASE_URL") from None
+        return self.client.acting_as(identity.role, identity.claims)
 
-    def close(self) -> None:
-        self.client.close()
+    async def aclose(self) -> None:
+        """Stop the hub and close the client's pool (on the loop that used them)."""
+        if self.hub is not None:
+            await self.hub.aclose()
+        await self.client.aclose()
 
 
 def configure_logging(level: str = "info") -> None:
@@ -163,15 +177,15 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("collab.http").setLevel(level.upper())
 
 
-_shared: Runtime | None = None
-_shared_lock = threading.Lock()
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
 
 
 def shared_runtime() -> Runtime:
-    """The process's ``Runtime.from_env()``, made on first use (functions-framework)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            configure_logging(os.environ.get("COLLAB_LOG_LEVEL") or "info")
-            _shared = Runtime.from_env()
-        return _shared
+    """The running loop's ``Runtime.from_env()``, made on first use (functions-framework:
+    one per process, since its server runs one loop)."""
+    loop = asyncio.get_running_loop()
+    runtime = _shared.get(loop)
+    if runtime is None:
+        configure_logging(os.environ.get("COLLAB_LOG_LEVEL") or "info")
+        runtime = _shared[loop] = Runtime.from_env()
+    return runtime

@@ -27,7 +27,7 @@ __all__ = [
     "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery", "StreamQuery",
     "DlqListQuery", "DlqRetryBody", "SignQuery", "SignedUrl", "StatsAnswer", "ManagedJob",
     "Deleted", "PurgeQuery", "Purged", "CancelBody", "Items", "JobPage", "DeadLetterPage",
-    "Assigned",
+    "Assigned", "EventItems", "ArtifactItems", "WorkerItems",
 ]
 
 #: The engine's names: type, executorId, workerId (docs/rpc.md, Limits).
@@ -55,6 +55,8 @@ class Query(Body):
 
 
 class ErrorBody(Body):
+    """The error: a stable `code` and a human `message`."""
+
     code: str = Field(description="a stable, machine-readable code (e.g. `not_found`, `lease_lost`)")
     message: str
 
@@ -66,6 +68,8 @@ class ErrorEnvelope(Body):
 
 
 class Health(Body):
+    """`GET health`: the process answers."""
+
     ok: bool
     timestamp: datetime
 
@@ -122,14 +126,20 @@ class ResultBody(Body):
 
 
 class Ok(Body):
+    """`{ ok: true }`."""
+
     ok: Literal[True] = True
 
 
 class ClaimAnswer(Body):
+    """`task.claim`'s answer: the leased job, or null when none is due."""
+
     job: Job | None
 
 
 class JobAnswer(Body):
+    """`{ job }`."""
+
     job: Job
 
 
@@ -146,11 +156,15 @@ class HeartbeatBody(Body):
 
 
 class HeartbeatAnswer(Body):
+    """`workers/heartbeat`'s answer: the stored presence row."""
+
     ok: Literal[True] = True
     worker: WorkerHeartbeat
 
 
 class ExecutorQuery(Query):
+    """An optional `executorId` filter."""
+
     executor_id: Name | None = None
 
 
@@ -164,15 +178,21 @@ class RecentQuery(ExecutorQuery):
 
 
 class ActiveQuery(ExecutorQuery):
+    """`workers/active`: workers seen in the last `withinSeconds` (default 20)."""
+
     within_seconds: int | None = Field(default=None, ge=1, le=86400)
 
 
 class EventsQuery(Query):
+    """`events/by-job/:id`: events after `afterSeq`, at most `limit`."""
+
     after_seq: int | None = Field(default=None, ge=0, le=2**62)
     limit: int | None = Field(default=None, ge=1, le=10000)
 
 
 class StreamQuery(ExecutorQuery):
+    """`events/stream` and `events/ws`: one job's or one executor's events after `since`."""
+
     job_id: UUID | None = None
     since: int | None = Field(default=None, ge=0, le=2**62,
                               description="resume after this seq (`Last-Event-ID` wins when later)")
@@ -182,12 +202,16 @@ class StreamQuery(ExecutorQuery):
 
 
 class DlqListQuery(ExecutorQuery):
+    """`dlq`: dead letters newest first, paged by `cursor`."""
+
     limit: int | None = Field(default=None, ge=1, le=1000)
     cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     include_retried: bool | None = None
 
 
 class DlqRetryBody(Body):
+    """`dlq/retry`: the dead letter to re-enqueue."""
+
     dlq_id: UUID = Field(validation_alias=AliasChoices("dlqId", "dlq_id", "id"))
 
 
@@ -200,6 +224,8 @@ class SignQuery(Query):
 
 
 class SignedUrl(Body):
+    """`sign-artifact`'s answer: a short-lived download URL."""
+
     signed_url: str
     expires_in: int
     bucket: str
@@ -207,19 +233,27 @@ class SignedUrl(Body):
 
 
 class StatsAnswer(Body):
+    """`{ stats }`: job counts by status."""
+
     stats: Stats
 
 
 class ManagedJob(Body):
+    """A management call's answer: `{ success, job }`."""
+
     success: Literal[True] = True
     job: Job
 
 
 class CancelBody(Body):
+    """`job/:id/cancel`: an optional reason."""
+
     reason: Text | None = None
 
 
 class Deleted(Body):
+    """`DELETE job/:id`'s answer: the deleted job's id."""
+
     success: Literal[True] = True
     deleted: UUID
 
@@ -229,31 +263,51 @@ _STATUSES = rf"^{_FINISHED}(,{_FINISHED})*$"
 
 
 class PurgeQuery(ExecutorQuery):
+    """`DELETE jobs`: which finished jobs, older than what."""
+
     older_than_seconds: int | None = Field(default=None, ge=0, le=2147483647)
     statuses: Annotated[str, StringConstraints(pattern=_STATUSES)] | None = Field(
         default=None, description="comma-separated: succeeded, failed, cancelled (default succeeded)")
 
 
 class Purged(Body):
+    """`DELETE jobs`' answer: how many were deleted."""
+
     success: Literal[True] = True
     purged: int
 
 
 class EventItems(Body):
+    """`{ items, count }` of events."""
+
     items: list[JobEvent]
     count: int
 
 
 class ArtifactItems(Body):
+    """`{ items, count }` of artifact rows."""
+
     items: list[Artifact]
     count: int
 
 
 class WorkerItems(Body):
+    """`{ items, count }` of worker presence rows."""
+
     items: list[WorkerHeartbeat]
     count: int
 
 
 Items = EventItems | ArtifactItems | WorkerItems
-JobPage = Page[Job]
-DeadLetterPage = Page[DeadLetter]
+
+
+def _page(model: type[Any]) -> Any:
+    # Parametrized inside a function: pydantic then does not add ``Page[Job]`` to this
+    # module's namespace as a name of its own.
+    return Page[model]  # type: ignore[valid-type]
+
+
+JobPage = _page(Job)
+JobPage.__doc__ = "A page of jobs: `{ items, count, nextCursor }`."
+DeadLetterPage = _page(DeadLetter)
+DeadLetterPage.__doc__ = "A page of dead letters: `{ items, count, nextCursor }`."

@@ -1,0 +1,227 @@
+"""WebSockets: the route type's pipeline and ``WS /api/collab/events/ws``.
+
+``serve_socket(runtime, route, socket)`` is to a ``SocketRoute`` what ``dispatch`` is to a
+``Route``, over any ``pipeline.Socket``:
+
+1. **Origin**: a browser's ``Origin`` must be one ``COLLAB_CORS_ORIGINS`` allows (the
+   development defaults allow localhost); clients that send none (servers, CLIs) pass.
+2. **Auth**, never with a long-lived secret in the URL, first found wins:
+   ``Authorization: Bearer`` / ``x-api-key`` headers (clients that can set headers); a
+   ``Sec-WebSocket-Protocol`` offer of ``collab.v1, bearer.<JWT>`` (browsers; the server
+   answers ``collab.v1`` and never echoes the token); or, after the handshake, a first
+   message ``{"type": "auth", "token": "<JWT>"}`` within ``AUTH_TIMEOUT_SECONDS``. The caller
+   is then counted against the rate limit like any request.
+3. **Query** validation, then the route's handler with a ``Call`` acting as the caller.
+
+A refusal accepts the handshake and closes at once with ``4000 + the HTTP status`` the
+same failure would have over HTTP, and its code as the reason: 4401 for a missing,
+expired or forged token (before any event), 4403 for a refused origin, 4404 for a job the
+caller cannot see, 4400/4422 for a bad query, 4429 when rate limited.
+
+``events_socket`` (``WS /api/collab/events/ws?jobId=|executorId=&since=``) carries the SSE
+endpoint's stream as JSON text messages: first ``{"type": "snapshot", "job", "seq"}`` (the
+job, for a job stream; ``seq`` is where events resume), then ``{"type": "event",
+"event"}`` for each committed event after ``since``, once and in ``seq`` order (reconnect
+with ``since`` = the last ``seq`` seen), and ``{"type": "end", "reason"}`` when a job's
+final event has been sent (``final``, close 1000), after the query's ``timeout`` seconds if
+it names one (``timeout``, close 1000) or when the server shuts down (``shutdown``, close
+1001). The client
+may send ``{"type": "ping"}`` at any time and gets ``{"type": "pong"}``; uvicorn pings at
+the protocol level too. **Backpressure**: each socket has a bounded outbox
+(``COLLAB_WS_BUFFER`` messages, default 256); a client that lets it fill is dropped with
+close code ``4009`` (``slow_consumer``) — it reconnects with ``since``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from collab_sdk.auth.tokens import AuthError, Identity
+from collab_sdk.http import wire
+from collab_sdk.http.bodies import validate_query
+from collab_sdk.http.errors import Failure, HttpError, failure_for
+from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key
+from collab_sdk.http.runtime import Runtime
+from collab_sdk.http.sse import open_stream, resume_point
+
+__all__ = ["serve_socket", "events_socket", "SUBPROTOCOL", "TOKEN_PREFIX",
+           "AUTH_TIMEOUT_SECONDS", "CLOSE_SLOW_CONSUMER", "CLOSE_NORMAL", "CLOSE_GOING_AWAY",
+           "close_code"]
+
+log = logging.getLogger("collab.http")
+
+#: The subprotocol a browser offers (with ``bearer.<JWT>``) and the server answers.
+SUBPROTOCOL = "collab.v1"
+#: The prefix of the subprotocol entry that carries the token.
+TOKEN_PREFIX = "bearer."
+#: How long the server waits for a first ``auth`` message.
+AUTH_TIMEOUT_SECONDS = 10.0
+#: The close code of a client whose bounded outbox filled (it read too slowly).
+CLOSE_SLOW_CONSUMER = 4009
+#: The close codes of a finished stream and of a server shutdown.
+CLOSE_NORMAL, CLOSE_GOING_AWAY = 1000, 1001
+#: How long a dropped slow client gets to take its close frame before the socket is cut.
+_DROP_GRACE_SECONDS = 10.0
+
+
+def close_code(failure: Failure) -> int:
+    """The close code of a failure: ``4000 + its HTTP status``."""
+    return 4000 + failure.status
+
+
+async def _refuse(socket: Socket, failure: Failure, accepted: bool,
+                  subprotocol: str | None = None) -> None:
+    if not accepted:
+        await socket.accept(subprotocol)
+    await socket.send_text(json.dumps({"type": "error", **failure.envelope()}))
+    await socket.close(close_code(failure), failure.code[:120])
+
+
+async def serve_socket(runtime: Runtime, route: SocketRoute, socket: Socket) -> None:
+    """Check the origin, authenticate, validate, and run ``route.handler``; never raises."""
+    started = time.perf_counter()
+    identity: Identity | None = None
+    accepted = False
+    offered = socket.subprotocols
+    subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    outcome = "closed"
+    try:
+        origin = socket.headers.get("origin")
+        if origin and not runtime.settings.allows_origin(origin):
+            raise HttpError(403, "origin_not_allowed", "this origin may not open sockets here")
+        token = next((p[len(TOKEN_PREFIX):] for p in offered if p.startswith(TOKEN_PREFIX)), None)
+        if "authorization" in socket.headers or "x-api-key" in socket.headers:
+            identity = await runtime.authenticator.authenticate_async(socket.headers)
+        elif token:
+            identity = await runtime.authenticator.verify_token_async(token)
+        await socket.accept(subprotocol)
+        accepted = True
+        if identity is None:
+            identity = await _first_message_auth(runtime, socket)
+        await runtime.rate_limiter.hit(caller_key(identity))
+        query = validate_query(route.query, socket.query) if route.query else None
+        call = Call(runtime, identity, runtime.client_for(identity), query=query,
+                    headers=socket.headers)
+        await route.handler(call, socket)
+        outcome = "ok"
+    except Exception as exc:
+        failure = failure_for(exc)
+        outcome = failure.code
+        if failure.unexpected:
+            log.error("socket %s failed: %s", route.name, type(exc).__name__, exc_info=exc)
+        try:
+            await _refuse(socket, failure, accepted, subprotocol)
+        except Exception:  # the client is gone already
+            pass
+    finally:
+        record: dict[str, Any] = {"event": "ws_session", "route": route.name, "outcome": outcome,
+                                  "durationMs": round((time.perf_counter() - started) * 1000, 2)}
+        if identity is not None:
+            record["caller"] = identity.subject or identity.via
+        log.info(json.dumps(record))
+
+
+async def _first_message_auth(runtime: Runtime, socket: Socket) -> Identity:
+    try:
+        text = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT_SECONDS)
+    except asyncio.TimeoutError:
+        raise AuthError("missing_credentials", "send {\"type\": \"auth\", \"token\": <JWT>} first") from None
+    if text is None:
+        raise AuthError("missing_credentials", "the client left before authenticating")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or message.get("type") != "auth" \
+            or not isinstance(message.get("token"), str) or not message["token"]:
+        raise AuthError("missing_credentials", "the first message must be {\"type\": \"auth\", \"token\": <JWT>}")
+    return await runtime.authenticator.verify_token_async(message["token"])
+
+
+class _Overflow(Exception):
+    """The outbox filled: the client reads too slowly."""
+
+
+async def events_socket(call: Call, socket: Socket) -> None:
+    """``WS /api/collab/events/ws``: snapshot, then each event once in seq order (see the
+    module doc)."""
+    query: wire.StreamQuery = call.query
+    since = resume_point(query, None)
+    job = await call.client.get_job(query.job_id) if query.job_id is not None else None
+    runtime = call.runtime
+    outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=runtime.settings.ws_buffer)
+    snapshot = {"type": "snapshot", "seq": since,
+                "job": job.model_dump(mode="json", by_alias=True) if job is not None else None}
+    await socket.send_text(json.dumps(snapshot))
+    stream = open_stream(runtime, call.client, query, since)
+
+    async def pump() -> str:
+        async for event in stream:
+            message = '{"type": "event", "event": ' + event.model_dump_json(by_alias=True) + "}"
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                raise _Overflow() from None
+        return "final"
+
+    async def write() -> None:
+        while (message := await outbox.get()) is not None:
+            await socket.send_text(message)
+
+    async def read() -> None:
+        while (text := await socket.receive_text()) is not None:
+            if _message_type(text) == "ping" and not outbox.full():
+                outbox.put_nowait('{"type": "pong"}')
+
+    tasks: dict[str, asyncio.Future[object]] = {name: asyncio.ensure_future(coro) for name, coro in (
+        ("pump", pump()), ("write", write()), ("read", read()),
+        ("shutdown", runtime.shutting_down.wait()))}
+    if query.timeout is not None:
+        tasks["timeout"] = asyncio.ensure_future(asyncio.sleep(query.timeout))
+    try:
+        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        if tasks["read"] in done or tasks["write"] in done:
+            return  # the client went away (or a send failed): nothing left to tell it
+        tasks["pump"].cancel()
+        reason = "timeout" if "timeout" in tasks and tasks["timeout"] in done else "shutdown"
+        if tasks["pump"] in done:
+            exc = tasks["pump"].exception()
+            if isinstance(exc, _Overflow):
+                await _drop(socket, outbox, tasks["write"])
+                return
+            if exc is not None:
+                raise exc
+            reason = "final"
+        await outbox.put(json.dumps({"type": "end", "reason": reason}))
+        await outbox.put(None)
+        await asyncio.wait([tasks["write"]], timeout=_DROP_GRACE_SECONDS)
+        await socket.close(CLOSE_GOING_AWAY if reason == "shutdown" else CLOSE_NORMAL, reason)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await stream.aclose()
+
+
+async def _drop(socket: Socket, outbox: asyncio.Queue[str | None], writer: asyncio.Future[object]) -> None:
+    """Forget what the slow client has not taken, and close with ``CLOSE_SLOW_CONSUMER``
+    once its current send completes (or cut it after a grace period)."""
+    while not outbox.empty():
+        outbox.get_nowait()
+    outbox.put_nowait(None)
+    await asyncio.wait([writer], timeout=_DROP_GRACE_SECONDS)
+    if writer.done():
+        await socket.close(CLOSE_SLOW_CONSUMER, "slow_consumer")
+
+
+def _message_type(text: str) -> str | None:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    return message.get("type") if isinstance(message, dict) else None
+
