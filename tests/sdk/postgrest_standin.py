@@ -22,7 +22,10 @@ What it does per request, as PostgREST (v12) does:
    with the arguments typed by ``json_to_record`` from the JSON body, as PostgREST binds
    them.
 6. **Answer:** a JSON array of rows for a set-returning function, the value (``to_json``)
-   otherwise; errors as ``{code, details, hint, message}`` with PostgREST's
+   otherwise. A set-returning function's rows are cut at ``max_rows`` (PostgREST's
+   ``db-max-rows``; Supabase's ``[api] max_rows``, 1,000 by default, local and hosted):
+   the function runs in full, the answer holds the first ``max_rows`` rows and
+   ``Content-Range: 0-<max_rows - 1>/*``; errors as ``{code, details, hint, message}`` with PostgREST's
    SQLSTATE→HTTP status table (``http_status``).
 
 Sources: https://docs.postgrest.org/en/v12/references/errors.html (status table, PGRST
@@ -57,6 +60,8 @@ JWT_SECRET = "collab-standin-jwt-secret-at-least-32-characters-long"
 SECRET_KEY = "sb_secret_collabStandinSecretKey0000000"
 PUBLISHABLE_KEY = "sb_publishable_collabStandinPublishableKey00"
 EXPOSED_SCHEMAS = ("public", "graphql_public", "collab")
+#: Supabase's ``[api] max_rows`` default (the CLI's template and hosted projects).
+DEFAULT_MAX_ROWS = 1000
 
 
 def make_jwt(claims: dict[str, Any], *, expires_in: int = 3600, secret: str = JWT_SECRET) -> str:
@@ -132,8 +137,11 @@ class PostgrestError(Exception):
 class PostgrestStandin:
     """``async with PostgrestStandin(db_url) as api:`` — Supabase's REST API, mocked."""
 
-    def __init__(self, db_url: str, *, base_url: str = SUPABASE_URL) -> None:
+    def __init__(self, db_url: str, *, base_url: str = SUPABASE_URL,
+                 max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
         self.db_url = db_url
+        #: PostgREST's ``db-max-rows`` (None: no cap).
+        self.max_rows = max_rows
         self.base_url = httpx.URL(base_url)
         self.requests: list[httpx.Request] = []
         self.faults: deque[httpx.Response | Exception] = deque()
@@ -225,7 +233,7 @@ class PostgrestStandin:
                         " set_config('request.headers', %s, true)",
                         (json.dumps(claims), request.url.path,
                          json.dumps({k.lower(): v for k, v in request.headers.items()})))
-                    cursor = await conn.execute(_call_query(schema, fn, function, body),
+                    cursor = await conn.execute(_call_query(schema, fn, function, body, self.max_rows),
                                                 [json.dumps(body)] if body else [])
                     text, count = (await cursor.fetchone()) or (None, 0)
             except psycopg.Error as exc:
@@ -255,8 +263,10 @@ class PostgrestStandin:
             "json/jsonb parameter, but no matches were found in the schema cache.")
 
 
-def _call_query(schema: str, fn: str, function: _Function, body: dict[str, Any]) -> sql.Composed:
-    """``collab.fn(a => args.a, …)`` with ``args`` typed by ``json_to_record`` (as PostgREST)."""
+def _call_query(schema: str, fn: str, function: _Function, body: dict[str, Any],
+                max_rows: int | None = None) -> sql.Composed:
+    """``collab.fn(a => args.a, …)`` with ``args`` typed by ``json_to_record`` (as PostgREST),
+    a set's rows cut at ``max_rows`` (the function itself runs to the end first)."""
     given = [(sql.Identifier(name), pg_type) for name, pg_type in function.params if name in body]
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(fn))
     call = sql.SQL("{}({})").format(target, sql.SQL(", ").join(
@@ -266,8 +276,13 @@ def _call_query(schema: str, fn: str, function: _Function, body: dict[str, Any])
         columns = sql.SQL(", ").join(sql.SQL("{} {}").format(name, sql.SQL(pg_type)) for name, pg_type in given)
         source = sql.SQL(" from json_to_record(%s::json) as pgrst_args({})").format(columns)
     if function.retset:
-        return sql.SQL("select coalesce(json_agg(pgrst_row), '[]')::text, count(*){}{} pgrst_row").format(
+        rows = sql.SQL("select pgrst_row{}{} pgrst_row").format(
             source, sql.SQL(", lateral {}" if given else " from {}").format(call))
+        if max_rows is not None:
+            # A materialized CTE runs the function to its end, as PostgREST's does; then cut.
+            rows = sql.SQL("with pgrst_all as materialized ({}) select pgrst_row from pgrst_all limit {}").format(
+                rows, sql.Literal(max_rows))
+        return sql.SQL("select coalesce(json_agg(r.pgrst_row), '[]')::text, count(*) from ({}) r").format(rows)
     return sql.SQL("select to_json({})::text, 1{}").format(call, source)
 
 

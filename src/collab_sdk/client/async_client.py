@@ -29,11 +29,20 @@ from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError
-from collab_sdk.transports.base import ActsAsRole, EventFilter, LiveSource, Transport
+from collab_sdk.transports.base import ActsAsRole, CapsRows, EventFilter, LiveSource, Transport
 
 __all__ = ["AsyncCollabClient"]
 
 T = TypeVar("T", default=dict[str, Any])
+I = TypeVar("I")
+
+
+def _chunks(items: Sequence[I], size: int | None) -> list[Sequence[I]]:
+    """``items`` in consecutive slices of at most ``size`` (None: one slice); an empty
+    input is one empty slice, so the RPC still runs once."""
+    if size is None or len(items) <= size:
+        return [items]
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 class AsyncCollabClient:
@@ -112,10 +121,23 @@ class AsyncCollabClient:
                                payload=payload, idempotency_key=idempotency_key,
                                priority=priority, max_attempts=max_attempts, run_at=run_at)
 
+    @property
+    def max_rows(self) -> int | None:
+        """The most rows one answer of the transport can hold (``CapsRows``; None: no cap)."""
+        return self.transport.max_rows if isinstance(self.transport, CapsRows) else None
+
     async def assign_many(self, jobs: Iterable[JobSpec | Mapping[str, Any]]) -> list[Assigned]:
-        """Enqueue up to 10,000 jobs in one transaction; answers in input order."""
+        """Enqueue up to 10,000 jobs in one transaction; answers in input order.
+
+        Over a transport that caps its answers (``CapsRows``: ``SupabaseTransport``, whose
+        PostgREST cuts results at ``max_rows``) the jobs go in chunks of ``max_rows``, one
+        transaction each: if a later chunk fails, the earlier ones stay enqueued (give
+        jobs idempotency keys to send the whole batch again safely)."""
         specs = [parse_input(JobSpec, job) if not isinstance(job, JobSpec) else job for job in jobs]
-        return await self.rpc.many(Assigned, "assign_jobs_v1", jobs=[s.rpc_args() for s in specs])
+        answers: list[Assigned] = []
+        for chunk in _chunks([s.rpc_args() for s in specs], self.max_rows):
+            answers += await self.rpc.many(Assigned, "assign_jobs_v1", jobs=list(chunk))
+        return answers
 
     # -- claim and results (fenced by worker_id and the lease) ---------------------
 
@@ -131,7 +153,11 @@ class AsyncCollabClient:
     async def claim_many(self, executor_id: str, worker_id: str, *, max_jobs: int | None = None,
                          lease_seconds: int | None = None, type_prefixes: Sequence[str] | None = None,
                          types: Sequence[str] | None = None) -> list[Job]:
-        """Lease up to ``max_jobs`` due jobs (default 10) in one statement."""
+        """Lease up to ``max_jobs`` due jobs (default 10) in one statement; never more than
+        the transport's ``max_rows`` (a cut answer would strand the leased jobs it lost)."""
+        cap = self.max_rows
+        if cap is not None and max_jobs is not None:
+            max_jobs = min(max_jobs, cap)
         return await self.rpc.many(Job, "claim_jobs_v1", executor_id=executor_id, worker_id=worker_id,
                                 max_jobs=max_jobs, lease_seconds=lease_seconds,
                                 type_prefixes=type_prefixes, types=types)
@@ -161,9 +187,13 @@ class AsyncCollabClient:
     async def complete_many(self, worker_id: str,
                             completions: Iterable[Mapping[str, Any]]) -> list[Job]:
         """Complete many leased jobs in one transaction: ``[{job_id, result?, attempt?}]``.
-        Jobs the worker no longer holds are left out of the answer, not raised."""
-        return await self.rpc.many(Job, "complete_jobs_v1", worker_id=worker_id,
-                                completions=list(completions))
+        Jobs the worker no longer holds are left out of the answer, not raised. Over a
+        ``CapsRows`` transport they go in chunks of ``max_rows``, one transaction each."""
+        done: list[Job] = []
+        for chunk in _chunks(list(completions), self.max_rows):
+            done += await self.rpc.many(Job, "complete_jobs_v1", worker_id=worker_id,
+                                        completions=list(chunk))
+        return done
 
     async def fail(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,
                    retryable: bool | None = None, retry_delay_seconds: int | None = None,

@@ -13,7 +13,11 @@ Anything more is a **capability**, declared by a protocol here and found with
 - ``Listens``: ``LISTEN`` wake-ups on a session connection (workers' ``collab_jobs``);
 - ``HasLiveEvents``: a ``LiveSource`` telling event streams when to read again;
 - ``HasStorage``: artifact storage that goes with the transport (Supabase Storage);
-- ``HasRealtime``: a Realtime session for presence and broadcasts (Supabase).
+- ``HasRealtime``: a Realtime session for presence and broadcasts (Supabase);
+- ``CapsRows``: answers cut at ``max_rows`` rows (PostgREST's ``max_rows``), so the client
+  splits batch RPCs into chunks of at most that many inputs;
+- ``WakesClaims``: claim wake-ups pushed over Realtime (a private ``queue:`` channel fed
+  by ``realtime.send`` in the database), so workers can poll rarely.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from collab_sdk.transports.supabase.session import SupabaseSession
 
 __all__ = ["Transport", "ActsAsRole", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
-           "EventFilter", "HasStorage", "HasRealtime"]
+           "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims"]
 
 
 @runtime_checkable
@@ -130,4 +134,28 @@ class HasRealtime(Protocol):
 
     def realtime_session(self) -> SupabaseSession:
         """The session whose Realtime socket presence and broadcasts use."""
+        ...
+
+
+@runtime_checkable
+class CapsRows(Protocol):
+    """A transport whose answers hold at most ``max_rows`` rows: PostgREST cuts any
+    function result past its ``max_rows`` (1,000 on Supabase unless configured), after
+    the function ran in full. The client sends batch RPCs that answer one row per input
+    (``assign_many``, ``complete_many``) in chunks of at most ``max_rows`` inputs, each
+    its own transaction, and never claims more than ``max_rows`` jobs in one call."""
+
+    max_rows: int
+
+
+@runtime_checkable
+class WakesClaims(Protocol):
+    """A transport that can be told when jobs of an executor become claimable, without
+    ``LISTEN``: Supabase Realtime broadcasts that the database sends itself."""
+
+    def claim_waker(self, executor_id: str, on_wake: Callable[[], None], *,
+                    backstop: float, log_gate: Backoff | None = None) -> WakeSource:
+        """A wake source calling ``on_wake`` on each wake-up for ``executor_id`` and once
+        after every (re)subscribe; while it is not subscribed it calls ``on_wake``
+        every ``backstop`` seconds, so a worker that polls rarely never waits longer."""
         ...

@@ -23,6 +23,11 @@ transport retries network errors and unavailable answers (HTTP 502/503/504/520,
 ``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
 ``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
 
+Row cap: PostgREST answers at most ``max_rows`` rows of any function result (Supabase's
+default, local and hosted, is 1,000; the function still runs in full), so the transport
+declares ``max_rows`` (``CapsRows``, default 1000: pass what the project's API settings
+say) and the client sends batch RPCs in chunks of at most that many inputs.
+
 Live events: ``transport.live_source()`` is a ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``),
 which ``AsyncCollabClient.watch`` uses to learn when to read again.
 
@@ -42,7 +47,7 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import AsyncClient
 
-from collab_sdk.errors import CollabError, TransportError, error_from_code
+from collab_sdk.errors import CollabError, ConfigurationError, TransportError, error_from_code
 from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
 from collab_sdk.transports.supabase.session import SupabaseSession
 from collab_sdk.transports.supabase.storage import SupabaseStorage
@@ -70,12 +75,16 @@ class SupabaseTransport:
 
     def __init__(self, url: str, key: str, *, access_token: str | None = None,
                  http_client: httpx.AsyncClient | None = None, schema: str = "collab",
-                 retries: int = 3, backoff: float = 0.2) -> None:
+                 retries: int = 3, backoff: float = 0.2, max_rows: int = 1000) -> None:
         #: The supabase-py session this transport's RPCs, Storage and Realtime share.
         self.session = SupabaseSession(url, key, access_token=access_token,
                                        http_client=http_client, schema=schema)
         self.retries = retries
         self.backoff = backoff
+        if max_rows < 1:
+            raise ConfigurationError(f"max_rows must be at least 1 (got {max_rows})")
+        #: PostgREST's ``max_rows`` for this project (``CapsRows``): no answer holds more.
+        self.max_rows = max_rows
 
     @property
     def anonymous(self) -> bool:
