@@ -2,6 +2,66 @@ CREATE SCHEMA collab;
 
 COMMENT ON SCHEMA collab IS 'collab job queue: tables and RPCs (see docs/rpc.md)';
 
+CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+  c record;
+  next_status text;
+begin
+  select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
+  with ready as materialized (
+    select s.step_id, s.type, s.kind, s.config, s.max_attempts,
+           jsonb_build_object(
+             'input', r.input,
+             'steps', coalesce((select jsonb_object_agg(p, r.context -> p) from unnest(s.predecessors) as p),
+                               '{}'::jsonb)) as input
+      from collab.workflow_step_runs s
+     where s.run_id = r.id and s.status = 'pending'
+       and not exists (select 1 from collab.workflow_step_runs q
+                        where q.run_id = s.run_id and q.step_id = any (s.predecessors)
+                          and q.status not in ('succeeded', 'skipped'))
+  ), enqueued as (
+    insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
+    select y.type, r.executor_id,
+           jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
+                              'config', y.config) || y.input,
+           y.max_attempts, r.id, y.step_id
+      from ready y where y.kind = 'job'
+     order by y.step_id
+    returning id, workflow_step_id
+  ), moved as (
+    update collab.workflow_step_runs s
+       set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
+           job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
+      from ready y left join enqueued e on e.workflow_step_id = y.step_id
+     where s.run_id = r.id and s.step_id = y.step_id
+    returning s.step_id, s.status, s.type, s.job_id
+  )
+  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+  select r.id, r.executor_id, 'step_' || m.status,
+         jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type,
+                                              'job_id', m.job_id)), r.id
+    from moved m order by m.step_id;
+
+  select count(*) as total,
+         count(*) filter (where s.status in ('succeeded', 'skipped')) as done,
+         count(*) filter (where s.status in ('queued', 'running')) as active,
+         count(*) filter (where s.status = 'waiting') as waiting
+    into c
+    from collab.workflow_step_runs s where s.run_id = r.id;
+  next_status := case when c.done = c.total then 'succeeded'
+                      when c.active = 0 and c.waiting > 0 then 'paused'
+                      else 'running' end;
+  if next_status <> r.status then
+    perform collab._set_run_status(r.id, next_status);
+  end if;
+  return next_status;
+end
+$$;
+
 CREATE FUNCTION collab._caller_can_see(executor_id text) RETURNS boolean
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -52,6 +112,45 @@ begin
 end
 $$;
 
+CREATE TABLE collab.workflows (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    executor_id text NOT NULL,
+    name text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    version integer DEFAULT 1 NOT NULL,
+    status text DEFAULT 'draft'::text NOT NULL,
+    definition jsonb DEFAULT '{"edges": [], "nodes": []}'::jsonb NOT NULL,
+    input_schema jsonb,
+    parent_id uuid,
+    published_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workflows_description_check CHECK ((char_length(description) <= 10000)),
+    CONSTRAINT workflows_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
+    CONSTRAINT workflows_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT workflows_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'published'::text, 'archived'::text]))),
+    CONSTRAINT workflows_version_check CHECK ((version >= 1))
+);
+
+COMMENT ON TABLE collab.workflows IS 'Workflow definitions; status draft|published|archived; published definitions are frozen';
+
+CREATE FUNCTION collab._check_run_input(w collab.workflows, input jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  errors text[];
+begin
+  perform collab._check_size('input', input, 1048576);
+  errors := collab._input_errors(w.input_schema, input);
+  if cardinality(errors) > 0 then
+    raise exception using errcode = 'CL400',
+      message = format('invalid input for workflow %s: %s', w.id, array_to_string(errors, '; ')),
+      detail = to_jsonb(errors)::text;
+  end if;
+end
+$$;
+
 CREATE FUNCTION collab._check_size(what text, value jsonb, max_bytes integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -60,6 +159,170 @@ begin
   if value is not null and octet_length(value::text) > max_bytes then
     perform collab._raise('CL413', format('%s is larger than %s bytes', what, max_bytes));
   end if;
+end
+$$;
+
+CREATE FUNCTION collab._check_workflow_fields(name text, description text, definition jsonb, input_schema jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if name is not null and char_length(btrim(name)) not between 1 and 200 then
+    perform collab._raise('CL400', 'name must be 1-200 characters');
+  end if;
+  if description is not null and char_length(description) > 10000 then
+    perform collab._raise('CL400', 'description must be at most 10000 characters');
+  end if;
+  if definition is not null then
+    if jsonb_typeof(definition) <> 'object' then
+      perform collab._raise('CL400', 'definition must be a JSON object {"nodes": [...], "edges": [...]}');
+    end if;
+    perform collab._check_size('definition', definition, 262144);
+  end if;
+  if input_schema is not null then
+    if jsonb_typeof(input_schema) not in ('object', 'null') then
+      perform collab._raise('CL400', 'input_schema must be a JSON object (a JSON Schema) or null');
+    end if;
+    perform collab._check_size('input_schema', input_schema, 65536);
+  end if;
+end
+$$;
+
+CREATE FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[] DEFAULT NULL::text[]) RETURNS integer[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+declare
+  part text;
+  span text;
+  a integer;
+  b integer;
+  step integer;
+  result integer[] := '{}';
+  bounds text[];
+begin
+  if field is null or field = '' then
+    perform collab._raise('CL400', format('cron %s field is missing', what));
+  end if;
+  foreach part in array string_to_array(lower(field), ',') loop
+    step := 1;
+    span := part;
+    if part like '%/%' then
+      if split_part(part, '/', 2) !~ '^[0-9]+$' or split_part(part, '/', 3) <> ''
+         or split_part(part, '/', 2)::numeric not between 1 and hi then
+        perform collab._raise('CL400', format('cron %s field: bad step in %s', what, quote_literal(part)));
+      end if;
+      step := split_part(part, '/', 2)::integer;
+      span := split_part(part, '/', 1);
+    end if;
+    bounds := null;
+    if span = '*' then
+      a := lo;
+      b := hi;
+    else
+      bounds := string_to_array(span, '-');
+      if cardinality(bounds) not between 1 and 2 then
+        perform collab._raise('CL400', format('cron %s field: bad range %s', what, quote_literal(part)));
+      end if;
+      for i in 1 .. cardinality(bounds) loop
+        if bounds[i] ~ '^[0-9]+$' and char_length(bounds[i]) <= 4 then
+          null;
+        elsif names is not null and array_position(names, bounds[i]) is not null then
+          bounds[i] := (array_position(names, bounds[i]) - 1 + case when lo = 1 then 1 else 0 end)::text;
+        else
+          perform collab._raise('CL400', format('cron %s field: %s is not a number%s', what,
+            quote_literal(bounds[i]), case when names is not null then ' or a name' else '' end));
+        end if;
+      end loop;
+      a := bounds[1]::integer;
+      b := case when cardinality(bounds) = 2 then bounds[2]::integer
+                when part like '%/%' then hi else a end;
+    end if;
+    if a < lo or b > hi or a > b then
+      perform collab._raise('CL400', format('cron %s field: %s is outside %s-%s', what, quote_literal(part), lo, hi));
+    end if;
+    result := result || array(select generate_series(a, b, step));
+  end loop;
+  return result;
+end
+$_$;
+
+CREATE FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  fields text[];
+  minutes integer[];
+  hours integer[];
+  days integer[];
+  months integer[];
+  weekdays integer[];
+  any_day boolean;
+  any_weekday boolean;
+  t timestamp;
+  day_ok boolean;
+  result timestamptz;
+begin
+  if expr is null then
+    perform collab._raise('CL400', 'cron is required');
+  end if;
+  fields := regexp_split_to_array(btrim(expr), '\s+');
+  if cardinality(fields) <> 5 then
+    perform collab._raise('CL400', format(
+      'cron must have 5 fields (minute hour day-of-month month day-of-week); got %s in %s',
+      cardinality(fields), quote_literal(left(expr, 100))));
+  end if;
+  minutes := collab._cron_field(fields[1], 'minute', 0, 59);
+  hours := collab._cron_field(fields[2], 'hour', 0, 23);
+  days := collab._cron_field(fields[3], 'day-of-month', 1, 31);
+  months := collab._cron_field(fields[4], 'month', 1, 12,
+    '{jan,feb,mar,apr,may,jun,jul,aug,sep,oct,nov,dec}');
+  weekdays := collab._cron_field(fields[5], 'day-of-week', 0, 7, '{sun,mon,tue,wed,thu,fri,sat}');
+  if 7 = any (weekdays) then
+    weekdays := weekdays || 0;
+  end if;
+  any_day := starts_with(fields[3], '*');
+  any_weekday := starts_with(fields[5], '*');
+  begin
+    t := date_trunc('minute', after at time zone tz) + interval '1 minute';
+  exception when invalid_parameter_value then
+    perform collab._raise('CL400', format('timezone %s is not a known time zone', quote_literal(left(tz, 100))));
+  end;
+  -- Skip whole months, days and hours that cannot match; at most a few thousand steps
+  -- for any expression that fires at all within eight years.
+  for i in 1 .. 100000 loop
+    if not extract(month from t)::integer = any (months) then
+      t := date_trunc('month', t) + interval '1 month';
+      continue;
+    end if;
+    day_ok := case
+      when any_day and any_weekday then true
+      when any_day then extract(dow from t)::integer = any (weekdays)
+      when any_weekday then extract(day from t)::integer = any (days)
+      else extract(day from t)::integer = any (days) or extract(dow from t)::integer = any (weekdays)
+    end;
+    if not day_ok then
+      t := date_trunc('day', t) + interval '1 day';
+      continue;
+    end if;
+    if not extract(hour from t)::integer = any (hours) then
+      t := date_trunc('hour', t) + interval '1 hour';
+      continue;
+    end if;
+    if not extract(minute from t)::integer = any (minutes) then
+      t := t + interval '1 minute';
+      continue;
+    end if;
+    result := t at time zone tz;
+    if result > after then
+      return result;
+    end if;
+    t := t + interval '1 minute';
+    exit when t > (after at time zone tz) + interval '8 years';
+  end loop;
+  perform collab._raise('CL400', format('cron %s never fires', quote_literal(left(expr, 100))));
+  return null;
 end
 $$;
 
@@ -89,6 +352,158 @@ CREATE FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) RETU
     SET search_path TO ''
     AS $$
   select to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '~' || id::text
+$$;
+
+CREATE FUNCTION collab._definition_errors(executor_id text, definition jsonb) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  errors text[] := '{}';
+  nodes jsonb;
+  edges jsonb;
+  ids text[];
+  srcs text[];
+  dsts text[];
+  remaining text[];
+  removable text[];
+  path text[];
+  cur text;
+  prev text;
+  r record;
+begin
+  if definition is null or jsonb_typeof(definition) <> 'object' then
+    return array['definition must be a JSON object {"nodes": [...], "edges": [...]}'];
+  end if;
+  if octet_length(definition::text) > 262144 then
+    return array['definition is larger than 262144 bytes'];
+  end if;
+  nodes := coalesce(definition -> 'nodes', '[]'::jsonb);
+  edges := coalesce(nullif(definition -> 'edges', 'null'::jsonb), '[]'::jsonb);
+  if jsonb_typeof(nodes) <> 'array' then
+    return array['nodes must be a JSON array'];
+  end if;
+  if jsonb_typeof(edges) <> 'array' then
+    return array['edges must be a JSON array'];
+  end if;
+  if jsonb_array_length(nodes) = 0 then
+    return array['the workflow has no nodes: add at least one step'];
+  end if;
+  if jsonb_array_length(nodes) > 200 then
+    errors := errors || format('the workflow has %s nodes; at most 200 are allowed', jsonb_array_length(nodes));
+  end if;
+  if jsonb_array_length(edges) > 1000 then
+    errors := errors || format('the workflow has %s edges; at most 1000 are allowed', jsonb_array_length(edges));
+  end if;
+
+  -- Nodes, one by one.
+  for r in select n.ord - 1 as i, n.v from jsonb_array_elements(nodes) with ordinality as n (v, ord) loop
+    if jsonb_typeof(r.v) <> 'object' then
+      errors := errors || format('nodes[%s] must be a JSON object {"id", "type", "data"}', r.i);
+    elsif jsonb_typeof(r.v -> 'id') is distinct from 'string' or not collab._is_step_id(r.v ->> 'id') then
+      errors := errors || format('nodes[%s]: id must be a string of 1-100 characters: letters, digits and _ . : @ / + - (got %s)',
+                                 r.i, coalesce(left((r.v -> 'id')::text, 60), 'nothing'));
+    elsif jsonb_typeof(r.v -> 'type') is distinct from 'string' or char_length(r.v ->> 'type') not between 1 and 200 then
+      errors := errors || format('node "%s": type must be a step type name', r.v ->> 'id');
+    elsif jsonb_typeof(coalesce(r.v -> 'data', '{}'::jsonb)) not in ('object', 'null') then
+      errors := errors || format('node "%s": data must be a JSON object', r.v ->> 'id');
+    elsif r.v -> 'data' ? 'max_attempts'
+          and (jsonb_typeof(r.v -> 'data' -> 'max_attempts') <> 'number'
+               or (r.v -> 'data' ->> 'max_attempts')::numeric not between 1 and 1000
+               or (r.v -> 'data' ->> 'max_attempts')::numeric % 1 <> 0) then
+      errors := errors || format('node "%s": data.max_attempts must be an integer between 1 and 1000', r.v ->> 'id');
+    end if;
+  end loop;
+
+  for r in select n.v ->> 'id' as id, array_agg(n.ord - 1 order by n.ord) as at
+             from jsonb_array_elements(nodes) with ordinality as n (v, ord)
+            where jsonb_typeof(n.v) = 'object' and jsonb_typeof(n.v -> 'id') = 'string'
+            group by n.v ->> 'id' having count(*) > 1 order by min(n.ord) loop
+    errors := errors || format('duplicate node id "%s" (nodes[%s])', r.id, array_to_string(r.at, '], nodes['));
+  end loop;
+
+  select array_agg(distinct n.v ->> 'id') into ids
+    from jsonb_array_elements(nodes) as n (v)
+   where jsonb_typeof(n.v) = 'object' and jsonb_typeof(n.v -> 'id') = 'string';
+  ids := coalesce(ids, '{}');
+
+  -- Edges.
+  for r in select e.ord - 1 as i, e.v from jsonb_array_elements(edges) with ordinality as e (v, ord) loop
+    if jsonb_typeof(r.v) <> 'object' then
+      errors := errors || format('edges[%s] must be a JSON object {"id", "source", "target"}', r.i);
+    elsif jsonb_typeof(r.v -> 'id') is distinct from 'string' or not collab._is_step_id(r.v ->> 'id') then
+      errors := errors || format('edges[%s]: id must be a string of 1-100 characters: letters, digits and _ . : @ / + - (got %s)',
+                                 r.i, coalesce(left((r.v -> 'id')::text, 60), 'nothing'));
+    else
+      if jsonb_typeof(r.v -> 'source') is distinct from 'string' or not (r.v ->> 'source') = any (ids) then
+        errors := errors || format('edge "%s": source %s is not a node', r.v ->> 'id',
+                                   coalesce((r.v -> 'source')::text, 'is missing and'));
+      end if;
+      if jsonb_typeof(r.v -> 'target') is distinct from 'string' or not (r.v ->> 'target') = any (ids) then
+        errors := errors || format('edge "%s": target %s is not a node', r.v ->> 'id',
+                                   coalesce((r.v -> 'target')::text, 'is missing and'));
+      end if;
+    end if;
+  end loop;
+
+  for r in select e.v ->> 'id' as id, array_agg(e.ord - 1 order by e.ord) as at
+             from jsonb_array_elements(edges) with ordinality as e (v, ord)
+            where jsonb_typeof(e.v) = 'object' and jsonb_typeof(e.v -> 'id') = 'string'
+            group by e.v ->> 'id' having count(*) > 1 order by min(e.ord) loop
+    errors := errors || format('duplicate edge id "%s" (edges[%s])', r.id, array_to_string(r.at, '], edges['));
+  end loop;
+
+  -- Cycles (over the edges between existing nodes): peel off nodes without incoming
+  -- edges (Kahn); whatever remains lies on or behind a cycle. Walk predecessors from the
+  -- smallest remaining id until a node repeats: that stretch is a cycle.
+  select coalesce(array_agg(x.s order by x.s, x.t), '{}'), coalesce(array_agg(x.t order by x.s, x.t), '{}')
+    into srcs, dsts
+    from (select distinct e.v ->> 'source' as s, e.v ->> 'target' as t
+            from jsonb_array_elements(edges) as e (v)
+           where jsonb_typeof(e.v) = 'object' and (e.v ->> 'source') = any (ids)
+             and (e.v ->> 'target') = any (ids)) x;
+  remaining := ids;
+  loop
+    select array_agg(i) into removable from unnest(remaining) as i
+     where not exists (select 1 from unnest(srcs, dsts) as d (source, target)
+                        where d.target = i and d.source = any (remaining));
+    exit when removable is null;
+    select coalesce(array_agg(i), '{}') into remaining from unnest(remaining) as i where not i = any (removable);
+  end loop;
+  if cardinality(remaining) > 0 then
+    select min(i) into cur from unnest(remaining) as i;
+    path := array[cur];
+    loop
+      select min(d.source) into prev from unnest(srcs, dsts) as d (source, target)
+       where d.target = cur and d.source = any (remaining);
+      if prev = any (path) then
+        -- path runs backwards along the edges (each element's predecessor follows it):
+        -- the cycle is its tail from prev; print it forwards, from its smallest id.
+        path := path[array_position(path, prev):];
+        select array_agg(p order by o desc) into path from unnest(path) with ordinality as u (p, o);
+        select array_agg(p order by (o + cardinality(path) - array_position(path, (select min(x) from unnest(path) x))) % cardinality(path))
+          into path from unnest(path) with ordinality as u (p, o);
+        errors := errors || format('cycle: %s -> %s', array_to_string(path, ' -> '), path[1]);
+        exit;
+      end if;
+      path := path || prev;
+      cur := prev;
+    end loop;
+  end if;
+
+  -- Step types.
+  for r in select n.v ->> 'id' as id, n.v ->> 'type' as type
+             from jsonb_array_elements(nodes) with ordinality as n (v, ord)
+            where jsonb_typeof(n.v) = 'object' and jsonb_typeof(n.v -> 'type') = 'string'
+              and not exists (select 1 from collab.step_types s
+                               where s.name = n.v ->> 'type'
+                                 and s.executor_id in ('*', _definition_errors.executor_id))
+            order by n.ord loop
+    errors := errors || format('node "%s": unknown step type "%s" (not in the catalog of executor %s)',
+                               r.id, r.type, executor_id);
+  end loop;
+  return errors;
+end
 $$;
 
 CREATE FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) RETURNS record
@@ -144,6 +559,75 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._hmac_sha256(key bytea, message bytea) RETURNS bytea
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  k bytea := key;
+  inner_key bytea;
+  outer_key bytea;
+begin
+  if length(k) > 64 then
+    k := sha256(k);
+  end if;
+  k := k || decode(repeat('00', 64 - length(k)), 'hex');
+  inner_key := k;
+  outer_key := k;
+  for i in 0 .. 63 loop
+    inner_key := set_byte(inner_key, i, get_byte(k, i) # 54);   -- 0x36
+    outer_key := set_byte(outer_key, i, get_byte(k, i) # 92);   -- 0x5c
+  end loop;
+  return sha256(outer_key || sha256(inner_key || message));
+end
+$$;
+
+CREATE FUNCTION collab._input_errors(schema jsonb, input jsonb) RETURNS text[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+declare
+  errors text[] := '{}';
+  r record;
+  types text[];
+  actual text;
+begin
+  if jsonb_typeof(input) is distinct from 'object' then
+    return array['input must be a JSON object'];
+  end if;
+  if schema is null or jsonb_typeof(schema) <> 'object' then
+    return errors;
+  end if;
+  if jsonb_typeof(schema -> 'required') = 'array' then
+    for r in select k from jsonb_array_elements_text(schema -> 'required') as k where not input ? k loop
+      errors := errors || format('input: "%s" is required', r.k);
+    end loop;
+  end if;
+  if jsonb_typeof(schema -> 'properties') = 'object' then
+    for r in select p.key, p.value as prop, input -> p.key as v
+               from jsonb_each(schema -> 'properties') as p where input ? p.key order by p.key loop
+      types := case jsonb_typeof(r.prop -> 'type')
+                 when 'string' then array[r.prop ->> 'type']
+                 when 'array' then array(select jsonb_array_elements_text(r.prop -> 'type'))
+               end;
+      continue when types is null;
+      actual := jsonb_typeof(r.v);
+      if not (actual = any (types)
+              or (actual = 'number' and 'integer' = any (types) and (r.v #>> '{}')::numeric % 1 = 0)) then
+        errors := errors || format('input.%s: must be %s (got %s)', r.key, array_to_string(types, ' or '), actual);
+      end if;
+    end loop;
+  end if;
+  if schema -> 'additionalProperties' = 'false'::jsonb then
+    for r in select k from jsonb_object_keys(input) as k
+              where not coalesce(schema -> 'properties', '{}'::jsonb) ? k order by k loop
+      errors := errors || format('input: "%s" is not allowed (additionalProperties is false)', r.k);
+    end loop;
+  end if;
+  return errors;
+end
+$$;
+
 CREATE TABLE collab.jobs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     type text NOT NULL,
@@ -167,6 +651,8 @@ END) STORED,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    workflow_run_id uuid,
+    workflow_step_id text,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
     CONSTRAINT jobs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
@@ -227,6 +713,15 @@ begin
      set name = excluded.name, size = excluded.size, mime = excluded.mime,
          sha256 = excluded.sha256, url = excluded.url, created_at = now()
    where collab.artifacts.job_id = excluded.job_id;
+end
+$_$;
+
+CREATE FUNCTION collab._is_step_id(value text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+begin
+  return value is not null and char_length(value) <= 100 and value ~ '^[A-Za-z0-9][A-Za-z0-9_.:@/+-]*$';
 end
 $_$;
 
@@ -322,6 +817,151 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._jobs_workflow_after_update() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET enable_nestloop TO 'off'
+    AS $$
+declare
+  run_ids uuid[];
+  orphans uuid[];
+  rid uuid;
+  r collab.workflow_runs;
+  d record;
+begin
+  perform set_config('collab.workflow_jobs', '', true);
+
+  -- Claims (also of expired leases) and scheduled retries: the step follows its job. The
+  -- step rows are locked in key order first; no run lock (see the header).
+  perform 1
+     from collab.workflow_step_runs s
+     join new_rows n on n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
+     join old_rows o on o.id = n.id
+    where (n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued')
+    order by s.run_id, s.step_id
+      for update of s;
+  with moved as (
+    update collab.workflow_step_runs s
+       set status = n.status,
+           attempts = s.attempts + case when n.status = 'running' then 1 else 0 end,
+           started_at = case when n.status = 'running' then now() else s.started_at end,
+           error = case when n.status = 'queued' then left(n.last_error, 16384) else s.error end,
+           updated_at = now()
+      from new_rows n join old_rows o on o.id = n.id
+     where n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
+       and s.status in ('queued', 'running')
+       and ((n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued'))
+    returning s.run_id, s.step_id, s.executor_id, s.status, s.job_id, n.attempts, n.lease_owner,
+              n.last_error, n.next_run_at
+  )
+  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+  select m.run_id, m.executor_id, 'step_' || m.status,
+         case when m.status = 'running'
+              then jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
+                                      'attempt', m.attempts, 'worker_id', m.lease_owner)
+              else jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
+                                      'attempt', m.attempts, 'error', left(m.last_error, 2000),
+                                      'next_run_at', m.next_run_at) end,
+         m.run_id
+    from moved m order by m.run_id, m.step_id;
+
+  -- A job claimed while its step is no longer active (the run was cancelled or failed
+  -- while the claim held the job) is cancelled now: the worker's next extend or complete
+  -- is refused (lease lost).
+  select array_agg(n.id) into orphans
+    from new_rows n join old_rows o on o.id = n.id
+   where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
+     and not exists (select 1 from collab.workflow_step_runs s
+                      where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+                        and s.job_id = n.id and s.status = 'running');
+  if orphans is not null then
+    update collab.jobs j
+       set status = 'cancelled', finished_at = now(), updated_at = now(),
+           last_error = format('cancelled: step %s of run %s is no longer active', j.workflow_step_id, j.workflow_run_id)
+     where j.id = any (orphans) and j.status = 'running';
+  end if;
+
+  -- Finished jobs of active steps: lock their runs in id order, then settle each run.
+  -- (A step that is not active for its job now never will be again: a retried run gives
+  -- the step a new job. So the filter needs no lock.)
+  select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
+    from new_rows n join old_rows o on o.id = n.id
+    join collab.workflow_step_runs s on s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+                                     and s.job_id = n.id
+   where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+     and s.status in ('queued', 'running');
+  if run_ids is null then
+    return null;
+  end if;
+  foreach rid in array run_ids loop
+    select * into r from collab.workflow_runs x where x.id = rid for update;
+    with done as (
+      update collab.workflow_step_runs s
+         set status = case when n.status = 'succeeded' then 'succeeded'
+                           when n.status = 'failed' then 'failed' else 'cancelled' end,
+             output = case when n.status = 'succeeded' then n.result end,
+             error = case when n.status = 'failed' then left(coalesce(n.last_error, 'failed'), 16384)
+                          when n.status = 'cancelled'
+                            then left(coalesce('its job was cancelled: ' || n.last_error, 'its job was cancelled'), 16384)
+                     end,
+             completed_at = now(), updated_at = now()
+        from new_rows n join old_rows o on o.id = n.id
+       where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
+         and s.status in ('queued', 'running')
+         and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+      returning s.step_id, s.status, s.output, s.error, s.job_id
+    ), logged as (
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select rid, r.executor_id, 'step_' || t.status,
+             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id)
+             || case when t.status <> 'succeeded' then jsonb_build_object('error', left(t.error, 2000))
+                     when octet_length(coalesce(t.output, 'null'::jsonb)::text) <= 65536
+                       then jsonb_build_object('output', t.output)
+                     else '{"output_truncated": true}'::jsonb end,
+             rid
+        from done t order by t.step_id
+    )
+    select count(*) as n,
+           coalesce(jsonb_object_agg(t.step_id, t.output) filter (where t.status = 'succeeded'), '{}'::jsonb) as outputs,
+           (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
+                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
+      into d
+      from done t;
+    continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
+    if d.outputs <> '{}'::jsonb then
+      update collab.workflow_runs u set context = u.context || d.outputs, updated_at = now() where u.id = rid;
+    end if;
+    if d.failure is not null then
+      perform collab._stop_run(rid, 'failed', d.failure);
+    else
+      perform collab._advance_run(rid);
+    end if;
+  end loop;
+  return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_workflow_before_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._raise('CL412', format('cannot delete job %s: it is step %s of run %s; cancel the run (cancel_run_v1) instead',
+                                        old.id, old.workflow_step_id, old.workflow_run_id));
+  return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform set_config('collab.workflow_jobs', 'on', true);
+  return new;
+end
+$$;
+
 CREATE FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[] DEFAULT NULL::text[], verb text DEFAULT NULL::text) RETURNS collab.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -352,6 +992,114 @@ begin
     perform collab._raise('CL412', format('cannot %s job %s: it is %s', verb, j.id, j.status));
   end if;
   return j;
+end
+$$;
+
+CREATE TABLE collab.workflow_runs (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workflow_id uuid NOT NULL,
+    workflow_version integer NOT NULL,
+    executor_id text NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    trigger_type text DEFAULT 'manual'::text NOT NULL,
+    input jsonb DEFAULT '{}'::jsonb NOT NULL,
+    context jsonb DEFAULT '{}'::jsonb NOT NULL,
+    error text,
+    idempotency_key text,
+    schedule_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workflow_runs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
+    CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
+    CONSTRAINT workflow_runs_trigger_type_check CHECK ((trigger_type = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])))
+);
+
+COMMENT ON TABLE collab.workflow_runs IS 'Workflow runs; status pending|running|paused|succeeded|failed|cancelled';
+
+CREATE FUNCTION collab._lock_run(run_id uuid, roles text[], allowed_statuses text[] DEFAULT NULL::text[], verb text DEFAULT NULL::text) RETURNS collab.workflow_runs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+begin
+  if run_id is null then
+    perform collab._raise('CL400', 'run_id is required');
+  end if;
+  select * into r from collab.workflow_runs where id = _lock_run.run_id for update;
+  if not found or not collab._caller_can_see(r.executor_id) then
+    perform collab._raise('CL404', format('run %s not found', run_id));
+  end if;
+  perform collab._require_member(r.executor_id, roles);
+  if allowed_statuses is not null and not r.status = any (allowed_statuses) then
+    perform collab._raise('CL412', format('cannot %s run %s: it is %s', verb, r.id, r.status));
+  end if;
+  return r;
+end
+$$;
+
+CREATE TABLE collab.workflow_schedules (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    workflow_id uuid NOT NULL,
+    executor_id text NOT NULL,
+    cron text NOT NULL,
+    timezone text DEFAULT 'UTC'::text NOT NULL,
+    input jsonb DEFAULT '{}'::jsonb NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    next_fire_at timestamp with time zone NOT NULL,
+    last_fired_at timestamp with time zone,
+    last_run_id uuid,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workflow_schedules_cron_check CHECK (((char_length(cron) >= 1) AND (char_length(cron) <= 200))),
+    CONSTRAINT workflow_schedules_timezone_check CHECK (((char_length(timezone) >= 1) AND (char_length(timezone) <= 100)))
+);
+
+COMMENT ON TABLE collab.workflow_schedules IS 'Cron triggers of workflows; fired by fire_due_schedules_v1';
+
+CREATE FUNCTION collab._lock_schedule(schedule_id uuid, roles text[]) RETURNS collab.workflow_schedules
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  s collab.workflow_schedules;
+begin
+  if schedule_id is null then
+    perform collab._raise('CL400', 'schedule_id is required');
+  end if;
+  select * into s from collab.workflow_schedules x where x.id = _lock_schedule.schedule_id for update;
+  if not found or not collab._caller_can_see(s.executor_id) then
+    perform collab._raise('CL404', format('schedule %s not found', schedule_id));
+  end if;
+  perform collab._require_member(s.executor_id, roles);
+  return s;
+end
+$$;
+
+CREATE FUNCTION collab._lock_workflow(workflow_id uuid, roles text[], allowed_statuses text[] DEFAULT NULL::text[], verb text DEFAULT NULL::text) RETURNS collab.workflows
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  if workflow_id is null then
+    perform collab._raise('CL400', 'workflow_id is required');
+  end if;
+  select * into w from collab.workflows where id = _lock_workflow.workflow_id for update;
+  if not found or not collab._caller_can_see(w.executor_id) then
+    perform collab._raise('CL404', format('workflow %s not found', workflow_id));
+  end if;
+  perform collab._require_member(w.executor_id, roles);
+  if allowed_statuses is not null and not w.status = any (allowed_statuses) then
+    perform collab._raise('CL412', format('cannot %s workflow %s: it is %s%s', verb, w.id, w.status,
+      case when w.status <> 'draft' and verb = 'update'
+           then ' (a published definition is frozen; duplicate_workflow_v1 makes an editable draft)' else '' end));
+  end if;
+  return w;
 end
 $$;
 
@@ -443,11 +1191,163 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._require_visible_run(run_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if not exists (select 1 from collab.workflow_runs r where r.id = _require_visible_run.run_id) then
+    perform collab._raise('CL404', format('run %s not found', run_id));
+  end if;
+end
+$$;
+
+CREATE FUNCTION collab._require_visible_workflow(workflow_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if not exists (select 1 from collab.workflows w where w.id = _require_visible_workflow.workflow_id) then
+    perform collab._raise('CL404', format('workflow %s not found', workflow_id));
+  end if;
+end
+$$;
+
 CREATE FUNCTION collab._retry_backoff_seconds(attempt integer) RETURNS double precision
     LANGUAGE sql
     SET search_path TO ''
     AS $$
   select least(3600.0, 5.0 * power(2.0, greatest(attempt, 1) - 1)) * (0.75 + 0.25 * random())
+$$;
+
+CREATE FUNCTION collab._run_event(r collab.workflow_runs, event_type text, payload jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+  values (r.id, r.executor_id, event_type,
+          jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id) || coalesce(payload, '{}'::jsonb), r.id);
+end
+$$;
+
+CREATE FUNCTION collab._set_run_status(run_id uuid, status text, error text DEFAULT NULL::text) RETURNS collab.workflow_runs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  before text;
+  r collab.workflow_runs;
+begin
+  select x.status into before from collab.workflow_runs x where x.id = _set_run_status.run_id;
+  update collab.workflow_runs u
+     set status = _set_run_status.status,
+         error = case when _set_run_status.status in ('failed', 'cancelled') then left(_set_run_status.error, 16384) end,
+         started_at = coalesce(u.started_at, now()),
+         completed_at = case when _set_run_status.status in ('succeeded', 'failed', 'cancelled') then now() end,
+         updated_at = now()
+   where u.id = _set_run_status.run_id
+  returning u.* into r;
+  if before is distinct from status then
+    perform collab._run_event(r, 'run_' || status,
+      jsonb_strip_nulls(jsonb_build_object('previous_status', before, 'error', left(r.error, 2000))));
+  end if;
+  return r;
+end
+$$;
+
+CREATE FUNCTION collab._start_run(w collab.workflows, input jsonb, idempotency_key text, trigger_type text, schedule_id uuid DEFAULT NULL::uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  r collab.workflow_runs;
+begin
+  if w.status <> 'published' then
+    perform collab._raise('CL412', format('cannot start workflow %s: it is %s (only published workflows run)',
+                                          w.id, w.status));
+  end if;
+  insert into collab.workflow_runs as x (workflow_id, workflow_version, executor_id, trigger_type, input,
+                                         idempotency_key, schedule_id)
+  values (w.id, w.version, w.executor_id, _start_run.trigger_type, _start_run.input,
+          _start_run.idempotency_key, _start_run.schedule_id)
+  on conflict (workflow_id, idempotency_key) where idempotency_key is not null do nothing
+  returning x.* into r;
+  if not found then
+    -- The key names a run already (perhaps committed a moment ago by a concurrent start):
+    -- this statement's snapshot sees it.
+    select * into r from collab.workflow_runs x
+     where x.workflow_id = w.id and x.idempotency_key = _start_run.idempotency_key;
+    if r.input is distinct from _start_run.input then
+      perform collab._raise('CL409', format(
+        'idempotency_key %s was already used for run %s of workflow %s with a different input',
+        quote_literal(_start_run.idempotency_key), r.id, w.id));
+    end if;
+    return jsonb_build_object('run', to_jsonb(r), 'created', false);
+  end if;
+
+  insert into collab.workflow_step_runs (run_id, step_id, executor_id, type, kind, position, predecessors,
+                                         config, max_attempts)
+  select r.id, n.v ->> 'id', w.executor_id, n.v ->> 'type',
+         coalesce((select s.kind from collab.step_types s
+                    where s.name = n.v ->> 'type' and s.executor_id in ('*', w.executor_id)
+                    order by s.executor_id = '*' desc limit 1), 'job'),
+         n.ord - 1,
+         coalesce((select array_agg(distinct e.v ->> 'source')
+                     from jsonb_array_elements(coalesce(nullif(w.definition -> 'edges', 'null'::jsonb), '[]'::jsonb)) as e (v)
+                    where e.v ->> 'target' = n.v ->> 'id'), '{}'),
+         case when jsonb_typeof(n.v -> 'data' -> 'config') = 'object' then n.v -> 'data' -> 'config'
+              when jsonb_typeof(n.v -> 'data') = 'object' then n.v -> 'data'
+              else '{}'::jsonb end,
+         coalesce((n.v -> 'data' ->> 'max_attempts')::integer, 3)
+    from jsonb_array_elements(w.definition -> 'nodes') with ordinality as n (v, ord);
+
+  perform collab._run_event(r, 'run_pending', jsonb_build_object(
+    'workflow_version', r.workflow_version, 'trigger_type', r.trigger_type,
+    'idempotency_key', r.idempotency_key,
+    'steps', (select jsonb_object_agg(s.step_id, s.type) from collab.workflow_step_runs s where s.run_id = r.id)));
+  perform collab._advance_run(r.id);
+  select * into r from collab.workflow_runs x where x.id = r.id;
+  return jsonb_build_object('run', to_jsonb(r), 'created', true);
+end
+$$;
+
+CREATE FUNCTION collab._stop_run(run_id uuid, status text, error text) RETURNS collab.workflow_runs
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+  job_ids uuid[];
+  reason text := case when status = 'cancelled' then 'cancelled: the run was cancelled'
+                      else 'cancelled: the run failed' end;
+begin
+  select * into r from collab.workflow_runs x where x.id = _stop_run.run_id;
+  with stopped as (
+    update collab.workflow_step_runs s
+       set status = 'cancelled', error = reason, completed_at = now(), updated_at = now()
+     where s.run_id = r.id
+       and (s.status in ('queued', 'running', 'waiting') or (_stop_run.status = 'cancelled' and s.status = 'pending'))
+    returning s.step_id, s.job_id, s.type
+  ), logged as (
+    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+    select r.id, r.executor_id, 'step_cancelled',
+           jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', t.step_id, 'job_id', t.job_id,
+                                                'error', reason)), r.id
+      from stopped t order by t.step_id
+  )
+  select array_agg(t.job_id) filter (where t.job_id is not null) into job_ids from stopped t;
+  if job_ids is not null then
+    update collab.jobs j
+       set status = 'cancelled', finished_at = now(), updated_at = now(),
+           last_error = format('%s (run %s)', reason, r.id)
+     where j.id = any (array(select q.id from collab.jobs q
+                              where q.id = any (job_ids) and q.status in ('queued', 'running')
+                                for update skip locked));
+  end if;
+  return collab._set_run_status(r.id, status, error);
+end
 $$;
 
 CREATE FUNCTION collab._xid_upper_bound() RETURNS xid8
@@ -548,7 +1448,8 @@ CREATE TABLE collab.job_events (
     event_type text NOT NULL,
     payload jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL
+    xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    run_id uuid
 );
 
 CREATE FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb DEFAULT '{}'::jsonb, event_type text DEFAULT 'progress'::text, attempt integer DEFAULT NULL::integer) RETURNS SETOF collab.job_events
@@ -573,6 +1474,25 @@ begin
     values (j.id, j.executor_id, event_type,
             payload || jsonb_build_object('attempt', j.attempts, 'worker_id', worker_id))
     returning *;
+end
+$$;
+
+CREATE FUNCTION collab.archive_workflow_v1(workflow_id uuid) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}');
+  if w.status = 'archived' then
+    return next w;
+    return;
+  end if;
+  return query
+    update collab.workflows u set status = 'archived', updated_at = now()
+     where u.id = w.id
+    returning u.*;
 end
 $$;
 
@@ -762,6 +1682,18 @@ begin
    where id = j.id
   returning * into j;
   return next j;
+end
+$$;
+
+CREATE FUNCTION collab.cancel_run_v1(run_id uuid, reason text DEFAULT NULL::text) RETURNS SETOF collab.workflow_runs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+begin
+  r := collab._lock_run(run_id, '{client,worker,admin}', '{pending,running,paused}', 'cancel');
+  return next collab._stop_run(r.id, 'cancelled', coalesce(left(reason, 16384), 'cancelled'));
 end
 $$;
 
@@ -999,6 +1931,76 @@ begin
 end
 $_$;
 
+CREATE FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text DEFAULT 'UTC'::text, input jsonb DEFAULT '{}'::jsonb, enabled boolean DEFAULT true) RETURNS SETOF collab.workflow_schedules
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+  first_tick timestamptz;
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}');
+  first_tick := collab._cron_next(cron, coalesce(timezone, 'UTC'), now());
+  perform collab._check_run_input(w, coalesce(input, '{}'::jsonb));
+  return query
+    insert into collab.workflow_schedules (workflow_id, executor_id, cron, timezone, input, enabled, next_fire_at)
+    values (w.id, w.executor_id, btrim(cron), coalesce(timezone, 'UTC'), coalesce(input, '{}'::jsonb),
+            coalesce(enabled, true), first_tick)
+    returning *;
+end
+$$;
+
+CREATE FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+  s text;
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}');
+  -- 32 bytes from two v4 UUIDs (244 bits of the server's strong random source).
+  s := 'whsec_' || encode(sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())), 'hex');
+  insert into collab.workflow_webhook_secrets as x (workflow_id, executor_id, secret, fingerprint)
+  values (w.id, w.executor_id, s, left(encode(sha256(convert_to(s, 'UTF8')), 'hex'), 16))
+  on conflict on constraint workflow_webhook_secrets_pkey do update
+     set secret = excluded.secret, fingerprint = excluded.fingerprint, created_at = now();
+  return (select jsonb_build_object('workflow_id', x.workflow_id, 'secret', x.secret,
+                                    'fingerprint', x.fingerprint, 'created_at', x.created_at)
+            from collab.workflow_webhook_secrets x where x.workflow_id = w.id);
+end
+$$;
+
+CREATE FUNCTION collab.create_workflow_v1(executor_id text, name text, description text DEFAULT ''::text, definition jsonb DEFAULT '{"edges": [], "nodes": []}'::jsonb, input_schema jsonb DEFAULT NULL::jsonb) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_name('executor_id', executor_id);
+  if name is null then
+    perform collab._raise('CL400', 'name is required');
+  end if;
+  perform collab._check_workflow_fields(name, description, definition, input_schema);
+  perform collab._require_member(executor_id, '{client,admin}');
+  return query
+    insert into collab.workflows (executor_id, name, description, definition, input_schema)
+    values (create_workflow_v1.executor_id, btrim(create_workflow_v1.name),
+            coalesce(create_workflow_v1.description, ''),
+            coalesce(create_workflow_v1.definition, '{"nodes": [], "edges": []}'::jsonb),
+            nullif(create_workflow_v1.input_schema, 'null'::jsonb))
+    returning *;
+end
+$$;
+
+CREATE FUNCTION collab.cron_next_v1(cron text, timezone text DEFAULT 'UTC'::text, after timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return collab._cron_next(cron, coalesce(timezone, 'UTC'), coalesce(after, now()));
+end
+$$;
+
 CREATE FUNCTION collab.delete_job_v1(job_id uuid) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1012,6 +2014,48 @@ begin
   delete from collab.jobs where id = j.id;
   delete from collab.job_events e where e.job_id = j.id;
   return next j;
+end
+$$;
+
+CREATE FUNCTION collab.delete_schedule_v1(schedule_id uuid) RETURNS SETOF collab.workflow_schedules
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  s collab.workflow_schedules;
+begin
+  s := collab._lock_schedule(schedule_id, '{client,admin}');
+  delete from collab.workflow_schedules x where x.id = s.id;
+  return next s;
+end
+$$;
+
+CREATE FUNCTION collab.delete_webhook_secret_v1(workflow_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  w := collab._lock_workflow(delete_webhook_secret_v1.workflow_id, '{client,admin}');
+  delete from collab.workflow_webhook_secrets x where x.workflow_id = w.id;
+  return found;
+end
+$$;
+
+CREATE FUNCTION collab.delete_workflow_v1(workflow_id uuid) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}', '{draft,archived}', 'delete');
+  if exists (select 1 from collab.workflow_runs r where r.workflow_id = w.id) then
+    perform collab._raise('CL412', format('cannot delete workflow %s: it has runs', w.id));
+  end if;
+  delete from collab.workflows d where d.id = w.id;
+  return next w;
 end
 $$;
 
@@ -1068,6 +2112,23 @@ begin
          jsonb_build_object('dead_letter_id', d.id, 'retried_job_id', new_id)
    where d.job_id is not null;
   return query select new_id, true;
+end
+$$;
+
+CREATE FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text DEFAULT NULL::text) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  perform collab._check_workflow_fields(name, null, null, null);
+  w := collab._lock_workflow(workflow_id, '{client,admin}');
+  return query
+    insert into collab.workflows (executor_id, name, description, version, definition, input_schema, parent_id)
+    values (w.executor_id, coalesce(btrim(duplicate_workflow_v1.name), w.name), w.description,
+            w.version + 1, w.definition, w.input_schema, w.id)
+    returning *;
 end
 $$;
 
@@ -1144,6 +2205,58 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.fire_due_schedules_v1(executor_id text DEFAULT NULL::text) RETURNS TABLE(schedule_id uuid, run_id uuid, tick timestamp with time zone, created boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  s collab.workflow_schedules;
+  w collab.workflows;
+  started jsonb;
+  failure text;
+begin
+  if executor_id is not null then
+    perform collab._check_name('executor_id', executor_id);
+    perform collab._require_member(executor_id, '{worker,admin}');
+  elsif not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: firing every executor''s schedules needs the service role; pass executor_id');
+  end if;
+  for s in
+    select * from collab.workflow_schedules x
+     where x.enabled and x.next_fire_at <= now()
+       and (fire_due_schedules_v1.executor_id is null or x.executor_id = fire_due_schedules_v1.executor_id)
+     order by x.next_fire_at, x.id
+       for update skip locked
+  loop
+    started := null;
+    failure := null;
+    select * into w from collab.workflows x where x.id = s.workflow_id;
+    if w.status <> 'published' then
+      failure := format('workflow %s is %s: no run started for tick %s', w.id, w.status, s.next_fire_at);
+    else
+      begin
+        started := collab._start_run(w, s.input,
+          'schedule:' || s.id || ':' || to_char(s.next_fire_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
+          'schedule', s.id);
+      exception when others then
+        failure := format('tick %s: %s', s.next_fire_at, sqlerrm);
+      end;
+    end if;
+    update collab.workflow_schedules u
+       set next_fire_at = collab._cron_next(s.cron, s.timezone, greatest(now(), s.next_fire_at)),
+           last_fired_at = case when started is not null then s.next_fire_at else u.last_fired_at end,
+           last_run_id = coalesce((started -> 'run' ->> 'id')::uuid, u.last_run_id),
+           last_error = failure, updated_at = now()
+     where u.id = s.id;
+    schedule_id := s.id;
+    run_id := (started -> 'run' ->> 'id')::uuid;
+    tick := s.next_fire_at;
+    created := coalesce((started ->> 'created')::boolean, false);
+    return next;
+  end loop;
+end
+$$;
+
 CREATE FUNCTION collab.get_job_v1(job_id uuid) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -1151,6 +2264,41 @@ CREATE FUNCTION collab.get_job_v1(job_id uuid) RETURNS SETOF collab.jobs
 begin
   perform collab._require_visible_job(job_id);
   return query select * from collab.jobs j where j.id = get_job_v1.job_id;
+end
+$$;
+
+CREATE FUNCTION collab.get_run_v1(run_id uuid) RETURNS SETOF collab.workflow_runs
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._require_visible_run(run_id);
+  return query select * from collab.workflow_runs r where r.id = get_run_v1.run_id;
+end
+$$;
+
+CREATE FUNCTION collab.get_workflow_v1(workflow_id uuid) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._require_visible_workflow(workflow_id);
+  return query select * from collab.workflows w where w.id = get_workflow_v1.workflow_id;
+end
+$$;
+
+CREATE FUNCTION collab.install_cron_v1() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: installing the pg_cron job needs the service role');
+  end if;
+  if not exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron') then
+    return null;
+  end if;
+  return cron.schedule('collab-fire-due-schedules', '* * * * *', 'select collab.fire_due_schedules_v1()');
 end
 $$;
 
@@ -1298,6 +2446,33 @@ CREATE FUNCTION collab.metrics_overview_v1(executor_id text DEFAULT NULL::text) 
     'activeWorkers', (select count(*) from collab.workers_active_v1(20, metrics_overview_v1.executor_id)))
 $$;
 
+CREATE FUNCTION collab.publish_workflow_v1(workflow_id uuid) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+  errors text[];
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}', '{draft,published}', 'publish');
+  if w.status = 'published' then
+    return next w;
+    return;
+  end if;
+  errors := collab._definition_errors(w.executor_id, w.definition);
+  if cardinality(errors) > 0 then
+    raise exception using errcode = 'CL400',
+      message = format('cannot publish workflow %s: %s', w.id, array_to_string(errors, '; ')),
+      detail = to_jsonb(errors)::text;
+  end if;
+  return query
+    update collab.workflows u
+       set status = 'published', published_at = now(), updated_at = now()
+     where u.id = w.id
+    returning u.*;
+end
+$$;
+
 CREATE FUNCTION collab.purge_jobs_v1(older_than_seconds integer DEFAULT 0, executor_id text DEFAULT NULL::text, statuses text[] DEFAULT '{succeeded}'::text[]) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1382,6 +2557,89 @@ begin
 end
 $$;
 
+CREATE TABLE collab.step_types (
+    executor_id text NOT NULL,
+    name text NOT NULL,
+    title text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    category text DEFAULT 'general'::text NOT NULL,
+    kind text DEFAULT 'job'::text NOT NULL,
+    config_schema jsonb,
+    input_schema jsonb,
+    output_schema jsonb,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT step_types_category_check CHECK (((char_length(category) >= 1) AND (char_length(category) <= 100))),
+    CONSTRAINT step_types_description_check CHECK ((char_length(description) <= 10000)),
+    CONSTRAINT step_types_executor_id_check CHECK (((executor_id = '*'::text) OR ((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200)))),
+    CONSTRAINT step_types_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
+    CONSTRAINT step_types_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT step_types_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200)))
+);
+
+COMMENT ON TABLE collab.step_types IS 'Step catalog: per executor, and built-ins under executor_id *';
+
+CREATE FUNCTION collab.register_step_types_v1(executor_id text, step_types jsonb) RETURNS SETOF collab.step_types
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  bad record;
+begin
+  perform collab._check_name('executor_id', executor_id);
+  if jsonb_typeof(step_types) is distinct from 'array' then
+    perform collab._raise('CL400', 'step_types must be a JSON array of {name, title, ...} objects');
+  end if;
+  perform collab._check_range('number of step types', jsonb_array_length(step_types), 0, 1000);
+  select t.ord, t.msg, t.code into bad from (
+    select s.ord, case
+      when jsonb_typeof(s.v) <> 'object' then 'must be a JSON object'
+      when jsonb_typeof(s.v -> 'name') is distinct from 'string'
+           or s.v ->> 'name' !~ '^[A-Za-z0-9][A-Za-z0-9_.:@/+-]*$' or char_length(s.v ->> 'name') > 200
+        then 'name must be 1-200 characters: letters, digits and _ . : @ / + -'
+      when jsonb_typeof(s.v -> 'title') not in ('string', 'null') or char_length(s.v ->> 'title') not between 1 and 200
+        then 'title must be a string of 1-200 characters'
+      when jsonb_typeof(s.v -> 'description') not in ('string', 'null') or char_length(s.v ->> 'description') > 10000
+        then 'description must be a string of at most 10000 characters'
+      when jsonb_typeof(s.v -> 'category') not in ('string', 'null') or char_length(s.v ->> 'category') not between 1 and 100
+        then 'category must be a string of 1-100 characters'
+      when jsonb_typeof(s.v -> 'config_schema') not in ('object', 'null')
+        then 'config_schema must be a JSON object (a JSON Schema) or null'
+      when jsonb_typeof(s.v -> 'input_schema') not in ('object', 'null')
+        then 'input_schema must be a JSON object (a JSON Schema) or null'
+      when jsonb_typeof(s.v -> 'output_schema') not in ('object', 'null')
+        then 'output_schema must be a JSON object (a JSON Schema) or null'
+      when octet_length(s.v::text) > 65536 then 'is larger than 65536 bytes'
+      when exists (select 1 from collab.step_types b where b.executor_id = '*' and b.name = s.v ->> 'name')
+        then format('%s is a built-in step type', s.v ->> 'name')
+    end as msg,
+    case when exists (select 1 from collab.step_types b where b.executor_id = '*' and b.name = s.v ->> 'name')
+         then 'CL409' when octet_length(s.v::text) > 65536 then 'CL413' else 'CL400' end as code
+    from jsonb_array_elements(step_types) with ordinality as s (v, ord)) t
+   where t.msg is not null order by t.ord limit 1;
+  if found then
+    perform collab._raise(bad.code, format('step_types[%s]: %s', bad.ord - 1, bad.msg));
+  end if;
+  perform collab._require_member(executor_id, '{worker,admin}');
+
+  return query
+  insert into collab.step_types as c (executor_id, name, title, description, category, kind,
+                                      config_schema, input_schema, output_schema)
+  select distinct on (s.v ->> 'name')
+         register_step_types_v1.executor_id, s.v ->> 'name', coalesce(s.v ->> 'title', s.v ->> 'name'),
+         coalesce(s.v ->> 'description', ''), coalesce(s.v ->> 'category', 'general'), 'job',
+         nullif(s.v -> 'config_schema', 'null'::jsonb), nullif(s.v -> 'input_schema', 'null'::jsonb),
+         nullif(s.v -> 'output_schema', 'null'::jsonb)
+    from jsonb_array_elements(step_types) with ordinality as s (v, ord)
+   order by s.v ->> 'name', s.ord desc
+  on conflict on constraint step_types_pkey do update
+     set title = excluded.title, description = excluded.description, category = excluded.category,
+         config_schema = excluded.config_schema, input_schema = excluded.input_schema,
+         output_schema = excluded.output_schema, updated_at = now()
+  returning c.*;
+end
+$_$;
+
 CREATE FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1392,6 +2650,45 @@ begin
    where m.executor_id = remove_executor_member_v1.executor_id
      and m.user_id = remove_executor_member_v1.user_id;
   return found;
+end
+$$;
+
+CREATE FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb DEFAULT '{}'::jsonb) RETURNS SETOF collab.workflow_runs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+  s collab.workflow_step_runs;
+begin
+  if jsonb_typeof(coalesce(data, '{}'::jsonb)) <> 'object' then
+    perform collab._raise('CL400', 'data must be a JSON object');
+  end if;
+  perform collab._check_size('data', data, 1048576);
+  r := collab._lock_run(run_id, '{client,worker,admin}');
+  select * into s from collab.workflow_step_runs x
+   where x.run_id = r.id and x.step_id = resume_run_v1.step_id for update;
+  if not found then
+    perform collab._raise('CL404', format('step %s not found in run %s', coalesce(step_id, 'null'), r.id));
+  end if;
+  if s.status <> 'waiting' then
+    perform collab._raise('CL412', format('cannot resume step %s of run %s: it is %s%s', s.step_id, r.id, s.status,
+      case when s.kind <> 'approval' then ' (only approval steps wait for resume)' else '' end));
+  end if;
+  update collab.workflow_step_runs x
+     set status = 'succeeded', output = coalesce(data, '{}'::jsonb), started_at = now(),
+         completed_at = now(), updated_at = now()
+   where x.run_id = r.id and x.step_id = s.step_id;
+  perform collab._run_event(r, 'step_succeeded', jsonb_strip_nulls(jsonb_build_object(
+    'step_id', s.step_id, 'output', case when octet_length(coalesce(data, '{}'::jsonb)::text) <= 65536
+                                         then coalesce(data, '{}'::jsonb) end,
+    'output_truncated', case when octet_length(coalesce(data, '{}'::jsonb)::text) > 65536 then true end,
+    'resumed_by', auth.uid())));
+  update collab.workflow_runs u
+     set context = u.context || jsonb_build_object(s.step_id, coalesce(data, '{}'::jsonb)), updated_at = now()
+   where u.id = r.id;
+  perform collab._advance_run(r.id);
+  return query select * from collab.workflow_runs u where u.id = r.id;
 end
 $$;
 
@@ -1416,10 +2713,208 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.retry_run_v1(run_id uuid) RETURNS SETOF collab.workflow_runs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  r collab.workflow_runs;
+  reset_steps jsonb;
+begin
+  r := collab._lock_run(run_id, '{client,worker,admin}', '{failed}', 'retry');
+  with back as (
+    update collab.workflow_step_runs s
+       set status = 'pending', output = null, error = null, job_id = null, input = null,
+           queued_at = null, started_at = null, completed_at = null, updated_at = now()
+      from collab.workflow_step_runs o
+     where s.run_id = r.id and o.run_id = s.run_id and o.step_id = s.step_id
+       and o.status in ('failed', 'cancelled')
+    returning s.step_id, o.status as previous_status, o.job_id as previous_job_id, o.error as previous_error
+  )
+  select coalesce(jsonb_agg(jsonb_build_object('step_id', b.step_id, 'previous_status', b.previous_status,
+                                               'previous_job_id', b.previous_job_id,
+                                               'previous_error', left(b.previous_error, 2000))
+                            order by b.step_id), '[]'::jsonb)
+    into reset_steps from back b;
+  perform collab._run_event(r, 'run_retried', jsonb_build_object('reset', reset_steps, 'previous_error', left(r.error, 2000)));
+  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+  select r.id, r.executor_id, 'step_pending',
+         jsonb_build_object('run_id', r.id, 'step_id', e ->> 'step_id', 'previous_status', e ->> 'previous_status',
+                            'previous_job_id', e -> 'previous_job_id'), r.id
+    from jsonb_array_elements(reset_steps) as e;
+  perform collab._set_run_status(r.id, 'running');
+  perform collab._advance_run(r.id);
+  return query select * from collab.workflow_runs u where u.id = r.id;
+end
+$$;
+
+CREATE FUNCTION collab.run_events_after_v1(run_id uuid, after_seq bigint DEFAULT 0, page_size integer DEFAULT 1000, horizon_seq bigint DEFAULT NULL::bigint, horizon_xid text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  h record;
+  page jsonb;
+  n integer;
+  last_seq bigint;
+begin
+  perform collab._check_range('page_size', page_size, 1, 10000);
+  if coalesce(after_seq, 0) < 0 then
+    perform collab._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
+  end if;
+  if run_id is null then
+    perform collab._raise('CL400', 'run_id is required');
+  end if;
+  perform collab._require_visible_run(run_id);
+  begin
+    h := collab._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
+  exception when invalid_text_representation then
+    perform collab._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
+  end;
+  select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
+    into page, n, last_seq
+    from (select * from collab.job_events x
+           where x.run_id = run_events_after_v1.run_id
+             and x.seq > coalesce(run_events_after_v1.after_seq, 0) and x.seq <= h.safe_seq
+           order by x.seq
+           limit page_size) e;
+  return jsonb_build_object(
+    'events', page,
+    'cursor', case when n = page_size then last_seq else h.safe_seq end,
+    'horizon', case when h.next_horizon_seq is null then null
+                    else jsonb_build_object('seq', h.next_horizon_seq,
+                                            'xid', h.next_horizon_xid::text) end,
+    'more', n = page_size);
+end
+$$;
+
+CREATE FUNCTION collab.run_snapshot_v1(run_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  head bigint;
+begin
+  perform collab._require_visible_run(run_id);
+  head := collab.job_events_head_v1();  -- first: the reads below see everything up to it
+  return jsonb_build_object(
+    'run', (select to_jsonb(r) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
+    'steps', coalesce((select jsonb_agg(to_jsonb(s) order by s.position, s.step_id)
+                         from collab.workflow_step_runs s where s.run_id = run_snapshot_v1.run_id), '[]'::jsonb),
+    'cursor', head);
+end
+$$;
+
+CREATE TABLE collab.workflow_step_runs (
+    run_id uuid NOT NULL,
+    step_id text NOT NULL,
+    executor_id text NOT NULL,
+    type text NOT NULL,
+    kind text NOT NULL,
+    "position" integer DEFAULT 0 NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    predecessors text[] DEFAULT '{}'::text[] NOT NULL,
+    config jsonb DEFAULT '{}'::jsonb NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    input jsonb,
+    output jsonb,
+    error text,
+    job_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    queued_at timestamp with time zone,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
+    CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
+    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+);
+
+COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled';
+
+CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_step_runs
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._require_visible_run(run_id);
+  return query select * from collab.workflow_step_runs s where s.run_id = run_steps_v1.run_id
+                order by s.position, s.step_id;
+end
+$$;
+
+CREATE FUNCTION collab.runs_v1(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+  c record;
+  rows jsonb;
+  n integer;
+begin
+  perform collab._check_range('page_size', page_size, 1, 1000);
+  if status is not null and status not in ('pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled') then
+    perform collab._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
+  end if;
+  c := collab._cursor_decode(cursor);
+  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
+    into rows, n
+    from (select * from collab.workflow_runs r
+           where (runs_v1.workflow_id is null or r.workflow_id = runs_v1.workflow_id)
+             and (runs_v1.executor_id is null or r.executor_id = runs_v1.executor_id)
+             and (runs_v1.status is null or r.status = runs_v1.status)
+             and (c.ts is null
+                  or (c.id is null and r.created_at < c.ts)
+                  or (c.id is not null and (r.created_at, r.id) < (c.ts, c.id)))
+           order by r.created_at desc, r.id desc
+           limit page_size + 1) p;
+  return collab._page(rows, n, page_size);
+end
+$$;
+
+CREATE FUNCTION collab.schedules_v1(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text) RETURNS SETOF collab.workflow_schedules
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return query
+    select * from collab.workflow_schedules s
+     where (schedules_v1.workflow_id is null or s.workflow_id = schedules_v1.workflow_id)
+       and (schedules_v1.executor_id is null or s.executor_id = schedules_v1.executor_id)
+     order by s.next_fire_at, s.id;
+end
+$$;
+
 CREATE FUNCTION collab.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
     AS $$ select 3 $$;
+
+CREATE FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  if idempotency_key is not null and char_length(idempotency_key) not between 1 and 255 then
+    perform collab._raise('CL400', 'idempotency_key must be 1-255 characters');
+  end if;
+  if workflow_id is null then
+    perform collab._raise('CL400', 'workflow_id is required');
+  end if;
+  select * into w from collab.workflows x where x.id = start_run_v1.workflow_id;
+  if not found or not collab._caller_can_see(w.executor_id) then
+    perform collab._raise('CL404', format('workflow %s not found', workflow_id));
+  end if;
+  perform collab._require_member(w.executor_id, '{client,worker,admin}');
+  perform collab._check_run_input(w, coalesce(input, '{}'::jsonb));
+  return collab._start_run(w, coalesce(input, '{}'::jsonb), idempotency_key, 'manual');
+end
+$$;
 
 CREATE FUNCTION collab.stats_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -1438,6 +2933,171 @@ CREATE FUNCTION collab.stats_v1(executor_id text DEFAULT NULL::text) RETURNS jso
           from collab.jobs j
          where stats_v1.executor_id is null or j.executor_id = stats_v1.executor_id) s
 $$;
+
+CREATE FUNCTION collab.step_types_v1(executor_id text DEFAULT NULL::text) RETURNS SETOF collab.step_types
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return query
+    select * from collab.step_types s
+     where step_types_v1.executor_id is null or s.executor_id in ('*', step_types_v1.executor_id)
+     order by s.category, s.name, s.executor_id;
+end
+$$;
+
+CREATE FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text DEFAULT NULL::text, timezone text DEFAULT NULL::text, input jsonb DEFAULT NULL::jsonb, enabled boolean DEFAULT NULL::boolean) RETURNS SETOF collab.workflow_schedules
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  s collab.workflow_schedules;
+  w collab.workflows;
+  next_tick timestamptz;
+begin
+  s := collab._lock_schedule(schedule_id, '{client,admin}');
+  select * into w from collab.workflows x where x.id = s.workflow_id;
+  if input is not null then
+    perform collab._check_run_input(w, input);
+  end if;
+  next_tick := s.next_fire_at;
+  if cron is not null or timezone is not null or (enabled and not s.enabled) then
+    next_tick := collab._cron_next(coalesce(cron, s.cron), coalesce(timezone, s.timezone), now());
+  end if;
+  return query
+    update collab.workflow_schedules u
+       set cron = coalesce(btrim(update_schedule_v1.cron), u.cron),
+           timezone = coalesce(update_schedule_v1.timezone, u.timezone),
+           input = coalesce(update_schedule_v1.input, u.input),
+           enabled = coalesce(update_schedule_v1.enabled, u.enabled),
+           next_fire_at = next_tick, updated_at = now()
+     where u.id = s.id
+    returning u.*;
+end
+$$;
+
+CREATE FUNCTION collab.update_workflow_v1(workflow_id uuid, name text DEFAULT NULL::text, description text DEFAULT NULL::text, definition jsonb DEFAULT NULL::jsonb, input_schema jsonb DEFAULT NULL::jsonb) RETURNS SETOF collab.workflows
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  perform collab._check_workflow_fields(name, description, definition, input_schema);
+  w := collab._lock_workflow(workflow_id, '{client,admin}', '{draft}', 'update');
+  return query
+    update collab.workflows u
+       set name = coalesce(btrim(update_workflow_v1.name), u.name),
+           description = coalesce(update_workflow_v1.description, u.description),
+           definition = coalesce(update_workflow_v1.definition, u.definition),
+           input_schema = case when update_workflow_v1.input_schema is null then u.input_schema
+                               else nullif(update_workflow_v1.input_schema, 'null'::jsonb) end,
+           updated_at = now()
+     where u.id = w.id
+    returning u.*;
+end
+$$;
+
+CREATE FUNCTION collab.validate_definition_v1(executor_id text, definition jsonb) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  errors text[];
+begin
+  perform collab._check_name('executor_id', executor_id);
+  if not collab._caller_can_see(executor_id) then
+    perform collab._raise('CL403', format('not allowed: caller is not a member of executor %s', executor_id));
+  end if;
+  errors := collab._definition_errors(executor_id, definition);
+  return jsonb_build_object('valid', cardinality(errors) = 0, 'errors', to_jsonb(errors));
+end
+$$;
+
+CREATE FUNCTION collab.validate_workflow_v1(workflow_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+  errors text[];
+begin
+  select * into w from collab.workflows x where x.id = validate_workflow_v1.workflow_id;
+  if not found or not collab._caller_can_see(w.executor_id) then
+    perform collab._raise('CL404', format('workflow %s not found', workflow_id));
+  end if;
+  errors := collab._definition_errors(w.executor_id, w.definition);
+  return jsonb_build_object('valid', cardinality(errors) = 0, 'errors', to_jsonb(errors));
+end
+$$;
+
+CREATE FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  w collab.workflows;
+begin
+  select * into w from collab.workflows x where x.id = webhook_secret_info_v1.workflow_id;
+  if not found or not collab._caller_can_see(w.executor_id) then
+    perform collab._raise('CL404', format('workflow %s not found', webhook_secret_info_v1.workflow_id));
+  end if;
+  return (select jsonb_build_object('workflow_id', x.workflow_id, 'fingerprint', x.fingerprint,
+                                    'created_at', x.created_at)
+            from collab.workflow_webhook_secrets x where x.workflow_id = w.id);
+end
+$$;
+
+CREATE FUNCTION collab.webhook_start_run_v1(workflow_id uuid, body text, signature text, delivery_id text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  w collab.workflows;
+  key bytea;
+  provided text;
+  expected bytea;
+  input jsonb;
+begin
+  select x.secret into provided from collab.workflow_webhook_secrets x
+   where x.workflow_id = webhook_start_run_v1.workflow_id;
+  if not found then
+    perform collab._raise('CL404', format('no webhook for workflow %s', coalesce(webhook_start_run_v1.workflow_id::text, 'null')));
+  end if;
+  key := convert_to(provided, 'UTF8');
+  if signature is null or btrim(signature) = '' then
+    perform collab._raise('CL403', 'missing webhook signature: send the hex HMAC-SHA256 of the raw body');
+  end if;
+  provided := lower(regexp_replace(btrim(signature), '^sha256=', '', 'i'));
+  if provided !~ '^[0-9a-f]+$' or char_length(provided) <> 64 then
+    perform collab._raise('CL403', 'malformed webhook signature: expected 64 hex digits (optionally sha256=...)');
+  end if;
+  if octet_length(coalesce(body, '')) > 1048576 then
+    perform collab._raise('CL413', 'webhook body is larger than 1048576 bytes');
+  end if;
+  expected := collab._hmac_sha256(key, convert_to(coalesce(body, ''), 'UTF8'));
+  -- Compare HMACs of the two digests, not the digests: how long the comparison takes then
+  -- says nothing about the expected signature (the attacker cannot predict either side).
+  if collab._hmac_sha256(key, expected) <> collab._hmac_sha256(key, decode(provided, 'hex')) then
+    perform collab._raise('CL403', 'webhook signature does not match the body');
+  end if;
+
+  if delivery_id is not null and char_length(delivery_id) not between 1 and 200 then
+    perform collab._raise('CL400', 'delivery_id must be 1-200 characters');
+  end if;
+  begin
+    input := coalesce(nullif(btrim(coalesce(body, '')), '')::jsonb, '{}'::jsonb);
+  exception when others then
+    perform collab._raise('CL400', 'webhook body is not JSON');
+  end;
+  if jsonb_typeof(input) <> 'object' then
+    input := jsonb_build_object('body', input);
+  end if;
+  select * into w from collab.workflows x where x.id = webhook_start_run_v1.workflow_id;
+  perform collab._check_run_input(w, input);
+  return collab._start_run(w, input, 'webhook:' || delivery_id, 'webhook');
+end
+$_$;
 
 CREATE TABLE collab.worker_heartbeats_v2 (
     worker_id text NOT NULL,
@@ -1504,6 +3164,35 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.workflows_v1(executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+  c record;
+  rows jsonb;
+  n integer;
+begin
+  perform collab._check_range('page_size', page_size, 1, 1000);
+  if status is not null and status not in ('draft', 'published', 'archived') then
+    perform collab._raise('CL400', 'status must be draft, published or archived');
+  end if;
+  c := collab._cursor_decode(cursor);
+  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
+    into rows, n
+    from (select * from collab.workflows w
+           where (workflows_v1.executor_id is null or w.executor_id = workflows_v1.executor_id)
+             and (workflows_v1.status is null or w.status = workflows_v1.status)
+             and (c.ts is null
+                  or (c.id is null and w.created_at < c.ts)
+                  or (c.id is not null and (w.created_at, w.id) < (c.ts, c.id)))
+           order by w.created_at desc, w.id desc
+           limit page_size + 1) p;
+  return collab._page(rows, n, page_size);
+end
+$$;
+
 CREATE TABLE collab.job_dead_letters (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     job_id uuid,
@@ -1536,6 +3225,16 @@ CREATE TABLE collab.rate_limits (
     hits integer NOT NULL
 );
 
+CREATE TABLE collab.workflow_webhook_secrets (
+    workflow_id uuid NOT NULL,
+    executor_id text NOT NULL,
+    secret text NOT NULL,
+    fingerprint text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE collab.workflow_webhook_secrets IS 'Per-workflow webhook secrets; readable by SECURITY DEFINER functions only';
+
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_bucket_path_key UNIQUE (bucket, path);
 
@@ -1557,8 +3256,26 @@ ALTER TABLE ONLY collab.jobs
 ALTER TABLE ONLY collab.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (bucket_key);
 
+ALTER TABLE ONLY collab.step_types
+    ADD CONSTRAINT step_types_pkey PRIMARY KEY (executor_id, name);
+
 ALTER TABLE ONLY collab.worker_heartbeats_v2
     ADD CONSTRAINT worker_heartbeats_v2_pkey PRIMARY KEY (worker_id);
+
+ALTER TABLE ONLY collab.workflow_runs
+    ADD CONSTRAINT workflow_runs_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY collab.workflow_schedules
+    ADD CONSTRAINT workflow_schedules_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY collab.workflow_step_runs
+    ADD CONSTRAINT workflow_step_runs_pkey PRIMARY KEY (run_id, step_id);
+
+ALTER TABLE ONLY collab.workflow_webhook_secrets
+    ADD CONSTRAINT workflow_webhook_secrets_pkey PRIMARY KEY (workflow_id);
+
+ALTER TABLE ONLY collab.workflows
+    ADD CONSTRAINT workflows_pkey PRIMARY KEY (id);
 
 CREATE INDEX artifacts_job_idx ON collab.artifacts USING btree (job_id, created_at);
 
@@ -1572,6 +3289,8 @@ CREATE INDEX job_dead_letters_job_idx ON collab.job_dead_letters USING btree (jo
 
 CREATE INDEX job_events_job_idx ON collab.job_events USING btree (job_id, seq);
 
+CREATE INDEX job_events_run_idx ON collab.job_events USING btree (run_id, seq) WHERE (run_id IS NOT NULL);
+
 CREATE INDEX jobs_claim_idx ON collab.jobs USING btree (executor_id, priority DESC, next_run_at, id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 
 CREATE INDEX jobs_created_idx ON collab.jobs USING btree (created_at DESC, id DESC);
@@ -1584,9 +3303,33 @@ CREATE INDEX jobs_finished_idx ON collab.jobs USING btree (finished_at) WHERE (f
 
 CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
+CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
+
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
 
 CREATE INDEX worker_heartbeats_seen_idx ON collab.worker_heartbeats_v2 USING btree (last_seen_at DESC);
+
+CREATE INDEX workflow_runs_created_idx ON collab.workflow_runs USING btree (created_at DESC, id DESC);
+
+CREATE INDEX workflow_runs_executor_created_idx ON collab.workflow_runs USING btree (executor_id, created_at DESC, id DESC);
+
+CREATE UNIQUE INDEX workflow_runs_idempotency_idx ON collab.workflow_runs USING btree (workflow_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+CREATE INDEX workflow_runs_workflow_created_idx ON collab.workflow_runs USING btree (workflow_id, created_at DESC, id DESC);
+
+CREATE INDEX workflow_schedules_due_idx ON collab.workflow_schedules USING btree (next_fire_at) WHERE enabled;
+
+CREATE INDEX workflow_schedules_executor_idx ON collab.workflow_schedules USING btree (executor_id);
+
+CREATE INDEX workflow_schedules_workflow_idx ON collab.workflow_schedules USING btree (workflow_id);
+
+CREATE INDEX workflow_step_runs_job_idx ON collab.workflow_step_runs USING btree (job_id) WHERE (job_id IS NOT NULL);
+
+CREATE INDEX workflows_created_idx ON collab.workflows USING btree (created_at DESC, id DESC);
+
+CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (executor_id, created_at DESC, id DESC);
+
+CREATE INDEX workflows_parent_idx ON collab.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
@@ -1596,6 +3339,12 @@ CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TAB
 
 CREATE TRIGGER jobs_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_update();
 
+CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT WHEN ((current_setting('collab.workflow_jobs'::text, true) = 'on'::text)) EXECUTE FUNCTION collab._jobs_workflow_after_update();
+
+CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
+
+CREATE TRIGGER jobs_workflow_flag BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND ((new.status <> old.status) OR (new.attempts <> old.attempts)))) EXECUTE FUNCTION collab._jobs_workflow_flag();
+
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
 
@@ -1604,6 +3353,21 @@ ALTER TABLE ONLY collab.job_dead_letters
 
 ALTER TABLE ONLY collab.job_dead_letters
     ADD CONSTRAINT job_dead_letters_retried_job_id_fkey FOREIGN KEY (retried_job_id) REFERENCES collab.jobs(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY collab.workflow_runs
+    ADD CONSTRAINT workflow_runs_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES collab.workflows(id);
+
+ALTER TABLE ONLY collab.workflow_schedules
+    ADD CONSTRAINT workflow_schedules_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES collab.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY collab.workflow_step_runs
+    ADD CONSTRAINT workflow_step_runs_run_id_fkey FOREIGN KEY (run_id) REFERENCES collab.workflow_runs(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY collab.workflow_webhook_secrets
+    ADD CONSTRAINT workflow_webhook_secrets_workflow_id_fkey FOREIGN KEY (workflow_id) REFERENCES collab.workflows(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY collab.workflows
+    ADD CONSTRAINT workflows_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES collab.workflows(id) ON DELETE SET NULL;
 
 ALTER TABLE collab.artifacts ENABLE ROW LEVEL SECURITY;
 
@@ -1641,11 +3405,47 @@ ALTER TABLE collab.rate_limits ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY rate_limits_service ON collab.rate_limits TO service_role USING (true) WITH CHECK (true);
 
+ALTER TABLE collab.step_types ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY step_types_read_member ON collab.step_types FOR SELECT TO authenticated USING (((executor_id = '*'::text) OR (executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid))))));
+
+CREATE POLICY webhook_secrets_owner_only ON collab.workflow_webhook_secrets FOR SELECT TO service_role USING (false);
+
 ALTER TABLE collab.worker_heartbeats_v2 ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE collab.workflow_runs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY workflow_runs_read_member ON collab.workflow_runs FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
+ALTER TABLE collab.workflow_schedules ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY workflow_schedules_read_member ON collab.workflow_schedules FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
+ALTER TABLE collab.workflow_step_runs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY workflow_step_runs_read_member ON collab.workflow_step_runs FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
+ALTER TABLE collab.workflow_webhook_secrets ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE collab.workflows ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY workflows_read_member ON collab.workflows FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 
 GRANT USAGE ON SCHEMA collab TO anon;
 GRANT USAGE ON SCHEMA collab TO authenticated;
 GRANT USAGE ON SCHEMA collab TO service_role;
+
+REVOKE ALL ON FUNCTION collab._advance_run(run_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._caller_can_see(executor_id text) FROM PUBLIC;
 
@@ -1657,7 +3457,22 @@ REVOKE ALL ON FUNCTION collab._check_range(what text, value integer, lo integer,
 GRANT ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) TO authenticated;
 GRANT ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) TO service_role;
 
+GRANT SELECT ON TABLE collab.workflows TO authenticated;
+GRANT ALL ON TABLE collab.workflows TO service_role;
+
+REVOKE ALL ON FUNCTION collab._check_run_input(w collab.workflows, input jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._check_size(what text, value jsonb, max_bytes integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._check_workflow_fields(name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) TO authenticated;
+GRANT ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._cursor_decode(cursor text, OUT ts timestamp with time zone, OUT id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._cursor_decode(cursor text, OUT ts timestamp with time zone, OUT id uuid) TO authenticated;
@@ -1667,6 +3482,8 @@ REVOKE ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uui
 GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._definition_errors(executor_id text, definition jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO authenticated;
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO service_role;
@@ -1674,10 +3491,16 @@ GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint
 REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_listeners_present() TO service_role;
 
+REVOKE ALL ON FUNCTION collab._hmac_sha256(key bytea, message bytea) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._input_errors(schema jsonb, input jsonb) FROM PUBLIC;
+
 GRANT SELECT ON TABLE collab.jobs TO authenticated;
 GRANT ALL ON TABLE collab.jobs TO service_role;
 
 REVOKE ALL ON FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._is_step_id(value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
 
@@ -1687,7 +3510,25 @@ REVOKE ALL ON FUNCTION collab._jobs_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_after_update() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._jobs_workflow_before_delete() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._jobs_workflow_flag() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
+
+GRANT SELECT ON TABLE collab.workflow_runs TO authenticated;
+GRANT ALL ON TABLE collab.workflow_runs TO service_role;
+
+REVOKE ALL ON FUNCTION collab._lock_run(run_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
+
+GRANT SELECT ON TABLE collab.workflow_schedules TO authenticated;
+GRANT ALL ON TABLE collab.workflow_schedules TO service_role;
+
+REVOKE ALL ON FUNCTION collab._lock_schedule(schedule_id uuid, roles text[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._lock_workflow(workflow_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) TO service_role;
@@ -1708,7 +3549,23 @@ REVOKE ALL ON FUNCTION collab._require_visible_job(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._require_visible_run(run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._require_visible_run(run_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab._require_visible_run(run_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) TO service_role;
+
 REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._run_event(r collab.workflow_runs, event_type text, payload jsonb) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._set_run_status(run_id uuid, status text, error text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._start_run(w collab.workflows, input jsonb, idempotency_key text, trigger_type text, schedule_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._stop_run(run_id uuid, status text, error text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._xid_upper_bound() FROM PUBLIC;
 
@@ -1735,6 +3592,10 @@ REVOKE ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, p
 GRANT ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb, event_type text, attempt integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb, event_type text, attempt integer) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.archive_workflow_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.archive_workflow_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.archive_workflow_v1(workflow_id uuid) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.artifacts_by_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.artifacts_by_job_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.artifacts_by_job_v1(job_id uuid) TO service_role;
@@ -1750,6 +3611,10 @@ GRANT ALL ON FUNCTION collab.assign_jobs_v1(jobs jsonb) TO service_role;
 REVOKE ALL ON FUNCTION collab.cancel_job_v1(job_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.cancel_job_v1(job_id uuid, reason text) TO authenticated;
 GRANT ALL ON FUNCTION collab.cancel_job_v1(job_id uuid, reason text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.cancel_run_v1(run_id uuid, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.cancel_run_v1(run_id uuid, reason text) TO authenticated;
+GRANT ALL ON FUNCTION collab.cancel_run_v1(run_id uuid, reason text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[]) TO authenticated;
@@ -1771,9 +3636,37 @@ REVOKE ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb
 GRANT ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) TO authenticated;
 GRANT ALL ON FUNCTION collab.complete_jobs_v1(worker_id text, completions jsonb) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO authenticated;
+GRANT ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.cron_next_v1(cron text, timezone text, after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.cron_next_v1(cron text, timezone text, after timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION collab.cron_next_v1(cron text, timezone text, after timestamp with time zone) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.delete_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.delete_job_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.delete_job_v1(job_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.delete_schedule_v1(schedule_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.delete_schedule_v1(schedule_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.delete_schedule_v1(schedule_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.delete_webhook_secret_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.delete_webhook_secret_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.delete_webhook_secret_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.delete_workflow_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.delete_workflow_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.delete_workflow_v1(workflow_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.dlq_list_v1(executor_id text, page_size integer, cursor text, include_retried boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.dlq_list_v1(executor_id text, page_size integer, cursor text, include_retried boolean) TO authenticated;
@@ -1782,6 +3675,10 @@ GRANT ALL ON FUNCTION collab.dlq_list_v1(executor_id text, page_size integer, cu
 REVOKE ALL ON FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) TO authenticated;
+GRANT ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO authenticated;
@@ -1795,9 +3692,25 @@ REVOKE ALL ON FUNCTION collab.fail_job_v1(job_id uuid, worker_id text, error tex
 GRANT ALL ON FUNCTION collab.fail_job_v1(job_id uuid, worker_id text, error text, retryable boolean, retry_delay_seconds integer, attempt integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.fail_job_v1(job_id uuid, worker_id text, error text, retryable boolean, retry_delay_seconds integer, attempt integer) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.fire_due_schedules_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.fire_due_schedules_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.fire_due_schedules_v1(executor_id text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.get_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.get_job_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.get_job_v1(job_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.get_run_v1(run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.get_run_v1(run_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.get_run_v1(run_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.get_workflow_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.get_workflow_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.get_workflow_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.install_cron_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.install_cron_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.install_cron_v1() TO service_role;
 
 REVOKE ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_events_after_v1(after_seq bigint, job_id uuid, executor_id text, page_size integer, horizon_seq bigint, horizon_xid text) TO authenticated;
@@ -1819,6 +3732,10 @@ REVOKE ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO service_role;
@@ -1831,21 +3748,91 @@ REVOKE ALL ON FUNCTION collab.rate_limit_prune_v1() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.rate_limit_prune_v1() TO authenticated;
 GRANT ALL ON FUNCTION collab.rate_limit_prune_v1() TO service_role;
 
+GRANT SELECT ON TABLE collab.step_types TO authenticated;
+GRANT ALL ON TABLE collab.step_types TO service_role;
+
+REVOKE ALL ON FUNCTION collab.register_step_types_v1(executor_id text, step_types jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.register_step_types_v1(executor_id text, step_types jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.register_step_types_v1(executor_id text, step_types jsonb) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.retry_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.retry_job_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.retry_job_v1(job_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.retry_run_v1(run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.retry_run_v1(run_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.retry_run_v1(run_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.run_events_after_v1(run_id uuid, after_seq bigint, page_size integer, horizon_seq bigint, horizon_xid text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.run_events_after_v1(run_id uuid, after_seq bigint, page_size integer, horizon_seq bigint, horizon_xid text) TO authenticated;
+GRANT ALL ON FUNCTION collab.run_events_after_v1(run_id uuid, after_seq bigint, page_size integer, horizon_seq bigint, horizon_xid text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.run_snapshot_v1(run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.run_snapshot_v1(run_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.run_snapshot_v1(run_id uuid) TO service_role;
+
+GRANT SELECT ON TABLE collab.workflow_step_runs TO authenticated;
+GRANT ALL ON TABLE collab.workflow_step_runs TO service_role;
+
+REVOKE ALL ON FUNCTION collab.run_steps_v1(run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.run_steps_v1(run_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.run_steps_v1(run_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status text, page_size integer, cursor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status text, page_size integer, cursor text) TO authenticated;
+GRANT ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status text, page_size integer, cursor text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.schema_version() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.schema_version() TO authenticated;
 GRANT ALL ON FUNCTION collab.schema_version() TO service_role;
 
+REVOKE ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.stats_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.stats_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.stats_v1(executor_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.step_types_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text, timezone text, input jsonb, enabled boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO authenticated;
+GRANT ALL ON FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.update_workflow_v1(workflow_id uuid, name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.update_workflow_v1(workflow_id uuid, name text, description text, definition jsonb, input_schema jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.update_workflow_v1(workflow_id uuid, name text, description text, definition jsonb, input_schema jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.validate_definition_v1(executor_id text, definition jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.validate_definition_v1(executor_id text, definition jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.validate_definition_v1(executor_id text, definition jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.webhook_start_run_v1(workflow_id uuid, body text, signature text, delivery_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.webhook_start_run_v1(workflow_id uuid, body text, signature text, delivery_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.webhook_start_run_v1(workflow_id uuid, body text, signature text, delivery_id text) TO service_role;
 
 GRANT SELECT ON TABLE collab.worker_heartbeats_v2 TO authenticated;
 GRANT ALL ON TABLE collab.worker_heartbeats_v2 TO service_role;
@@ -1857,6 +3844,10 @@ GRANT ALL ON FUNCTION collab.worker_heartbeat_v1(worker_id text, executor_id tex
 REVOKE ALL ON FUNCTION collab.workers_active_v1(within_seconds integer, executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.workers_active_v1(within_seconds integer, executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.workers_active_v1(within_seconds integer, executor_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) TO authenticated;
+GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) TO service_role;
 
 GRANT SELECT ON TABLE collab.job_dead_letters TO authenticated;
 GRANT ALL ON TABLE collab.job_dead_letters TO service_role;

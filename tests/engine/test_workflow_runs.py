@@ -1,0 +1,305 @@
+"""Workflow runs advancing in SQL: payloads, the diamond under concurrent workers,
+fencing, lease expiry, failure, retry from the failed step, idempotent starts, input
+checks, and the event log replaying to the tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from support import Caller
+from workflow_support import (DIAMOND, EXECUTOR, chain, claim, complete, drain, in_threads, outcome,
+                              published, replay, run, run_events, start, statuses, steps, sqlstate)
+
+
+def test_diamond_payloads_and_context(owner: Caller) -> None:
+    wf = published(owner, DIAMOND)
+    r = start(owner, wf["id"], input={"url": "u"})
+    assert (r["status"], r["created"], r["trigger_type"], r["workflow_version"]) == ("running", True, "manual", 1)
+    assert statuses(owner, r["id"]) == {"A": "queued", "B": "pending", "C": "pending", "D": "pending"}
+
+    [a] = claim(owner)
+    assert a["type"] == "t.step" and a["workflow_run_id"] == uuid.UUID(r["id"]) and a["workflow_step_id"] == "A"
+    assert a["payload"] == {"run_id": r["id"], "workflow_id": str(wf["id"]), "step_id": "A",
+                            "config": {"n": 1}, "input": {"url": "u"}, "steps": {}}
+    assert steps(owner, r["id"])["A"]["status"] == "running" and steps(owner, r["id"])["A"]["attempts"] == 1
+    complete(owner, a, result={"a": 1})
+    b, c = sorted(claim(owner), key=lambda j: j["workflow_step_id"])
+    assert b["payload"]["steps"] == {"A": {"a": 1}} and b["payload"]["config"] == {}
+    complete(owner, b, result={"b": 2})
+    assert claim(owner) == []  # D waits for C
+    assert statuses(owner, r["id"])["D"] == "pending"
+    complete(owner, c, result={"c": 3})
+    [d] = claim(owner)
+    assert d["payload"]["steps"] == {"B": {"b": 2}, "C": {"c": 3}}
+    complete(owner, d, result={"d": 4})
+    done = run(owner, r["id"])
+    assert done["status"] == "succeeded" and done["completed_at"] is not None
+    assert done["context"] == {"A": {"a": 1}, "B": {"b": 2}, "C": {"c": 3}, "D": {"d": 4}}
+    assert steps(owner, r["id"])["D"]["input"] == {"input": {"url": "u"}, "steps": {"B": {"b": 2}, "C": {"c": 3}}}
+    assert {s["status"] for s in steps(owner, r["id"]).values()} == {"succeeded"}
+
+
+@pytest.mark.slow
+def test_200_diamonds_with_8_concurrent_workers(owner: Caller, db_url: str) -> None:
+    wf = published(owner, DIAMOND)
+    run_ids = [start(owner, wf["id"], input={"i": i})["id"] for i in range(200)]
+
+    def worker(i: int) -> list[tuple[str, str]]:
+        me = Caller(db_url)
+        done = []
+        idle = 0
+        try:
+            while idle < 20:
+                jobs = claim(me, f"w{i}", max_jobs=1 if i % 2 else 5)
+                if not jobs:
+                    idle += 1
+                    continue
+                idle = 0
+                for job in jobs:
+                    complete(me, job, f"w{i}", {"step": job["workflow_step_id"], "worker": i})
+                    done.append((str(job["workflow_run_id"]), job["workflow_step_id"]))
+        finally:
+            me.close()
+        return done
+
+    per_worker = in_threads(8, worker)
+    counts = Counter(item for done in per_worker for item in done)
+    assert len(counts) == 800 and set(counts.values()) == {1}  # every step exactly once
+    assert sum(1 for done in per_worker if done) >= 4
+    runs = owner.sql("select status, context from collab.workflow_runs")
+    assert [r["status"] for r in runs] == ["succeeded"] * 200
+    assert all(set(r["context"]) == {"A", "B", "C", "D"} for r in runs)
+    per_step = owner.sql("select workflow_run_id, workflow_step_id, count(*) as n from collab.jobs"
+                         " group by 1, 2 having count(*) <> 1")
+    assert per_step == []  # D (and every step) enqueued exactly once per run
+    assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 800
+    # D was enqueued only after both B and C had succeeded (event seqs are drawn in order
+    # under the run lock; timestamps are transaction start times, so they cannot say).
+    late = owner.sql("""select d.workflow_run_id
+                          from collab.jobs d
+                          join collab.job_events dq on dq.job_id = d.id and dq.event_type = 'queued'
+                          join collab.jobs p on p.workflow_run_id = d.workflow_run_id
+                                            and p.workflow_step_id in ('B', 'C')
+                          join collab.job_events ps on ps.job_id = p.id and ps.event_type = 'succeeded'
+                         where d.workflow_step_id = 'D' and dq.seq < ps.seq""")
+    assert late == []
+    assert len(run_ids) == 200
+
+
+def test_fenced_out_late_complete_changes_nothing(owner: Caller) -> None:
+    wf = published(owner, chain(("a", "t.step"), ("b", "t.step")))
+    r = start(owner, wf["id"])
+    [first] = claim(owner, "w1", lease_seconds=1)
+    owner.sql("update collab.jobs set next_run_at = now() - interval '1 second' where id = %s", (first["id"],))
+    [again] = claim(owner, "w2")  # the expired lease is reclaimed by another worker
+    assert again["id"] == first["id"] and again["attempts"] == 2
+    assert steps(owner, r["id"])["a"]["attempts"] == 2
+    with sqlstate("CL410", "lease lost"):
+        complete(owner, first, "w1", {"late": True})
+    assert statuses(owner, r["id"]) == {"a": "running", "b": "pending"}
+    assert run(owner, r["id"])["context"] == {}
+    complete(owner, again, "w2", {"on": "time"})
+    assert drain(owner, "w2") == ["b"]
+    done = run(owner, r["id"])
+    assert done["status"] == "succeeded" and done["context"]["a"] == {"on": "time"}
+
+
+def test_expired_lease_at_max_attempts_dead_letters_and_fails_the_run(owner: Caller) -> None:
+    wf = published(owner, {"nodes": [{"id": "a", "type": "t.step", "data": {"max_attempts": 1}},
+                                     {"id": "b", "type": "t.step"}],
+                           "edges": [{"id": "e", "source": "a", "target": "b"}]})
+    r = start(owner, wf["id"])
+    [job] = claim(owner)
+    assert job["max_attempts"] == 1
+    owner.sql("update collab.jobs set next_run_at = now() - interval '1 second' where id = %s", (job["id"],))
+    assert claim(owner, "w2") == []  # the sweep dead-letters it instead
+    failed = run(owner, r["id"])
+    assert failed["status"] == "failed" and "step a failed: lease of worker w1 expired" in failed["error"]
+    assert statuses(owner, r["id"]) == {"a": "failed", "b": "pending"}
+
+
+def test_a_retried_job_keeps_its_step_queued_then_running(owner: Caller) -> None:
+    wf = published(owner, chain(("a", "t.step")))
+    r = start(owner, wf["id"])
+    [job] = claim(owner)
+    owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="flaky", retry_delay_seconds=0)
+    step = steps(owner, r["id"])["a"]
+    assert (step["status"], step["error"]) == ("queued", "flaky")
+    assert run(owner, r["id"])["status"] == "running"
+    assert drain(owner) == ["a"]
+    assert steps(owner, r["id"])["a"]["attempts"] == 2 and run(owner, r["id"])["status"] == "succeeded"
+
+
+def _failing_run(owner: Caller) -> dict[str, Any]:
+    """A -> (B, C) -> D where B fails for good while C is queued."""
+    wf = published(owner, DIAMOND)
+    r = start(owner, wf["id"])
+    [a] = claim(owner)
+    complete(owner, a, result={"a": 1})
+    jobs = {j["workflow_step_id"]: j for j in owner.sql(
+        "select * from collab.jobs where workflow_run_id = %s and workflow_step_id in ('B', 'C')", (r["id"],))}
+    owner.sql("update collab.jobs set priority = 1 where id = %s", (jobs["B"]["id"],))
+    [b] = claim(owner, max_jobs=1)
+    assert b["workflow_step_id"] == "B"
+    owner.rpc("fail_job_v1", job_id=b["id"], worker_id="w1", error="boom", retryable=False)
+    return {"run": r, "jobs": jobs}
+
+
+def test_a_dead_lettered_step_fails_the_run_and_cancels_queued_steps(owner: Caller) -> None:
+    setup = _failing_run(owner)
+    r = run(owner, setup["run"]["id"])
+    assert (r["status"], r["error"]) == ("failed", "step B failed: boom")
+    assert statuses(owner, r["id"]) == {"A": "succeeded", "B": "failed", "C": "cancelled", "D": "pending"}
+    job_c = owner.sql("select status from collab.jobs where id = %s", (setup["jobs"]["C"]["id"],))[0]
+    assert job_c["status"] == "cancelled"
+    assert claim(owner) == []
+    assert owner.sql("select count(*) as n from collab.job_dead_letters")[0]["n"] == 1
+
+
+def test_retry_reruns_only_the_failed_and_cancelled_steps(owner: Caller) -> None:
+    setup = _failing_run(owner)
+    run_id = setup["run"]["id"]
+    with sqlstate("CL412", "it is failed"):  # a failed run is over: nothing to cancel
+        owner.rpc("cancel_run_v1", run_id=run_id)
+    retried = owner.one("retry_run_v1", run_id=run_id)
+    assert (retried["status"], retried["error"]) == ("running", None)
+    assert statuses(owner, run_id) == {"A": "succeeded", "B": "queued", "C": "queued", "D": "pending"}
+    with sqlstate("CL412", "cannot retry run"):
+        owner.rpc("retry_run_v1", run_id=run_id)
+    ran = drain(owner)
+    assert sorted(ran) == ["B", "C", "D"]  # A never runs again
+    done = run(owner, run_id)
+    assert done["status"] == "succeeded" and done["context"]["A"] == {"a": 1}
+    counts = owner.sql("select workflow_step_id as s, count(*) as n from collab.jobs where workflow_run_id = %s"
+                       " group by 1 order by 1", (run_id,))
+    assert [(c["s"], c["n"]) for c in counts] == [("A", 1), ("B", 2), ("C", 2), ("D", 1)]
+    [event] = [e for e in run_events(owner, run_id) if e["event_type"] == "run_retried"]
+    reset = {x["step_id"]: x["previous_status"] for x in event["payload"]["reset"]}
+    assert reset == {"B": "failed", "C": "cancelled"}
+    assert event["payload"]["previous_error"] == "step B failed: boom"
+
+
+def test_sixteen_concurrent_starts_with_one_key_make_one_run(owner: Caller, db_url: str) -> None:
+    wf = published(owner, DIAMOND)
+
+    def go(i: int) -> dict[str, Any]:
+        me = Caller(db_url)
+        try:
+            return start(me, wf["id"], input={"same": True}, idempotency_key="once")
+        finally:
+            me.close()
+
+    results = in_threads(16, go)
+    assert len({r["id"] for r in results}) == 1
+    assert sorted(r["created"] for r in results) == [False] * 15 + [True]
+    assert owner.sql("select count(*) as n from collab.workflow_runs")[0]["n"] == 1
+    assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 1
+    with sqlstate("CL409", "with a different input"):
+        start(owner, wf["id"], input={"same": False}, idempotency_key="once")
+    assert start(owner, wf["id"], input={"same": True}, idempotency_key="twice")["created"] is True
+
+
+def test_only_published_workflows_start(owner: Caller) -> None:
+    wf = owner.one("create_workflow_v1", executor_id=EXECUTOR, name="draft", definition=DIAMOND)
+    with sqlstate("CL412", f"cannot start workflow {wf['id']}: it is draft (only published workflows run)"):
+        owner.rpc("start_run_v1", workflow_id=wf["id"])
+    with sqlstate("CL404", "not found"):
+        owner.rpc("start_run_v1", workflow_id=uuid.uuid4())
+    assert owner.sql("select count(*) as n from collab.workflow_runs")[0]["n"] == 0
+
+
+def test_input_is_checked_against_the_input_schema(owner: Caller) -> None:
+    schema = {"type": "object", "required": ["url"], "additionalProperties": False,
+              "properties": {"url": {"type": "string"}, "depth": {"type": "integer"}}}
+    wf = published(owner, DIAMOND, input_schema=schema)
+    with sqlstate("CL400", 'input: "url" is required') as info:
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input={})
+    assert info.value.diag.message_detail == '["input: \\"url\\" is required"]'
+    with sqlstate("CL400", "input.depth: must be integer (got number)"):
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input={"url": "u", "depth": 1.5})
+    with sqlstate("CL400", 'input: "x" is not allowed'):
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input={"url": "u", "x": 1})
+    with sqlstate("CL400", "input.url: must be string (got number)"):
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input={"url": 5})
+    assert start(owner, wf["id"], input={"url": "u", "depth": 2})["status"] == "running"
+    assert owner.sql("select count(*) as n from collab.workflow_runs")[0]["n"] == 1
+
+
+def test_event_log_replays_to_the_tables(owner: Caller) -> None:
+    wf = published(owner, {"nodes": DIAMOND["nodes"] + [{"id": "ok", "type": "approval"}],
+                           "edges": DIAMOND["edges"] + [{"id": "dok", "source": "D", "target": "ok"}]})
+    finished = start(owner, wf["id"])["id"]
+    drain(owner)
+    failed = start(owner, wf["id"])["id"]
+    [a] = claim(owner)
+    owner.rpc("fail_job_v1", job_id=a["id"], worker_id="w1", error="no", retryable=False)
+    owner.rpc("retry_run_v1", run_id=failed)
+    drain(owner)
+    for run_id in (finished, failed):
+        events = run_events(owner, run_id)
+        assert {e["run_id"] for e in events} == {run_id}
+        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+        assert replay(events) == (run(owner, run_id)["status"], statuses(owner, run_id))
+    assert replay(run_events(owner, failed))[0] == "paused"  # waiting for approval "ok"
+    owner.rpc("resume_run_v1", run_id=failed, step_id="ok", data={"yes": 1})
+    assert replay(run_events(owner, failed)) == ("succeeded", statuses(owner, failed))
+
+
+def test_snapshot_then_follow_misses_nothing(owner: Caller) -> None:
+    wf = published(owner, DIAMOND)
+    run_id = start(owner, wf["id"])["id"]
+    [a] = claim(owner)
+    snap = owner.value("run_snapshot_v1", run_id=run_id)
+    assert snap["run"]["id"] == run_id and [s["step_id"] for s in snap["steps"]] == ["A", "B", "C", "D"]
+    assert {s["step_id"]: s["status"] for s in snap["steps"]}["A"] == "running"
+    complete(owner, a)
+    page = owner.value("run_events_after_v1", run_id=run_id, after_seq=snap["cursor"])
+    kinds = [(e["event_type"], e["payload"].get("step_id")) for e in page["events"]]
+    assert kinds[:3] == [("step_succeeded", "A"), ("step_queued", "B"), ("step_queued", "C")]
+    assert all(e["seq"] > snap["cursor"] for e in page["events"])
+
+
+def test_runs_list_filters_and_pages(owner: Caller) -> None:
+    wf = published(owner, chain(("a", "t.step")))
+    ids = [start(owner, wf["id"])["id"] for _ in range(3)]
+    page = owner.value("runs_v1", workflow_id=wf["id"], page_size=2)
+    assert [r["id"] for r in page["items"]] == ids[:0:-1] and page["nextCursor"]
+    rest = owner.value("runs_v1", workflow_id=wf["id"], page_size=2, cursor=page["nextCursor"])
+    assert [r["id"] for r in rest["items"]] == ids[:1]
+    assert owner.value("runs_v1", status="succeeded")["count"] == 0
+    with sqlstate("CL400", "status must be"):
+        owner.rpc("runs_v1", status="done")
+
+
+def test_plain_jobs_never_enter_the_workflow_trigger(owner: Caller) -> None:
+    """The jobs triggers' WHEN clauses keep plain jobs out of PL/pgSQL entirely."""
+    wf = published(owner, chain(("a", "t.step")))
+    calls = """select coalesce(pg_stat_get_xact_function_calls('collab._jobs_workflow_after_update'::regproc), 0)
+                    + coalesce(pg_stat_get_xact_function_calls('collab._jobs_workflow_flag'::regproc), 0) as n"""
+    with owner.conn.transaction():
+        owner.conn.execute("set local track_functions = 'all'")
+        owner.conn.execute("select * from collab.assign_job_v1(type => 'plain', executor_id => 'ex')")
+        job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
+                                 ).fetchone()
+        owner.conn.execute("select * from collab.complete_job_v1(job_id => %s, worker_id => 'w')", (job["id"],))
+        assert owner.conn.execute(calls).fetchone()["n"] == 0
+        owner.conn.execute("select collab.start_run_v1(workflow_id => %s)", (wf["id"],))
+        job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
+                                 ).fetchone()
+        assert job["workflow_step_id"] == "a"
+        assert owner.conn.execute(calls).fetchone()["n"] == 2
+
+
+def test_active_step_jobs_are_not_deleted(owner: Caller) -> None:
+    wf = published(owner, chain(("a", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    job_id = owner.sql("select id from collab.jobs where workflow_run_id = %s", (run_id,))[0]["id"]
+    with sqlstate("CL412", "cancel the run"):
+        owner.rpc("delete_job_v1", job_id=job_id)
+    owner.rpc("cancel_run_v1", run_id=run_id)
+    assert owner.one("delete_job_v1", job_id=job_id)["status"] == "cancelled"
+    assert outcome(lambda: owner.rpc("get_job_v1", job_id=job_id)) == "CL404"

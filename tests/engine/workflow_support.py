@@ -1,0 +1,163 @@
+"""Helpers for the workflow engine's SQL tests (tests/engine/test_workflow_*.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from support import Caller
+
+EXECUTOR = "ex"
+
+# A -> B, A -> C, B + C -> D
+DIAMOND = {
+    "nodes": [{"id": "A", "type": "t.step", "data": {"config": {"n": 1}}},
+              {"id": "B", "type": "t.step", "data": {}},
+              {"id": "C", "type": "t.step", "data": {}},
+              {"id": "D", "type": "t.step", "data": {}}],
+    "edges": [{"id": "ab", "source": "A", "target": "B"}, {"id": "ac", "source": "A", "target": "C"},
+              {"id": "bd", "source": "B", "target": "D"}, {"id": "cd", "source": "C", "target": "D"}],
+}
+
+
+def chain(*nodes: tuple[str, str]) -> dict[str, Any]:
+    """A definition whose nodes ``(id, type)`` run one after the other."""
+    return {"nodes": [{"id": i, "type": t, "data": {}} for i, t in nodes],
+            "edges": [{"id": f"{a[0]}-{b[0]}", "source": a[0], "target": b[0]} for a, b in zip(nodes, nodes[1:])]}
+
+
+@contextlib.contextmanager
+def sqlstate(code: str, match: str = "") -> Iterator[pytest.ExceptionInfo[psycopg.Error]]:
+    """Expect a database error with SQLSTATE ``code`` whose message contains ``match``."""
+    with pytest.raises(psycopg.Error) as info:
+        yield info
+    assert info.value.sqlstate == code, f"expected {code}, got {info.value.sqlstate}: {info.value}"
+    assert match in str(info.value), f"{match!r} not in {info.value}"
+
+
+def register(caller: Caller, *names: str, executor_id: str = EXECUTOR) -> None:
+    caller.rpc("register_step_types_v1", executor_id=executor_id,
+               step_types=[{"name": n, "title": n} for n in names])
+
+
+def published(caller: Caller, definition: dict[str, Any], executor_id: str = EXECUTOR,
+              types: tuple[str, ...] = ("t.step",), **kw: Any) -> dict[str, Any]:
+    """Register ``types``, create the workflow and publish it; the workflow row."""
+    register(caller, *types, executor_id=executor_id)
+    wf = caller.one("create_workflow_v1", executor_id=executor_id, name="wf", definition=definition, **kw)
+    assert wf is not None
+    row = caller.one("publish_workflow_v1", workflow_id=wf["id"])
+    assert row is not None and row["status"] == "published"
+    return row
+
+
+def start(caller: Caller, workflow_id: uuid.UUID, **kw: Any) -> dict[str, Any]:
+    """Start a run; the run (as JSON) with ``created``."""
+    out = caller.value("start_run_v1", workflow_id=workflow_id, **kw)
+    return {**out["run"], "created": out["created"]}
+
+
+def steps(caller: Caller, run_id: Any) -> dict[str, dict[str, Any]]:
+    """The run's step rows by step id."""
+    return {s["step_id"]: s for s in caller.rpc("run_steps_v1", run_id=run_id)}
+
+
+def statuses(caller: Caller, run_id: Any) -> dict[str, str]:
+    return {k: v["status"] for k, v in steps(caller, run_id).items()}
+
+
+def run(caller: Caller, run_id: Any) -> dict[str, Any]:
+    row = caller.one("get_run_v1", run_id=run_id)
+    assert row is not None
+    return row
+
+
+def claim(caller: Caller, worker_id: str = "w1", max_jobs: int = 10, lease_seconds: int = 60,
+          executor_id: str = EXECUTOR) -> list[dict[str, Any]]:
+    return caller.rpc("claim_jobs_v1", executor_id=executor_id, worker_id=worker_id, max_jobs=max_jobs,
+                      lease_seconds=lease_seconds)
+
+
+def complete(caller: Caller, job: dict[str, Any], worker_id: str = "w1", result: Any = None) -> dict[str, Any]:
+    row = caller.one("complete_job_v1", job_id=job["id"], worker_id=worker_id,
+                     result=result if result is not None else {"by": job["workflow_step_id"]})
+    assert row is not None
+    return row
+
+
+def drain(caller: Caller, worker_id: str = "w1", results: Callable[[dict[str, Any]], Any] | None = None) -> list[str]:
+    """Claim and complete until nothing is due; the step ids completed, in order."""
+    done = []
+    while jobs := claim(caller, worker_id):
+        for job in jobs:
+            complete(caller, job, worker_id, results(job) if results else None)
+            done.append(job["workflow_step_id"])
+    return done
+
+
+def run_events(caller: Caller, run_id: Any) -> list[dict[str, Any]]:
+    """Every event of the run, through run_events_after_v1's pages."""
+    out: list[dict[str, Any]] = []
+    cursor, horizon = 0, None
+    for _ in range(100):
+        page = caller.value("run_events_after_v1", run_id=run_id, after_seq=cursor,
+                            horizon_seq=horizon and horizon["seq"], horizon_xid=horizon and horizon["xid"])
+        out += page["events"]
+        cursor, horizon = page["cursor"], page["horizon"]
+        if not page["more"] and horizon is None:
+            return out
+    raise AssertionError("the run's events never settled")
+
+
+def replay(events: list[dict[str, Any]]) -> tuple[str | None, dict[str, str]]:
+    """(run status, step statuses) that a run's events lead to."""
+    status: str | None = None
+    step_status: dict[str, str] = {}
+    for e in events:
+        kind = e["event_type"]
+        if kind == "run_pending":
+            step_status = {s: "pending" for s in e["payload"]["steps"]}
+        if kind.startswith("run_") and kind != "run_retried":
+            status = kind.removeprefix("run_")
+        elif kind.startswith("step_"):
+            step_status[e["payload"]["step_id"]] = kind.removeprefix("step_")
+    return status, step_status
+
+
+def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
+    """Run ``target(i)`` in ``count`` threads released together; their results (the
+    first error re-raised)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = target(i)
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def outcome(call: Callable[[], Any]) -> str:
+    """'ok', or the SQLSTATE of the database error ``call`` raised."""
+    try:
+        call()
+    except psycopg.Error as exc:
+        return exc.sqlstate or "error"
+    return "ok"
