@@ -3,46 +3,61 @@
 A command given ``--database-url`` talks to that PostgreSQL. Without it,
 ``database_url`` takes ``COLLAB_DATABASE_URL``, else the embedded server under
 ``$COLLAB_HOME`` or ``./.collab``; ``client`` asks ``CollabClient.from_env()``, which also
-honours ``SUPABASE_URL`` plus a key (see ``collab_sdk.client.config``).
+honours ``SUPABASE_URL`` plus a key (see ``collab_sdk.client.config``). A URL that is not
+``postgresql://`` is refused at once (``ConfigurationError``, exit 2) naming where it came
+from; connecting waits at most ``COLLAB_CONNECT_TIMEOUT`` seconds (exit 69).
+
+``client_options`` and ``database_url_option`` are the Click options of the commands
+that need them; ``with_client`` hands a command the opened client.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import click
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.config import check_database_url
 from collab_sdk.client.sync import CollabClient
 
-__all__ = ["client_options", "database_url_options", "database_url", "embedded_database_url", "client", "async_client",
-           "with_client"]
+__all__ = ["client_options", "database_url_option", "json_option", "database_url",
+           "embedded_database_url", "client", "async_client", "with_client"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def client_options() -> argparse.ArgumentParser:
-    """The parent parser of every command that works through a client:
-    ``--database-url`` and ``--json``."""
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--database-url", help="PostgreSQL URL (default: from the environment)")
-    options.add_argument("--json", action="store_true", help="print JSON for scripts")
-    return options
+def database_url_option(command: F) -> F:
+    """The ``--database-url URL`` option."""
+    return click.option("--database-url", metavar="URL",
+                        help="PostgreSQL URL (default: COLLAB_DATABASE_URL, SUPABASE_URL + key, "
+                             "else the embedded one)")(command)
 
 
-def database_url_options() -> argparse.ArgumentParser:
-    """The parent parser of commands that need a PostgreSQL URL: ``--database-url``."""
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--database-url",
-                         help="PostgreSQL URL (default: COLLAB_DATABASE_URL or embedded)")
-    return options
+def json_option(command: F) -> F:
+    """The ``--json`` option (``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")(command)
 
 
-def database_url(args: argparse.Namespace, *, migrated: bool = True) -> str:
-    """``--database-url``, else ``COLLAB_DATABASE_URL``, else the embedded server's URL
-    (started if needed, and migrated unless ``migrated`` is False)."""
-    url = getattr(args, "database_url", None) or os.environ.get("COLLAB_DATABASE_URL")
-    return str(url) if url else embedded_database_url(migrated=migrated)
+def client_options(command: F) -> F:
+    """The options of every command that works through a client: ``--database-url`` and
+    ``--json``."""
+    return database_url_option(json_option(command))
+
+
+def database_url(flag: str | None, *, migrated: bool = True) -> str:
+    """``--database-url`` (``flag``), else ``COLLAB_DATABASE_URL``, else the embedded
+    server's URL (started if needed, and migrated unless ``migrated`` is False). A given
+    URL that is not ``postgresql://`` is a ``ConfigurationError`` naming its source."""
+    if flag:
+        return check_database_url(flag, "--database-url")
+    env = os.environ.get("COLLAB_DATABASE_URL")
+    if env:
+        return check_database_url(env, "COLLAB_DATABASE_URL")
+    return embedded_database_url(migrated=migrated)
 
 
 def embedded_database_url(*, migrated: bool = True) -> str:
@@ -62,11 +77,11 @@ def _over(kind: type[_Client], url: str) -> _Client:
     return kind(transport, storage=storage_for(transport))
 
 
-def client(args: argparse.Namespace) -> CollabClient:
-    """The blocking client a command uses: over ``--database-url`` when given, else the
-    one the environment asks for (``CollabClient.from_env()``)."""
-    if getattr(args, "database_url", None):
-        return _over(CollabClient, args.database_url)
+def client(flag: str | None) -> CollabClient:
+    """The blocking client a command uses: over ``--database-url`` (``flag``) when
+    given, else the one the environment asks for (``CollabClient.from_env()``)."""
+    if flag:
+        return _over(CollabClient, check_database_url(flag, "--database-url"))
     return CollabClient.from_env()
 
 
@@ -75,11 +90,11 @@ def async_client(url: str) -> AsyncCollabClient:
     return _over(AsyncCollabClient, url)
 
 
-def with_client(command: Callable[[argparse.Namespace, CollabClient], int]
-                ) -> Callable[[argparse.Namespace], int]:
-    """``command`` as a ``run`` default: given the ``client(args)``, closed afterwards."""
+def with_client(command: Callable[..., int]) -> Callable[..., int]:
+    """A Click callback taking ``--database-url`` that calls ``command(client, **rest)``
+    with ``client(database_url)``, closed afterwards."""
     @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        with client(args) as opened:
-            return command(args, opened)
+    def run(database_url: str | None = None, **options: Any) -> int:
+        with client(database_url) as opened:
+            return command(opened, **options)
     return run

@@ -1,42 +1,52 @@
 """``collab db migrate|url|stop``: the database's schema, and the embedded server under
-``$COLLAB_HOME`` or ``./.collab``."""
+``$COLLAB_HOME`` or ``./.collab`` (which keeps its port across a stop and start, so
+``db url`` prints the same URL)."""
 
 from __future__ import annotations
 
-import argparse
+import click
 
-from collab_sdk.cli.connect import database_url, database_url_options, embedded_database_url
+from collab_sdk.cli.base import group
+from collab_sdk.cli import connect
+from collab_sdk.cli.connect import database_url_option, embedded_database_url
+from collab_sdk.cli.output import print_line
 from collab_sdk.exits import ExitStatus
 
-__all__ = ["register", "cmd_migrate", "cmd_url", "cmd_stop"]
+__all__ = ["register", "db", "cmd_migrate", "cmd_url", "cmd_stop"]
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+@group("db", help="database commands")
+def db() -> None:
+    """``collab db``."""
+
+
+def register(cli: click.Group) -> None:
     """Add ``collab db migrate``, ``db url`` and ``db stop``."""
-    db = commands.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
-    db.add_parser("migrate", parents=[database_url_options()],
-                  help="apply sql/ and pending migrations").set_defaults(run=cmd_migrate)
-    db.add_parser("url", help="start the embedded Postgres and print its URL").set_defaults(run=cmd_url)
-    db.add_parser("stop", help="stop the embedded Postgres").set_defaults(run=cmd_stop)
+    cli.add_command(db)
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+@db.command("migrate", help="apply sql/ and pending migrations")
+@database_url_option
+def cmd_migrate(database_url: str | None) -> int:
     """Apply ``sql/`` where needed and every pending migration; print what was applied."""
     from collab_sdk.local.migrate import migrate
-    applied = migrate(database_url(args, migrated=False))
+    applied = migrate(connect.database_url(database_url, migrated=False))
     for migration in applied:
-        print(f"applied {migration.version}_{migration.name}")
-    print(f"{len(applied)} migration(s) applied; schema is up to date")
+        print_line(f"applied {migration.version}_{migration.name}")
+    print_line(f"{len(applied)} migration(s) applied; schema is up to date")
     return ExitStatus.OK
 
 
-def cmd_url(args: argparse.Namespace) -> int:
+
+@db.command("url", help="start the embedded Postgres (on its recorded port) and print its URL")
+def cmd_url() -> int:
     """Start the embedded server if needed, migrate it, print its URL."""
-    print(embedded_database_url())
+    print_line(embedded_database_url())
     return ExitStatus.OK
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
+@db.command("stop", help="stop the embedded Postgres")
+def cmd_stop() -> int:
     """Stop the embedded server."""
     from collab_sdk.local.home import local_server
     local_server().stop()

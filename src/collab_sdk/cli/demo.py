@@ -10,7 +10,6 @@ A worker with three handlers runs in this process; jobs are enqueued by running 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import shlex
@@ -20,9 +19,12 @@ import uuid
 from typing import Any
 from uuid import UUID
 
+import click
 from pydantic import BaseModel
 
-from collab_sdk.cli.connect import async_client, database_url, database_url_options
+from collab_sdk.cli.base import command
+from collab_sdk.cli import connect
+from collab_sdk.cli.connect import async_client, database_url_option
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.models import Job
 from collab_sdk.states import FINAL_EVENT_TYPES
@@ -33,17 +35,19 @@ from collab_sdk.worker.tasks import Retry
 __all__ = ["register", "cmd_demo", "run_demo", "demo_worker", "Thumbnail"]
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(cli: click.Group) -> None:
     """Add ``collab demo``."""
-    demo = commands.add_parser("demo", parents=[database_url_options()],
-                               help="run a worker, enqueue jobs with the CLI, print events live")
-    demo.set_defaults(run=cmd_demo)
+    cli.add_command(cmd_demo)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo against ``database_url(args)``; its exit status."""
-    url = database_url(args)
+@command("demo", help="run a worker, enqueue jobs with the CLI, print events live")
+@database_url_option
+def cmd_demo(database_url: str | None) -> int:
+    """Run the demo against ``--database-url`` (else the environment's or the embedded
+    database); its exit status."""
+    url = connect.database_url(database_url)
     return run_demo(async_client(url), url)
+
 
 
 class Thumbnail(BaseModel):

@@ -1,66 +1,93 @@
-"""The ``collab`` command: the parser built from one module per command group, the
-dispatch, and the exit status each error means.
+"""The ``collab`` command: the Click group assembled from one module per command group,
+the dispatch, and the exit status each error means.
 
     collab db migrate [--database-url URL]   apply sql/ and pending migrations
     collab db url                            start the embedded Postgres; print its URL
     collab db stop                           stop the embedded Postgres
     collab demo                              a worker, jobs from the CLI, events as they happen
     collab worker MODULE:WORKER              run a worker until SIGTERM/SIGINT
-    collab assign TYPE --executor E [--payload JSON] [--idempotency-key K]
+    collab assign TYPE --executor E [--payload JSON] [--run-at ISO | --delay S]
     collab jobs [--status S] [--executor E] [--follow]
-    collab job ID                            a job with its events and artifacts
+    collab job ID                            a job with its events, artifacts and whole errors
+    collab cancel ID [--reason R] | collab retry ID | collab purge [--older-than S] [--status S]
     collab watch ID [--since SEQ] [--timeout S]  a job's events live, until it finishes
-    collab dlq list | collab dlq retry ID
-    collab stats [--executor E]
+    collab dlq list | collab dlq retry ID    (a dead letter's id or its job's)
+    collab stats [--executor E] | collab metrics [--executor E] | collab workers [--within S]
+    collab members add|remove EXECUTOR USER_ID [--role R]
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
     collab serve [--port 3100] [--host 127.0.0.1]  the Collab API, functions and /docs
+    collab --version
 
-Each group module (``jobs``, ``watch``, ``dlq``, ``worker``, ``db``, ``demo``, ``serve``)
-adds its parsers in ``register`` with a ``run`` default; this module knows none of their
-flags. ``collab_sdk.cli.connect`` picks the database. Every command, and ``collab worker``,
-exits with a ``collab_sdk.exits.ExitStatus``.
+Each group module (``db``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
+``monitor``, ``members``, ``serve``) adds its commands in ``register``; this module knows
+none of their options. ``collab_sdk.cli.connect`` picks the database. Every command, and
+``collab worker``, exits with a ``collab_sdk.exits.ExitStatus``.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-from collab_sdk.cli import db, demo, dlq, jobs, serve, watch, worker
+import click
+import psycopg
+
+from collab_sdk.cli import db, demo, dlq, jobs, members, monitor, serve, watch, worker
+from collab_sdk.cli.base import Group
 from collab_sdk.cli.output import exit_status_for
 from collab_sdk.errors import CollabError
 from collab_sdk.exits import ExitStatus
 
-__all__ = ["GROUPS", "build_parser", "main"]
+__all__ = ["GROUPS", "build_cli", "main", "collab_version"]
 
 #: The command group modules, in the order ``collab --help`` (and the README) lists them.
-GROUPS = (db, demo, worker, jobs, watch, dlq, serve)
+GROUPS = (db, demo, worker, jobs, watch, dlq, monitor, members, serve)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``collab`` parser: every group's ``register``ed commands."""
-    parser = argparse.ArgumentParser(prog="collab", description="collab: a Postgres job queue")
-    commands = parser.add_subparsers(dest="command", required=True)
+def collab_version() -> str:
+    """The installed ``collab-sdk``'s version."""
+    try:
+        return version("collab-sdk")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
+
+
+def build_cli() -> click.Group:
+    """The ``collab`` group: ``--version`` and every group's ``register``ed commands."""
+    @click.group("collab", cls=Group, help="collab: a Postgres job queue")
+    @click.version_option(collab_version(), "--version", prog_name="collab", message="%(prog)s %(version)s")
+    def cli() -> None:
+        """``collab``."""
+
     for group in GROUPS:
-        group.register(commands)
-    return parser
+        group.register(cli)
+    return cli
+
+
+def _fail(message: str, status: ExitStatus) -> int:
+    print(f"collab: error: {' '.join(message.split())}", file=sys.stderr)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``collab`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
-    except KeyboardInterrupt:
+        outcome = build_cli().main(args=argv, prog_name="collab", standalone_mode=False)
+        return int(outcome or 0)
+    except click.ClickException as exc:  # usage errors: exit 2, with the usage line
+        exc.show()
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
         return ExitStatus.FORCED
     except BrokenPipeError:  # `collab jobs | head`
         return ExitStatus.OK
     except CollabError as exc:
-        print(f"collab: error: {exc}", file=sys.stderr)
-        return exit_status_for(exc)
+        return _fail(str(exc), exit_status_for(exc))
+    except psycopg.OperationalError as exc:  # `db migrate`, which connects without a client
+        return _fail(f"database unavailable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                     ExitStatus.UNAVAILABLE)
     except Exception as exc:  # a clear one-line message, not a traceback
-        print(f"collab: error: {exc}", file=sys.stderr)
-        return ExitStatus.ERROR
+        return _fail(str(exc), ExitStatus.ERROR)
 
 
 if __name__ == "__main__":

@@ -3,25 +3,23 @@ SIGINT; the command exits with ``Worker.run``'s status (``collab_sdk.exits.ExitS
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
 import sys
 
+import click
+
+from collab_sdk.cli.base import Choice, command
 from collab_sdk.errors import ValidationError
 from collab_sdk.worker.loop import Worker
 
 __all__ = ["register", "cmd_worker", "load_worker"]
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(cli: click.Group) -> None:
     """Add ``collab worker``."""
-    worker = commands.add_parser("worker", help="run a worker (module:attribute naming a Worker)")
-    worker.add_argument("worker", help="e.g. myapp.jobs:worker")
-    worker.add_argument("--concurrency", type=int)
-    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    worker.set_defaults(run=cmd_worker)
+    cli.add_command(cmd_worker)
 
 
 def load_worker(spec: str) -> Worker:
@@ -40,11 +38,15 @@ def load_worker(spec: str) -> Worker:
     return worker
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+@command("worker", help="run a worker (module:attribute naming a Worker)")
+@click.argument("worker", metavar="MODULE:WORKER")
+@click.option("--concurrency", type=int)
+@click.option("--log-level", default="info", type=Choice(["debug", "info", "warning", "error"]))
+def cmd_worker(worker: str, concurrency: int | None, log_level: str) -> int:
     """Run a worker until SIGTERM/SIGINT; its exit status (see ``Worker.run``)."""
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = load_worker(args.worker)
-    if args.concurrency:
-        worker.concurrency = args.concurrency
-    return int(worker.run())
+    loaded = load_worker(worker)
+    if concurrency:
+        loaded.concurrency = concurrency
+    return int(loaded.run())

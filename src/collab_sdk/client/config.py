@@ -11,6 +11,10 @@ In order of precedence:
 3. Neither — the embedded PostgreSQL under ``$COLLAB_HOME`` or ``./.collab``,
    started and migrated on first use.
 
+A database URL must be a ``postgres://`` or ``postgresql://`` URL (``check_database_url``):
+anything else — text that is no URL, a Supabase project URL (``https://<ref>.supabase.co``)
+— is a ``ConfigurationError`` at once, naming the variable to use instead.
+
 Artifacts go to Supabase Storage with the Supabase transport, otherwise to
 ``LocalStorage`` in ``$COLLAB_STORAGE_DIR`` (default ``<home>/storage``) with URLs signed
 for ``$COLLAB_PUBLIC_URL`` (default ``http://127.0.0.1:3100``, where ``collab serve``
@@ -22,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from collab_sdk.local.home import collab_home
 from collab_sdk.errors import ConfigurationError
@@ -29,11 +34,32 @@ from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.base import HasStorage, Transport
 
-__all__ = ["transport_from_env", "storage_for", "SUPABASE_KEY_VARIABLES"]
+__all__ = ["transport_from_env", "storage_for", "check_database_url", "SUPABASE_KEY_VARIABLES"]
 
 #: Key variables read with ``SUPABASE_URL``, most privileged first.
 SUPABASE_KEY_VARIABLES = ("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY",
                           "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_ANON_KEY")
+
+
+def check_database_url(url: str, source: str = "COLLAB_DATABASE_URL") -> str:
+    """``url`` when it is a ``postgres://``/``postgresql://`` URL with a host; else a
+    ``ConfigurationError`` naming ``source`` (the variable or flag it came from) and, for
+    a Supabase project URL, the variable that takes one. Never echoes a password."""
+    text = url.strip()
+    parts = urlsplit(text) if "://" in text else None
+    if parts is not None and parts.scheme in ("postgres", "postgresql"):
+        return text
+    if parts is not None and parts.scheme in ("http", "https"):
+        host = parts.hostname or ""
+        supabase = host.endswith((".supabase.co", ".supabase.in")) or host in ("localhost", "127.0.0.1")
+        what = "a Supabase project URL" if supabase else "an HTTP URL"
+        raise ConfigurationError(
+            f"{source} must be a PostgreSQL URL (postgresql://…), not {what} ({parts.scheme}://{host}): "
+            "use SUPABASE_URL with a key for the Supabase API, or the project's Postgres "
+            "connection string (Project Settings → Database) as " + source)
+    shown = f"a {parts.scheme}:// URL" if parts is not None and parts.scheme else "text that is no URL"
+    raise ConfigurationError(f"{source} must be a PostgreSQL URL "
+                             f"(postgresql://user:password@host:5432/dbname), not {shown}")
 
 
 def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
@@ -41,7 +67,7 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
     env = os.environ if env is None else env
     if env.get("COLLAB_DATABASE_URL"):
         from collab_sdk.transports.postgres import PostgresTransport
-        return PostgresTransport(env["COLLAB_DATABASE_URL"])
+        return PostgresTransport(check_database_url(env["COLLAB_DATABASE_URL"]))
     if env.get("SUPABASE_URL"):
         key = next((env[name] for name in SUPABASE_KEY_VARIABLES if env.get(name)), None)
         if key is None:

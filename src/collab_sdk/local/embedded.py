@@ -3,7 +3,8 @@
 The binaries come from the ``pgserver`` wheel (PostgreSQL 16), so ``pip install`` is
 all a fresh machine needs; ``bin_dir`` can point at any other installation (the tests
 also run Debian's PostgreSQL 15 this way). The server listens on 127.0.0.1 only, on
-a free port, with ``trust`` authentication: it is a development and test database,
+a free port (kept across restarts when ``port_file`` records it and it is still free),
+with ``trust`` authentication: it is a development and test database,
 never a production one.
 
 PostgreSQL refuses to run as root, so under root the server runs as the system user
@@ -42,6 +43,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _is_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` — bound the way PostgreSQL binds it (with
+    ``SO_REUSEADDR``, so the stopped server's closing connections do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _system_user() -> pwd.struct_passwd | None:
     """The unprivileged user to run the server as, or None when we are not root."""
     if os.geteuid() != 0:
@@ -56,12 +69,15 @@ class EmbeddedPostgres:
     """One PostgreSQL cluster in ``data_dir``, started and stopped on demand.
 
     ``settings`` are passed to the server as ``-c name=value`` (the tests turn
-    fsync off; the default keeps PostgreSQL's durable defaults).
+    fsync off; the default keeps PostgreSQL's durable defaults). With a ``port_file`` the
+    port is recorded there at each start and reused by the next one while it is free, so
+    the URL — and every client and worker holding it — survives a stop and start.
     """
 
     data_dir: Path
     bin_dir: Path = field(default_factory=default_bin_dir)
     settings: dict[str, str] = field(default_factory=dict)
+    port_file: Path | None = None
     _user: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,8 +93,18 @@ class EmbeddedPostgres:
             self._initdb()
         if self.port() is None:
             self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.data_dir / "server.log"),
-                         "-o", self._server_options(port or _free_port()))
+                         "-o", self._server_options(port or self.recorded_port() or _free_port()))
+            if self.port_file is not None:
+                self.port_file.write_text(f"{self.port()}\n")
         return self.url()
+
+    def recorded_port(self) -> int | None:
+        """The port ``port_file`` records, if that port is free now (else None)."""
+        try:
+            recorded = int(self.port_file.read_text().strip()) if self.port_file is not None else 0
+        except (OSError, ValueError):
+            return None
+        return recorded if 0 < recorded < 65536 and _is_free(recorded) else None
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``, ``smart`` or ``immediate``) if it is running."""

@@ -1,6 +1,8 @@
 """The embedded default's home: ``$COLLAB_HOME``, else ``.collab`` in the working
-directory — never inside the installed package. It holds the database (``pgdata/``) and
-``LocalStorage``'s files (``storage/``). ``local_database_url`` starts the server if
+directory — never inside the installed package. It holds the database (``pgdata/``), the
+port it last listened on (``port``: reused at the next start while free, so its URL stays
+the same across ``collab db stop`` and a restart) and ``LocalStorage``'s files
+(``storage/``). ``local_database_url`` starts the server if
 needed and migrates it.
 """
 
@@ -24,7 +26,8 @@ def collab_home(env: Mapping[str, str] | None = None) -> Path:
 
 def local_server(home: Path | None = None) -> EmbeddedPostgres:
     """The embedded server in ``home`` (default: ``collab_home()``)."""
-    return EmbeddedPostgres((home or collab_home()) / "pgdata")
+    home = home or collab_home()
+    return EmbeddedPostgres(home / "pgdata", port_file=home / "port")
 
 
 def local_database_url(home: Path | None = None) -> str:

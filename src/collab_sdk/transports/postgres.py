@@ -7,30 +7,94 @@ in one transaction, ``set_config('role', …, true)`` and ``request.jwt.claims``
 call. Without ``role`` the connection's own user calls (trusted, like ``service_role``).
 
 Safe behind a transaction-mode pooler (Supavisor :6543): no session state, no prepared
-statements (``prepare_threshold=None``). Its capabilities (``collab_sdk.transports.base``):
+statements (``prepare_threshold=None``). Connecting fails fast: the first call makes one
+plain connection attempt (``connect_timeout``, default ``COLLAB_CONNECT_TIMEOUT`` or
+``DEFAULT_CONNECT_TIMEOUT`` seconds) before the pool opens, so an unreachable server is one
+``TransportError`` rather than a pool retrying in the background; afterwards the pool waits
+that long for a connection. Its capabilities (``collab_sdk.transports.base``):
 ``ActsAsRole`` (``as_role``), ``Listens`` (``listener``: LISTEN needs a direct or
 session-mode connection) and ``HasLiveEvents`` (``live_source``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from collab_sdk.errors import CollabError, TransportError, error_from_code
+from collab_sdk.errors import CollabError, ConfigurationError, TransportError, error_from_code
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
-           "rpc_statement"]
+           "rpc_statement", "connect_timeout_from_env", "DEFAULT_CONNECT_TIMEOUT", "probe"]
+
+#: Seconds to wait for the database when ``COLLAB_CONNECT_TIMEOUT`` is not set.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+def connect_timeout_from_env(env: Mapping[str, str] | None = None) -> float:
+    """``COLLAB_CONNECT_TIMEOUT`` (seconds, a positive number) of ``env`` (default
+    ``os.environ``), else ``DEFAULT_CONNECT_TIMEOUT``; ``ConfigurationError`` if malformed."""
+    raw = (os.environ if env is None else env).get("COLLAB_CONNECT_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise ConfigurationError(f"COLLAB_CONNECT_TIMEOUT must be a positive number of seconds, not {raw!r}")
+    return seconds
+
+
+def _where(url: str) -> str:
+    """``host:port/dbname`` of a connection string, without its user or password."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the configured database"
+    return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+
+
+def _timeout_kwargs(url: str, seconds: float) -> dict[str, Any]:
+    """libpq's ``connect_timeout`` for ``url`` — whole seconds, at least 2 (libpq treats 1
+    as 2) — unless the URL sets its own."""
+    try:
+        if "connect_timeout" in conninfo_to_dict(url):
+            return {}
+    except psycopg.Error:
+        pass
+    return {"connect_timeout": max(2, math.ceil(seconds))}
+
+
+async def probe(url: str, timeout: float) -> None:
+    """Make one connection to ``url`` and close it: ``TransportError`` (one line, naming
+    the host but never the password) when the server cannot be reached within
+    ``timeout`` seconds, ``ConfigurationError`` when ``url`` is not a connection string."""
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await psycopg.AsyncConnection.connect(url, **_timeout_kwargs(url, timeout))
+        await conn.close()
+    except TimeoutError:
+        raise TransportError(f"database unavailable: no answer from {_where(url)} within {timeout:g} s "
+                             "(COLLAB_CONNECT_TIMEOUT)") from None
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split("\n")[0].split()).removeprefix("connection failed: ")
+        raise TransportError(f"database unavailable at {_where(url)}: {reason}") from None
+    except psycopg.ProgrammingError as exc:  # libpq could not parse the connection string
+        raise ConfigurationError(f"not a PostgreSQL connection string: {exc}") from None
 
 #: Each overload of ``collab.<fn>``: whether it returns a set, and its arguments' types.
 SIGNATURE_QUERY = """
@@ -56,17 +120,25 @@ class RpcSignature:
 class _Shared:
     """The pool and the signature cache, shared by a transport and its ``as_role`` views."""
 
-    def __init__(self, url: str, min_size: int, max_size: int) -> None:
+    def __init__(self, url: str, min_size: int, max_size: int, connect_timeout: float) -> None:
+        self.url = url
+        self.connect_timeout = connect_timeout
         self.pool = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=False, timeout=10,
-            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row})
+            url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row,
+                    **_timeout_kwargs(url, connect_timeout)})
         self.signatures: dict[str, list[RpcSignature]] = {}
         self.opened = False
+        self._opening: asyncio.Lock | None = None
 
     async def connection(self) -> Any:
         if not self.opened:
-            await self.pool.open()
-            self.opened = True
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if not self.opened:
+                    await probe(self.url, self.connect_timeout)
+                    await self.pool.open()
+                    self.opened = True
         return self.pool.connection()
 
 
@@ -75,15 +147,18 @@ class PostgresTransport:
 
     ``PostgresTransport(url)`` acts as the connecting user (trusted);
     ``.as_role("authenticated", {"sub": user_id})`` gives a view over the same pool
-    acting as that JWT caller, with RLS and membership checks applied."""
+    acting as that JWT caller, with RLS and membership checks applied. ``connect_timeout``
+    (seconds; default ``COLLAB_CONNECT_TIMEOUT``, else 5) bounds connecting and waiting
+    for a pooled connection."""
 
     def __init__(self, url: str, *, role: str | None = None,
                  claims: Mapping[str, Any] | None = None, min_size: int = 1,
-                 max_size: int = 10) -> None:
+                 max_size: int = 10, connect_timeout: float | None = None) -> None:
         self.url = url
         self.role = role
         self.claims = dict(claims or {})
-        self._shared = _Shared(url, min_size, max_size)
+        self._shared = _Shared(url, min_size, max_size,
+                               connect_timeout if connect_timeout is not None else connect_timeout_from_env())
         self._owns_pool = True
 
     def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> PostgresTransport:
