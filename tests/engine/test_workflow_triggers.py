@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from collab_sdk.embedded import EmbeddedPostgres
-from collab_sdk.migrate import migrate
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
 from support import Caller
 from workflow_support import DIAMOND, in_threads, published, sqlstate
 
