@@ -18,6 +18,7 @@ class ExitStatus(IntEnum):
     CONFLICT = 4         #: lease lost, invalid transition, idempotency conflict
     DENIED = 5           #: unauthorized or forbidden
     UNAVAILABLE = 69     #: the database could not be reached (EX_UNAVAILABLE)
+    STUCK = 70           #: a worker gave up: too many hung sync handler threads; restart it (EX_SOFTWARE)
     DRAIN_TIMEOUT = 75   #: a worker's drain timed out; unfinished jobs were handed back (EX_TEMPFAIL)
     TIMEOUT = 124        #: ``collab watch --timeout`` passed before the job finished
     FORCED = 130         #: a second signal: stopped at once, jobs handed back where possible

@@ -27,6 +27,7 @@ __all__ = [
     "CollabModel",
     "JobStatus",
     "Job",
+    "ClaimedJob",
     "JobEvent",
     "JobSnapshot",
     "EventsPage",
@@ -104,6 +105,17 @@ class Job(CollabModel, Generic[PayloadT]):
         except PydanticValidationError as exc:
             raise ValidationError(f"payload of job {self.id} ({self.type}) is not a valid "
                                   f"{getattr(model, '__name__', model)}: {exc}", code="CL400") from exc
+
+
+class ClaimedJob(Job[PayloadT], Generic[PayloadT]):
+    """A job as a claim returns it, with what crash isolation says about it (schema 4):
+    ``rescues`` counts its leases that expired (a worker died or froze holding it), and
+    ``solo`` says it was handed out to run alone — the worker must run nothing beside it."""
+
+    rescues: int = 0
+    forgiven_attempts: int = 0
+    #: True: run it alone; False: claimed beside others (``claim_jobs_v2``); None: ``claim_jobs_v1``.
+    solo: bool | None = None
 
 
 class JobEvent(CollabModel):

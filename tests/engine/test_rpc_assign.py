@@ -124,8 +124,8 @@ def test_oversized_payload_is_cl413(owner: Caller) -> None:
     assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 0
 
 
-def test_schema_version_is_two(owner: Caller) -> None:
-    assert owner.value("schema_version") == 3
+def test_schema_version_is_four(owner: Caller) -> None:
+    assert owner.value("schema_version") == 4
 
 
 def test_unknown_executor_is_fine_for_trusted_callers(owner: Caller) -> None:

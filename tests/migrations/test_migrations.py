@@ -67,7 +67,7 @@ def test_migrations_apply_on_postgresql_15(tmp_path: Path, db_url: str) -> None:
         assert len(migrate(url)) == len(load_migrations())
         assert migrate(url) == []
         with psycopg.connect(url, autocommit=True) as conn:
-            assert conn.execute("select collab.schema_version()").fetchone() == (3,)
+            assert conn.execute("select collab.schema_version()").fetchone() == (4,)
             job_id = conn.execute("select job_id from collab.assign_job_v1(type => 't', executor_id => 'ex')"
                                   ).fetchone()[0]
             conn.execute("select * from collab.claim_one_job_v3(executor_id => 'ex', worker_id => 'w')")

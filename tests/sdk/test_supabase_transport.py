@@ -56,7 +56,7 @@ async def test_service_requests_carry_the_secret_key_only_as_apikey(
     assert body(get) == {"job_id": str(assigned.job_id)}
     answer = postgrest.responses("assign_job_v1")[0]
     assert answer.status_code == 200 and answer.json() == [{"job_id": str(assigned.job_id), "queued": True}]
-    assert postgrest.responses("schema_version")[0].json() == 3  # a scalar: the bare value
+    assert postgrest.responses("schema_version")[0].json() == 4  # a scalar: the bare value
 
 
 async def test_user_session_is_the_bearer_and_the_publishable_key_the_apikey(
@@ -241,7 +241,7 @@ async def test_no_deprecation_warnings_and_lazy_client(postgrest: PostgrestStand
         warnings.simplefilter("error", DeprecationWarning)
         transport = SupabaseTransport(SUPABASE_URL, SECRET_KEY)
         assert not transport.session.started and not postgrest.requests  # nothing until the first call
-        assert await transport.call("schema_version", {}) == 3
+        assert await transport.call("schema_version", {}) == 4
         supabase = await transport.supabase()
         assert supabase.storage is not None and supabase.postgrest is not None
         await transport.aclose()
@@ -256,7 +256,7 @@ async def test_a_given_http_client_is_used_and_left_open(postgrest: PostgrestSta
 
     async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
         transport = SupabaseTransport(SUPABASE_URL, SECRET_KEY, http_client=http)
-        assert await transport.call("schema_version", {}) == 3
+        assert await transport.call("schema_version", {}) == 4
         await transport.aclose()
         assert not http.is_closed and len(seen) == 1
 

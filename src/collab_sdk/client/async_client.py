@@ -19,7 +19,7 @@ from uuid import UUID
 
 from typing_extensions import Self, TypeVar
 
-from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot,
+from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, Job, JobEvent, JobSnapshot,
                                JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
                                WorkerHeartbeat)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
@@ -152,15 +152,26 @@ class AsyncCollabClient:
 
     async def claim_many(self, executor_id: str, worker_id: str, *, max_jobs: int | None = None,
                          lease_seconds: int | None = None, type_prefixes: Sequence[str] | None = None,
-                         types: Sequence[str] | None = None) -> list[Job]:
+                         types: Sequence[str] | None = None,
+                         alone: bool | None = None) -> list[ClaimedJob]:
         """Lease up to ``max_jobs`` due jobs (default 10) in one statement; never more than
-        the transport's ``max_rows`` (a cut answer would strand the leased jobs it lost)."""
+        the transport's ``max_rows`` (a cut answer would strand the leased jobs it lost).
+
+        ``alone`` (schema 4, ``claim_jobs_v2``) asks for crash isolation: say True when the
+        caller runs no job now, False when it does. A job whose lease expired (its worker
+        died) is then handed out only to a caller that runs nothing, alone
+        (``ClaimedJob.solo``), and a busy caller stops before such a job; None claims
+        without isolation (``claim_jobs_v1``). See docs/worker.md."""
         cap = self.max_rows
         if cap is not None and max_jobs is not None:
             max_jobs = min(max_jobs, cap)
-        return await self.rpc.many(Job, "claim_jobs_v1", executor_id=executor_id, worker_id=worker_id,
-                                max_jobs=max_jobs, lease_seconds=lease_seconds,
-                                type_prefixes=type_prefixes, types=types)
+        if alone is None:
+            return await self.rpc.many(ClaimedJob, "claim_jobs_v1", executor_id=executor_id,
+                                       worker_id=worker_id, max_jobs=max_jobs, lease_seconds=lease_seconds,
+                                       type_prefixes=type_prefixes, types=types)
+        return await self.rpc.many(ClaimedJob, "claim_jobs_v2", executor_id=executor_id, worker_id=worker_id,
+                                   max_jobs=max_jobs, lease_seconds=lease_seconds,
+                                   type_prefixes=type_prefixes, types=types, alone=alone)
 
     async def complete(self, job_id: UUID | str, worker_id: str, *, result: Any = None,
                        artifacts: Sequence[Mapping[str, Any]] | None = None,

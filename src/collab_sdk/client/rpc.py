@@ -27,7 +27,7 @@ from collab_sdk.transports.base import Transport
 __all__ = ["RpcCore", "SUPPORTED_SCHEMA_VERSIONS", "parse_answer", "parse_input"]
 
 #: The ``collab.schema_version()`` values this SDK understands.
-SUPPORTED_SCHEMA_VERSIONS = frozenset({2, 3})
+SUPPORTED_SCHEMA_VERSIONS = frozenset({2, 3, 4})
 
 M = TypeVar("M")
 

@@ -9,6 +9,7 @@ neither imports the other.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -24,8 +25,13 @@ class Attempt:
     def __init__(self, job: Job, context: JobContext) -> None:
         self.job = job
         self.context = context
+        #: What to cancel to stop the handler while it runs (None once it is over).
         self.handler: asyncio.Future[Any] | None = None
+        #: The thread of a sync handler, to tell whether it is still running when given up.
+        self.thread: threading.Thread | None = None
         self.lease_lost = False
+        #: Why the outcome is ``lost`` (logged once, when the attempt ends).
+        self.lost_reason = ""
         self.aborted = False
         #: When the lease was last set (``time.monotonic()``), for ``LeaseKeeper``.
         self.extended_at = 0.0

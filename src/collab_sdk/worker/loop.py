@@ -12,6 +12,8 @@
 Each process claims under a fresh identity ``<name>-<random>``, so a restarted worker
 never inherits its predecessor's leases. It claims in batches for its free slots, only
 job types it handles, then waits for a wake-up, a freed slot or the poll interval.
+Crash isolation: it tells the claim whether it runs anything now (``alone``), and a job
+handed out ``solo`` (its previous worker died holding it) runs with nothing beside it.
 The rest is in modules of its own: one attempt's life in ``runner`` (its lease in
 ``leases``), stopping in ``signals`` and ``drain``, ``heartbeat``, ``periodic``, and the
 transport's optional wake-ups and Realtime presence in ``capabilities``. See
@@ -27,7 +29,6 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.errors import TransportError
 from collab_sdk.exits import ExitStatus
-from collab_sdk.models import Job
+from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
 from collab_sdk.worker.attempt import Attempt
 from collab_sdk.worker.capabilities import listener_for, presence_for
@@ -45,10 +46,12 @@ from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.drain import InFlight
 from collab_sdk.worker.heartbeat import Heartbeat
 from collab_sdk.worker.periodic import Periodic, fire_schedules
+from collab_sdk.worker.processes import ProcessPool
 from collab_sdk.worker.runner import JobRunner
 from collab_sdk.worker.signals import StopRequests, handling_signals
 from collab_sdk.worker.steps import StepHandler, StepSpec, step_handler
 from collab_sdk.worker.tasks import Handler, TaskRegistry
+from collab_sdk.worker.threads import HandlerThreads
 
 if TYPE_CHECKING:
     from collab_sdk.worker.presence import WorkerPresence
@@ -65,7 +68,8 @@ class Worker:
                  name: str | None = None, concurrency: int = 8, lease_seconds: int = 60,
                  poll_interval: float = 2.0, heartbeat_interval: float = 5.0,
                  drain_timeout: float = 30.0, version: str | None = None,
-                 realtime: bool = True, fire_schedules: bool = True) -> None:
+                 realtime: bool = True, fire_schedules: bool = True,
+                 max_abandoned_threads: int | None = None) -> None:
         self._sync_client = client if isinstance(client, CollabClient) else None
         self.client = client.aio if isinstance(client, CollabClient) else client
         self.executor_id = executor_id
@@ -77,6 +81,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.drain_timeout = drain_timeout
+        #: Hung sync handler threads tolerated (default: ``concurrency``); at that many the
+        #: worker stops claiming and exits with ``ExitStatus.STUCK`` (``threads``).
+        self.max_abandoned_threads = max_abandoned_threads or concurrency
         self.version = version
         self.tasks = TaskRegistry()
         #: The periodic jobs (``periodic``), enqueued by every worker once per tick.
@@ -99,16 +106,22 @@ class Worker:
         #: Handlers running now (jobs whose results are being stored are not counted:
         #: the next claim overlaps the previous batch's complete).
         self._busy = 0
+        #: Job id of the attempt running alone (a suspect handed out ``solo``), if any.
+        self._solo: Any = None
+        self._stuck = False
+        self._threads = HandlerThreads(self.max_abandoned_threads)
         self._stops = StopRequests(on_force=self._running.abort_all)
         self._wake = asyncio.Event()
 
     # -- registration ----------------------------------------------------------
 
     def task(self, type: str | None = None, *, prefix: str | None = None,
-             timeout: float | None = None) -> Callable[[Handler], Handler]:
-        """Decorator: ``@worker.task("a.b")`` or ``@worker.task(prefix="a.")``."""
+             timeout: float | None = None, isolation: str | None = None) -> Callable[[Handler], Handler]:
+        """Decorator: ``@worker.task("a.b")`` or ``@worker.task(prefix="a.")``;
+        ``isolation="process"`` runs the handler in a child process (a crash or a hang
+        then ends that job alone, and a timeout kills it)."""
         def register(handler: Handler) -> Handler:
-            self.tasks.add(handler, type=type, prefix=prefix, timeout=timeout)
+            self.tasks.add(handler, type=type, prefix=prefix, timeout=timeout, isolation=isolation)
             return handler
         return register
 
@@ -155,55 +168,69 @@ class Worker:
         """The worker's main coroutine; returns the exit status."""
         stop = self._stops.bind()
         self._wake = asyncio.Event()
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="collab-handler") as threads:
-            runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads)
-            self.presence = presence_for(self.client.transport, enabled=self.realtime,
-                                         agent_id=self.worker_id, executor_id=self.executor_id,
-                                         version=self.version, log_gate=self._log_gate)
-            heartbeat = Heartbeat(self.client, worker_id=self.worker_id, executor_id=self.executor_id,
-                                  name=self.name, version=self.version, capacity=self.concurrency,
-                                  tasks=self.tasks, stats=self.stats, running=lambda: len(self._running),
-                                  presence=self.presence, log_gate=self._log_gate)
-            helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
-                       *([self.listener.run(stop)] if self.listener is not None else []),
-                       *self.schedule.loops(stop),
-                       *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else [])]
-            background = [asyncio.create_task(helper) for helper in helpers]
-            try:
-                await self.client.connect()
-                if self.steps:
-                    await self.client.workflows.register_step_types(
-                        self.executor_id, [spec.catalog_entry() for spec in self.steps])
-                log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
-                         self.executor_id, self.concurrency)
-                await self._claim_loop(runner)
-                return await self._drain(self.drain_timeout)
-            except Exception as exc:
-                log.error("worker %s stopped by an error: %s", self.worker_id, exc)
-                self._running.abort_all()
-                await self._drain(0.0)
-                return ExitStatus.ERROR
-            finally:
-                stop.set()
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
-                await heartbeat.beat("stopped")
-                if self.presence is not None:
-                    await self.presence.aclose()
+        self._threads = threads = HandlerThreads(self.max_abandoned_threads)
+        processes = ProcessPool() if self.tasks.isolated else None
+        runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads,
+                           processes, self._count)
+        self.presence = presence_for(self.client.transport, enabled=self.realtime,
+                                     agent_id=self.worker_id, executor_id=self.executor_id,
+                                     version=self.version, log_gate=self._log_gate)
+        heartbeat = Heartbeat(self.client, worker_id=self.worker_id, executor_id=self.executor_id,
+                              name=self.name, version=self.version, capacity=self.concurrency,
+                              tasks=self.tasks, stats=self.stats, running=lambda: len(self._running),
+                              presence=self.presence, log_gate=self._log_gate)
+        helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
+                   *([self.listener.run(stop)] if self.listener is not None else []),
+                   *self.schedule.loops(stop),
+                   *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else [])]
+        background = [asyncio.create_task(helper) for helper in helpers]
+        try:
+            await self.client.connect()
+            if self.steps:
+                await self.client.workflows.register_step_types(
+                    self.executor_id, [spec.catalog_entry() for spec in self.steps])
+            log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
+                     self.executor_id, self.concurrency)
+            await self._claim_loop(runner)
+            status = await self._drain(self.drain_timeout)
+            if self._stuck and status is not ExitStatus.FORCED:
+                return ExitStatus.STUCK
+            return status
+        except Exception as exc:
+            log.error("worker %s stopped by an error: %s", self.worker_id, exc)
+            self._running.abort_all()
+            await self._drain(0.0)
+            return ExitStatus.ERROR
+        finally:
+            stop.set()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await heartbeat.beat("stopped")
+            if self.presence is not None:
+                await self.presence.aclose()
+            if processes is not None:
+                await processes.aclose()
+            if threads.abandoned:
+                log.warning("worker %s exits with %d hung handler thread(s) abandoned",
+                            self.worker_id, threads.abandoned)
 
     async def _claim_loop(self, runner: JobRunner) -> None:
         backoff, filters, stop = Backoff(), self.tasks.claim_filters(), self._stops.event
         while not stop.is_set():
+            if self._threads.stuck:
+                self._give_up()
+                break
             # Results still being stored are bounded too, by another concurrency's worth.
             free = min(self.concurrency - self._busy, 2 * self.concurrency - len(self._running))
-            if free <= 0:
+            if free <= 0 or self._solo is not None:  # a suspect runs alone: nothing beside it
                 await self._wait(None)
                 continue
             self._wake.clear()
             try:
                 jobs = await self.client.claim_many(self.executor_id, self.worker_id, max_jobs=free,
-                                                    lease_seconds=self.lease_seconds, **filters)
+                                                    lease_seconds=self.lease_seconds,
+                                                    alone=self._busy == 0, **filters)
             except TransportError as exc:
                 self._count("claim_errors")
                 if self._log_gate.should_log():
@@ -227,6 +254,13 @@ class Worker:
                 waiter.cancel()
         return self._wake.is_set() and not stop.is_set()
 
+    def _give_up(self) -> None:
+        """Too many hung threads: stop claiming; the supervisor restarts the process."""
+        self._stuck = True
+        log.error("worker %s: %d hung handler thread(s) abandoned (the limit is %d); it stops "
+                  "claiming and exits with %d so that it is restarted", self.worker_id,
+                  self._threads.abandoned, self.max_abandoned_threads, ExitStatus.STUCK)
+
     def _start(self, runner: JobRunner, job: Job) -> None:
         task = self.tasks.find(job.type)
         assert task is not None, f"claimed {job.type} without a handler"
@@ -235,6 +269,10 @@ class Worker:
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
         self._busy += 1
+        if isinstance(job, ClaimedJob) and job.solo is True:
+            self._solo = job.id
+            log.info("job %s runs alone: its lease expired %d time(s) (a worker died holding it)",
+                     job.id, job.rescues)
         attempt.on_handler_done = self._handler_done
         running = asyncio.create_task(runner.run(attempt, task))
         self._running.add(attempt, running)
@@ -248,12 +286,20 @@ class Worker:
         attempt = self._running.pop(job_id)
         if attempt is not None:
             attempt.handler_done()  # when the runner ended before its handler ran
+        if self._solo == job_id:
+            self._solo = None
         if not done.cancelled() and done.exception() is None:
             self._count(done.result())
+            if done.result() == "lost" and attempt is not None:
+                log.warning("job %s: lost — %s; its result was discarded", job_id,
+                            attempt.lost_reason or "the lease was lost")
             if self.presence is not None and attempt is not None:
                 self.presence.settled(attempt.job, done.result())
         elif not done.cancelled():
+            self._count("runner_errors")
             log.error("job %s: runner crashed: %r", job_id, done.exception())
+        else:
+            self._count("runner_cancelled")
         self._wake.set()  # a slot is free
 
     def _handler_done(self) -> None:

@@ -3,7 +3,10 @@
 While the handler runs, the worker's ``LeaseKeeper`` (``collab_sdk.worker.leases``) extends the
 lease every third of it. If an extension says the lease is gone (cancelled, reclaimed
 after a pause, deleted), the handler is cancelled and its result discarded: the engine
-would refuse it anyway. Settling
+would refuse it anyway. Once the handler is over nothing cancels the attempt any more:
+a lease lost while its result is stored is the engine's refusal, and the outcome is
+``lost`` either way. A sync handler runs on a thread of its own (``threads``), an
+``isolation="process"`` one in a child process (``processes``). Settling
 (complete / fail) is retried on transport errors until the lease would have expired —
 safe, because the engine answers a replay with the stored outcome.
 """
@@ -16,7 +19,6 @@ import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -29,7 +31,9 @@ from collab_sdk.worker.leases import LeaseKeeper
 from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
                                ValidationError)
 from collab_sdk.models import Job
+from collab_sdk.worker.processes import ChildFailed, HandlerDied, ProcessPool
 from collab_sdk.worker.tasks import PermanentFailure, Retry, Task
+from collab_sdk.worker.threads import HandlerThreads
 
 __all__ = ["JobRunner"]
 
@@ -43,111 +47,168 @@ class JobRunner:
     """Runs attempts for one worker identity."""
 
     def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
-                 threads: ThreadPoolExecutor) -> None:
+                 threads: HandlerThreads, processes: ProcessPool | None = None,
+                 count: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.threads = threads
+        #: The child processes of ``isolation="process"`` tasks (None: no such task).
+        self.processes = processes
+        self.count = count or (lambda key: None)
         self.completions = CompletionBatcher(client, worker_id, self._settle)
         #: Extends the leases of running attempts; ``leases.run()`` is a worker loop.
         self.leases = LeaseKeeper(client, worker_id, lease_seconds)
 
     async def run(self, attempt: Attempt, task: Task) -> str:
-        """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or aborted."""
+        """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or
+        aborted. A lost lease is an outcome like the others, whenever it happens: while
+        the handler runs (it is cancelled) or while its result is being stored (the engine
+        refuses it); ``attempt.lost_reason`` then says which."""
         job = attempt.job
         try:
             typed: Job[Any] = job.with_payload(task.payload_model) if task.payload_model else job
         except ValidationError as exc:
-            return await self._fail(job, exc.message, retryable=False)
-        handler = self._start(task, typed, attempt)
+            return await self._fail(attempt, exc.message, retryable=False)
+        settle = await self._handle(attempt, task, typed)
+        # The handler is over: from here on a lost lease no longer cancels this task (it
+        # did, and the cancel landed in the middle of storing a fail, uncounted); the
+        # engine's fence answers instead.
+        return await settle()
+
+    async def _handle(self, attempt: Attempt, task: Task, job: Job[Any]) -> Callable[[], Awaitable[str]]:
+        """Run the handler under its lease and timeout; how to settle what it did."""
+        handler = self._start(task, job, attempt)
         self.leases.hold(attempt)
         try:
             async with asyncio.timeout(task.timeout):
                 result = await handler
+            return lambda: self._complete(attempt, result)
         except asyncio.CancelledError:
             current = asyncio.current_task()
-            if current is not None and attempt.handler is current:
+            ours = attempt.lease_lost or attempt.aborted
+            if ours and current is not None and current.cancelling():
                 current.uncancel()  # ours, not the worker's: carry on to settle
             if attempt.lease_lost:
-                log.warning("job %s: lease lost, handler cancelled, result discarded", job.id)
-                return "lost"
+                self._given_up(attempt)
+                return lambda: self._lost(attempt, "the lease was lost while the handler ran; it was cancelled")
             if not attempt.aborted:
                 raise
-            return await self._fail(job, SHUTDOWN_ERROR, retry_delay_seconds=0, outcome="aborted")
+            self._given_up(attempt)
+            return lambda: self._fail(attempt, SHUTDOWN_ERROR, retry_delay_seconds=0, outcome="aborted")
         except TimeoutError:
             attempt.context.cancelled.set()
-            return await self._fail(job, f"handler timed out after {task.timeout}s")
+            self.count("timeouts")
+            gave_up = self._given_up(attempt)
+            log.warning("job %s: handler timed out after %ss%s", job.id, task.timeout,
+                        "; its thread is abandoned" if gave_up else "")
+            return lambda: self._fail(attempt, f"handler timed out after {task.timeout}s")
+        except HandlerDied as exc:
+            self.count("child_deaths")
+            log.error("job %s: %s", job.id, exc)
+            died = str(exc)
+            return lambda: self._fail(attempt, died)
         except Retry as exc:
-            return await self._fail(job, str(exc), retry_delay_seconds=exc.after)
+            message, after = str(exc), exc.after
+            return lambda: self._fail(attempt, message, retry_delay_seconds=after)
         except PermanentFailure as exc:
-            return await self._fail(job, f"permanent failure: {exc}", retryable=False)
+            reason = f"permanent failure: {exc}"
+            return lambda: self._fail(attempt, reason, retryable=False)
         except Exception as exc:
-            return await self._fail(job, _describe(exc))
+            error = _describe(exc)
+            return lambda: self._fail(attempt, error)
         finally:
+            attempt.handler = None
             self.leases.release(attempt)
             attempt.handler_done()
-        return await self._complete(job, result)
+
+    def _given_up(self, attempt: Attempt) -> bool:
+        """The worker stops waiting for a handler still running on a thread: count it."""
+        if attempt.thread is not None and attempt.thread.is_alive():
+            self.count("abandoned_threads")
+            return True
+        return False
 
     def _start(self, task: Task, job: Job[Any], attempt: Attempt) -> Awaitable[Any]:
         """The handler's awaitable. An async handler runs in this task (no task of its
         own): cancelling ``attempt.handler`` then cancels it here."""
+        if task.isolation == "process":
+            assert self.processes is not None, "a process task without a process pool"
+            attempt.handler = asyncio.current_task()
+            return self.processes.run(task, job, attempt.context)
         if task.is_async:
             attempt.handler = asyncio.current_task()
             return cast(Awaitable[Any], task.handler(job, attempt.context))
         loop = asyncio.get_running_loop()
-        attempt.handler = loop.run_in_executor(self.threads, task.handler, job,
-                                               SyncJobContext(attempt.context, loop))
-        return attempt.handler
+        future = self.threads.run(task.handler, job, SyncJobContext(attempt.context, loop))
+        attempt.handler, attempt.thread = future, self.threads.thread_of(future)
+        return future
 
-    async def _complete(self, job: Job, result: Any) -> str:
+    async def _lost(self, attempt: Attempt, reason: str) -> str:
+        attempt.lost_reason = reason
+        return "lost"
+
+    async def _complete(self, attempt: Attempt, result: Any) -> str:
+        job = attempt.job
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
         batched = await self.completions.complete(job, result)
         if batched is not None:
             if not batched:
-                log.warning("job %s: lease lost before its result was stored; discarded", job.id)
+                attempt.lost_reason = "the lease was lost before its result was stored"
             return "succeeded" if batched else "lost"
         try:  # the batch was refused as a whole: this job alone says whether its result is bad
             done = await self._settle(str(job.id), lambda: self.client.complete(
-                job.id, self.worker_id, result=result, attempt=job.attempts))
+                job.id, self.worker_id, result=result, attempt=job.attempts), attempt)
         except (ValidationError, PayloadTooLarge) as exc:  # not JSON, or over 1 MiB
-            return await self._fail(job, f"invalid result: {exc.message}", retryable=False)
+            return await self._fail(attempt, f"invalid result: {exc.message}", retryable=False)
         return "succeeded" if done else "lost"
 
-    async def _fail(self, job: Job, error: str, *, retryable: bool = True,
+    async def _fail(self, attempt: Attempt, error: str, *, retryable: bool = True,
                     retry_delay_seconds: float | None = None, outcome: str | None = None) -> str:
+        job = attempt.job
         delay = None if retry_delay_seconds is None else max(0, round(retry_delay_seconds))
         failed = await self._settle(str(job.id), lambda: self.client.fail(
             job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
-            attempt=job.attempts))
+            attempt=job.attempts), attempt)
         if failed is None:
             return "lost"
         return outcome or ("retried" if failed.status.value == "queued" else "failed")
 
-    async def _settle(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+    async def _settle(self, what: str, call: Callable[[], Awaitable[T]],
+                      attempt: Attempt | None = None) -> T | None:
         """``call()``, retried on transport errors while the lease may still be ours;
-        None when the lease is lost or the call cannot be made. ``what`` names it in logs."""
+        None when the lease is lost or the call cannot be made (``attempt.lost_reason``
+        says why). ``what`` names it in logs."""
         deadline, delay = time.monotonic() + self.lease_seconds, 0.1
+
+        def lost(reason: str) -> None:
+            if attempt is not None:
+                attempt.lost_reason = reason
+
         while True:
             try:
                 return await call()
             except LeaseLost:
-                log.warning("job %s: lease lost before its result was stored; discarded", what)
+                lost("the lease was lost before its result was stored")
                 return None
             except (ValidationError, PayloadTooLarge):
                 raise  # the result itself is bad: the caller fails the job permanently
             except TransportError as exc:
                 if time.monotonic() >= deadline:
                     log.error("%s: result not stored, database unreachable: %s", what, exc)
+                    lost(f"its result could not be stored: {exc}")
                     return None
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, 5.0)
             except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
                 log.error("%s: result not stored: %s", what, exc)
+                lost(f"its result was not stored: {exc}")
                 return None
 
 
 def _describe(exc: BaseException) -> str:
-    """The exception and the tail of its traceback, as the job's ``last_error``."""
-    text = "".join(traceback.format_exception(exc))
+    """The exception and the tail of its traceback, as the job's ``last_error`` (a child
+    process's own traceback for a handler that failed there)."""
+    text = exc.remote_traceback if isinstance(exc, ChildFailed) else "".join(traceback.format_exception(exc))
     return text[-4000:]

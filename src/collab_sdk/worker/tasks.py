@@ -5,7 +5,9 @@ return value completes the job. Raising fails it: an ordinary exception is retri
 the engine's backoff, ``Retry(after=…)`` is retried after that delay, and
 ``PermanentFailure`` dead-letters it at once. If the ``job`` parameter is annotated
 ``Job[Model]``, the payload is validated into ``Model`` first; a payload that does not
-validate fails the job permanently, naming the bad fields.
+validate fails the job permanently, naming the bad fields. ``isolation="process"`` runs
+the handler in a child process (``collab_sdk.worker.processes``); it must then be a
+module-level function, so the child can import it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from pydantic import BaseModel
 from collab_sdk.errors import ValidationError
 from collab_sdk.models import Job
 
-__all__ = ["Retry", "PermanentFailure", "Task", "TaskRegistry"]
+__all__ = ["Retry", "PermanentFailure", "Task", "TaskRegistry", "ISOLATIONS"]
 
 Handler = Callable[..., Any]
+#: Where a handler may run: ``None`` (async on the worker's loop, sync on a thread of its
+#: own) or ``"process"`` (a child process of the worker's pool).
+ISOLATIONS = (None, "process")
 
 
 class Retry(Exception):
@@ -48,6 +53,7 @@ class Task:
     prefix: str | None = None
     timeout: float | None = None
     payload_model: builtins.type[BaseModel] | None = None
+    isolation: str | None = None
 
     @property
     def is_async(self) -> bool:
@@ -79,18 +85,24 @@ class TaskRegistry:
         self.by_prefix: dict[str, Task] = {}
 
     def add(self, handler: Handler, *, type: str | None, prefix: str | None,
-            timeout: float | None) -> Task:
+            timeout: float | None, isolation: str | None = None) -> Task:
         """Register ``handler``; ``ValidationError`` on a duplicate or a bad spec."""
         if (type is None) == (prefix is None):
             raise ValidationError("register a handler for exactly one of type or prefix", code="CL400")
         if timeout is not None and timeout <= 0:
             raise ValidationError("timeout must be positive", code="CL400")
+        if isolation not in ISOLATIONS:
+            raise ValidationError(f"isolation must be None or 'process', not {isolation!r}", code="CL400")
+        if isolation == "process" and ("<locals>" in getattr(handler, "__qualname__", "<locals>")
+                                        or getattr(handler, "__module__", None) is None):
+            raise ValidationError("isolation='process' needs a module-level function (a child process "
+                                  f"imports it by name), not {handler!r}", code="CL400")
         table, key = (self.by_type, type) if type is not None else (self.by_prefix, prefix)
         assert key is not None
         if key in table:
             raise ValidationError(f"a handler for {key!r} is already registered", code="CL400")
         task = Task(handler, type=type, prefix=prefix, timeout=timeout,
-                    payload_model=_payload_model(handler))
+                    payload_model=_payload_model(handler), isolation=isolation)
         table[key] = task
         return task
 
@@ -100,6 +112,11 @@ class TaskRegistry:
             return self.by_type[job_type]
         matches = [p for p in self.by_prefix if job_type.startswith(p)]
         return self.by_prefix[max(matches, key=len)] if matches else None
+
+    @property
+    def isolated(self) -> bool:
+        """Whether any task runs in a child process (the worker then keeps a pool)."""
+        return any(t.isolation == "process" for t in [*self.by_type.values(), *self.by_prefix.values()])
 
     def claim_filters(self) -> dict[str, list[str] | None]:
         """``types`` / ``type_prefixes`` for the claim, so only handled jobs are leased."""
