@@ -1,0 +1,145 @@
+"""Workflow benchmark: diamond runs against plain jobs and the raw-Postgres anchor.
+
+    .venv/bin/python bench/workflows.py [--runs 1000] [--workers 4] [--anchor-seconds 10]
+
+On a throw-away PostgreSQL (``engine.bench_server``), in one run:
+
+- plain jobs: 4 x runs no-op jobs drained by ``workers`` processes with single claims
+  (``claim_one_job_v3`` + ``complete_job_v1``): jobs/s, and its ratio to the anchor;
+- workflow steps: ``runs`` runs of the diamond A -> B, A -> C, B+C -> D (4 no-op steps
+  each) started, then drained by the same loop: steps/s and runs/s. The step cost
+  against a plain job is plain jobs/s ÷ steps/s (target ≤ 1.5);
+- predecessor -> successor: a chain A -> B with an idle worker LISTENing on
+  ``collab_jobs``: the time from A's complete to B's claim, p50/p95 (target p50 ≤ 5 ms).
+
+Results go to stdout and bench/results/workflows.json. Run by hand; never a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine import ROOT, bench_server, drain, enqueue, run_anchors  # noqa: E402
+
+DIAMOND = {"nodes": [{"id": n, "type": "b.noop", "data": {}} for n in "abcd"],
+           "edges": [{"id": "ab", "source": "a", "target": "b"}, {"id": "ac", "source": "a", "target": "c"},
+                     {"id": "bd", "source": "b", "target": "d"}, {"id": "cd", "source": "c", "target": "d"}]}
+CHAIN = {"nodes": [{"id": "a", "type": "l.first", "data": {}}, {"id": "b", "type": "l.second", "data": {}}],
+         "edges": [{"id": "ab", "source": "a", "target": "b"}]}
+
+
+def published(conn: psycopg.Connection, executor: str, definition: dict[str, object]) -> str:
+    """A published workflow of ``executor`` running ``definition``; its id."""
+    types = sorted({node["type"] for node in definition["nodes"]})  # type: ignore[index]
+    conn.execute("select count(*) from collab.register_step_types_v1(executor_id => %s, step_types => %s)",
+                 (executor, Jsonb([{"name": t, "title": t} for t in types])))
+    row = conn.execute("select id from collab.create_workflow_v1(executor_id => %s, name => 'bench',"
+                       " definition => %s)", (executor, Jsonb(definition))).fetchone()
+    assert row is not None
+    conn.execute("select 1 from collab.publish_workflow_v1(workflow_id => %s)", (row[0],))
+    return str(row[0])
+
+
+def start_runs(url: str, executor: str, runs: int) -> tuple[str, float]:
+    """Publish the diamond and start ``runs`` runs; (workflow id, runs started per second)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        workflow = published(conn, executor, DIAMOND)
+        start = time.perf_counter()
+        for _ in range(runs):
+            conn.execute("select collab.start_run_v1(workflow_id => %s)", (workflow,))
+        return workflow, runs / (time.perf_counter() - start)
+
+
+def runs_done(url: str, workflow: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select count(*) from collab.workflow_runs where workflow_id = %s"
+                           " and status = 'succeeded'", (workflow,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def handoff_latency(url: str, samples: int) -> dict[str, float]:
+    """A -> B: complete A, time until an idle LISTENing worker has claimed B."""
+    latencies: list[float] = []
+    completed_at: list[float] = []
+    ready, got = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("listen collab_jobs")
+            ready.set()
+            while len(latencies) < samples:
+                for _ in conn.notifies(timeout=2.0, stop_after=1):
+                    break
+                row = conn.execute("select id from collab.claim_one_job_v3(executor_id => 'lat',"
+                                   " worker_id => 'idle', lease_seconds => 60, type_prefix => 'l.second')").fetchone()
+                if row:
+                    latencies.append((time.perf_counter() - completed_at[len(latencies)]) * 1000)
+                    conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => 'idle')", (row[0],))
+                    got.set()
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        workflow = published(conn, "lat", CHAIN)
+        thread = threading.Thread(target=worker)
+        thread.start()
+        ready.wait()
+        for _ in range(samples):
+            conn.execute("select collab.start_run_v1(workflow_id => %s)", (workflow,))
+            first = conn.execute("select id from collab.claim_one_job_v3(executor_id => 'lat', worker_id => 'a',"
+                                 " lease_seconds => 60, type_prefix => 'l.first')").fetchone()
+            assert first is not None
+            time.sleep(0.02)
+            got.clear()
+            completed_at.append(time.perf_counter())
+            conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => 'a')", (first[0],))
+            got.wait(5)
+        thread.join()
+    q = statistics.quantiles(latencies, n=100)
+    return {"p50": q[49], "p95": q[94]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--anchor-seconds", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    steps = 4 * args.runs
+    with bench_server() as (admin, url):
+        anchor = run_anchors(admin, args.anchor_seconds)["claim_complete_jobs_per_s"]
+        enqueue(url, "plain", steps)
+        plain = drain(url, "plain", steps, args.workers, "single")
+        workflow, started = start_runs(url, "flow", args.runs)
+        began = time.perf_counter()
+        # A drain worker stops when a claim finds nothing; whoever completes a step claims
+        # next, so the successors it enabled are always taken and the drain completes.
+        step_rate = drain(url, "flow", steps, args.workers, "single")
+        elapsed = time.perf_counter() - began
+        assert runs_done(url, workflow) == args.runs, "not every run succeeded"
+        latency = handoff_latency(url, args.samples)
+    figures = {
+        "anchor_claim_complete_jobs_per_s": anchor,
+        "plain_jobs_per_s": plain, "plain_vs_anchor": plain / anchor,
+        "workflow_steps_per_s": step_rate, "workflow_steps_vs_anchor": step_rate / anchor,
+        "runs_started_per_s": started, "runs_drained_per_s": args.runs / elapsed,
+        "step_cost_vs_plain_job": plain / step_rate,
+        "handoff_ms_p50": latency["p50"], "handoff_ms_p95": latency["p95"],
+    }
+    for name, value in figures.items():
+        print(f"{name:36s} {value:12.2f}")
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "workflows.json").write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
