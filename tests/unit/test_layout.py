@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "worker": {"client", "transports", "workflows"},
     "http": {"client", "transports", "local", "auth", "workflows"},
     "cli": {"client", "transports", "local", "auth", "worker", "http", "workflows"},
+    "testing": {"client", "worker", "local", "transports"},
 }
 VOCABULARY = {"errors", "models", "states", "timing", "exits"}
 
