@@ -77,12 +77,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_exit_statuses_are_the_ones_the_readme_documents() -> None:
     assert {s.name: s.value for s in ExitStatus} == {
         "OK": 0, "ERROR": 1, "USAGE": 2, "NOT_FOUND": 3, "CONFLICT": 4, "DENIED": 5,
-        "UNAVAILABLE": 69, "DRAIN_TIMEOUT": 75, "TIMEOUT": 124, "FORCED": 130}
+        "UNAVAILABLE": 69, "STUCK": 70, "DRAIN_TIMEOUT": 75, "TIMEOUT": 124, "FORCED": 130}
     section = README.read_text().split("## The `collab` command", 1)[1].split("\n## ", 1)[0]
     section = re.sub(r"\s+", " ", section)
     for value, words in [(0, "ok"), (1, "error"), (2, "bad arguments or input"), (3, "not found"),
                          (4, "conflict"), (5, "unauthorized/forbidden"), (69, "database unreachable"),
-                         (75, "drain timeout"), (124, "timeout"), (130, "second signal")]:
+                         (70, "too many hung sync handler threads"), (75, "drain timeout"), (124, "timeout"), (130, "second signal")]:
         assert f"{value} {words}" in section, (value, words)
 
 
