@@ -15,8 +15,9 @@ Environment (``Settings.from_env``):
 - ``COLLAB_RATE_LIMIT`` — ``<requests>/<seconds>`` per caller (default ``600/60``);
   ``0`` or ``off`` turns it off. Counted in Postgres (``collab.rate_limit_hit_v1``).
 - ``COLLAB_ARTIFACT_BUCKETS`` — buckets ``sign-artifact`` may sign (default ``artifacts``).
-- ``COLLAB_WS_BUFFER`` — messages a WebSocket may have waiting before its client is
-  dropped as a slow consumer (default 256; ``collab_sdk.http.sockets``).
+- ``COLLAB_WS_BUFFER`` / ``COLLAB_WS_SLOW_SECONDS`` — a WebSocket's outbox (default 256
+  messages) and how long it may stay full before its client is dropped as a slow
+  consumer (default 5 s; ``collab_sdk.http.sockets``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Settings:
     rate_window_seconds: int = 60
     buckets: tuple[str, ...] = ("artifacts",)
     ws_buffer: int = 256
+    ws_slow_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +71,8 @@ class Settings:
         return cls(max_body_bytes=int(env.get("COLLAB_MAX_BODY_BYTES") or 2 * 1024 * 1024),
                    cors_origins=origins, cors_localhost=dev and origins_text is None,
                    rate_limit=limit, rate_window_seconds=window, buckets=buckets,
-                   ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)))
+                   ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)),
+                   ws_slow_seconds=max(0.1, float(env.get("COLLAB_WS_SLOW_SECONDS") or 5)))
 
     def allows_origin(self, origin: str | None) -> bool:
         """Whether a browser at ``origin`` may read the answers (CORS)."""

@@ -28,8 +28,10 @@ it names one (``timeout``, close 1000) or when the server shuts down (``shutdown
 1001). The client
 may send ``{"type": "ping"}`` at any time and gets ``{"type": "pong"}``; uvicorn pings at
 the protocol level too. **Backpressure**: each socket has a bounded outbox
-(``COLLAB_WS_BUFFER`` messages, default 256); a client that lets it fill is dropped with
-close code ``4009`` (``slow_consumer``) — it reconnects with ``since``.
+(``COLLAB_WS_BUFFER`` messages, default 256, behind the stream's own bounded read-ahead);
+a client that leaves it full for ``COLLAB_WS_SLOW_SECONDS`` (default 5) is dropped with
+close code ``4009`` (``slow_consumer``): what it had not taken is forgotten, and it
+reconnects with ``since``.
 """
 
 from __future__ import annotations
@@ -162,9 +164,9 @@ async def events_socket(call: Call, socket: Socket) -> None:
     async def pump() -> str:
         async for event in stream:
             message = '{"type": "event", "event": ' + event.model_dump_json(by_alias=True) + "}"
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
+            try:  # a burst may fill the outbox; a client that never makes room is dropped
+                await asyncio.wait_for(outbox.put(message), runtime.settings.ws_slow_seconds)
+            except asyncio.TimeoutError:
                 raise _Overflow() from None
         return "final"
 
