@@ -121,4 +121,8 @@ def test_zombie_worker_cannot_overwrite_the_new_owner(spawn: Any, owner: Caller)
     assert owner.sql("select result, attempts from collab.jobs")[0] == result
     assert result["attempts"] == 2 and "rescuer" in result["result"]["worker"]
     assert event_counts(owner, "succeeded") == [1]
-    assert "lease" in output.lower(), output
+    lost = [line for line in output.splitlines() if ": lost — " in line]
+    assert len(lost) == 1 and "lease" in lost[0], output  # counted and logged once
+    stats = owner.sql("select metadata->'stats' as s from collab.worker_heartbeats_v2"
+                      " where metadata->>'name' = 'zombie'")[0]["s"]
+    assert stats["lost"] == 1 and "succeeded" not in stats, stats
