@@ -12,7 +12,8 @@ from types import ModuleType
 import click
 import pytest
 
-from collab_sdk.cli import connect, db, demo, dlq, jobs, members, monitor, serve, watch, worker
+from collab_sdk.cli import (connect, db, demo, dlq, jobs, members, monitor, runs, serve, watch, worker,
+                            workflows)
 from collab_sdk.exits import ExitStatus
 
 # `collab_sdk.cli.main` is the entry point function; the module behind it:
@@ -31,9 +32,15 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["dlq", "list"], dlq), (["dlq", "retry", "id"], dlq),
     (["workers"], monitor), (["metrics"], monitor),
     (["members", "add", "ex", "u"], members), (["members", "remove", "ex", "u"], members),
+    (["workflows", "list"], workflows), (["workflows", "show", "id"], workflows),
+    (["workflows", "create", "n", "--executor", "e", "--definition", "{}"], workflows),
+    (["workflows", "validate", "id"], workflows), (["workflows", "publish", "id"], workflows),
+    (["workflows", "run", "id"], workflows),
+    (["runs", "list"], runs), (["runs", "show", "id"], runs), (["runs", "watch", "id"], runs),
+    (["runs", "resume", "id", "step"], runs), (["runs", "cancel", "id"], runs), (["runs", "retry", "id"], runs),
     (["serve"], serve), (["token", "--sub", "u"], serve),
 ]
-GROUPED = ("db", "dlq", "members")
+GROUPED = ("db", "dlq", "members", "workflows", "runs")
 
 
 def resolve(cli: click.Group, argv: list[str]) -> click.Command:

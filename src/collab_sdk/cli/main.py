@@ -14,12 +14,14 @@ the dispatch, and the exit status each error means.
     collab dlq list | collab dlq retry ID    (a dead letter's id or its job's)
     collab stats [--executor E] | collab metrics [--executor E] | collab workers [--within S]
     collab members add|remove EXECUTOR USER_ID [--role R]
+    collab workflows list|show|create|validate|publish|run
+    collab runs list|show|watch|resume|cancel|retry
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
     collab serve [--port 3100] [--host 127.0.0.1]  the Collab API, functions and /docs
     collab --version
 
 Each group module (``db``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
-``monitor``, ``members``, ``serve``) adds its commands in ``register``; this module knows
+``monitor``, ``members``, ``workflows``, ``runs``, ``serve``) adds its commands in ``register``; this module knows
 none of their options. ``collab_sdk.cli.connect`` picks the database. Every command, and
 ``collab worker``, exits with a ``collab_sdk.exits.ExitStatus``.
 """
@@ -32,7 +34,8 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import psycopg
 
-from collab_sdk.cli import db, demo, dlq, jobs, members, monitor, serve, watch, worker
+from collab_sdk.cli import (db, demo, dlq, jobs, members, monitor, runs, serve, watch, worker,
+                            workflows)
 from collab_sdk.cli.base import Group
 from collab_sdk.cli.output import exit_status_for
 from collab_sdk.errors import CollabError
@@ -41,7 +44,7 @@ from collab_sdk.exits import ExitStatus
 __all__ = ["GROUPS", "build_cli", "main", "collab_version"]
 
 #: The command group modules, in the order ``collab --help`` (and the README) lists them.
-GROUPS = (db, demo, worker, jobs, watch, dlq, monitor, members, serve)
+GROUPS = (db, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve)
 
 
 def collab_version() -> str:

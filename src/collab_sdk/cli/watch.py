@@ -25,7 +25,7 @@ from collab_sdk.exits import ExitStatus
 from collab_sdk.models import JobEvent
 from collab_sdk.states import WORKER_EVENTS, status_after
 
-__all__ = ["register", "cmd_watch", "follow_events", "format_event"]
+__all__ = ["register", "cmd_watch", "follow_events", "format_event", "run_on_loop"]
 
 
 def register(cli: click.Group) -> None:
@@ -64,7 +64,7 @@ def cmd_watch(client: CollabClient, *, job_id: str, since: int, timeout: float |
             _print(as_json, event)
             last[:] = [event]
 
-    if not _run(client, consume(), timeout):
+    if not run_on_loop(client, consume(), timeout):
         return ExitStatus.TIMEOUT
     if last and last[0].event_type == "succeeded":
         return ExitStatus.OK
@@ -94,10 +94,10 @@ def follow_events(client: CollabClient, *, since: int, executor: str | None = No
             if not type or types[event.job_id] == type:
                 _print(as_json, event, types[event.job_id])
 
-    _run(client, consume(), None)
+    run_on_loop(client, consume(), None)
 
 
-def _run(client: CollabClient, consume: Coroutine[Any, Any, None], timeout: float | None) -> bool:
+def run_on_loop(client: CollabClient, consume: Coroutine[Any, Any, None], timeout: float | None) -> bool:
     """Run ``consume`` on the client's loop; False when ``timeout`` passed first. Ctrl-C
     and timeouts cancel it, so the stream's connections close."""
     future = client.submit(consume)
