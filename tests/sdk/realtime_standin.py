@@ -25,6 +25,22 @@ What supabase-py's realtime client (realtime-py 2.34.1) speaks, and so what this
   is the current state, ``tracks`` every track.
 - ``phx_leave`` → ``phx_reply`` ok; a push to a topic not joined → ``unmatched topic``.
 
+**Private channels** (``config.private``), as Realtime Authorization does
+(``Realtime.Tenants.Authorization``, ``RealtimeChannel``): a private topic is a channel
+apart from the public one of the same name. The join runs Realtime's read check
+against the database (``support.supabase.realtime_policies``: probe rows selected as the
+caller with ``realtime.topic`` set, rolled back) and is refused without a broadcast or
+presence read (``Unauthorized: You do not have permissions to read from this Channel
+topic: <topic>``), or when the check itself fails. The write check runs at the first
+broadcast or track and is kept for the channel's life (a new ``access_token`` checks
+again): a broadcast without write is dropped without a reply (kept in ``dropped``), a
+track without write is answered ``{status: error}``; broadcasts and presence reach only
+channels that may read them. **Broadcasts from the database** (``realtime.send``: rows
+of ``realtime.messages``, which Realtime replicates; here the test schema's trigger
+notifies ``realtime_standin`` after commit) go to the joined channels of that topic and
+privacy as ``broadcast`` ``{type, event, payload, meta: {id}}``, recorded in
+``broadcasts`` too.
+
 ``postgres_changes`` of new ``collab.job_events`` rows, read as each subscriber so RLS
 decides: ``realtime_changes.ChangesFeed``; they are kept in ``pushed``.
 
@@ -34,6 +50,7 @@ handshakes (503) for ``s`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -48,8 +65,11 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from psycopg import AsyncConnection
+
 from postgrest_standin import ANON_KEY, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY
 from realtime_changes import Binding, ChangesFeed, Message, Refused
+from support.supabase import Policies, realtime_policies
 
 SOCKET_PATH = "/realtime/v1/websocket"
 KEY_ROLES = {SECRET_KEY: "service_role", SERVICE_ROLE_KEY: "service_role",
@@ -80,6 +100,21 @@ class _Channel:
     config: dict[str, Any]
     bindings: list[Binding]
     presence_key: str
+    #: A private channel's read policies (from the join) and write policies (checked
+    #: at the first broadcast or track, None until then).
+    read: Policies | None = None
+    write: Policies | None = None
+
+    @property
+    def private(self) -> bool:
+        return bool(self.config.get("private"))
+
+    def reads(self, extension: str) -> bool:
+        """Whether this channel is sent ``extension`` messages of its topic."""
+        if not self.private:
+            return True
+        assert self.read is not None
+        return self.read.broadcast_read if extension == "broadcast" else self.read.presence_read
 
     def option(self, section: str, name: str) -> bool:
         return bool((self.config.get(section) or {}).get(name))
@@ -98,12 +133,17 @@ class RealtimeStandin:
         self.access_tokens: list[tuple[str, str]] = []
         self.broadcasts: list[Message] = []
         self.tracks: list[Message] = []
+        #: Broadcasts a private channel sent without write permission (Realtime drops them).
+        self.dropped: list[Message] = []
+        self.refused: list[tuple[str, str]] = []  # (topic, reason) of refused joins
         self._sockets: dict[ServerConnection, dict[str, _Channel]] = {}
         self._presence: dict[str, dict[tuple[ServerConnection, str], dict[str, Any]]] = {}
         self._refs = itertools.count(1)
         self._refuse_until = 0.0
         self._server: Server | None = None
         self._feed = ChangesFeed(db_url, self._subscribers)
+        self._relaying = asyncio.Event()
+        self._relay: asyncio.Task[None]
         #: The ``postgres_changes`` sent, in order.
         self.pushed = self._feed.pushed
 
@@ -115,6 +155,8 @@ class RealtimeStandin:
 
     async def __aenter__(self) -> RealtimeStandin:
         await self._feed.start()
+        self._relay = asyncio.create_task(self._relay_database_broadcasts())
+        await asyncio.wait_for(self._relaying.wait(), 10)
         self._server = await serve(self._serve, self.host, 0, process_request=self._handshake)
         return self
 
@@ -123,6 +165,8 @@ class RealtimeStandin:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        self._relay.cancel()
+        await asyncio.gather(self._relay, return_exceptions=True)
         await self._feed.aclose()
 
     # -- for tests ------------------------------------------------------------------
@@ -147,7 +191,8 @@ class RealtimeStandin:
         """``{key: [state, ...]}`` tracked on ``topic`` (without ``realtime:``) now,
         without ``phx_ref``."""
         state: dict[str, list[dict[str, Any]]] = {}
-        for (_, key), meta in self._presence.get(f"realtime:{topic}", {}).items():
+        spaces = {**self._presence.get(f"realtime:{topic}", {}), **self._presence.get(f"private:{topic}", {})}
+        for (_, key), meta in spaces.items():
             state.setdefault(key, []).append({k: v for k, v in meta.items() if k != "phx_ref"})
         return state
 
@@ -203,6 +248,7 @@ class RealtimeStandin:
             try:
                 channels[topic] = await self._join(ws, apikey, topic, payload, ref)
             except Refused as refused:
+                self.refused.append((_short(topic), str(refused)))
                 await _send(ws, topic, "phx_reply", {"status": "error", "response": {"reason": str(refused)}}, ref)
             return
         channel = channels.get(topic)
@@ -216,10 +262,15 @@ class RealtimeStandin:
             self.access_tokens.append((_short(topic), str(payload.get("access_token"))))
             with contextlib.suppress(Refused):
                 channel.role, channel.claims = _caller(apikey, payload.get("access_token"))
+                if channel.private:  # Realtime checks the new token's policies again
+                    channel.read, channel.write = await self._policies(channel), None
         elif event == "broadcast":
             await self._broadcast(channel, payload, ref)
         elif event == "presence" and payload.get("event") in ("track", "untrack"):
-            await self._untrack(channel, payload.get("payload") if payload["event"] == "track" else None)
+            tracking = payload["event"] == "track"
+            if tracking and not await self._may_write(channel, "presence"):
+                return await channel.send("phx_reply", {"status": "error", "response": {}}, ref)
+            await self._untrack(channel, payload.get("payload") if tracking else None)
             await channel.send("phx_reply", {"status": "ok", "response": {}}, ref)
         else:
             await channel.send("phx_reply", {"status": "error", "response": {"reason": f"unknown event {event}"}}, ref)
@@ -234,21 +285,51 @@ class RealtimeStandin:
         presence = config.get("presence") or {}
         channel = _Channel(ws, topic, role, claims, config, bindings,
                            str(presence.get("key") or f"key-{next(self._refs)}"))
+        if channel.private:
+            channel.read = await self._policies(channel)
+            if not channel.read.can_join_private:
+                raise Refused("Unauthorized: You do not have permissions to read from this Channel "
+                              f"topic: {_short(topic)}")
         self.joins.append(Join(_short(topic), payload, apikey, role, claims))
         await channel.send("phx_reply", {"status": "ok", "response": {
             "postgres_changes": [{**b.spec, "id": b.id} for b in bindings]}}, ref)
         if bindings:
             await channel.send("system", {"channel": _short(topic), "extension": "postgres_changes",
                                           "message": "Subscribed to PostgreSQL", "status": "ok"})
-        if channel.option("presence", "enabled"):
-            await channel.send("presence_state", _raw_state(self._presence.get(topic, {}).items()))
+        if channel.option("presence", "enabled") and channel.reads("presence"):
+            await channel.send("presence_state", _raw_state(self._presence_of(channel).items()))
         return channel
 
+    async def _policies(self, channel: _Channel) -> Policies:
+        """Realtime's read and write checks of ``channel``'s topic for its caller; a check
+        that fails (no realtime schema, a policy error) refuses, as Realtime does."""
+        try:
+            return await asyncio.to_thread(realtime_policies, self.db_url, channel.role,
+                                           channel.claims, _short(channel.topic))
+        except Exception as exc:  # noqa: BLE001 - any failure of the check is a refusal
+            raise Refused(f"Unauthorized: You do not have permissions to read from this Channel "
+                          f"topic: {_short(channel.topic)} ({type(exc).__name__})") from exc
+
+    async def _may_write(self, channel: _Channel, extension: str) -> bool:
+        """Public channels always; private ones by the write check, run once per token."""
+        if not channel.private:
+            return True
+        if channel.write is None:
+            channel.write = await self._policies(channel)
+        return channel.write.broadcast_write if extension == "broadcast" else channel.write.presence_write
+
+    def _presence_of(self, channel: _Channel) -> dict[tuple[ServerConnection, str], dict[str, Any]]:
+        return self._presence.get(_space(channel), {})
+
     async def _broadcast(self, channel: _Channel, payload: dict[str, Any], ref: str | None) -> None:
-        self.broadcasts.append(Message(_short(channel.topic), str(payload.get("event")),
-                                       dict(payload.get("payload") or {}), channel.claims))
-        for other in self._subscribers(channel.topic):
-            if other is not channel or channel.option("broadcast", "self"):
+        message = Message(_short(channel.topic), str(payload.get("event")),
+                          dict(payload.get("payload") or {}), channel.claims)
+        if not await self._may_write(channel, "broadcast"):
+            self.dropped.append(message)  # no reply, even with ack
+            return
+        self.broadcasts.append(message)
+        for other in self._subscribers(channel.topic, private=channel.private):
+            if (other is not channel or channel.option("broadcast", "self")) and other.reads("broadcast"):
                 await other.send("broadcast", payload)
         if channel.option("broadcast", "ack"):
             await channel.send("phx_reply", {"status": "ok", "response": {}}, ref)
@@ -256,7 +337,7 @@ class RealtimeStandin:
     async def _untrack(self, channel: _Channel, track: dict[str, Any] | None = None) -> None:
         """Replace (or just remove) ``channel``'s presence; ``presence_diff`` to the topic."""
         topic, slot = channel.topic, (channel.ws, channel.presence_key)
-        metas = self._presence.setdefault(topic, {})
+        metas = self._presence.setdefault(_space(channel), {})
         left = metas.pop(slot, None)
         joined = None
         if track is not None:
@@ -266,13 +347,33 @@ class RealtimeStandin:
             return
         diff = {"joins": _raw_state([(slot, joined)] if joined else []),
                 "leaves": _raw_state([(slot, left)] if left else [])}
-        for other in self._subscribers(topic):
-            await other.send("presence_diff", diff)
+        for other in self._subscribers(topic, private=channel.private):
+            if other.reads("presence"):
+                await other.send("presence_diff", diff)
 
-    def _subscribers(self, topic: str | None = None) -> list[_Channel]:
-        """The joined channels (on ``topic``, when given), over all sockets."""
+    def _subscribers(self, topic: str | None = None, *, private: bool | None = None) -> list[_Channel]:
+        """The joined channels (on ``topic``, and of that privacy, when given), over all sockets."""
         return [c for channels in list(self._sockets.values()) for c in channels.values()
-                if topic is None or c.topic == topic]
+                if (topic is None or c.topic == topic) and (private is None or c.private == private)]
+
+    async def _relay_database_broadcasts(self) -> None:
+        """Send each committed ``realtime.messages`` broadcast to its topic's channels."""
+        async with await AsyncConnection.connect(self.db_url, autocommit=True) as conn, \
+                await AsyncConnection.connect(self.db_url, autocommit=True) as reader:
+            await conn.execute("listen realtime_standin")
+            self._relaying.set()
+            async for notify in conn.notifies():
+                row = await (await reader.execute(
+                    "select topic, event, payload, coalesce(private, false), id::text"
+                    " from realtime.messages where id = %s", (notify.payload,))).fetchone()
+                if row is None:
+                    continue
+                topic, event, payload, private, id = row
+                self.broadcasts.append(Message(topic, str(event), dict(payload or {}), {"role": "database"}))
+                for channel in self._subscribers(f"realtime:{topic}", private=private):
+                    if channel.reads("broadcast"):
+                        await channel.send("broadcast", {"type": "broadcast", "event": event,
+                                                         "payload": payload, "meta": {"id": id}})
 
 
 def _caller(apikey: str, access_token: Any) -> tuple[str, dict[str, Any]]:
@@ -308,6 +409,11 @@ def _raw_state(entries: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
 
 def _short(topic: str) -> str:
     return topic.removeprefix("realtime:")
+
+
+def _space(channel: _Channel) -> str:
+    """Where a channel's presence lives: private and public topics of one name are apart."""
+    return f"private:{_short(channel.topic)}" if channel.private else channel.topic
 
 
 __all__ = ["RealtimeStandin", "Join", "Message", "Refused", "SOCKET_PATH"]

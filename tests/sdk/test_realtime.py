@@ -3,6 +3,7 @@
 catch-up after a dropped socket, RLS, pushes to ignore) and a worker's presence and
 broadcasts (and its jobs carrying on while Realtime is down).
 
+Channels are private, on databases with Realtime's schema and collab's policies.
 The Supabase URL is the Realtime stand-in's ``http://127.0.0.1:<port>``: supabase-py
 opens its websocket there, and the PostgREST stand-in answers ``/rest/v1`` on the same
 host and port through respx. Streams poll every 30 s, so only Realtime can wake them."""
@@ -30,10 +31,18 @@ from collab_sdk.worker.loop import Worker
 from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
 from realtime_standin import RealtimeStandin
 from support import Caller
+from support.supabase import supabase_db_url, supabase_template_db
 
 pytestmark = pytest.mark.filterwarnings("ignore:ConnectionClosed:DeprecationWarning")  # realtime-py's
 POLL = 30.0
 Open = Callable[..., AsyncCollabClient]
+__all__ = ["supabase_template_db"]  # a fixture used here
+
+
+@pytest.fixture
+def db_url(supabase_db_url: str) -> str:
+    """This module's databases have Realtime's schema, so collab's channel policies apply."""
+    return supabase_db_url
 
 
 @pytest.fixture
@@ -116,7 +125,7 @@ async def test_the_subscription_asks_for_job_event_inserts_as_the_user(
     for join in realtime.joins:
         assert join.payload["access_token"] == token and join.apikey == PUBLISHABLE_KEY
         assert (join.role, join.claims["sub"]) == ("authenticated", str(user_id))
-        assert join.payload["config"]["private"] is False
+        assert join.payload["config"]["private"] is True
         [binding] = join.payload["config"]["postgres_changes"]
         assert (binding["event"], binding["schema"], binding["table"]) == ("INSERT", "collab", "job_events")
     path = urlsplit(realtime.handshakes[0])

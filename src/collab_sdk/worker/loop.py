@@ -41,7 +41,7 @@ from collab_sdk.exits import ExitStatus
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
 from collab_sdk.worker.attempt import Attempt
-from collab_sdk.worker.capabilities import listener_for, presence_for
+from collab_sdk.worker.capabilities import listener_for, poll_interval_for, presence_for
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.drain import InFlight
 from collab_sdk.worker.heartbeat import Heartbeat
@@ -66,7 +66,7 @@ class Worker:
 
     def __init__(self, client: AsyncCollabClient | CollabClient, *, executor_id: str,
                  name: str | None = None, concurrency: int = 8, lease_seconds: int = 60,
-                 poll_interval: float = 2.0, heartbeat_interval: float = 5.0,
+                 poll_interval: float | None = None, heartbeat_interval: float = 5.0,
                  drain_timeout: float = 30.0, version: str | None = None,
                  realtime: bool = True, fire_schedules: bool = True,
                  max_abandoned_threads: int | None = None) -> None:
@@ -78,7 +78,9 @@ class Worker:
         self.worker_id = f"{self.name}-{secrets.token_hex(4)}"
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
-        self.poll_interval = poll_interval
+        #: Seconds between polls when nothing wakes the worker (default: 2, or 30 where
+        #: Realtime broadcasts wake it: ``capabilities.poll_interval_for``).
+        self.poll_interval = poll_interval_for(self.client.transport, poll_interval)
         self.heartbeat_interval = heartbeat_interval
         self.drain_timeout = drain_timeout
         #: Hung sync handler threads tolerated (default: ``concurrency``); at that many the

@@ -1,7 +1,10 @@
 """A worker on Supabase Realtime: presence and broadcasts, best effort.
 
-The channels of the seeds' taxonomy (public channels; ``collab.job_events`` stays the
-transactional record, these are for dashboards and routing):
+The channels of the seeds' taxonomy (private channels, joined with the transport's key
+and user token; ``collab.job_events`` stays the transactional record, these are for
+dashboards and routing). Realtime admits each join and each write by the RLS policies on
+``realtime.messages`` that collab's migrations ship
+(``20261201010000_collab_realtime_policies.sql``):
 
 - ``agents:{agentId}`` — presence under the key ``agentId`` with ``{agentId, executorId,
   status, version, lastSeenAt, running, capacity}``, the values of the worker's
@@ -12,7 +15,14 @@ transactional record, these are for dashboards and routing):
   (``seq`` and ``payload`` of the progress event), ``job.succeeded`` and ``job.failed``
   (``outcome``: failed, retried or aborted), each with ``{jobId, executorId, agentId,
   type, attempt, at}``. A job whose lease was lost gets no final broadcast.
-- ``system:events`` — ``agent.started`` and ``agent.stopped``.
+- ``system:events`` — ``agent.started`` and ``agent.stopped``, only from a worker using
+  the secret key (the topic is written by the service role only; a member worker's
+  start and stop show as its presence on ``agents:{agentId}`` instead).
+
+A member worker (publishable key and a user token) may write ``agents:`` of its own
+heartbeat row and ``jobs:`` of running jobs of executors where it is a worker or admin
+member; Realtime checks the write at the first message of each channel and keeps the
+answer for the channel's life, so a job's final broadcast after its complete goes out.
 
 ``RealtimePublisher`` sends from a queue in its own task, so the worker never waits for
 Realtime: a message that cannot be sent is dropped (at most ``max_pending`` wait), the
@@ -199,6 +209,9 @@ class WorkerPresence:
         self.publisher = RealtimePublisher(session, log_gate=log_gate)
         self.agent_id, self.executor_id, self.version = agent_id, executor_id, version
         self.topic = agent_topic(agent_id)
+        #: Whether ``agent.started``/``agent.stopped`` go on ``system:events`` (written by
+        #: the service role only: Realtime would drop a member's without a word).
+        self.announces = session.trusted
 
     def start(self) -> None:
         """Start publishing; announce ``agent.started`` on ``system:events``."""
@@ -240,6 +253,8 @@ class WorkerPresence:
         await self.publisher.aclose()
 
     def _announce(self, event: str) -> None:
+        if not self.announces:
+            return
         self.publisher.broadcast(SYSTEM_TOPIC, event, {
             "agentId": self.agent_id, "executorId": self.executor_id, "version": self.version,
             "at": _now()})

@@ -31,6 +31,10 @@ say) and the client sends batch RPCs in chunks of at most that many inputs.
 Live events: ``transport.live_source()`` is a ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``),
 which ``AsyncCollabClient.watch`` uses to learn when to read again.
 
+Workers: ``transport.claim_waker(executor_id, ...)`` is a ``RealtimeClaimWaker``
+(``WakesClaims``): the database broadcasts ``jobs.claimable`` on the private channel
+``queue:{executorId}`` when jobs become claimable, so workers poll only as a backstop.
+
 Artifacts: ``transport.storage()`` is a ``SupabaseStorage`` (``collab_sdk.transports.supabase.storage``)
 over the same supabase client, so ``AsyncCollabClient(t, storage=t.storage())`` talks to
 PostgREST and Storage with one key, one session and one connection pool.
@@ -40,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -48,7 +52,8 @@ from postgrest.exceptions import APIError
 from supabase import AsyncClient
 
 from collab_sdk.errors import CollabError, ConfigurationError, TransportError, error_from_code
-from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
+from collab_sdk.timing import Backoff
+from collab_sdk.transports.supabase.realtime import RealtimeClaimWaker, RealtimeLiveSource
 from collab_sdk.transports.supabase.session import SupabaseSession
 from collab_sdk.transports.supabase.storage import SupabaseStorage
 
@@ -103,6 +108,13 @@ class SupabaseTransport:
         """What wakes ``watch`` over this transport: Realtime ``postgres_changes`` on
         ``collab.job_events``, as this transport's user (``collab_sdk.transports.supabase.realtime``)."""
         return RealtimeLiveSource(self.session)
+
+    def claim_waker(self, executor_id: str, on_wake: Callable[[], None], *,
+                    backstop: float, log_gate: Backoff | None = None) -> RealtimeClaimWaker:
+        """Workers' wake-ups (``WakesClaims``): the private Realtime channel
+        ``queue:{executor_id}``, where the database broadcasts ``jobs.claimable``."""
+        return RealtimeClaimWaker(self.session, executor_id, on_wake, backstop=backstop,
+                                  log_gate=log_gate)
 
     def realtime_session(self) -> SupabaseSession:
         """The session whose Realtime socket worker presence and broadcasts use."""

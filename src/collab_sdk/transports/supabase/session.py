@@ -43,7 +43,7 @@ def key_role(key: str) -> str:
 
 async def close_realtime(realtime: AsyncRealtimeClient, *, if_idle: bool = False) -> None:
     """Close the socket (``if_idle``: only when no channel uses it any more); never raises."""
-    if if_idle and realtime.channels:
+    if if_idle and realtime.get_channels():
         return
     with contextlib.suppress(Exception):
         async with asyncio.timeout(_CLOSE_TIMEOUT):
@@ -61,6 +61,9 @@ class SupabaseSession:
         self.schema = schema
         #: ``anon`` callers get ``Unauthorized`` (not ``Forbidden``) for ``42501``.
         self.anonymous = access_token is None and key_role(key) == "anon"
+        #: Whether calls go as ``service_role`` (a secret key and no user token): RLS and
+        #: Realtime's channel policies do not apply to it.
+        self.trusted = access_token is None and key_role(key) == "service_role"
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = None
         self._client: AsyncClient | None = None
