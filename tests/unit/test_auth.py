@@ -171,6 +171,46 @@ def test_an_empty_subject(scheme: Scheme) -> None:
     rejected(scheme.auth, bearer(scheme.sign(claims(sub=""))), "missing_claim")
 
 
+@pytest.mark.parametrize("value", ["9999999999", 1e300, 1.5, True, -1, 253402300800, [1], None])
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+def test_numeric_dates_must_be_whole_numbers_in_bounds(scheme: Scheme, claim: str, value: Any) -> None:
+    """A signed token whose exp is the string "9999999999" or 1e300 never expired: PyJWT
+    coerces strings and takes any float. Refused now, as is anything not integral."""
+    if value is None:
+        payload = claims() | {claim: float("nan")}  # json.dumps writes NaN, which JSON lacks
+        token = craft({"alg": "HS256", "typ": "JWT"}, payload,
+                      lambda data: hmac.new(SECRET.encode(), data, hashlib.sha256).digest())
+        if scheme.alg != "HS256":
+            return
+    else:
+        token = scheme.sign(claims(**{claim: value}))
+    with pytest.raises(AuthError) as raised:
+        scheme.auth.authenticate(bearer(token))
+    assert raised.value.reason in {"invalid_claim", "invalid_token", "token_not_yet_valid", "token_expired",
+                                   "token_lifetime_too_long"}, raised.value
+    if claim == "exp" and value in ("9999999999", 1e300, 253402300800):  # these never expired before
+        assert raised.value.reason == "invalid_claim", raised.value
+
+
+def test_integral_floats_are_numbers_too(scheme: Scheme) -> None:
+    now = int(time.time())
+    identity = scheme.auth.authenticate(bearer(scheme.sign(claims(iat=float(now), exp=float(now + 60)))))
+    assert identity.subject == USER
+
+
+def test_a_token_may_not_live_longer_than_the_maximum(scheme: Scheme) -> None:
+    now = int(time.time())
+    long_lived = scheme.sign(claims(iat=now, exp=now + 8 * 86400))
+    error = rejected(scheme.auth, bearer(long_lived), "token_lifetime_too_long")
+    assert "COLLAB_JWT_MAX_LIFETIME" in error.message
+    service = scheme.sign(claims(role="service_role", iat=now, exp=now + 10 * 365 * 86400))
+    assert scheme.auth.authenticate(bearer(service)).role == "service_role"  # the legacy key's shape
+    config = AuthConfig.from_env({"SUPABASE_JWT_SECRET": SECRET, "COLLAB_JWT_MAX_LIFETIME": "60"})
+    assert config.max_lifetime == 60
+    with pytest.raises(ConfigurationError):
+        AuthConfig.from_env({"SUPABASE_JWT_SECRET": SECRET, "COLLAB_JWT_MAX_LIFETIME": "nan"})
+
+
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 def test_not_yet_valid(scheme: Scheme, claim: str) -> None:
     token = scheme.sign(claims(**{claim: int(time.time()) + 120}))

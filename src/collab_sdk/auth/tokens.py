@@ -24,6 +24,9 @@ Environment (``AuthConfig.from_env``):
 - ``COLLAB_JWT_AUDIENCE`` — the required ``aud`` (default ``authenticated``).
 - ``COLLAB_JWT_ISSUER`` — the required ``iss``; empty turns the check off.
 - ``COLLAB_JWT_LEEWAY`` — clock skew allowed on ``exp`` / ``nbf`` / ``iat``, 0–60 s (default 30).
+- ``COLLAB_JWT_MAX_LIFETIME`` — the longest ``exp - iat`` accepted for an ``authenticated``
+  token, in seconds (default 604800, a week: Supabase's longest access-token expiry).
+  ``service_role`` tokens (Supabase's legacy service key lives ten years) are exempt.
 - ``COLLAB_API_KEY`` — the key accepted in ``x-api-key``; such a caller is the service role.
 - ``COLLAB_REQUIRE_JWT`` — ``1/true/yes/on``: refuse ``x-api-key`` (``0/false/no/off``
   or unset: accept it). Any other value is a configuration error.
@@ -31,12 +34,15 @@ Environment (``AuthConfig.from_env``):
 A token is accepted only if: its header names an allowed algorithm (``local``: HS256;
 ``jwks``: ES256 / RS256, and the ``kid``'s key has that algorithm and key type), carries
 no ``jku`` / ``x5u`` / ``x5c`` / ``jwk`` / ``crit``; the signature verifies; ``exp``,
-``iat``, ``sub`` and ``role`` are present; it has not expired and is not from the future;
+``iat``, ``sub`` and ``role`` are present; ``exp``, ``iat`` and ``nbf`` are JSON integers
+(or integral numbers) between 0 and 253402300799 (the last second of year 9999) — a
+string, ``1e300`` or NaN is refused, not coerced; an ``authenticated`` token lives at most
+``COLLAB_JWT_MAX_LIFETIME``; it has not expired and is not from the future;
 ``aud`` (and ``iss`` when configured) match; ``role`` is ``authenticated`` or
 ``service_role``. ``AuthError.code`` is one of ``missing_credentials``, ``invalid_token``,
 ``algorithm_not_allowed``, ``invalid_signature``, ``token_expired``,
 ``token_not_yet_valid``, ``invalid_audience``, ``invalid_issuer``, ``missing_claim``,
-``role_not_allowed``, ``unknown_key``, ``jwks_unavailable``, ``jwt_not_configured``,
+``role_not_allowed``, ``invalid_claim``, ``token_lifetime_too_long``, ``unknown_key``, ``jwks_unavailable``, ``jwt_not_configured``,
 ``invalid_api_key``, ``jwt_required``.
 """
 
@@ -113,6 +119,7 @@ class AuthConfig:
     jwks_cooldown: float = 30.0
     jwks_timeout: float = 5.0
     allowed_roles: tuple[str, ...] = ("authenticated", "service_role")
+    max_lifetime: float = 604800.0
 
     def __post_init__(self) -> None:
         if self.mode == "local" and len(self.jwt_secret or "") < MIN_SECRET_CHARS:
@@ -126,6 +133,8 @@ class AuthConfig:
                 check_jwks_url(self.jwks_url)
             elif not _usable_keys(self.jwks):
                 raise ConfigurationError("COLLAB_JWKS holds no usable ES256/RS256 public signing key")
+        if not self.max_lifetime > 0:
+            raise ConfigurationError("COLLAB_JWT_MAX_LIFETIME must be a positive number of seconds")
         if not 0 <= self.leeway <= 60:
             raise ConfigurationError("COLLAB_JWT_LEEWAY must be between 0 and 60 seconds")
         if self.require_jwt and self.mode is None:
@@ -164,7 +173,8 @@ class AuthConfig:
             issuer=(issuer or "").strip() or None,
             api_key=get("COLLAB_API_KEY"), require_jwt=_flag(env, "COLLAB_REQUIRE_JWT"),
             leeway=_seconds(get("COLLAB_JWT_LEEWAY"), "COLLAB_JWT_LEEWAY", 30),
-            jwks_ttl=_seconds(get("COLLAB_JWKS_TTL"), "COLLAB_JWKS_TTL", 600))
+            jwks_ttl=_seconds(get("COLLAB_JWKS_TTL"), "COLLAB_JWKS_TTL", 600),
+            max_lifetime=_seconds(get("COLLAB_JWT_MAX_LIFETIME"), "COLLAB_JWT_MAX_LIFETIME", 604800))
 
 
 class Authenticator:
@@ -265,7 +275,12 @@ class Authenticator:
                                          "verify_iss": config.issuer is not None})
         except jwt.PyJWTError as exc:
             raise _token_error(exc) from None
+        _check_times(claims)
         subject, role = claims["sub"], claims["role"]
+        if role == "authenticated" and claims["exp"] - claims["iat"] > config.max_lifetime:
+            raise AuthError("token_lifetime_too_long",
+                            f"the token lives {int(claims['exp'] - claims['iat'])} s; at most "
+                            f"{config.max_lifetime:g} s are accepted (COLLAB_JWT_MAX_LIFETIME)")
         if not isinstance(subject, str) or not subject:
             raise AuthError("missing_claim", "the token has an empty 'sub' claim")
         if role not in config.allowed_roles:
@@ -296,6 +311,24 @@ def mint_token(secret: str, *, sub: str, role: str = "authenticated",
         claims["iss"] = issuer
     claims.update(extra or {})
     return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
+
+
+#: The latest time a numeric date claim may name: 9999-12-31T23:59:59Z.
+MAX_NUMERIC_DATE = 253402300799
+
+
+def _check_times(claims: Mapping[str, Any]) -> None:
+    """``exp``, ``iat`` and ``nbf`` (where present) must be integral JSON numbers within
+    0 … ``MAX_NUMERIC_DATE``: PyJWT coerces ``"9999999999"`` and accepts ``1e300``."""
+    for name in ("exp", "iat", "nbf"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        integral = (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, float) and value.is_integer())
+        if not integral or not 0 <= value <= MAX_NUMERIC_DATE:
+            raise AuthError("invalid_claim", f"the token's {name!r} claim must be a whole number of "
+                            f"seconds since 1970 up to year 9999, not {str(value)[:40]!r}")
 
 
 def _header_value(headers: Mapping[str, str], name: str) -> str | None:

@@ -68,7 +68,8 @@ class Listener:
 
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
         async with await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, application_name=APPLICATION_NAME) as conn:
+                self.url, autocommit=True, application_name=APPLICATION_NAME,
+                prepare_threshold=None) as conn:  # never prepared: safe behind any pooler
             if self.channel == EVENTS_CHANNEL:  # ask the triggers to notify (see the constant)
                 await conn.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
             await conn.execute(f"listen {self.channel}")
