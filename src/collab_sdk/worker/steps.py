@@ -24,7 +24,7 @@ from collab_sdk.models import Job
 from collab_sdk.worker.tasks import PermanentFailure
 from collab_sdk.workflows.models import StepPayload
 
-__all__ = ["Step", "StepSpec", "StepHandler", "step_handler"]
+__all__ = ["Step", "StepSpec", "step_handler"]
 
 ConfigT = TypeVar("ConfigT")
 InputT = TypeVar("InputT")

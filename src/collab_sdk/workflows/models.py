@@ -14,8 +14,9 @@ from collab_sdk.models import CollabModel
 
 __all__ = ["Node", "Edge", "Definition", "Workflow", "ValidationResult", "StepType", "Run",
            "StepRun", "Started", "RunSnapshot", "Schedule", "FiredSchedule", "WebhookSecret",
-           "StepPayload", "WorkflowStatus", "RunStatus", "StepStatus", "TriggerType", "StepKind"]
+           "StepPayload"]
 
+#: The words of each status column (``collab_sdk.states`` holds the same as sets).
 WorkflowStatus = Literal["draft", "published", "archived"]
 RunStatus = Literal["pending", "running", "paused", "succeeded", "failed", "cancelled"]
 StepStatus = Literal["pending", "queued", "running", "waiting", "succeeded", "failed", "skipped",
