@@ -653,16 +653,27 @@ END) STORED,
     finished_at timestamp with time zone,
     workflow_run_id uuid,
     workflow_step_id text,
+    rescues integer DEFAULT 0 NOT NULL,
+    forgiven_attempts integer DEFAULT 0 NOT NULL,
+    solo boolean,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
+    CONSTRAINT jobs_forgiven_attempts_check CHECK (((forgiven_attempts >= 0) AND (forgiven_attempts <= 1))),
     CONSTRAINT jobs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
     CONSTRAINT jobs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
+    CONSTRAINT jobs_rescues_check CHECK ((rescues >= 0)),
     CONSTRAINT jobs_running_has_owner CHECK (((status <> 'running'::text) OR (lease_owner IS NOT NULL))),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT jobs_type_check CHECK (((char_length(type) >= 1) AND (char_length(type) <= 200)))
 );
 
 COMMENT ON TABLE collab.jobs IS 'One row per job; status queued|running|succeeded|failed|cancelled';
+
+COMMENT ON COLUMN collab.jobs.rescues IS 'How many of this job''s leases expired (its worker died or froze); > 0 makes it a suspect, claimed alone';
+
+COMMENT ON COLUMN collab.jobs.forgiven_attempts IS 'Attempts not charged: one lost to a crash while the job ran beside others (at most 1)';
+
+COMMENT ON COLUMN collab.jobs.solo IS 'How the current (or last) attempt was claimed: true alone (a suspect), false beside others (claim_jobs_v2), null by claim_jobs_v1';
 
 CREATE FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) RETURNS void
     LANGUAGE plpgsql
@@ -1501,7 +1512,7 @@ CREATE FUNCTION collab.artifacts_by_job_v1(job_id uuid) RETURNS SETOF collab.art
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_job(job_id);
+  perform collab_private._require_visible_job(job_id);
   return query
     select * from collab.artifacts a
      where a.job_id = artifacts_by_job_v1.job_id
@@ -1703,27 +1714,51 @@ CREATE FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_sec
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 begin
+  return query
+  select * from collab.claim_jobs_v2(
+    executor_id => claim_jobs_v1.executor_id, worker_id => claim_jobs_v1.worker_id,
+    lease_seconds => claim_jobs_v1.lease_seconds, max_jobs => claim_jobs_v1.max_jobs,
+    type_prefixes => claim_jobs_v1.type_prefixes, types => claim_jobs_v1.types, alone => null);
+end
+$$;
+
+CREATE FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lease_seconds integer DEFAULT 60, max_jobs integer DEFAULT 10, type_prefixes text[] DEFAULT NULL::text[], types text[] DEFAULT NULL::text[], alone boolean DEFAULT false) RETURNS SETOF collab.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+declare
+  ids uuid[];
+  suspects boolean[];
+  first_suspect integer;
+  take uuid[];
+  solo_claim boolean := case when alone is null then null else false end;
+begin
   perform collab._check_name('executor_id', executor_id);
   perform collab._check_name('worker_id', worker_id);
   perform collab._check_range('lease_seconds', lease_seconds, 1, 86400);
   perform collab._check_range('max_jobs', max_jobs, 1, 1000);
   perform collab._require_member(executor_id, '{worker,admin}');
 
-  -- Crashed workers' jobs that used their last attempt go to the dead-letter queue.
-  -- Probed first: an UPDATE that matches nothing still fires the statement trigger.
-  -- (lease_until is set exactly while running; see jobs_exhausted_idx.)
+  -- Expired leases whose charged attempts are used up go to the dead-letter queue. The
+  -- lost attempt itself is forgiven when the job ran beside others and was never forgiven
+  -- before. (jobs_exhausted_idx holds attempts >= max_attempts: a superset.)
   if exists (select 1 from collab.jobs r
-              where r.executor_id = claim_jobs_v1.executor_id
-                and r.lease_until < now() and r.attempts >= r.max_attempts) then
+              where r.executor_id = claim_jobs_v2.executor_id
+                and r.lease_until < now() and r.attempts >= r.max_attempts
+                and r.attempts - r.forgiven_attempts
+                    - (r.solo is false and r.forgiven_attempts = 0)::integer >= r.max_attempts) then
     with exhausted as (
       update collab.jobs j
          set status = 'failed', finished_at = now(), updated_at = now(),
              last_error = format('lease of worker %s expired on attempt %s of %s',
-                                 j.lease_owner, j.attempts, j.max_attempts)
+                                 j.lease_owner, j.attempts - j.forgiven_attempts, j.max_attempts)
        where j.id = any (array(
                select r.id from collab.jobs r
-                where r.executor_id = claim_jobs_v1.executor_id
+                where r.executor_id = claim_jobs_v2.executor_id
                   and r.lease_until < now() and r.attempts >= r.max_attempts
+                  and r.attempts - r.forgiven_attempts
+                      - (r.solo is false and r.forgiven_attempts = 0)::integer >= r.max_attempts
                   for update skip locked))
       returning j.*
     )
@@ -1734,35 +1769,59 @@ begin
       from exhausted x;
   end if;
 
-  return query
+  -- The claim window, in claim order, with which of its jobs are suspects.
   with picked as materialized (
-    select j.id
+    select j.id, (j.status = 'running' or j.rescues > 0) as suspect
       from collab.jobs j
-     where j.executor_id = claim_jobs_v1.executor_id
+     where j.executor_id = claim_jobs_v2.executor_id
        and j.status in ('queued', 'running')
        and j.next_run_at <= now()
-       and (j.status = 'queued' or j.attempts < j.max_attempts)
+       and (j.status = 'queued'
+            or j.attempts - j.forgiven_attempts
+               - (j.solo is false and j.forgiven_attempts = 0)::integer < j.max_attempts)
        and ((types is null and type_prefixes is null)
             or j.type = any (types)
             or exists (select 1 from unnest(type_prefixes) p where starts_with(j.type, p)))
      order by j.priority desc, j.next_run_at, j.id
      limit max_jobs
      for update skip locked
-  ), claimed as (
+  )
+  select array_agg(p.id), array_agg(p.suspect) into ids, suspects from picked p;
+
+  first_suspect := array_position(suspects, true);
+  if alone is null or first_suspect is null then
+    take := ids;                                   -- no isolation asked, or no suspect
+  elsif alone then
+    take := array[ids[first_suspect]];             -- the first suspect, and it alone
+    solo_claim := true;
+  else
+    take := ids[1:first_suspect - 1];              -- a busy worker stops before a suspect
+  end if;
+  if coalesce(cardinality(take), 0) = 0 then
+    return;
+  end if;
+
+  return query
+  with claimed as (
     update collab.jobs j
        set status = 'running', attempts = j.attempts + 1, lease_owner = worker_id,
            next_run_at = now() + make_interval(secs => lease_seconds),
            started_at = now(), updated_at = now(),
-           last_error = case when j.status = 'running'
-                             then format('lease of worker %s expired', j.lease_owner)
-                             else j.last_error end
-     where j.id = any (array(select p.id from picked p))
+           rescues = j.rescues + (j.status = 'running')::integer,
+           forgiven_attempts = j.forgiven_attempts
+                               + (j.status = 'running' and j.solo is false and j.forgiven_attempts = 0)::integer,
+           solo = solo_claim,
+           last_error = case
+             when j.status = 'running' and j.solo is false and j.forgiven_attempts = 0
+               then format('lease of worker %s expired (attempt not counted: other jobs ran beside it)',
+                           j.lease_owner)
+             when j.status = 'running' then format('lease of worker %s expired', j.lease_owner)
+             else j.last_error end
+     where j.id = any (take)
     returning j.*
   )
-  -- Returned in pick order. Joined through the array, not the CTE: the generic plan sizes
-  -- a hash on picked for 10 % of the table (LIMIT unknown), on the array for ten rows.
   select c.* from claimed c
-    join unnest(array(select p.id from picked p)) with ordinality as o (id, ord) on o.id = c.id
+    join unnest(take) with ordinality as o (id, ord) on o.id = c.id
    order by o.ord;
 end
 $$;
@@ -1997,7 +2056,7 @@ CREATE FUNCTION collab.cron_next_v1(cron text, timezone text DEFAULT 'UTC'::text
     SET search_path TO ''
     AS $$
 begin
-  return collab._cron_next(cron, coalesce(timezone, 'UTC'), coalesce(after, now()));
+  return collab_private._cron_next(cron, coalesce(timezone, 'UTC'), coalesce(after, now()));
 end
 $$;
 
@@ -2069,8 +2128,8 @@ declare
   rows jsonb;
   n integer;
 begin
-  perform collab._check_range('page_size', page_size, 1, 1000);
-  c := collab._cursor_decode(cursor);
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
+  c := collab_private._cursor_decode(cursor);
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
     from (select * from collab.job_dead_letters d
@@ -2081,7 +2140,7 @@ begin
                   or (c.id is not null and (d.created_at, d.id) < (c.ts, c.id)))
            order by d.created_at desc, d.id desc
            limit page_size + 1) p;
-  return collab._page(rows, n, page_size);
+  return collab_private._page(rows, n, page_size);
 end
 $$;
 
@@ -2137,8 +2196,8 @@ CREATE FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint DEFAULT 0,
     SET search_path TO ''
     AS $$
 begin
-  perform collab._check_range('page_size', page_size, 1, 10000);
-  perform collab._require_visible_job(job_id);
+  perform collab_private._check_range('page_size', page_size, 1, 10000);
+  perform collab_private._require_visible_job(job_id);
   return query
     select * from collab.job_events e
      where e.job_id = events_by_job_v1.job_id and e.seq > coalesce(after_seq, 0)
@@ -2183,11 +2242,12 @@ begin
     return;
   end if;
   perform collab._require_lease(j, worker_id, attempt);
-  if coalesce(retryable, true) and j.attempts < j.max_attempts then
+  if coalesce(retryable, true) and j.attempts - j.forgiven_attempts < j.max_attempts then
     update collab.jobs
        set status = 'queued', last_error = message, updated_at = now(),
            next_run_at = now() + make_interval(secs => coalesce(
-             retry_delay_seconds::double precision, collab._retry_backoff_seconds(j.attempts)))
+             retry_delay_seconds::double precision,
+             collab._retry_backoff_seconds(j.attempts - j.forgiven_attempts)))
      where id = j.id
     returning * into j;
   else
@@ -2262,7 +2322,7 @@ CREATE FUNCTION collab.get_job_v1(job_id uuid) RETURNS SETOF collab.jobs
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_job(job_id);
+  perform collab_private._require_visible_job(job_id);
   return query select * from collab.jobs j where j.id = get_job_v1.job_id;
 end
 $$;
@@ -2272,7 +2332,7 @@ CREATE FUNCTION collab.get_run_v1(run_id uuid) RETURNS SETOF collab.workflow_run
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_run(run_id);
+  perform collab_private._require_visible_run(run_id);
   return query select * from collab.workflow_runs r where r.id = get_run_v1.run_id;
 end
 $$;
@@ -2282,7 +2342,7 @@ CREATE FUNCTION collab.get_workflow_v1(workflow_id uuid) RETURNS SETOF collab.wo
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_workflow(workflow_id);
+  perform collab_private._require_visible_workflow(workflow_id);
   return query select * from collab.workflows w where w.id = get_workflow_v1.workflow_id;
 end
 $$;
@@ -2312,17 +2372,17 @@ declare
   n integer;
   last_seq bigint;
 begin
-  perform collab._check_range('page_size', page_size, 1, 10000);
+  perform collab_private._check_range('page_size', page_size, 1, 10000);
   if coalesce(after_seq, 0) < 0 then
-    perform collab._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
+    perform collab_private._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
   end if;
   if job_id is not null then
-    perform collab._require_visible_job(job_id);
+    perform collab_private._require_visible_job(job_id);
   end if;
   begin
-    h := collab._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
+    h := collab_private._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
   exception when invalid_text_representation then
-    perform collab._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
+    perform collab_private._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
   end;
   select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
@@ -2361,7 +2421,7 @@ CREATE FUNCTION collab.job_summary_v1(job_id uuid) RETURNS jsonb
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_job(job_id);
+  perform collab_private._require_visible_job(job_id);
   return jsonb_build_object(
     'job', (select to_jsonb(j) from collab.jobs j where j.id = job_summary_v1.job_id),
     'artifacts', coalesce((select jsonb_agg(to_jsonb(a) order by a.created_at, a.id)
@@ -2383,11 +2443,11 @@ declare
   rows jsonb;
   n integer;
 begin
-  perform collab._check_range('page_size', page_size, 1, 1000);
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
   if status is not null and status not in ('queued', 'running', 'succeeded', 'failed', 'cancelled') then
-    perform collab._raise('CL400', 'status must be queued, running, succeeded, failed or cancelled');
+    perform collab_private._raise('CL400', 'status must be queued, running, succeeded, failed or cancelled');
   end if;
-  c := collab._cursor_decode(cursor);
+  c := collab_private._cursor_decode(cursor);
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
     from (select * from collab.jobs j
@@ -2399,7 +2459,7 @@ begin
                   or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
            order by j.created_at desc, j.id desc
            limit page_size + 1) p;
-  return collab._page(rows, n, page_size);
+  return collab_private._page(rows, n, page_size);
 end
 $$;
 
@@ -2701,7 +2761,8 @@ declare
 begin
   j := collab._lock_job(job_id, '{client,worker,admin}', '{failed,succeeded,cancelled}', 'retry');
   update collab.jobs
-     set status = 'queued', attempts = 0, next_run_at = now(), lease_owner = null,
+     set status = 'queued', attempts = 0, forgiven_attempts = 0, solo = null,
+         next_run_at = now(), lease_owner = null,
          result = null, started_at = null, finished_at = null, updated_at = now()
    where id = j.id
   returning * into j;
@@ -2758,18 +2819,18 @@ declare
   n integer;
   last_seq bigint;
 begin
-  perform collab._check_range('page_size', page_size, 1, 10000);
+  perform collab_private._check_range('page_size', page_size, 1, 10000);
   if coalesce(after_seq, 0) < 0 then
-    perform collab._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
+    perform collab_private._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
   end if;
   if run_id is null then
-    perform collab._raise('CL400', 'run_id is required');
+    perform collab_private._raise('CL400', 'run_id is required');
   end if;
-  perform collab._require_visible_run(run_id);
+  perform collab_private._require_visible_run(run_id);
   begin
-    h := collab._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
+    h := collab_private._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
   exception when invalid_text_representation then
-    perform collab._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
+    perform collab_private._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
   end;
   select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
@@ -2795,7 +2856,7 @@ CREATE FUNCTION collab.run_snapshot_v1(run_id uuid) RETURNS jsonb
 declare
   head bigint;
 begin
-  perform collab._require_visible_run(run_id);
+  perform collab_private._require_visible_run(run_id);
   head := collab.job_events_head_v1();  -- first: the reads below see everything up to it
   return jsonb_build_object(
     'run', (select to_jsonb(r) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
@@ -2839,7 +2900,7 @@ CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_s
     SET search_path TO ''
     AS $$
 begin
-  perform collab._require_visible_run(run_id);
+  perform collab_private._require_visible_run(run_id);
   return query select * from collab.workflow_step_runs s where s.run_id = run_steps_v1.run_id
                 order by s.position, s.step_id;
 end
@@ -2855,11 +2916,11 @@ declare
   rows jsonb;
   n integer;
 begin
-  perform collab._check_range('page_size', page_size, 1, 1000);
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
   if status is not null and status not in ('pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled') then
-    perform collab._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
+    perform collab_private._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
   end if;
-  c := collab._cursor_decode(cursor);
+  c := collab_private._cursor_decode(cursor);
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
     from (select * from collab.workflow_runs r
@@ -2871,7 +2932,7 @@ begin
                   or (c.id is not null and (r.created_at, r.id) < (c.ts, c.id)))
            order by r.created_at desc, r.id desc
            limit page_size + 1) p;
-  return collab._page(rows, n, page_size);
+  return collab_private._page(rows, n, page_size);
 end
 $$;
 
@@ -2891,7 +2952,7 @@ $$;
 CREATE FUNCTION collab.schema_version() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $$ select 3 $$;
+    AS $$ select 4 $$;
 
 CREATE FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3154,7 +3215,7 @@ CREATE FUNCTION collab.workers_active_v1(within_seconds integer DEFAULT 20, exec
     SET search_path TO ''
     AS $$
 begin
-  perform collab._check_range('within_seconds', within_seconds, 1, 86400);
+  perform collab_private._check_range('within_seconds', within_seconds, 1, 86400);
   return query
     select * from collab.worker_heartbeats_v2 w
      where w.last_seen_at > now() - make_interval(secs => within_seconds)
@@ -3174,11 +3235,11 @@ declare
   rows jsonb;
   n integer;
 begin
-  perform collab._check_range('page_size', page_size, 1, 1000);
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
   if status is not null and status not in ('draft', 'published', 'archived') then
-    perform collab._raise('CL400', 'status must be draft, published or archived');
+    perform collab_private._raise('CL400', 'status must be draft, published or archived');
   end if;
-  c := collab._cursor_decode(cursor);
+  c := collab_private._cursor_decode(cursor);
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
     from (select * from collab.workflows w
@@ -3189,7 +3250,7 @@ begin
                   or (c.id is not null and (w.created_at, w.id) < (c.ts, c.id)))
            order by w.created_at desc, w.id desc
            limit page_size + 1) p;
-  return collab._page(rows, n, page_size);
+  return collab_private._page(rows, n, page_size);
 end
 $$;
 
@@ -3454,7 +3515,6 @@ REVOKE ALL ON FUNCTION collab._caller_is_trusted() FROM PUBLIC;
 REVOKE ALL ON FUNCTION collab._check_name(what text, value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) TO authenticated;
 GRANT ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) TO service_role;
 
 GRANT SELECT ON TABLE collab.workflows TO authenticated;
@@ -3467,25 +3527,20 @@ REVOKE ALL ON FUNCTION collab._check_size(what text, value jsonb, max_bytes inte
 REVOKE ALL ON FUNCTION collab._check_workflow_fields(name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION collab._cron_next(expr text, tz text, after timestamp with time zone) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._cursor_decode(cursor text, OUT ts timestamp with time zone, OUT id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._cursor_decode(cursor text, OUT ts timestamp with time zone, OUT id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._cursor_decode(cursor text, OUT ts timestamp with time zone, OUT id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._cursor_encode(ts timestamp with time zone, id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._definition_errors(executor_id text, definition jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO authenticated;
 GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint, horizon_xid xid8, OUT safe_seq bigint, OUT next_horizon_seq bigint, OUT next_horizon_xid xid8) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
@@ -3534,11 +3589,9 @@ REVOKE ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) FROM PUBLIC
 GRANT ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO authenticated;
 GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._raise(code text, message text) TO authenticated;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._require_lease(j collab.jobs, worker_id text, attempt integer) FROM PUBLIC;
@@ -3546,15 +3599,12 @@ REVOKE ALL ON FUNCTION collab._require_lease(j collab.jobs, worker_id text, atte
 REVOKE ALL ON FUNCTION collab._require_member(executor_id text, roles text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._require_visible_job(job_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_job(job_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._require_visible_run(run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._require_visible_run(run_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_run(run_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLIC;
@@ -3619,6 +3669,10 @@ GRANT ALL ON FUNCTION collab.cancel_run_v1(run_id uuid, reason text) TO service_
 REVOKE ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab.claim_jobs_v1(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[]) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[], alone boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[], alone boolean) TO authenticated;
+GRANT ALL ON FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lease_seconds integer, max_jobs integer, type_prefixes text[], types text[], alone boolean) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) TO authenticated;

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from support import REPO, Caller
 
 EXECUTABLE = """
@@ -26,15 +24,6 @@ def documented_rpcs() -> set[str]:
     return set(re.findall(r"`([a-z][a-z0-9_]*)(?:\(|`)", text))
 
 
-def workflow_functions() -> set[str]:
-    """Functions the workflow engine's migrations create or call (a helper stays executable
-    while one of its SECURITY INVOKER functions calls it): reported here, fixed there."""
-    names: set[str] = set()
-    for path in (REPO / "supabase" / "migrations").glob("*_collab_workflows_*.sql"):
-        names |= set(re.findall(r"collab\.([a-z0-9_]+)\(", path.read_text()))
-    return names
-
-
 def offenders(owner: Caller) -> list[str]:
     """Functions of ``collab`` that anon or authenticated may execute but are no documented RPC."""
     documented = documented_rpcs()
@@ -42,28 +31,9 @@ def offenders(owner: Caller) -> list[str]:
                   if row["name"] not in documented or row["role"] == "anon")
 
 
-def _needed_by_workflows(owner: Caller) -> set[str]:
-    """The workflow engine's functions, and the helpers they call, directly or not."""
-    theirs = workflow_functions()
-    sources = {row["name"]: row["src"] for row in owner.sql(
-        "select p.proname as name, p.prosrc as src from pg_proc p"
-        " where p.pronamespace = 'collab'::regnamespace")}
-    grown = True
-    while grown:
-        needed = {name for name in sources if name not in theirs
-                  and any(f"collab.{name}(" in sources.get(user, "") for user in theirs)}
-        grown, theirs = bool(needed), theirs | needed
-    return theirs
-
-
 def test_only_documented_rpcs_are_executable_by_api_roles(owner: Caller) -> None:
-    found = offenders(owner)
-    theirs = _needed_by_workflows(owner)
-    ours = [o for o in found if o.split("(")[0].removeprefix("collab.") not in theirs]
-    assert ours == [], "revoke EXECUTE (or move the helper to collab_private), or document the RPC"
-    if found:
-        pytest.xfail("the workflow engine's functions are not all documented RPCs in docs/rpc.md, "
-                     f"or its helpers are still executable: {found}")
+    assert offenders(owner) == [], ("revoke EXECUTE (or move the helper to collab_private), "
+                                    "or document the RPC in docs/rpc.md")
 
 
 def test_every_documented_rpc_is_executable_by_authenticated(owner: Caller) -> None:
