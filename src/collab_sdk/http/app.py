@@ -39,7 +39,7 @@ from collab_sdk.http.errors import Failure, failure_for
 from collab_sdk.http.openapi import openapi_document
 from collab_sdk.http.pipeline import (Request, Response, Route, SocketRoute, dispatch,
                                       error_response, finish, request_id_of)
-from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES, SOCKETS
+from collab_sdk.http.routes import FUNCTIONS_PREFIX, TABLES
 from collab_sdk.http.runtime import Runtime
 from collab_sdk.http.sockets import serve_socket
 from collab_sdk.local.storage import verify_signed_url_token
@@ -200,14 +200,16 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
     ``handle_signals``: on SIGTERM/SIGINT, tell open streams to end at once, before the
     server waits for its connections to close (``collab serve``)."""
     groups: dict[str, list[Route]] = {}
-    for route in ROUTES:
-        if route.path is not None:
-            groups.setdefault(COLLAB_PREFIX + starlette_path(route.path), []).append(route)
-        if route.function is not None:
-            groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
+    for table in TABLES:
+        for route in table.routes:
+            if route.path is not None:
+                groups.setdefault(table.prefix + starlette_path(route.path), []).append(route)
+            if route.function is not None:
+                groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
     routes: list[BaseRoute] = [StarletteRoute(path, _endpoint(runtime, group), methods=_METHODS)
                                for path, group in groups.items()]
-    routes += [WebSocketRoute(COLLAB_PREFIX + s.path, _socket_endpoint(runtime, s)) for s in SOCKETS]
+    routes += [WebSocketRoute(table.prefix + starlette_path(s.path), _socket_endpoint(runtime, s))
+               for table in TABLES for s in table.sockets]
 
     async def docs_json(request: StarletteRequest) -> StarletteResponse:
         return _finished(runtime, request, Response(body=_openapi_json()))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from collab_sdk.http import wire
 from collab_sdk.http.pipeline import Route
-from collab_sdk.http.routes import COLLAB_PREFIX, FUNCTIONS_PREFIX, ROUTES
+from collab_sdk.http.routes import FUNCTIONS_PREFIX, TABLES
 
 __all__ = ["openapi_document", "openapi_yaml", "OPENAPI_FILE", "main"]
 
@@ -43,7 +43,7 @@ def _camel(name: str) -> str:
 
 def _schemas() -> tuple[dict[tuple[Any, str], Any], dict[str, Any]]:
     inputs: list[tuple[Any, str]] = []
-    for route in ROUTES:
+    for route in (r for table in TABLES for r in table.routes):
         if route.body is not None:
             inputs.append((route.body, "validation"))
         inputs.append((route.response, "serialization"))
@@ -99,10 +99,10 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route (Collab API and functions)."""
     refs, defs = _schemas()
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for table, route in ((table, r) for table in TABLES for r in table.routes):
         if route.path is not None:
-            entry = paths.setdefault(COLLAB_PREFIX + _openapi_path(route.path), {})
-            entry[route.method.lower()] = _operation(route, refs, tag="collab")
+            entry = paths.setdefault(table.prefix + _openapi_path(route.path), {})
+            entry[route.method.lower()] = _operation(route, refs, tag=table.tag)
         if route.function is not None:
             entry = paths.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", {})
             entry[route.method.lower()] = _operation(route, refs, tag="functions")

@@ -38,7 +38,7 @@ from collab_sdk.http.errors import Failure, HttpError, failure_for
 if TYPE_CHECKING:
     from collab_sdk.http.runtime import Runtime
 
-__all__ = ["Request", "Response", "Route", "SocketRoute", "Socket", "Call", "dispatch", "json_response", "error_response", "request_id_of",
+__all__ = ["Request", "Response", "Route", "RouteTable", "SocketRoute", "Socket", "Call", "dispatch", "json_response", "error_response", "request_id_of",
            "finish", "path_value", "caller_key"]
 
 log = logging.getLogger("collab.http")
@@ -88,8 +88,8 @@ Handler = Callable[[Call], Awaitable["BaseModel | Response"]]
 
 @dataclass(frozen=True)
 class Route:
-    """One operation: served at ``/api/collab<path>`` and, with ``function``, as that
-    functions-framework target (``/functions/v1/<function>`` under ``collab serve``)."""
+    """One operation: served at its table's prefix + ``path`` and, with ``function``, as
+    that functions-framework target (``/functions/v1/<function>`` under ``collab serve``)."""
 
     name: str
     method: str
@@ -146,6 +146,17 @@ class SocketRoute:
     handler: SocketHandler
     summary: str
     query: type[BaseModel] | None = None
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """One API: its routes and WebSocket routes, served under ``prefix``; ``tag`` names
+    it in the OpenAPI document."""
+
+    tag: str
+    prefix: str
+    routes: tuple[Route, ...]
+    sockets: tuple[SocketRoute, ...] = ()
 
 
 def request_id_of(headers: Mapping[str, str]) -> str:

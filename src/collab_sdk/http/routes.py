@@ -1,7 +1,9 @@
-"""The route table: every operation once, with its path under ``/api/collab``, its
-function name (when it is also a functions-framework target), its input and output
-models. The ASGI app, the function targets and the OpenAPI document all read it;
-``SOCKETS`` are the WebSocket routes (``collab serve`` only: functions are HTTP).
+"""The route tables: every operation once, with its path, its function name (when it is
+also a functions-framework target), its input and output models. The ASGI app, the
+function targets and the OpenAPI document all read ``TABLES``: one ``RouteTable`` per API,
+each with its path prefix — the Collab API here (``ROUTES`` under ``/api/collab``, and its
+WebSocket routes ``SOCKETS``: ``collab serve`` only, functions are HTTP), and every other
+API's table from its own module.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 from collab_sdk.http import handlers as h
 from collab_sdk.http import wire
 from collab_sdk.http.sse import events_stream
-from collab_sdk.http.pipeline import Route, SocketRoute
+from collab_sdk.http.pipeline import Route, RouteTable, SocketRoute
 from collab_sdk.http.sockets import events_socket
 from collab_sdk.models import (Assigned, DeadLetter, Job, JobEvent, JobSummary, MetricsOverview,
                                Page)
 
-__all__ = ["COLLAB_PREFIX", "FUNCTIONS_PREFIX", "ROUTES", "SOCKETS", "FUNCTIONS",
-           "route_for_function"]
+__all__ = ["COLLAB_PREFIX", "FUNCTIONS_PREFIX", "ROUTES", "SOCKETS", "FUNCTIONS", "RouteTable",
+           "COLLAB_API", "TABLES", "route_for_function"]
 
 COLLAB_PREFIX = "/api/collab"
 FUNCTIONS_PREFIX = "/functions/v1"
@@ -91,6 +93,11 @@ SOCKETS: tuple[SocketRoute, ...] = (
                 "committed event after `since` once, in seq order (see collab_sdk.http.sockets)",
                 query=wire.StreamQuery),
 )
+
+#: The Collab API of the seeds.
+COLLAB_API = RouteTable("collab", COLLAB_PREFIX, ROUTES, SOCKETS)
+#: Every API ``collab serve`` answers, in the order OpenAPI lists them.
+TABLES: tuple[RouteTable, ...] = (COLLAB_API,)
 
 FUNCTIONS: dict[str, Route] = {r.function: r for r in ROUTES if r.function}
 
