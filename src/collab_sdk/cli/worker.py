@@ -4,7 +4,6 @@ SIGINT; the command exits with ``Worker.run``'s status (``collab_sdk.exits.ExitS
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 
@@ -12,6 +11,7 @@ import click
 
 from collab_sdk.cli.base import Choice, command
 from collab_sdk.errors import ValidationError
+from collab_sdk.logs import LOG_FORMATS, configure_logging
 from collab_sdk.worker.loop import Worker
 
 __all__ = ["register", "cmd_worker", "load_worker"]
@@ -41,11 +41,13 @@ def load_worker(spec: str) -> Worker:
 @command("worker", help="run a worker (module:attribute naming a Worker)")
 @click.argument("worker", metavar="MODULE:WORKER")
 @click.option("--concurrency", type=int)
-@click.option("--log-level", default="info", type=Choice(["debug", "info", "warning", "error"]))
-def cmd_worker(worker: str, concurrency: int | None, log_level: str) -> int:
+@click.option("--log-level", default="info", envvar="COLLAB_LOG_LEVEL", show_envvar=True,
+              type=Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", default=None, envvar="COLLAB_LOG_FORMAT", show_envvar=True,
+              type=Choice(list(LOG_FORMATS)), help="key=value text (default) or JSON lines")
+def cmd_worker(worker: str, concurrency: int | None, log_level: str, log_format: str | None) -> int:
     """Run a worker until SIGTERM/SIGINT; its exit status (see ``Worker.run``)."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, log_format, force=True)
     loaded = load_worker(worker)
     if concurrency:
         loaded.concurrency = concurrency

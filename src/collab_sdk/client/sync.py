@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import functools
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -37,6 +38,7 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name="collab-client-loop",
                                        daemon=True)
         self.thread.start()
+        self._at_exit = weakref.finalize(self, _shut_down, self.loop, self.thread)
 
     def run(self, coro: Coroutine[Any, Any, R]) -> R:
         if threading.current_thread() is self.thread:
@@ -50,6 +52,26 @@ class _LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """Cancel every task of a client loop left running, then stop it (at exit)."""
+    if loop.is_closed() or not thread.is_alive():
+        return
+
+    async def cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await loop.shutdown_asyncgens()
+
+    try:
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=5)
+    except (Exception, concurrent.futures.CancelledError):  # at exit: nothing left to tell
+        pass
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
 
 
 class _Twin(Protocol):

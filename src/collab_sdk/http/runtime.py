@@ -27,12 +27,12 @@ import logging
 import os
 import random
 import re
-import sys
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from collab_sdk import logs
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, Identity
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.http.errors import HttpError
@@ -169,15 +169,11 @@ class Runtime:
 
 
 def configure_logging(level: str = "info") -> None:
-    """JSON access lines (``collab.http``) to stderr, unless the process already set up
-    logging: ``collab serve`` and deployed functions (Cloud Run reads JSON lines)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        root.addHandler(handler)
-        root.setLevel(level.upper())
-    logging.getLogger("collab.http").setLevel(level.upper())
+    """``collab_sdk.logs.configure_logging``: the access lines (``collab.http``) and every
+    other logger's to stderr, JSON or key=value by ``COLLAB_LOG_FORMAT``, unless the process
+    already set up logging: ``collab serve`` and deployed functions (Cloud Run reads JSON
+    lines)."""
+    logs.configure_logging(level)
 
 
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()

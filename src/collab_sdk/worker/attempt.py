@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,11 @@ class Attempt:
         #: Called once when the handler is over (its result may still be being stored):
         #: the worker's slot is free for the next job then.
         self.on_handler_done: Callable[[], None] | None = None
+        #: When the attempt began (``time.monotonic()``) and how long its handler ran (s).
+        self.started_at = time.monotonic()
+        self.handler_seconds: float | None = None
+        #: The traceback of the exception the handler raised, if any (logged at the end).
+        self.traceback = ""
 
     def handler_done(self) -> None:
         """Tell the worker (once) that the handler no longer needs its slot."""

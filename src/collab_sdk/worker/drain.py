@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+from collab_sdk.logs import fields
 from collab_sdk.worker.attempt import Attempt
 
 __all__ = ["InFlight"]
@@ -50,9 +51,13 @@ class InFlight:
         a moment to hand their jobs back; whether any had to be aborted."""
         pending = [running for _, running in self._by_job.values()]
         if pending:
-            log.info("draining %d running job(s), up to %.0fs", len(pending), timeout)
+            log.info("worker.draining", extra=fields(running=len(pending), timeout_s=timeout))
             await asyncio.wait(pending, timeout=timeout)
         leftover = list(self._by_job.values())
+        if leftover:
+            log.warning("worker.drain_timeout", extra=fields(
+                aborted=len(leftover), jobs=[str(a.job.id) for a, _ in leftover],
+                reason="still running when the drain ended: handed back to the queue"))
         for attempt, _ in leftover:
             attempt.abort()
         if leftover:

@@ -18,6 +18,7 @@ from typing import Any
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import LeaseLost, NotFound, TransportError
+from collab_sdk.logs import fields
 from collab_sdk.worker.attempt import Attempt
 
 __all__ = ["LeaseKeeper"]
@@ -67,14 +68,17 @@ class LeaseKeeper:
                                            attempt=job.attempts)
             attempt.extended_at = time.monotonic()
         except (LeaseLost, NotFound):
-            self._lost(attempt)
+            self._lost(attempt, "an extension was refused: the job was cancelled, reclaimed or deleted")
         except TransportError as exc:
             log.warning("job %s: could not extend the lease: %s", job.id, exc)
             if time.monotonic() >= attempt.extended_at + self.lease_seconds:
-                self._lost(attempt)
+                self._lost(attempt, "the lease could not be extended before it expired")
         finally:
             self._extending.pop(job.id, None)
 
-    def _lost(self, attempt: Attempt) -> None:
-        self._held.pop(attempt.job.id, None)
+    def _lost(self, attempt: Attempt, reason: str) -> None:
+        job = attempt.job
+        log.warning("job.lease_lost", extra=fields(type=job.type, id=str(job.id),
+                                                   attempt=job.attempts, reason=reason))
+        self._held.pop(job.id, None)
         attempt.lose()

@@ -28,6 +28,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.errors import TransportError
 from collab_sdk.exits import ExitStatus
+from collab_sdk.logs import fields
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
 from collab_sdk.worker.attempt import Attempt
@@ -191,15 +193,20 @@ class Worker:
             if self.steps:
                 await self.client.workflows.register_step_types(
                     self.executor_id, [spec.catalog_entry() for spec in self.steps])
-            log.info("worker %s started: executor %s, concurrency %d", self.worker_id,
-                     self.executor_id, self.concurrency)
+            log.info("worker.started", extra=fields(worker=self.worker_id, executor=self.executor_id,
+                                                    concurrency=self.concurrency,
+                                                    types=sorted(self.tasks.by_type) + [
+                                                        f"{p}*" for p in sorted(self.tasks.by_prefix)]))
             await self._claim_loop(runner)
             status = await self._drain(self.drain_timeout)
             if self._stuck and status is not ExitStatus.FORCED:
-                return ExitStatus.STUCK
+                status = ExitStatus.STUCK
+            log.info("worker.stopped", extra=fields(worker=self.worker_id, status=int(status),
+                                                    reason=status.name.lower()))
             return status
         except Exception as exc:
-            log.error("worker %s stopped by an error: %s", self.worker_id, exc)
+            log.error("worker.failed", exc_info=exc, extra=fields(
+                worker=self.worker_id, error=str(exc), status=int(ExitStatus.ERROR)))
             self._running.abort_all()
             await self._drain(0.0)
             return ExitStatus.ERROR
@@ -271,10 +278,16 @@ class Worker:
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
         self._busy += 1
+        rescues = job.rescues if isinstance(job, ClaimedJob) else 0
         if isinstance(job, ClaimedJob) and job.solo is True:
             self._solo = job.id
-            log.info("job %s runs alone: its lease expired %d time(s) (a worker died holding it)",
-                     job.id, job.rescues)
+        if rescues:
+            log.warning("job.reclaimed", extra=fields(
+                type=job.type, id=str(job.id), attempt=job.attempts, rescues=rescues,
+                alone=bool(isinstance(job, ClaimedJob) and job.solo),
+                reason=f"its lease expired {rescues} time(s): a worker died or froze holding it"))
+        log.info("job.started", extra=fields(type=job.type, id=str(job.id), attempt=job.attempts,
+                                             executor=job.executor_id, worker=self.worker_id))
         attempt.on_handler_done = self._handler_done
         running = asyncio.create_task(runner.run(attempt, task))
         self._running.add(attempt, running)
@@ -292,9 +305,8 @@ class Worker:
             self._solo = None
         if not done.cancelled() and done.exception() is None:
             self._count(done.result())
-            if done.result() == "lost" and attempt is not None:
-                log.warning("job %s: lost — %s; its result was discarded", job_id,
-                            attempt.lost_reason or "the lease was lost")
+            if attempt is not None:
+                _log_finished(attempt, done.result())
             if self.presence is not None and attempt is not None:
                 self.presence.settled(attempt.job, done.result())
         elif not done.cancelled():
@@ -320,3 +332,25 @@ class Worker:
         if self._stops.forced:
             return ExitStatus.FORCED
         return ExitStatus.DRAIN_TIMEOUT if leftover else ExitStatus.OK
+
+
+#: The level of each outcome's ``job.finished`` line.
+_OUTCOME_LEVELS = {"succeeded": logging.INFO, "failed": logging.ERROR}
+
+
+def _log_finished(attempt: Attempt, outcome: str) -> None:
+    """One ``job.finished`` line: type, id, attempt, duration, outcome (why, for a lost or
+    aborted one; the whole traceback of a handler that raised)."""
+    job = attempt.job
+    extra: dict[str, Any] = {
+        "type": job.type, "id": str(job.id), "attempt": job.attempts, "outcome": outcome,
+        "duration_ms": round((time.monotonic() - attempt.started_at) * 1000, 1)}
+    if attempt.handler_seconds is not None:
+        extra["handler_ms"] = round(attempt.handler_seconds * 1000, 1)
+    if outcome == "lost":
+        extra["reason"] = (attempt.lost_reason or "the lease was lost") + "; its result was discarded"
+    elif outcome == "aborted":
+        extra["reason"] = "the worker stopped before the handler finished; the job was handed back"
+    if attempt.traceback:
+        extra["traceback"] = attempt.traceback
+    log.log(_OUTCOME_LEVELS.get(outcome, logging.WARNING), "job.finished", extra=fields(**extra))

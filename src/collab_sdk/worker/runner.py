@@ -41,6 +41,8 @@ log = logging.getLogger("collab.worker")
 T = TypeVar("T")
 
 SHUTDOWN_ERROR = "worker shut down before the handler finished"
+#: How much of a failed handler's traceback the job keeps (``last_error``: its tail).
+ERROR_LIMIT = 4000
 
 
 class JobRunner:
@@ -80,6 +82,7 @@ class JobRunner:
         """Run the handler under its lease and timeout; how to settle what it did."""
         handler = self._start(task, job, attempt)
         self.leases.hold(attempt)
+        began = time.monotonic()
         try:
             async with asyncio.timeout(task.timeout):
                 result = await handler
@@ -115,9 +118,12 @@ class JobRunner:
             reason = f"permanent failure: {exc}"
             return lambda: self._fail(attempt, reason, retryable=False)
         except Exception as exc:
-            error = _describe(exc)
+            # The worker logs the whole traceback once the outcome is known; the job keeps its tail.
+            attempt.traceback = _describe(exc, limit=None)
+            error = attempt.traceback[-ERROR_LIMIT:]
             return lambda: self._fail(attempt, error)
         finally:
+            attempt.handler_seconds = time.monotonic() - began
             attempt.handler = None
             self.leases.release(attempt)
             attempt.handler_done()
@@ -207,8 +213,8 @@ class JobRunner:
                 return None
 
 
-def _describe(exc: BaseException) -> str:
-    """The exception and the tail of its traceback, as the job's ``last_error`` (a child
-    process's own traceback for a handler that failed there)."""
+def _describe(exc: BaseException, limit: int | None = ERROR_LIMIT) -> str:
+    """The exception and its traceback (a child process's own traceback for a handler that
+    failed there); its last ``limit`` characters, as the job's ``last_error``."""
     text = exc.remote_traceback if isinstance(exc, ChildFailed) else "".join(traceback.format_exception(exc))
-    return text[-4000:]
+    return text if limit is None else text[-limit:]
