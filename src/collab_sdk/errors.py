@@ -11,6 +11,7 @@
     ├── PayloadTooLarge        CL413
     ├── SchemaMismatch         unsupported schema_version(); 42883, PGRST202/106
     ├── ConfigurationError     the environment or arguments name no usable database/keys
+    │   └── MissingExtra       an optional dependency group (collab-sdk[embedded], [http]) is not installed
     ├── StorageError           an artifact could not be stored or signed
     └── TransportError         the database or API could not be reached
         └── ProtocolError      it answered something this SDK cannot read
@@ -40,6 +41,8 @@ __all__ = [
     "PayloadTooLarge",
     "SchemaMismatch",
     "ConfigurationError",
+    "MissingExtra",
+    "require_extra",
     "StorageError",
     "TransportError",
     "ProtocolError",
@@ -110,6 +113,29 @@ class SchemaMismatch(CollabError):
 
 class ConfigurationError(CollabError):
     """collab is not configured to reach a database: a missing key, a malformed URL."""
+
+
+class MissingExtra(ConfigurationError):
+    """A feature needs an optional dependency group that is not installed; ``extra``
+    names it and the message says which ``pip install`` brings it."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(f"{feature} needs collab-sdk[{extra}] ({module} is not installed): "
+                         f"pip install 'collab-sdk[{extra}]'")
+        self.extra = extra
+
+
+def require_extra(feature: str, extra: str, *modules: str) -> None:
+    """Raise ``MissingExtra`` unless every one of ``modules`` can be imported (looked up,
+    not imported)."""
+    import importlib.util
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtra(feature, extra, module)
 
 
 class StorageError(CollabError):

@@ -12,8 +12,8 @@ from types import ModuleType
 import click
 import pytest
 
-from collab_sdk.cli import (connect, db, demo, dlq, jobs, members, monitor, runs, serve, watch, worker,
-                            workflows)
+from collab_sdk.cli import (connect, db, demo, dlq, jobs, members, monitor, runs, serve, supabase, watch,
+                            worker, workflows)
 from collab_sdk.exits import ExitStatus
 
 # `collab_sdk.cli.main` is the entry point function; the module behind it:
@@ -23,7 +23,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 # The smallest valid command line of every command, and the module whose `register` adds it.
 COMMANDS: list[tuple[list[str], ModuleType]] = [
-    (["db", "migrate"], db), (["db", "url"], db), (["db", "stop"], db),
+    (["db", "migrate"], db), (["db", "migrate", "--project-dir", "p"], db), (["db", "url"], db), (["db", "stop"], db),
+    (["supabase", "install"], supabase), (["supabase", "upgrade", "--project-dir", "p"], supabase),
     (["demo"], demo),
     (["worker", "app:worker"], worker),
     (["assign", "t", "--executor", "e"], jobs), (["jobs"], jobs), (["job", "id"], jobs),
@@ -40,7 +41,7 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["runs", "resume", "id", "step"], runs), (["runs", "cancel", "id"], runs), (["runs", "retry", "id"], runs),
     (["serve"], serve), (["token", "--sub", "u"], serve),
 ]
-GROUPED = ("db", "dlq", "members", "workflows", "runs")
+GROUPED = ("db", "supabase", "dlq", "members", "workflows", "runs")
 
 
 def resolve(cli: click.Group, argv: list[str]) -> click.Command:

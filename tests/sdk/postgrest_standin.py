@@ -138,8 +138,11 @@ class PostgrestStandin:
     """``async with PostgrestStandin(db_url) as api:`` — Supabase's REST API, mocked."""
 
     def __init__(self, db_url: str, *, base_url: str = SUPABASE_URL,
-                 max_rows: int | None = DEFAULT_MAX_ROWS) -> None:
+                 max_rows: int | None = DEFAULT_MAX_ROWS,
+                 exposed_schemas: tuple[str, ...] = EXPOSED_SCHEMAS) -> None:
         self.db_url = db_url
+        #: The Data API's exposed schemas (PostgREST's ``db-schemas``).
+        self.exposed_schemas = exposed_schemas
         #: PostgREST's ``db-max-rows`` (None: no cap).
         self.max_rows = max_rows
         self.base_url = httpx.URL(base_url)
@@ -208,10 +211,10 @@ class PostgrestStandin:
 
     async def _rpc(self, request: httpx.Request, role: str, claims: dict[str, Any]) -> httpx.Response:
         fn = request.url.path.rsplit("/", 1)[1]
-        schema = request.headers.get("content-profile", EXPOSED_SCHEMAS[0])
-        if schema not in EXPOSED_SCHEMAS:
+        schema = request.headers.get("content-profile", self.exposed_schemas[0])
+        if schema not in self.exposed_schemas:
             raise PostgrestError(406, "PGRST106", "The schema must be one of the following: "
-                                 + ", ".join(EXPOSED_SCHEMAS))
+                                 + ", ".join(self.exposed_schemas))
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise PostgrestError(415, "PGRST107", "The Content-Type is not supported")
         try:

@@ -153,6 +153,21 @@ async def test_wrong_schema_and_bad_tokens(postgrest: PostgrestStandin) -> None:
     assert [r.status_code for r in postgrest.responses()] == [406, 401, 401]
 
 
+async def test_a_project_that_does_not_expose_collab_says_how_to_expose_it(db_url: str) -> None:
+    # A hosted project's default Data API: public and graphql_public only.
+    async with PostgrestStandin(db_url, exposed_schemas=("public", "graphql_public")) as api:
+        transport = SupabaseTransport(SUPABASE_URL, SECRET_KEY)
+        try:
+            with pytest.raises(SchemaMismatch) as hidden:
+                await transport.call("schema_version", {})
+        finally:
+            await transport.aclose()
+        assert [r.status_code for r in api.responses()] == [406]
+    assert hidden.value.code == "PGRST106"
+    assert "Project Settings → Data API → Exposed schemas, add 'collab'" in hidden.value.message
+    assert hidden.value.hint is not None and "[api] schemas in supabase/config.toml" in hidden.value.hint
+
+
 async def test_a_user_without_membership_is_forbidden(postgrest: PostgrestStandin) -> None:
     user = SupabaseTransport(SUPABASE_URL, PUBLISHABLE_KEY, access_token=user_token(uuid.uuid4()))
     try:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from collab_sdk.cli.base import group
@@ -25,12 +27,18 @@ def register(cli: click.Group) -> None:
     cli.add_command(db)
 
 
-@db.command("migrate", help="apply sql/ and pending migrations")
+@db.command("migrate", help="apply collab's pending migrations (those packaged with the SDK); refuses, "
+                            "changing nothing, when the database's history holds versions it does not know")
 @database_url_option
-def cmd_migrate(database_url: str | None) -> int:
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="the Supabase project collab is installed into: the versions of its "
+                   "supabase/migrations/ may be in the history too (they are not applied)")
+def cmd_migrate(database_url: str | None, project_dir: Path | None) -> int:
     """Apply ``sql/`` where needed and every pending migration; print what was applied."""
+    from collab_sdk.local.install import project_migrations_dir
     from collab_sdk.local.migrate import migrate
-    applied = migrate(connect.database_url(database_url, migrated=False))
+    project = project_migrations_dir(project_dir) if project_dir is not None else None
+    applied = migrate(connect.database_url(database_url, migrated=False), project_migrations=project)
     for migration in applied:
         print_line(f"applied {migration.version}_{migration.name}")
     print_line(f"{len(applied)} migration(s) applied; schema is up to date")

@@ -1,9 +1,10 @@
 """The ``collab`` command: the Click group assembled from one module per command group,
 the dispatch, and the exit status each error means.
 
-    collab db migrate [--database-url URL]   apply sql/ and pending migrations
+    collab db migrate [--database-url URL] [--project-dir DIR]  apply collab's pending migrations
     collab db url                            start the embedded Postgres; print its URL
     collab db stop                           stop the embedded Postgres
+    collab supabase install|upgrade [--project-dir DIR]  collab's migrations into a Supabase project
     collab demo                              a worker, jobs from the CLI, events as they happen
     collab worker MODULE:WORKER              run a worker until SIGTERM/SIGINT
     collab assign TYPE --executor E [--payload JSON] [--run-at ISO | --delay S]
@@ -20,7 +21,7 @@ the dispatch, and the exit status each error means.
     collab serve [--port 3100] [--host 127.0.0.1]  the Collab API, functions and /docs
     collab --version
 
-Each group module (``db``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
+Each group module (``db``, ``supabase``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
 ``monitor``, ``members``, ``workflows``, ``runs``, ``serve``) adds its commands in ``register``; this module knows
 none of their options. ``collab_sdk.cli.connect`` picks the database. Every command, and
 ``collab worker``, exits with a ``collab_sdk.exits.ExitStatus``.
@@ -34,8 +35,8 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import psycopg
 
-from collab_sdk.cli import (db, demo, dlq, jobs, members, monitor, runs, serve, watch, worker,
-                            workflows)
+from collab_sdk.cli import (db, demo, dlq, jobs, members, monitor, runs, serve, supabase, watch,
+                            worker, workflows)
 from collab_sdk.cli.base import Group
 from collab_sdk.cli.output import exit_status_for
 from collab_sdk.errors import CollabError
@@ -44,7 +45,7 @@ from collab_sdk.exits import ExitStatus
 __all__ = ["GROUPS", "build_cli", "main", "collab_version"]
 
 #: The command group modules, in the order ``collab --help`` (and the README) lists them.
-GROUPS = (db, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve)
+GROUPS = (db, supabase, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve)
 
 
 def collab_version() -> str:

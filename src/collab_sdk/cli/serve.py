@@ -10,7 +10,7 @@ import click
 
 from collab_sdk.cli.base import Choice, command
 from collab_sdk.cli.output import print_line
-from collab_sdk.errors import ValidationError
+from collab_sdk.errors import ValidationError, require_extra
 from collab_sdk.exits import ExitStatus
 from collab_sdk.http.serve import DEFAULT_GRACE_SECONDS
 
@@ -42,6 +42,7 @@ def register(cli: click.Group) -> None:
 def cmd_serve(host: str, port: int, workers: int, grace: float, proxy_headers: bool,
               forwarded_allow_ips: str | None, threads: int | None, log_level: str) -> int:
     """Serve until SIGINT/SIGTERM; the runtime comes from the environment."""
+    require_extra("collab serve", "http", "starlette", "uvicorn")
     from collab_sdk.http.serve import serve
     serve(host, port, workers=workers, log_level=log_level, grace_seconds=grace, proxy_headers=proxy_headers,
           forwarded_allow_ips=forwarded_allow_ips)

@@ -23,13 +23,21 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from collab_sdk.errors import require_extra
+
 __all__ = ["EmbeddedPostgres", "default_bin_dir"]
 
 _RUN_AS = "pgserver"
 
 
+def _require_pgserver() -> None:
+    require_extra("the embedded PostgreSQL", "embedded", "pgserver")
+
+
 def default_bin_dir() -> Path:
-    """Directory of the PostgreSQL binaries shipped in the ``pgserver`` wheel."""
+    """Directory of the PostgreSQL binaries shipped in the ``pgserver`` wheel (the
+    ``embedded`` extra: without it, ``MissingExtra`` naming the ``pip install``)."""
+    _require_pgserver()
     with warnings.catch_warnings():  # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         from pgserver._commands import POSTGRES_BIN_PATH
@@ -59,6 +67,7 @@ def _system_user() -> pwd.struct_passwd | None:
     """The unprivileged user to run the server as, or None when we are not root."""
     if os.geteuid() != 0:
         return None
+    _require_pgserver()
     from pgserver.utils import ensure_user_exists
 
     return ensure_user_exists(_RUN_AS)

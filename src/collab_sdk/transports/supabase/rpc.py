@@ -23,6 +23,11 @@ transport retries network errors and unavailable answers (HTTP 502/503/504/520,
 ``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
 ``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
 
+Schema not exposed: a hosted project's Data API serves only the schemas listed under
+Project Settings → Data API → Exposed schemas; until ``collab`` is there every call is
+answered ``PGRST106``, raised as ``SchemaMismatch`` whose message and ``hint`` say how to
+expose it (``expose_schema_hint``).
+
 Row cap: PostgREST answers at most ``max_rows`` rows of any function result (Supabase's
 default, local and hosted, is 1,000; the function still runs in full), so the transport
 declares ``max_rows`` (``CapsRows``, default 1000: pass what the project's API settings
@@ -51,13 +56,14 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import AsyncClient
 
-from collab_sdk.errors import CollabError, ConfigurationError, TransportError, error_from_code
+from collab_sdk.errors import (CollabError, ConfigurationError, SchemaMismatch, TransportError,
+                               error_from_code)
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.supabase.realtime import RealtimeClaimWaker, RealtimeLiveSource
 from collab_sdk.transports.supabase.session import SupabaseSession
 from collab_sdk.transports.supabase.storage import SupabaseStorage
 
-__all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS"]
+__all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "expose_schema_hint"]
 
 #: RPCs that change nothing: safe to send again after a network error.
 IDEMPOTENT_RPCS = frozenset({
@@ -66,13 +72,20 @@ IDEMPOTENT_RPCS = frozenset({
     "job_events_after_v1", "job_events_head_v1",
     "get_workflow_v1", "workflows_v1", "validate_workflow_v1", "validate_definition_v1",
     "step_types_v1", "get_run_v1", "run_steps_v1", "runs_v1", "run_events_after_v1",
-    "run_snapshot_v1", "schedules_v1", "webhook_secret_info_v1",
+    "run_snapshot_v1", "schedules_v1", "webhook_secret_info_v1", "runs_v2", "my_executors_v1",
 })
 
 # What supabase-py reports for a non-JSON gateway error (the HTTP status as ``code``) and
 # PostgREST's own "database unavailable" codes: the request may not have been served.
 _UNAVAILABLE = frozenset({"502", "503", "504", "520", "PGRST000", "PGRST001", "PGRST002", "PGRST003"})
 _MAX_BACKOFF_SECONDS = 5.0
+
+
+def expose_schema_hint(schema: str) -> str:
+    """How to expose ``schema`` to a project's Data API (what ``PGRST106`` asks for)."""
+    return (f"expose it: Supabase dashboard → Project Settings → Data API → Exposed schemas, add "
+            f"'{schema}' and save (a local project: add \"{schema}\" to [api] schemas in "
+            "supabase/config.toml, then `supabase stop && supabase start`)")
 
 
 class SupabaseTransport:
@@ -146,6 +159,11 @@ class SupabaseTransport:
         if exc.code in _UNAVAILABLE or exc.code is None:  # a gateway's answer, not the database's
             error: CollabError = TransportError(f"collab.{fn}: Supabase answered {message}",
                                                 code=exc.code, hint=exc.hint, details=details)
+        elif exc.code == "PGRST106":  # the schema is not in the Data API's exposed schemas
+            schema, hint = self.session.schema, expose_schema_hint(self.session.schema)
+            error = SchemaMismatch(f"collab.{fn}: this Supabase project's Data API does not expose schema "
+                                   f"'{schema}' (PGRST106: {message}); {hint}", code=exc.code, hint=hint,
+                                   details=details)
         else:
             error = error_from_code(exc.code, message, hint=exc.hint, details=details,
                                     anonymous=self.anonymous)
