@@ -1,30 +1,43 @@
 """HTTP benchmark: ``collab serve``'s task.assign / task.claim / task.result beside the
-same RPCs called directly with psycopg, at several client concurrencies.
+same RPCs called directly with psycopg, at several client concurrencies — the server
+*before* (the Flask + waitress ``collab serve`` of a git revision) and *after* (this
+tree's Starlette + uvicorn one) in the same run — and SSE fan-out to many viewers.
 
     .venv/bin/python bench/http_api.py [--seconds 10] [--concurrency 1,8,32] [--anchor-seconds 15]
-    .venv/bin/python bench/http_api.py --seconds 3 --anchor-seconds 6      # quick: about 2 minutes
+    .venv/bin/python bench/http_api.py --seconds 3 --anchor-seconds 6      # quick: a few minutes
+    .venv/bin/python bench/http_api.py --before none --viewers 1000        # after only
 
 On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
 
 - the anchors of ``shared/bench/anchors/run.sh`` (before and after; the median is used);
-- ``collab serve`` as a subprocess on a free port (API key, rate limit off unless
-  ``--rate-limit``, default threads and access logs);
+- ``--before REV`` (default: the last revision whose ``collab_sdk/http/app.py`` imports
+  Flask): its ``src/`` from ``git archive``, served by its own ``collab serve --threads 16``;
+  and this tree's ``python -m collab_sdk.http.serve --workers 1``. Both are subprocesses on
+  free ports (API key, rate limit off unless ``--rate-limit``, access logs on);
 - for each concurrency and operation, N client threads (each with its own keep-alive
   connection) call it in a loop for ``--seconds``: once as direct SQL
   (``assign_job_v1``, ``claim_one_job_v3``, ``complete_job_v1``), once over HTTP with
-  httpx. Claims drain jobs queued beforehand; results complete jobs claimed beforehand
-  (with ``workerId`` and ``attempt``, so the server makes one RPC, as SQL does). A phase
-  ends early if it runs out of those jobs.
+  httpx against each server. Claims drain jobs queued beforehand; results complete jobs
+  claimed beforehand (with ``workerId`` and ``attempt``, so the server makes one RPC, as
+  SQL does). A phase ends early if it runs out of those jobs;
+- ``--viewers N`` (default 1000; 0 skips it): N SSE viewers of one executor's stream on
+  the *after* server (raw asyncio sockets in this process, following from the log's head),
+  then ``--fanout-events``
+  single-event commits 0.25 s apart; for each, the time from just before the commit to
+  when the last (N-th) viewer has it. The *before* server cannot hold N streams (one
+  thread each, 16 threads), so it has no fan-out figure.
 
-Reported: requests/s, p50/p99 latency, HTTP ÷ SQL, ÷ anchor (``insert1_rows_per_s`` for
-assign, ``claim_complete_jobs_per_s`` for claim and result), and CPU per request of the
-client process, the ``collab serve`` process and Postgres's client backends (from /proc).
-Results go to stdout and bench/results/http.json.
+Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
+for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
+client process, the server process and Postgres's client backends (from /proc); fan-out
+p50/p99/max and the server's LISTEN connections while the viewers are open. Results go to
+stdout and bench/results/http.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -45,12 +58,14 @@ import psycopg
 
 from engine import ROOT, bench_server, enqueue, run_anchors
 
+REPO = ROOT.parent
+
 OPS = ("assign", "claim", "result")
 ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s",
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "http": 2000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -112,16 +127,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def flask_revision() -> str:
+    """The last revision whose ``src/collab_sdk/http/app.py`` imports Flask."""
+    removed = subprocess.run(["git", "log", "-1", "--format=%H", "-S", "import flask", "--",
+                              "src/collab_sdk/http/app.py"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    with_flask = subprocess.run(["git", "show", f"{removed}:src/collab_sdk/http/app.py"], cwd=REPO,
+                                capture_output=True, text=True).stdout
+    return removed if "import flask" in with_flask else f"{removed}^"
+
+
+def export_src(rev: str, into: Path) -> Path:
+    """The package and SQL of ``rev`` (read-only: ``git archive``), unpacked under ``into``:
+    its ``src/`` (returned), ``supabase/``, ``sql/`` and ``pyproject.toml``, so that its
+    migrator finds its own migrations."""
+    archive = subprocess.run(["git", "archive", rev, "src", "supabase", "sql", "pyproject.toml"], cwd=REPO,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def migrate_with(src: Path, admin: str, name: str) -> str:
+    """A database ``name`` beside ``bench``, migrated by the tree at ``src`` (its schema
+    version, which its SDK insists on): its URL."""
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    subprocess.run([sys.executable, "-c", "import sys; from collab_sdk.local.migrate import migrate; "
+                    "migrate(sys.argv[1])", url], env={**os.environ, "PYTHONPATH": str(src)}, check=True,
+                   cwd=src.parent)
+    return url
+
+
 @contextlib.contextmanager
-def collab_serve(url: str, key: str, tmp: str, threads: int, rate_limit: str) -> Iterator[tuple[str, int]]:
-    """``collab serve`` on a free port against ``url``: (base URL, pid)."""
+def collab_serve(url: str, key: str, tmp: str, rate_limit: str, *, before_src: Path | None = None,
+                 threads: int = 16, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """A server on a free port against ``url``: (base URL, pid). With ``before_src``, that
+    tree's own ``collab serve --threads``; else this tree's ``collab_sdk.http.serve``."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "SUPABASE_"))}
     env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp)
+    if before_src is not None:
+        env["PYTHONPATH"] = str(before_src)
+        command = [sys.executable, "-c", "import sys; sys.argv[0] = 'collab'; from collab_sdk.cli import main; "
+                   "sys.exit(main())", "serve", "--port", str(port), "--threads", str(threads)]
+    else:
+        command = [sys.executable, "-m", "collab_sdk.http.serve", "--port", str(port), "--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
-    with open(Path(tmp) / "serve.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "serve", "--port", str(port),
-                                 "--threads", str(threads)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    log_path = Path(tmp) / f"serve-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -129,7 +184,7 @@ def collab_serve(url: str, key: str, tmp: str, threads: int, rate_limit: str) ->
                     if httpx.get(f"{base}/api/collab/health", timeout=1).status_code == 200:
                         break
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("collab serve did not start:\n" + (Path(tmp) / "serve.log").read_text())
+                    raise RuntimeError("collab serve did not start:\n" + log_path.read_text())
                 time.sleep(0.1)
             yield base, proc.pid
         finally:
@@ -227,59 +282,161 @@ def phase(url: str, connect: Callable[[], Any], kind: str, op: str, concurrency:
             client.close()
 
 
+async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> dict[str, Any]:
+    """``viewers`` SSE viewers of one executor on ``base``; commit → last viewer, per event."""
+    executor = f"fanout-{secrets.token_hex(3)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        job_id = conn.execute("select job_id from collab.assign_job_v1(type => 'bench.fan', "
+                              "executor_id => %s)", (executor,)).fetchone()[0]  # type: ignore[index]
+        conn.execute("select collab.claim_one_job_v3(executor_id => %s, worker_id => 'w')", (executor,))
+        head_seq = conn.execute("select collab.job_events_head_v1()").fetchone()[0]  # type: ignore[index]
+    host, port = base.removeprefix("http://").split(":")
+    arrivals: dict[int, list[float]] = {}
+    ready = [0]
+    head = (f"GET /api/collab/events/stream?executorId={executor}&since={head_seq}&timeout=3600 HTTP/1.1\r\n"
+            f"Host: {host}\r\nx-api-key: {key}\r\nAccept: text/event-stream\r\n\r\n").encode()
+
+    async def viewer() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+        writer.write(head)
+        counted = False
+        try:
+            while True:
+                block = await reader.readuntil(b"\n\n")
+                if not counted and b"retry:" in block:
+                    counted = True
+                    ready[0] += 1
+                for line in block.split(b"\n"):
+                    if line.startswith(b"id: "):
+                        arrivals.setdefault(int(line[4:]), []).append(time.monotonic())
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    tasks = [asyncio.create_task(viewer()) for _ in range(viewers)]
+    deadline = time.monotonic() + 120
+    while ready[0] < viewers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {ready[0]} of {viewers} viewers connected")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2)  # every stream follows from the log's head: nothing to catch up
+    sent: dict[int, float] = {}
+
+    def produce() -> int:
+        with psycopg.connect(url, autocommit=True) as conn:
+            listening = conn.execute("select count(*) from pg_stat_activity where application_name = "
+                                     "'collab-listener' and datname = current_database()").fetchone()[0]  # type: ignore[index]
+            for i in range(events):
+                started = time.monotonic()
+                seq = conn.execute("select seq from collab.append_job_event_v1(job_id => %s, worker_id => 'w', "
+                                   "payload => jsonb_build_object('i', %s::int))", (job_id, i)).fetchone()[0]  # type: ignore[index]
+                sent[seq] = started
+                time.sleep(0.25)
+        return int(listening)
+
+    listening = await asyncio.to_thread(produce)
+    deadline = time.monotonic() + 60  # until every viewer has every event, or a minute
+    while time.monotonic() < deadline and any(len(arrivals.get(seq, [])) < viewers for seq in sent):
+        await asyncio.sleep(0.2)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    last = [(max(arrivals[seq]) - at) * 1000 for seq, at in sent.items() if len(arrivals.get(seq, [])) == viewers]
+    first = [(min(arrivals[seq]) - at) * 1000 for seq, at in sent.items() if arrivals.get(seq)]
+    q = statistics.quantiles(last, n=100) if len(last) > 1 else (last * 99 or [float("nan")] * 99)
+    f = statistics.quantiles(first, n=100) if len(first) > 1 else (first * 99 or [float("nan")] * 99)
+    return {"viewers": viewers, "ready": ready[0], "events": events,
+            "events_every_viewer_got": len(last), "viewers_per_event": statistics.mean(
+                len(arrivals.get(seq, [])) for seq in sent),
+            "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
+            "last_viewer_max_ms": max(last, default=float("nan")),
+            "first_viewer_p50_ms": f[49], "first_viewer_p99_ms": f[98], "listen_connections": listening}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--concurrency", default="1,8,32", help="client counts ('none': fan-out only)")
     parser.add_argument("--anchor-seconds", type=int, default=15)
-    parser.add_argument("--serve-threads", type=int, default=16, help="collab serve --threads (its default)")
+    parser.add_argument("--before", default=None, metavar="REV",
+                        help="the Flask revision to compare with (default: found from git); 'none' skips it")
+    parser.add_argument("--serve-threads", type=int, default=16, help="the before server's --threads")
+    parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
+    parser.add_argument("--fanout-events", type=int, default=40)
     parser.add_argument("--rate-limit", default="off", help="COLLAB_RATE_LIMIT for collab serve, e.g. 10000000/60")
     args = parser.parse_args()
-    sweep = [int(c) for c in args.concurrency.split(",")]
+    sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
+    before_rev = None if args.before == "none" else (args.before or flask_revision())
+    kinds = ["sql"] + (["before"] if before_rev else []) + ["after"]
 
-    figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {"sql": {}, "http": {}} for op in OPS}
-    with bench_server() as (admin, url), tempfile.TemporaryDirectory(prefix="collab-bench-http-") as tmp:
-        before = run_anchors(admin, args.anchor_seconds)
-        with collab_serve(url, key, tmp, args.serve_threads, args.rate_limit) as (base, serve_pid), \
-                psycopg.connect(url, autocommit=True) as monitor:
-            processes: Processes = {"client": lambda: {os.getpid()}, "serve": lambda: {serve_pid},
-                                    "postgres": lambda: {pid for (pid,) in monitor.execute(_BACKENDS)}}
-            connect = {"sql": lambda: Sql(url), "http": lambda: Http(base, key)}
-            for op in OPS:  # warm up (and check) both paths: plans, caches, the server's pool
-                for kind in connect:
-                    phase(url, connect[kind], kind, op, 4, 0.5, processes)
-            for c in sweep:
-                for op in OPS:
-                    for kind in connect:
-                        figures[op][kind][c] = phase(url, connect[kind], kind, op, c, args.seconds, processes)
-                        f = figures[op][kind][c]
-                        short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
-                        print(f"  {op:6} {kind:4} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
-                              flush=True)
-        after = run_anchors(admin, args.anchor_seconds)
+    figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
+    fan: dict[str, Any] | None = None
+    with bench_server() as (admin, url), tempfile.TemporaryDirectory(prefix="collab-bench-http-") as tmp, \
+            contextlib.ExitStack() as servers:
+        anchors_before = run_anchors(admin, args.anchor_seconds)
+        bases: dict[str, tuple[str, int]] = {
+            "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
+        urls = {"sql": url, "after": url}
+        if before_rev:
+            src = export_src(before_rev, Path(tmp))
+            urls["before"] = migrate_with(src, admin, "bench_before")
+            bases["before"] = servers.enter_context(collab_serve(urls["before"], key, tmp, args.rate_limit,
+                                                                 before_src=src, threads=args.serve_threads))
+        monitor = servers.enter_context(psycopg.connect(admin, autocommit=True))
+        pids = {name: pid for name, (_, pid) in bases.items()}
+        connect: dict[str, Callable[[], Any]] = {"sql": lambda: Sql(url)}
+        for name, (base, _) in bases.items():
+            connect[name] = (lambda b: lambda: Http(b, key))(base)
+        for op in OPS:  # warm up (and check) every path: plans, caches, the servers' pools
+            for kind in kinds:
+                phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor))
+        for c in sweep:
+            for op in OPS:
+                for kind in kinds:
+                    f = figures[op][kind][c] = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
+                                                     _processes(kind, pids, monitor))
+                    short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
+                    print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
+                          flush=True)
+        if args.viewers:
+            fan = asyncio.run(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events))
+            print(f"  fan-out: {fan}", flush=True)
+        anchors_after = run_anchors(admin, args.anchor_seconds)
 
-    anchor = {k: statistics.median([before[k], after[k]]) for k in before}
-    ratios = {op: {c: {"http_over_sql": figures[op]["http"][c]["per_s"] / figures[op]["sql"][c]["per_s"],
-                       "sql_over_anchor": figures[op]["sql"][c]["per_s"] / anchor[ANCHOR_OF[op]],
-                       "http_over_anchor": figures[op]["http"][c]["per_s"] / anchor[ANCHOR_OF[op]]}
+    anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
+    ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["per_s"] / figures[op]["sql"][c]["per_s"]
+                          for k in kinds if k != "sql"},
+                       **{f"{k}_over_anchor": figures[op][k][c]["per_s"] / anchor[ANCHOR_OF[op]] for k in kinds}}
                    for c in sweep} for op in OPS}
-    print(f"\nanchors (median): insert1 {anchor['insert1_rows_per_s']:.0f} rows/s, "
+    print(f"\nbefore = {before_rev or '-'}; anchors (median): insert1 {anchor['insert1_rows_per_s']:.0f} rows/s, "
           f"claim_complete {anchor['claim_complete_jobs_per_s']:.0f} jobs/s")
-    print(f"{'op':6} {'c':>3} | {'sql/s':>6} {'p50':>6} {'p99':>6} | {'http/s':>6} {'p50':>6} {'p99':>6} | "
-          f"{'http÷sql':>8} {'sql÷anc':>7} {'http÷anc':>8} | CPU µs/req http: client serve pg; sql: client pg")
+    print(f"{'op':6} {'c':>3} | {'kind':6} {'req/s':>6} {'p50':>6} {'p99':>6} | {'÷sql':>5} {'÷anc':>5} | "
+          f"CPU µs/req: client server pg")
     for op in OPS:
         for c in sweep:
-            s, h, r = figures[op]["sql"][c], figures[op]["http"][c], ratios[op][c]
-            hc, sc = h["cpu_us_per_request"], s["cpu_us_per_request"]
-            print(f"{op:6} {c:>3} | {s['per_s']:6.0f} {s['p50_ms']:6.2f} {s['p99_ms']:6.2f} | "
-                  f"{h['per_s']:6.0f} {h['p50_ms']:6.2f} {h['p99_ms']:6.2f} | {r['http_over_sql']:8.2f} "
-                  f"{r['sql_over_anchor']:7.2f} {r['http_over_anchor']:8.2f} | {hc['client']:5.0f} "
-                  f"{hc['serve']:5.0f} {hc['postgres']:5.0f}; {sc['client']:4.0f} {sc['postgres']:5.0f}")
-    report = {"args": vars(args), "anchors_before": before, "anchors_after": after, "anchor": anchor,
-              "anchor_of": ANCHOR_OF, "figures": figures, "ratios": ratios}
+            for kind in kinds:
+                f, r = figures[op][kind][c], ratios[op][c]
+                cpu = f["cpu_us_per_request"]
+                over_sql = f"{r[f'{kind}_over_sql']:5.2f}" if kind != "sql" else "    -"
+                print(f"{op:6} {c:>3} | {kind:6} {f['per_s']:6.0f} {f['p50_ms']:6.2f} {f['p99_ms']:6.2f} | "
+                      f"{over_sql} {r[f'{kind}_over_anchor']:5.2f} | {cpu['client']:5.0f} "
+                      f"{cpu.get('serve', 0):6.0f} {cpu['postgres']:5.0f}")
+    report = {"args": vars(args), "before_revision": before_rev, "anchors_before": anchors_before,
+              "anchors_after": anchors_after, "anchor": anchor, "anchor_of": ANCHOR_OF, "figures": figures,
+              "ratios": ratios, "fanout": fan}
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "http.json").write_text(json.dumps(report, indent=2))
+
+
+def _processes(kind: str, pids: dict[str, int], monitor: psycopg.Connection[Any]) -> Processes:
+    """The processes whose CPU a phase of ``kind`` is charged: client, its server, Postgres."""
+    processes: Processes = {"client": lambda: {os.getpid()},
+                            "postgres": lambda: {pid for (pid,) in monitor.execute(_BACKENDS)}}
+    if kind in pids:
+        processes["serve"] = lambda: {pids[kind]}
+    return processes
 
 
 if __name__ == "__main__":

@@ -66,13 +66,11 @@ def app_from_env() -> Starlette:
 def serve(host: str = "127.0.0.1", port: int = 3100, *, workers: int = 1,
           log_level: str = "info", grace_seconds: float = DEFAULT_GRACE_SECONDS,
           proxy_headers: bool = False, forwarded_allow_ips: str | None = None,
-          runtime: Runtime | None = None, threads: int | None = None) -> None:
+          runtime: Runtime | None = None) -> None:
     """Serve the Collab API, the functions, the WebSockets, the docs and (embedded mode)
     signed artifact downloads on ``host:port`` with ``workers`` processes until SIGINT or
     SIGTERM (see the module doc); closes the runtime's client. ``runtime`` (one process
-    only) replaces ``Runtime.from_env()``. ``threads`` is ignored (an event loop has no
-    thread pool to size) until the CLI stops passing its old ``--threads``."""
-    del threads
+    only) replaces ``Runtime.from_env()``."""
     import uvicorn
 
     from collab_sdk.http.app import create_app
