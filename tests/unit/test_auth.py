@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +162,74 @@ def test_expired_beyond_the_leeway(scheme: Scheme) -> None:
     assert not error.unavailable and isinstance(error, Unauthorized) and isinstance(error, CollabError)
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "sub", "role", "aud"])
+@pytest.mark.parametrize("claim", ["exp", "sub", "role", "aud"])
 def test_a_missing_claim(scheme: Scheme, claim: str) -> None:
     rejected(scheme.auth, bearer(scheme.sign(claims(**{claim: None}))), "missing_claim")
+
+
+def test_a_token_without_iat_passes_unless_the_operator_requires_it(scheme: Scheme) -> None:
+    """PostgREST accepts a token without ``iat``; ``COLLAB_JWT_REQUIRE_IAT`` refuses it."""
+    token = scheme.sign(claims(iat=None))
+    assert scheme.auth.authenticate(bearer(token)).subject == USER
+    strict = Authenticator(replace(scheme.auth.config, require_iat=True))
+    rejected(strict, bearer(token), "missing_claim")
+    assert AuthConfig.from_env({"SUPABASE_JWT_SECRET": SECRET, "COLLAB_JWT_REQUIRE_IAT": "on"}).require_iat
+    assert not AuthConfig.from_env({"SUPABASE_JWT_SECRET": SECRET}).require_iat
+    # Without iat the lifetime counts from now: a far exp is still too long.
+    far = scheme.sign(claims(iat=None, exp=int(time.time()) + 8 * 86400))
+    rejected(scheme.auth, bearer(far), "token_lifetime_too_long")
+
+
+def legacy_service_key(**changes: Any) -> dict[str, Any]:
+    """The claims of Supabase's legacy ``service_role`` key; a change to None removes one."""
+    now = int(time.time())
+    base: dict[str, Any] = {"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": "service_role",
+                            "iat": now, "exp": now + 10 * 365 * 86400}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_the_legacy_service_role_key_is_the_service_role(scheme: Scheme) -> None:
+    identity = scheme.auth.authenticate(bearer(scheme.sign(legacy_service_key())))
+    assert (identity.role, identity.subject, identity.via) == ("service_role", None, "jwt")
+    assert scheme.auth.authenticate(bearer(scheme.sign(legacy_service_key(iat=None)))).role == "service_role"
+    config = AuthConfig.from_env({"SUPABASE_URL": "https://abcdefghijklmnopqrst.supabase.co",
+                                  "COLLAB_JWKS": json.dumps(JWKS)})
+    assert config.project_ref == "abcdefghijklmnopqrst"
+
+
+@pytest.mark.parametrize("changes, code", [
+    ({"role": "authenticated"}, "missing_claim"),       # a user token must have sub and aud
+    ({"role": "anon"}, "missing_claim"),                # the anon key is no caller
+    ({"iss": "https://evil.example"}, "missing_claim"),  # not Supabase's key shape: the normal rules
+    ({"iss": None}, "missing_claim"),
+    ({"ref": None}, "missing_claim"),
+    ({"sub": "someone"}, "invalid_issuer"),             # with sub it is no legacy key: the normal rules
+    ({"aud": "authenticated"}, "missing_claim"),        # with aud it is no legacy key: sub needed
+    ({"exp": None}, "missing_claim"),
+    ({"exp": 1}, "token_expired"),
+    ({"exp": "9999999999"}, "invalid_claim"),
+    ({"iat": int(time.time()) + 3600}, "token_not_yet_valid"),
+])
+def test_what_is_not_exactly_the_legacy_key_is_refused(scheme: Scheme, changes: dict[str, Any],
+                                                       code: str) -> None:
+    rejected(scheme.auth, bearer(scheme.sign(legacy_service_key(**changes))), code)
+
+
+def test_a_legacy_key_of_another_project_or_another_secret_is_refused() -> None:
+    ours = Authenticator(replace(LOCAL, project_ref="abcdefghijklmnopqrst"))
+    token = jwt.encode(legacy_service_key(ref="zzzzzzzzzzzzzzzzzzzz"), SECRET, algorithm="HS256")
+    rejected(ours, bearer(token), "invalid_claim")
+    assert ours.authenticate(bearer(jwt.encode(legacy_service_key(), SECRET, algorithm="HS256"))).role \
+        == "service_role"
+    forged = jwt.encode(legacy_service_key(), "another-secret-that-is-at-least-32-characters", algorithm="HS256")
+    rejected(ours, bearer(forged), "invalid_signature")
+    unsigned = craft({"alg": "none", "typ": "JWT"}, legacy_service_key(), None)
+    rejected(ours, bearer(unsigned), "algorithm_not_allowed")
+    strict = Authenticator(replace(LOCAL, require_iat=True))
+    rejected(strict, bearer(jwt.encode(legacy_service_key(iat=None), SECRET, algorithm="HS256")), "missing_claim")
+    no_service = Authenticator(replace(LOCAL, allowed_roles=("authenticated",)))
+    rejected(no_service, bearer(jwt.encode(legacy_service_key(), SECRET, algorithm="HS256")), "invalid_token")
 
 
 def test_an_empty_subject(scheme: Scheme) -> None:

@@ -23,6 +23,8 @@ Environment (``AuthConfig.from_env``):
   edge cache time); a token with an unknown ``kid`` refetches it at most once per 30 s.
 - ``COLLAB_JWT_AUDIENCE`` — the required ``aud`` (default ``authenticated``).
 - ``COLLAB_JWT_ISSUER`` — the required ``iss``; empty turns the check off.
+- ``COLLAB_JWT_REQUIRE_IAT`` — ``1/true/yes/on``: refuse a token without ``iat``. Off by
+  default: PostgREST (and so Supabase) accepts such tokens.
 - ``COLLAB_JWT_LEEWAY`` — clock skew allowed on ``exp`` / ``nbf`` / ``iat``, 0–60 s (default 30).
 - ``COLLAB_JWT_MAX_LIFETIME`` — the longest ``exp - iat`` accepted for an ``authenticated``
   token, in seconds (default 604800, a week: Supabase's longest access-token expiry).
@@ -31,13 +33,21 @@ Environment (``AuthConfig.from_env``):
 - ``COLLAB_REQUIRE_JWT`` — ``1/true/yes/on``: refuse ``x-api-key`` (``0/false/no/off``
   or unset: accept it). Any other value is a configuration error.
 
+Supabase's legacy ``service_role`` key is itself a JWT that trusted servers send as a
+Bearer token: ``{"iss": "supabase", "ref": <project ref>, "role": "service_role", "iat",
+"exp"}``, with no ``sub`` and no ``aud``. A token of exactly that shape (``role``
+``service_role``, ``iss`` ``supabase``, a ``ref`` — equal to the project's when
+``SUPABASE_URL`` names a ``<ref>.supabase.co`` project —, no ``sub``, no ``aud``) is the
+service role (``Identity.subject`` None) when its signature verifies; every other token
+follows the rules below.
+
 A token is accepted only if: its header names an allowed algorithm (``local``: HS256;
 ``jwks``: ES256 / RS256, and the ``kid``'s key has that algorithm and key type), carries
 no ``jku`` / ``x5u`` / ``x5c`` / ``jwk`` / ``crit``; the signature verifies; ``exp``,
-``iat``, ``sub`` and ``role`` are present; ``exp``, ``iat`` and ``nbf`` are JSON integers
+``sub`` and ``role`` are present (``iat`` too with ``COLLAB_JWT_REQUIRE_IAT``); ``exp``, ``iat`` and ``nbf`` are JSON integers
 (or integral numbers) between 0 and 253402300799 (the last second of year 9999) — a
 string, ``1e300`` or NaN is refused, not coerced; an ``authenticated`` token lives at most
-``COLLAB_JWT_MAX_LIFETIME``; it has not expired and is not from the future;
+``COLLAB_JWT_MAX_LIFETIME`` (counted from ``iat``, or from now without one); it has not expired and is not from the future;
 ``aud`` (and ``iss`` when configured) match; ``role`` is ``authenticated`` or
 ``service_role``. ``AuthError.code`` is one of ``missing_credentials``, ``invalid_token``,
 ``algorithm_not_allowed``, ``invalid_signature``, ``token_expired``,
@@ -55,6 +65,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -120,6 +131,10 @@ class AuthConfig:
     jwks_timeout: float = 5.0
     allowed_roles: tuple[str, ...] = ("authenticated", "service_role")
     max_lifetime: float = 604800.0
+    require_iat: bool = False
+    #: The Supabase project's ref (``<ref>.supabase.co``): a legacy ``service_role`` key
+    #: must name it. None: any ref.
+    project_ref: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode == "local" and len(self.jwt_secret or "") < MIN_SECRET_CHARS:
@@ -163,6 +178,8 @@ class AuthConfig:
                 jwks, jwks_url = load_jwks_text(jwks_text), None
             elif jwks_url is None and supabase_url:
                 jwks_url = f"{supabase_url}/auth/v1/.well-known/jwks.json"
+        host = urlsplit(supabase_url).hostname or "" if supabase_url else ""
+        project_ref = host.split(".")[0] if host.endswith((".supabase.co", ".supabase.in")) else None
         issuer = env.get("COLLAB_JWT_ISSUER")
         if issuer is None and mode == "jwks" and supabase_url:
             issuer = f"{supabase_url}/auth/v1"
@@ -174,7 +191,8 @@ class AuthConfig:
             api_key=get("COLLAB_API_KEY"), require_jwt=_flag(env, "COLLAB_REQUIRE_JWT"),
             leeway=_seconds(get("COLLAB_JWT_LEEWAY"), "COLLAB_JWT_LEEWAY", 30),
             jwks_ttl=_seconds(get("COLLAB_JWKS_TTL"), "COLLAB_JWKS_TTL", 600),
-            max_lifetime=_seconds(get("COLLAB_JWT_MAX_LIFETIME"), "COLLAB_JWT_MAX_LIFETIME", 604800))
+            max_lifetime=_seconds(get("COLLAB_JWT_MAX_LIFETIME"), "COLLAB_JWT_MAX_LIFETIME", 604800),
+            require_iat=_flag(env, "COLLAB_JWT_REQUIRE_IAT"), project_ref=project_ref)
 
 
 class Authenticator:
@@ -268,24 +286,64 @@ class Authenticator:
 
     def _decode(self, token: str, key: Any, algorithms: list[str]) -> Identity:
         config = self.config
+        if _legacy_service_key_shape(token):
+            return self._decode_service_key(token, key, algorithms)
+        required = ["exp", "sub", "role", *(["iat"] if config.require_iat else [])]
         try:
             claims = jwt.decode(token, key, algorithms=algorithms, audience=config.audience,
                                 issuer=config.issuer, leeway=config.leeway,
-                                options={"require": ["exp", "iat", "sub", "role"],
-                                         "verify_iss": config.issuer is not None})
+                                options={"require": required, "verify_iss": config.issuer is not None})
         except jwt.PyJWTError as exc:
             raise _token_error(exc) from None
         _check_times(claims)
         subject, role = claims["sub"], claims["role"]
-        if role == "authenticated" and claims["exp"] - claims["iat"] > config.max_lifetime:
+        issued = claims.get("iat", time.time())
+        if role == "authenticated" and claims["exp"] - issued > config.max_lifetime:
             raise AuthError("token_lifetime_too_long",
-                            f"the token lives {int(claims['exp'] - claims['iat'])} s; at most "
+                            f"the token lives {int(claims['exp'] - issued)} s; at most "
                             f"{config.max_lifetime:g} s are accepted (COLLAB_JWT_MAX_LIFETIME)")
         if not isinstance(subject, str) or not subject:
             raise AuthError("missing_claim", "the token has an empty 'sub' claim")
         if role not in config.allowed_roles:
             raise AuthError("role_not_allowed", f"role {role!r} is not accepted")
         return Identity(role=role, subject=subject, claims=claims, via="jwt")
+
+    def _decode_service_key(self, token: str, key: Any, algorithms: list[str]) -> Identity:
+        """Supabase's legacy ``service_role`` key (see the module doc)."""
+        config = self.config
+        required = ["exp", "role", "ref", *(["iat"] if config.require_iat else [])]
+        try:
+            claims = jwt.decode(token, key, algorithms=algorithms, issuer=_LEGACY_ISSUER,
+                                leeway=config.leeway, options={"require": required, "verify_aud": False})
+        except jwt.PyJWTError as exc:
+            raise _token_error(exc) from None
+        _check_times(claims)
+        if not _is_legacy_service_key(claims) or "service_role" not in config.allowed_roles:
+            raise AuthError("invalid_token", "the token is not a Supabase service_role key")
+        if config.project_ref is not None and claims["ref"] != config.project_ref:
+            raise AuthError("invalid_claim", "the service_role key is for another Supabase project")
+        return Identity(role="service_role", subject=None, claims=claims, via="jwt")
+
+
+#: The ``iss`` of Supabase's legacy API keys (anon and service_role).
+_LEGACY_ISSUER = "supabase"
+
+
+def _is_legacy_service_key(claims: Mapping[str, Any]) -> bool:
+    """Whether ``claims`` have the shape of Supabase's legacy ``service_role`` key."""
+    ref = claims.get("ref")
+    return (claims.get("role") == "service_role" and claims.get("iss") == _LEGACY_ISSUER
+            and isinstance(ref, str) and bool(ref) and "sub" not in claims and "aud" not in claims)
+
+
+def _legacy_service_key_shape(token: str) -> bool:
+    """Whether the (not yet verified) token claims to be a legacy ``service_role`` key;
+    ``_decode_service_key`` verifies it as one."""
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return isinstance(unverified, dict) and _is_legacy_service_key(unverified)
 
 
 def mint_token(secret: str, *, sub: str, role: str = "authenticated",
