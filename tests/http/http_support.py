@@ -136,7 +136,7 @@ def start_server(db_url: str, tmp_path: Path, *args: str, **env: str) -> Iterato
     port = free_port()
     full = {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
             "SUPABASE_JWT_SECRET": SECRET, "COLLAB_STORAGE_DIR": str(tmp_path / "storage"),
-            "COLLAB_RATE_LIMIT": "1000/60", "COLLAB_REQUIRE_JWT": "1", **env}
+            "COLLAB_RATE_LIMIT": "1000/60", "COLLAB_REQUIRE_JWT": "1", "COLLAB_LOG_FORMAT": "json", **env}
     full.pop("COLLAB_PUBLIC_URL", None)
     log_path = tmp_path / f"serve-{port}.log"
     log = open(log_path, "wb")
