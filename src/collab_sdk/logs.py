@@ -6,7 +6,8 @@
 
 Every line carries a time, a level, the logger and an **event** (the message), then the
 record's fields. ``COLLAB_LOG_FORMAT=json`` (or ``format="json"``) writes one JSON object a
-line (Cloud Run, Loki, Datadog read them as they are); ``text`` (the default) writes
+line (Cloud Run, Loki, Datadog read them as they are; ``collab serve``'s default); ``text``
+(the worker's and the CLI's default) writes
 ``2026-01-01T00:00:00.000Z INFO collab.worker job.finished type=a.b id=… outcome=succeeded``.
 A message that is itself a JSON object (the HTTP access lines) has its keys taken as
 fields. A failure's traceback is the ``exc`` field (JSON) or follows the line (text).
@@ -121,12 +122,14 @@ class CollabFormatter(logging.Formatter):
 
 
 def configure_logging(level: str | int = "info", format: str | None = None, *,
-                      stream: IO[str] | None = None, force: bool = False) -> None:
+                      stream: IO[str] | None = None, force: bool = False,
+                      default: str = "text") -> None:
     """Send every logger's lines to ``stream`` (default stderr) through ``CollabFormatter``
-    at ``level``; ``format`` defaults to ``COLLAB_LOG_FORMAT`` (``text``). A process that
+    at ``level``; ``format`` defaults to ``COLLAB_LOG_FORMAT``, else ``default`` (``text``;
+    ``collab serve`` and functions say ``json``, which Cloud Run reads). A process that
     already set up logging keeps its handlers (only the ``collab`` loggers' level is set)
     unless ``force``; calling it again replaces collab's own handler."""
-    chosen = (format or os.environ.get("COLLAB_LOG_FORMAT") or "text").strip().lower()
+    chosen = (format or os.environ.get("COLLAB_LOG_FORMAT") or default).strip().lower()
     formatter = CollabFormatter(chosen)
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
     if not isinstance(numeric, int):

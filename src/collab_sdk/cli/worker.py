@@ -45,10 +45,16 @@ def load_worker(spec: str) -> Worker:
               type=Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", default=None, envvar="COLLAB_LOG_FORMAT", show_envvar=True,
               type=Choice(list(LOG_FORMATS)), help="key=value text (default) or JSON lines")
-def cmd_worker(worker: str, concurrency: int | None, log_level: str, log_format: str | None) -> int:
+@click.option("--metrics-port", type=int, envvar="COLLAB_METRICS_PORT", show_envvar=True,
+              help="serve Prometheus metrics on this port (0: any free port, logged)")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="the metrics address")
+def cmd_worker(worker: str, concurrency: int | None, log_level: str, log_format: str | None,
+               metrics_port: int | None, metrics_host: str) -> int:
     """Run a worker until SIGTERM/SIGINT; its exit status (see ``Worker.run``)."""
     configure_logging(log_level, log_format, force=True)
     loaded = load_worker(worker)
     if concurrency:
         loaded.concurrency = concurrency
+    if metrics_port is not None:
+        loaded.metrics_port, loaded.metrics_host = metrics_port, metrics_host
     return int(loaded.run())

@@ -111,7 +111,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "collab API", "version": "1.0.0",
                  "description": "The Collab API and functions of collab, a Postgres job queue. "
                                 "Errors are `{ error: { code, message } }`."},
-        "servers": [{"url": "http://localhost:3100"}],
+        # Relative: Swagger UI's "Try it out" calls the server the document was loaded from.
+        "servers": [{"url": "/", "description": "the server this document was loaded from"}],
         "security": [{"bearer": []}, {"apiKey": []}],
         "tags": [{"name": "collab", "description": "The Collab API (`/api/collab`)"},
                  {"name": "functions", "description": "Serverless functions (`/functions/v1`)"}],

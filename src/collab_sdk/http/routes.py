@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collab_sdk.http import handlers as h
 from collab_sdk.http import wire
+from collab_sdk.http.observability import METRICS_API, READY_ROUTE
 from collab_sdk.http.sse import events_stream
 from collab_sdk.http.pipeline import Route, RouteTable, SocketRoute
 from collab_sdk.http.sockets import events_socket
@@ -27,6 +28,7 @@ _JOB = "/job/<job_id>"
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", h.health, wire.Health, "Liveness: `{ ok, timestamp }`",
           auth=False),
+    READY_ROUTE,
     Route("task.assign", "POST", "/task.assign", h.task_assign, Assigned,
           "Enqueue a job; the same idempotency key (body or `X-Idempotency-Key`) returns the "
           "same job with `queued: false`", body=wire.AssignBody, errors=(403, 409, 413, 422)),
@@ -100,6 +102,9 @@ COLLAB_API = RouteTable("collab", COLLAB_PREFIX, ROUTES, SOCKETS)
 TABLES: tuple[RouteTable, ...] = (COLLAB_API,)
 
 FUNCTIONS: dict[str, Route] = {r.function: r for r in ROUTES if r.function}
+
+#: Prometheus text at ``/metrics`` (``collab_sdk.http.observability``), after every API.
+TABLES = (*TABLES, METRICS_API)
 
 
 def route_for_function(name: str) -> Route:

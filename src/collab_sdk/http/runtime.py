@@ -170,10 +170,10 @@ class Runtime:
 
 def configure_logging(level: str = "info") -> None:
     """``collab_sdk.logs.configure_logging``: the access lines (``collab.http``) and every
-    other logger's to stderr, JSON or key=value by ``COLLAB_LOG_FORMAT``, unless the process
-    already set up logging: ``collab serve`` and deployed functions (Cloud Run reads JSON
-    lines)."""
-    logs.configure_logging(level)
+    other logger's to stderr, JSON lines unless ``COLLAB_LOG_FORMAT=text``, unless the
+    process already set up logging: ``collab serve`` and deployed functions (Cloud Run reads
+    JSON lines)."""
+    logs.configure_logging(level, default="json")
 
 
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()

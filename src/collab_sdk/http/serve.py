@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -84,6 +85,7 @@ def serve(host: str = "127.0.0.1", port: int = 3100, *, workers: int = 1,
     os.environ["COLLAB_LOG_LEVEL"] = log_level
     public = "localhost" if host in ("0.0.0.0", "::") else host
     os.environ.setdefault("COLLAB_PUBLIC_URL", f"http://{public}:{port}")
+    _warn_without_credentials(runtime)
     if runtime is None:
         asyncio.run(_check_database())  # fail fast; starts the embedded database once
     options = dict(host=host, port=port, log_level=log_level, log_config=None,
@@ -106,6 +108,17 @@ def serve(host: str = "127.0.0.1", port: int = 3100, *, workers: int = 1,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info('{"event": "stopped"}')
+
+
+def _warn_without_credentials(runtime: Runtime | None) -> None:
+    """Log how to configure credentials when the server would accept none."""
+    from collab_sdk.auth.tokens import AuthConfig
+    from collab_sdk.http.observability import credentials_warning
+
+    warning = credentials_warning(runtime.authenticator.config if runtime is not None
+                                  else AuthConfig.from_env())
+    if warning is not None:
+        log.warning(json.dumps({"event": "no_credentials", "message": warning}))
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from collab_sdk.client.async_client import AsyncCollabClient
@@ -30,8 +31,11 @@ class LeaseKeeper:
     """Holds the worker's running attempts and extends their leases (``run`` is one of
     the worker's background loops)."""
 
-    def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int) -> None:
+    def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
+                 count: Callable[[str], None] | None = None) -> None:
         self.client, self.worker_id, self.lease_seconds = client, worker_id, lease_seconds
+        #: Counts ``lease_extensions`` and ``leases_lost`` (the worker's stats and metrics).
+        self.count = count or (lambda key: None)
         self.interval = lease_seconds / 3
         self._held: dict[Any, Attempt] = {}
         self._extending: dict[Any, asyncio.Task[None]] = {}
@@ -67,6 +71,7 @@ class LeaseKeeper:
             await self.client.extend_lease(job.id, self.worker_id, lease_seconds=self.lease_seconds,
                                            attempt=job.attempts)
             attempt.extended_at = time.monotonic()
+            self.count("lease_extensions")
         except (LeaseLost, NotFound):
             self._lost(attempt, "an extension was refused: the job was cancelled, reclaimed or deleted")
         except TransportError as exc:
@@ -80,5 +85,6 @@ class LeaseKeeper:
         job = attempt.job
         log.warning("job.lease_lost", extra=fields(type=job.type, id=str(job.id),
                                                    attempt=job.attempts, reason=reason))
+        self.count("leases_lost")
         self._held.pop(job.id, None)
         attempt.lose()

@@ -37,9 +37,10 @@ from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.sync import CollabClient
-from collab_sdk.errors import TransportError
+from collab_sdk.errors import CollabError, TransportError
 from collab_sdk.exits import ExitStatus
 from collab_sdk.logs import fields
+from collab_sdk.metrics import WorkerMetrics
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
 from collab_sdk.worker.attempt import Attempt
@@ -71,7 +72,8 @@ class Worker:
                  poll_interval: float | None = None, heartbeat_interval: float = 5.0,
                  drain_timeout: float = 30.0, version: str | None = None,
                  realtime: bool = True, fire_schedules: bool = True,
-                 max_abandoned_threads: int | None = None) -> None:
+                 max_abandoned_threads: int | None = None, metrics_port: int | None = None,
+                 metrics_host: str = "0.0.0.0") -> None:
         self._sync_client = client if isinstance(client, CollabClient) else None
         self.client = client.aio if isinstance(client, CollabClient) else client
         self.executor_id = executor_id
@@ -116,6 +118,12 @@ class Worker:
         self._threads = HandlerThreads(self.max_abandoned_threads)
         self._stops = StopRequests(on_force=self._running.abort_all)
         self._wake = asyncio.Event()
+        #: Prometheus metrics of this worker (``collab_sdk.metrics``), served on
+        #: ``metrics_host:metrics_port`` while it runs when a port is given (0: any free
+        #: port; ``metrics_port`` is then the one it got).
+        self.metrics = WorkerMetrics(executor_id)
+        self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
 
     # -- registration ----------------------------------------------------------
 
@@ -187,8 +195,14 @@ class Worker:
                    *([self.listener.run(stop)] if self.listener is not None else []),
                    *self.schedule.loops(stop),
                    *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else [])]
+        if self.metrics_port is not None:
+            helpers.append(self._refresh_overview(stop))
         background = [asyncio.create_task(helper) for helper in helpers]
         try:
+            if self.metrics_port is not None:
+                self.metrics_port = self.metrics.serve(self.metrics_port, self.metrics_host)
+                log.info("worker.metrics", extra=fields(
+                    url=f"http://{self.metrics_host}:{self.metrics_port}/metrics"))
             await self.client.connect()
             if self.steps:
                 await self.client.workflows.register_step_types(
@@ -215,6 +229,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            self.metrics.close()
             await heartbeat.beat("stopped")
             if self.presence is not None:
                 await self.presence.aclose()
@@ -251,6 +266,7 @@ class Worker:
                 self._start(runner, job)
             if len(jobs) < free and not await self._wait(self.poll_interval):
                 self._count("polls")
+                self.metrics.woken("poll")
 
     async def _wait(self, timeout: float | None) -> bool:
         """Until a wake-up, a stop, a freed slot or ``timeout``; whether it was a wake-up."""
@@ -293,6 +309,8 @@ class Worker:
         self._running.add(attempt, running)
         running.add_done_callback(functools.partial(self._finished, job.id))
         self._count("claimed")
+        self.metrics.job_claimed(job.type)
+        self.metrics.set_running(len(self._running))
         if presence is not None:
             presence.job(job, "claimed")
             presence.job(job, "started")
@@ -307,6 +325,7 @@ class Worker:
             self._count(done.result())
             if attempt is not None:
                 _log_finished(attempt, done.result())
+                self.metrics.job_finished(attempt.job.type, done.result(), attempt.handler_seconds)
             if self.presence is not None and attempt is not None:
                 self.presence.settled(attempt.job, done.result())
         elif not done.cancelled():
@@ -314,6 +333,7 @@ class Worker:
             log.error("job %s: runner crashed: %r", job_id, done.exception())
         else:
             self._count("runner_cancelled")
+        self.metrics.set_running(len(self._running))
         self._wake.set()  # a slot is free
 
     def _handler_done(self) -> None:
@@ -321,10 +341,28 @@ class Worker:
         self._wake.set()  # a slot is free
 
     def _wake_up(self) -> None:
+        self.metrics.woken("notify")
         self._wake.set()
 
     def _count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
+        if key == "lease_extensions":
+            self.metrics.lease_extended()
+        elif key == "leases_lost":
+            self.metrics.lease_lost()
+
+    async def _refresh_overview(self, stop: asyncio.Event, interval: float = 10.0) -> None:
+        """Keep ``metrics.overview`` (the executor's counts by type and state) fresh."""
+        while not stop.is_set():
+            try:
+                self.metrics.overview = await self.client.metrics(executor_id=self.executor_id)
+            except CollabError as exc:
+                if self._log_gate.should_log():
+                    log.warning("worker.metrics_stale", extra=fields(error=str(exc)))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
 
     async def _drain(self, timeout: float) -> ExitStatus:
         """Stop claiming; let running jobs finish, then hand the rest back."""

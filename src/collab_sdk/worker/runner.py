@@ -60,7 +60,7 @@ class JobRunner:
         self.count = count or (lambda key: None)
         self.completions = CompletionBatcher(client, worker_id, self._settle)
         #: Extends the leases of running attempts; ``leases.run()`` is a worker loop.
-        self.leases = LeaseKeeper(client, worker_id, lease_seconds)
+        self.leases = LeaseKeeper(client, worker_id, lease_seconds, self.count)
 
     async def run(self, attempt: Attempt, task: Task) -> str:
         """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or

@@ -1,0 +1,130 @@
+"""Prometheus metrics (``prometheus-client``): the engine's counts and a worker's own.
+
+``OverviewCollector`` turns ``metrics_overview_v1`` answers (by executor) into gauges:
+``collab_jobs{executor,type,state}``, ``collab_dead_letters{executor}`` and
+``collab_active_workers{executor}``. ``collab serve`` answers them at ``/metrics``
+(``collab_sdk.http.observability``); a worker exports them for its executor.
+
+``WorkerMetrics`` is one worker's registry (its own, so that several workers in one
+process never collide), served by ``serve(port)`` on a thread of its own
+(``Worker(metrics_port=...)``, ``collab worker --metrics-port``):
+
+========================================== ================================================
+``collab_worker_claimed_total``            jobs claimed, by executor and type
+``collab_worker_finished_total``           attempts ended, by executor, type and outcome
+                                           (succeeded, retried, failed, lost, aborted)
+``collab_worker_handler_seconds``          handler duration histogram, by executor and type
+``collab_worker_lease_extensions_total``   leases extended
+``collab_worker_leases_lost_total``        leases found gone while the handler ran
+``collab_worker_wakeups_total``            claim loop wake-ups, by source (``notify``: a
+                                           LISTEN/Realtime wake-up; ``poll``: the interval)
+``collab_worker_running``                  attempts in flight
+========================================== ================================================
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from collab_sdk.models import MetricsOverview
+
+__all__ = ["OverviewCollector", "WorkerMetrics", "HANDLER_BUCKETS"]
+
+#: Handler duration buckets, in seconds (10 ms to 10 min).
+HANDLER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class OverviewCollector:
+    """Gauges from the latest overview of each executor (``""``: every executor)."""
+
+    def __init__(self, overviews: Callable[[], Mapping[str, MetricsOverview | None]]) -> None:
+        self.overviews = overviews
+
+    def collect(self) -> Iterable[Metric]:
+        """``collab_jobs``, ``collab_dead_letters`` and ``collab_active_workers``."""
+        jobs = GaugeMetricFamily("collab_jobs", "Jobs by executor, type and state (the engine's count)",
+                                 labels=["executor", "type", "state"])
+        dead = GaugeMetricFamily("collab_dead_letters", "Dead letters not yet retried (the engine's count)",
+                                 labels=["executor"])
+        workers = GaugeMetricFamily("collab_active_workers", "Workers seen recently",
+                                    labels=["executor"])
+        for executor, overview in self.overviews().items():
+            if overview is None:
+                continue
+            for type_, states in sorted(overview.by_type.items()):
+                for state, count in sorted(states.items()):
+                    jobs.add_metric([executor, type_, state], count)
+            dead.add_metric([executor], overview.dlq.size)
+            workers.add_metric([executor], overview.active_workers)
+        return [jobs, dead, workers]
+
+
+class WorkerMetrics:
+    """One worker's counters, histograms and gauges (see the module doc)."""
+
+    def __init__(self, executor_id: str) -> None:
+        self.executor_id = executor_id
+        self.registry = CollectorRegistry(auto_describe=True)
+        #: The executor's overview, refreshed by the worker (``collab_jobs`` …).
+        self.overview: MetricsOverview | None = None
+        self.registry.register(OverviewCollector(lambda: {self.executor_id: self.overview}))
+        labels = ["executor", "type"]
+        self.claimed = Counter("collab_worker_claimed", "Jobs claimed", labels, registry=self.registry)
+        self.finished = Counter("collab_worker_finished", "Attempts ended, by outcome",
+                                [*labels, "outcome"], registry=self.registry)
+        self.handler_seconds = Histogram("collab_worker_handler_seconds", "Handler duration",
+                                         labels, buckets=HANDLER_BUCKETS, registry=self.registry)
+        self.lease_extensions = Counter("collab_worker_lease_extensions", "Leases extended",
+                                        ["executor"], registry=self.registry)
+        self.leases_lost = Counter("collab_worker_leases_lost", "Leases found gone while a handler ran",
+                                   ["executor"], registry=self.registry)
+        self.wakeups = Counter("collab_worker_wakeups", "Claim loop wake-ups, by source",
+                               ["executor", "source"], registry=self.registry)
+        self.running = Gauge("collab_worker_running", "Attempts in flight", ["executor"],
+                             registry=self.registry)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def job_claimed(self, type_: str) -> None:
+        """Count a claimed job."""
+        self.claimed.labels(self.executor_id, type_).inc()
+
+    def job_finished(self, type_: str, outcome: str, handler_seconds: float | None) -> None:
+        """Count an ended attempt and observe its handler's duration."""
+        self.finished.labels(self.executor_id, type_, outcome).inc()
+        if handler_seconds is not None:
+            self.handler_seconds.labels(self.executor_id, type_).observe(handler_seconds)
+
+    def lease_extended(self) -> None:
+        """Count a lease extension."""
+        self.lease_extensions.labels(self.executor_id).inc()
+
+    def lease_lost(self) -> None:
+        """Count a lease found gone."""
+        self.leases_lost.labels(self.executor_id).inc()
+
+    def woken(self, source: str) -> None:
+        """Count a wake-up of the claim loop (``notify`` or ``poll``)."""
+        self.wakeups.labels(self.executor_id, source).inc()
+
+    def set_running(self, n: int) -> None:
+        """Attempts in flight now."""
+        self.running.labels(self.executor_id).set(n)
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Serve ``/metrics`` on ``host:port`` (0: any free port) from a daemon thread; the port."""
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server, self._thread = server, thread
+        return int(server.server_port)
+
+    def close(self) -> None:
+        """Stop serving, if serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

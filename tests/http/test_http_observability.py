@@ -1,0 +1,93 @@
+"""Readiness, Prometheus metrics and the start-up credentials warning, against
+``collab serve`` processes: ``/ready`` follows a real database that is stopped and started
+again, ``/metrics`` parses with ``prometheus_client``'s parser and its counts move with
+real jobs, Swagger's "Try it out" uses the server it was loaded from."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from collab_sdk import CollabClient
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
+from http_support import API_KEY, start_server
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text answer, by name and labels."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def wait_for_status(url: str, status: int, timeout: float = 20.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(url, timeout=10)
+        if answer.status_code == status:
+            return answer
+        assert time.monotonic() < deadline, f"{url} stayed {answer.status_code}: {answer.text}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A database server of this test alone, so that it can be stopped."""
+    server = EmbeddedPostgres(tmp_path / "pg", settings={"max_connections": "50"})
+    migrate(server.start())
+    yield server
+    server.stop("immediate")
+
+
+@pytest.mark.slow
+def test_ready_follows_the_database_while_health_stays_up(own_server: EmbeddedPostgres,
+                                                          tmp_path: Path) -> None:
+    port = own_server.port()
+    with start_server(own_server.url(), tmp_path, COLLAB_API_KEY=API_KEY, COLLAB_REQUIRE_JWT="0") as server:
+        ready = httpx.get(f"{server.base}/api/collab/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["ok"] is True and ready.json()["schemaVersion"] >= 4
+        own_server.stop("immediate")
+        down = wait_for_status(f"{server.base}/api/collab/ready", 503)
+        assert down.json()["error"]["code"] == "not_ready"
+        assert "database" in down.json()["error"]["message"]
+        assert httpx.get(f"{server.base}/api/collab/health").status_code == 200  # liveness
+        own_server.start(port=port)
+        wait_for_status(f"{server.base}/api/collab/ready", 200, timeout=30)
+
+
+def test_metrics_parse_and_move_with_real_jobs(db_url: str, tmp_path: Path) -> None:
+    with start_server(db_url, tmp_path, COLLAB_API_KEY=API_KEY, COLLAB_REQUIRE_JWT="0") as server:
+        url = f"{server.base}/metrics"
+        assert httpx.get(url).status_code == 401  # protected
+        before = samples(httpx.get(url, headers={"x-api-key": API_KEY}).text)
+        assert ("collab_http_open_streams", ()) in before
+        with CollabClient.from_url(db_url) as client:
+            for _ in range(3):
+                client.assign("obs.work", executor_id="ex")
+            job = client.claim("ex", "w1")
+            assert job is not None
+            client.complete(job.id, "w1", result={"ok": True}, attempt=job.attempts)
+        answer = httpx.get(url, headers={"x-api-key": API_KEY})
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+        after = samples(answer.text)
+        queued = ("collab_jobs", (("executor", ""), ("state", "queued"), ("type", "obs.work")))
+        done = ("collab_jobs", (("executor", ""), ("state", "succeeded"), ("type", "obs.work")))
+        assert before.get(queued, 0) == 0 and after[queued] == 2 and after[done] == 1, after
+        assert ("collab_dead_letters", (("executor", ""),)) in after
+
+
+def test_swagger_uses_the_server_it_was_loaded_from_and_no_credentials_warns(db_url: str,
+                                                                             tmp_path: Path) -> None:
+    with start_server(db_url, tmp_path, COLLAB_REQUIRE_JWT="0", COLLAB_JWT_MODE="",
+                      SUPABASE_JWT_SECRET="") as server:
+        spec = httpx.get(f"{server.base}/docs.json").json()
+        assert spec["servers"][0]["url"] == "/"
+        assert "/api/collab/ready" in spec["paths"] and "/metrics" in spec["paths"]
+        log = server.log.read_text()
+    assert "no credentials are configured" in log and "COLLAB_API_KEY" in log, log
