@@ -12,7 +12,7 @@ from types import ModuleType
 import click
 import pytest
 
-from collab_sdk.cli import (connect, db, demo, dlq, jobs, members, monitor, runs, serve, supabase, watch,
+from collab_sdk.cli import (connect, db, demo, dev, dlq, jobs, members, monitor, runs, serve, supabase, watch,
                             worker, workflows)
 from collab_sdk.exits import ExitStatus
 
@@ -39,7 +39,7 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["workflows", "run", "id"], workflows),
     (["runs", "list"], runs), (["runs", "show", "id"], runs), (["runs", "watch", "id"], runs),
     (["runs", "resume", "id", "step"], runs), (["runs", "cancel", "id"], runs), (["runs", "retry", "id"], runs),
-    (["serve"], serve), (["token", "--sub", "u"], serve),
+    (["serve"], serve), (["token", "--sub", "u"], serve), (["dev"], dev),
 ]
 GROUPED = ("db", "supabase", "dlq", "members", "workflows", "runs")
 

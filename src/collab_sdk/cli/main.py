@@ -19,10 +19,11 @@ the dispatch, and the exit status each error means.
     collab runs list|show|watch|resume|cancel|retry
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
     collab serve [--port 3100] [--host 127.0.0.1]  the Collab API, functions and /docs
+    collab dev [--worker MODULE:WORKER] [--open]  database, serve and the dashboard on loopback, no sign-in
     collab --version
 
 Each group module (``db``, ``supabase``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
-``monitor``, ``members``, ``workflows``, ``runs``, ``serve``) adds its commands in ``register``; this module knows
+``monitor``, ``members``, ``workflows``, ``runs``, ``serve``, ``dev``) adds its commands in ``register``; this module knows
 none of their options. ``collab_sdk.cli.connect`` picks the database. Every command, and
 ``collab worker``, exits with a ``collab_sdk.exits.ExitStatus``.
 """
@@ -35,8 +36,8 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import psycopg
 
-from collab_sdk.cli import (db, demo, dlq, jobs, members, monitor, runs, serve, supabase, watch,
-                            worker, workflows)
+from collab_sdk.cli import (db, demo, dev, dlq, jobs, members, monitor, runs, serve, supabase,
+                            watch, worker, workflows)
 from collab_sdk.cli.base import Group
 from collab_sdk.cli.output import exit_status_for
 from collab_sdk.errors import CollabError
@@ -45,7 +46,8 @@ from collab_sdk.exits import ExitStatus
 __all__ = ["GROUPS", "build_cli", "main", "collab_version"]
 
 #: The command group modules, in the order ``collab --help`` (and the README) lists them.
-GROUPS = (db, supabase, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve)
+GROUPS = (db, supabase, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve,
+          dev)
 
 
 def collab_version() -> str:

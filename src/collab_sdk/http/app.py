@@ -1,6 +1,7 @@
 """The ASGI app (Starlette): the Collab API under ``/api/collab``, every function under
 ``/functions/v1/<name>``, the WebSocket routes, ``/docs.json`` and ``/docs`` (Swagger UI
-from the packaged ``swagger-ui-py`` assets, no CDN), and — in embedded mode — the signed
+from the packaged ``swagger-ui-py`` assets, no CDN), the dashboard at ``/dashboard``
+(``collab_sdk.http.dashboard``), and — in embedded mode — the signed
 artifact downloads ``/storage/v1/object/sign/<bucket>/<path>?token=`` that
 ``sign-artifact`` issues.
 
@@ -35,6 +36,7 @@ from starlette.routing import BaseRoute, Route as StarletteRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collab_sdk.errors import CollabError, ValidationError
+from collab_sdk.http.dashboard import dashboard_routes
 from collab_sdk.http.errors import Failure, failure_for
 from collab_sdk.http.openapi import openapi_document
 from collab_sdk.http.pipeline import (Request, Response, Route, SocketRoute, dispatch,
@@ -237,6 +239,7 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
                StarletteRoute("/docs/assets/{name}", docs_asset, methods=["GET"]),
                StarletteRoute("/storage/v1/object/sign/{bucket}/{path:path}", signed_download,
                               methods=["GET"])]
+    routes += dashboard_routes(runtime)
 
     async def http_error(request: StarletteRequest, exc: Exception) -> StarletteResponse:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

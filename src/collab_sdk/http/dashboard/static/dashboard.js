@@ -1,0 +1,415 @@
+// collab's queue dashboard: plain JavaScript, no build step, nothing from a CDN.
+// Live from the executor's gapless event stream (fetch + SSE framing, so the token goes
+// in a header); never a polling loop. See collab_sdk/http/dashboard/__init__.py.
+"use strict";
+
+(() => {
+  const $ = (sel) => document.querySelector(sel);
+  const TOKEN_KEY = "collab.dashboard.token";
+  const PAGE = 50;
+  const state = {
+    config: null, executor: "", token: sessionStorage.getItem(TOKEN_KEY) || "",
+    seq: 0, generation: 0, abort: null, refreshing: false, dirty: false, timer: null,
+    offset: 0, filter: { status: "", type: "" }, detail: null, workers: [], jobs: {},
+    // For tests and the curious: what the page has done.
+    counters: { refreshes: 0, connects: 0, events: 0 },
+  };
+  window.collabDashboard = state;
+
+  // -- HTTP -------------------------------------------------------------------------
+  function headers(extra) {
+    const h = Object.assign({}, extra || {});
+    if (state.token) h["Authorization"] = "Bearer " + state.token;
+    return h;
+  }
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, headers: headers(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const res = await fetch(path, init);
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+      const err = (data && data.error) || {};
+      throw new ApiError(res.status, err.code || "http_" + res.status, err.message || res.statusText);
+    }
+    return data;
+  }
+
+  const q = (params) => {
+    const s = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== "" && v !== null && v !== undefined) s.set(k, v);
+    return s.toString();
+  };
+
+  // -- notices ----------------------------------------------------------------------
+  function notice(text) {
+    const el = $("#notice");
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  function refused(err) {
+    if (err instanceof ApiError && err.status === 401) {
+      notice(state.config && state.config.devIdentity
+        ? "That token was refused (" + err.code + "). Sign out to use the development identity."
+        : "Sign in: paste a token (" + err.code + ").");
+      return true;
+    }
+    if (err instanceof ApiError && (err.status === 403 || err.status === 409 || err.status === 404)) {
+      notice("Refused: " + err.message + " (" + err.code + ")");
+      return true;
+    }
+    return false;
+  }
+
+  async function act(fn) {
+    try { await fn(); notice(""); } catch (err) { if (!refused(err)) notice("Failed: " + err.message); }
+    refreshSoon();
+  }
+
+  // -- rendering --------------------------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v;
+      else if (k === "onclick") node.addEventListener("click", v);
+      else if (v !== null && v !== undefined) node.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  function ago(iso) {
+    if (!iso) return "";
+    const s = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 1000));
+    if (s < 60) return s + "s ago";
+    if (s < 3600) return Math.floor(s / 60) + "m ago";
+    return Math.floor(s / 3600) + "h ago";
+  }
+  const since = (iso) => el("span", { class: "meta", "data-since": iso }, ago(iso));
+  const name = (job) => (job.payload && typeof job.payload.name === "string" ? job.payload.name : job.type);
+
+  function card(job, ...extras) {
+    state.jobs[job.id] = job;
+    return el("li", { "data-job": job.id, "data-status": job.status },
+      el("div", { class: "job-main" },
+        el("div", { class: "job-name" }, name(job)),
+        el("button", { type: "button", class: "job-id", "aria-label": "details of job " + job.id,
+                       onclick: () => openDetail(job.id) }, job.id)),
+      ...extras);
+  }
+
+  function button(label, cls, onclick, jobId) {
+    return el("button", { type: "button", class: "small " + (cls || ""), onclick,
+                          "aria-label": jobId ? label + " job " + jobId : label }, label);
+  }
+
+  function fill(list, items, empty, render) {
+    const node = $(list);
+    node.replaceChildren(...(items.length ? items.map(render) : [el("li", { class: "empty" }, empty)]));
+  }
+
+  function renderStats(stats, dlqSize) {
+    for (const key of ["pending", "claimed", "completed", "failed", "total", "cancelled"]) {
+      document.querySelector(`[data-stat="${key}"]`).textContent = String(stats[key]);
+      const badge = document.querySelector(`[data-count="${key}"]`);
+      if (badge) badge.textContent = String(stats[key]);
+    }
+    document.querySelector('[data-stat="dlq"]').textContent = String(dlqSize);
+    document.querySelector('[data-count="dlq"]').textContent = String(dlqSize);
+  }
+
+  function ms(p) {
+    const f = (v) => (v === null || v === undefined ? "–" : v < 1000 ? Math.round(v) + " ms" : (v / 1000).toFixed(1) + " s");
+    return f(p.p50) + " / " + f(p.p95);
+  }
+
+  function renderMetrics(m) {
+    const set = (k, v) => { document.querySelector(`[data-metric="${k}"]`).textContent = v; };
+    set("last1m", String(m.finished.last1m));
+    set("last5m", String(m.finished.last5m));
+    set("last60m", String(m.finished.last60m));
+    set("wait", ms(m.queueWaitMs));
+    set("run", ms(m.runTimeMs));
+    set("workers", String(m.activeWorkers));
+  }
+
+  function renderSections(claimed, pending, completed, failed) {
+    fill("#list-claimed", claimed, "No jobs being processed right now.", (job) => card(job,
+      el("span", { class: "meta claimed" }, "Worker: " + (job.lockedBy || "?")),
+      job.claimedAt ? el("span", { class: "meta" }, "Started ", since(job.claimedAt)) : null,
+      button("Cancel", "danger", () => act(() => api("POST", `/api/collab/job/${job.id}/cancel`, {})), job.id)));
+    fill("#list-pending", pending, "Queue is empty.", (job) => card(job,
+      el("span", { class: "meta pending" }, "Position #" + (pending.indexOf(job) + 1)),
+      el("span", { class: "meta" }, "Created ", since(job.createdAt)),
+      button("Cancel", "warn", () => act(() => api("POST", `/api/collab/job/${job.id}/cancel`, {})), job.id),
+      button("Remove", "danger", () => act(() => api("DELETE", `/api/jobs/${job.id}${scope()}`)), job.id)));
+    fill("#list-completed", completed, "No completed jobs yet.", (job) => card(job,
+      el("span", { class: "meta" }, "Took " + job.attempts + " attempt" + (job.attempts !== 1 ? "s" : "")),
+      job.completedAt ? el("span", { class: "meta" }, "Finished ", since(job.completedAt)) : null));
+    fill("#list-failed", failed, "No failed jobs.", (job) => card(job,
+      el("span", { class: "meta error", title: job.lastError || "" }, (job.cancelled ? "cancelled: " : "") + (job.lastError || "")),
+      button("Retry", "warn", () => act(() => api("POST", `/api/jobs/${job.id}/retry${scope()}`)), job.id)));
+  }
+
+  function renderDlq(page) {
+    const open = page.items.filter((d) => !d.retriedAt);
+    fill("#list-dlq", open, "No dead letters.", (d) => el("li", { "data-dlq": d.id },
+      el("div", { class: "job-main" }, el("div", { class: "job-name" }, d.type),
+        d.jobId ? el("button", { type: "button", class: "job-id", onclick: () => openDetail(d.jobId) }, d.jobId) : null),
+      el("span", { class: "meta error", title: d.lastError || "" }, d.lastError || d.reason || ""),
+      button("Retry", "warn", () => act(() => api("POST", "/api/collab/dlq/retry", { dlqId: d.id })), d.id)));
+    return open.length;
+  }
+
+  function renderWorkers(items) {
+    state.workers = items;
+    document.querySelector('[data-count="workers"]').textContent = String(items.length);
+    fill("#list-workers", items, "No active workers.", (w) => el("li", { "data-worker": w.workerId },
+      el("div", { class: "job-main" }, el("div", { class: "job-name" }, w.workerId),
+        el("span", { class: "meta" }, (w.version ? "v" + w.version + " · " : "") + w.status)),
+      el("span", { class: "meta" }, "running " + w.running + " / " + w.capacity),
+      el("span", { class: "meta" }, "seen ", since(w.lastSeenAt))));
+  }
+
+  function renderAll(jobs) {
+    fill("#list-all", jobs, "No jobs match.", (job) => card(job,
+      el("span", { class: "meta " + job.status }, job.cancelled ? "cancelled" : job.status),
+      el("span", { class: "meta" }, "Created ", since(job.createdAt))));
+    $("#page").textContent = "page " + (state.offset / PAGE + 1);
+    $("#prev").disabled = state.offset === 0;
+    $("#next").disabled = jobs.length < PAGE;
+  }
+
+  // -- loading ----------------------------------------------------------------------
+  const scope = () => "?" + q({ executorId: state.executor });
+
+  async function refresh() {
+    if (state.refreshing) { state.dirty = true; return; }
+    state.refreshing = true;
+    state.counters.refreshes += 1;
+    const ex = state.executor;
+    try {
+      const list = (status, limit) => api("GET", "/api/jobs?" + q({ executorId: ex, status, limit }));
+      const [stats, claimed, pending, completed, failed, dlq, workers, metrics, all] = await Promise.all([
+        api("GET", "/api/jobs/stats" + scope()), list("claimed", 50), list("pending", 50),
+        list("completed", 20), list("failed", 20),
+        api("GET", "/api/collab/dlq?" + q({ executorId: ex, limit: 50, includeRetried: "false" })),
+        api("GET", "/api/collab/workers/active?" + q({ executorId: ex })),
+        api("GET", "/api/collab/metrics/overview?" + q({ executorId: ex })),
+        api("GET", "/api/jobs?" + q({ executorId: ex, status: state.filter.status, type: state.filter.type,
+                                     limit: PAGE, offset: state.offset })),
+      ]);
+      if (ex !== state.executor) return;
+      state.jobs = {};
+      renderSections(claimed.jobs, pending.jobs, completed.jobs, failed.jobs);
+      renderStats(stats.stats, renderDlq(dlq));
+      renderWorkers(workers.items);
+      renderMetrics(metrics);
+      renderAll(all.jobs);
+      document.body.dataset.loaded = "1";
+      if (state.detail) await loadDetail(state.detail);
+    } catch (err) {
+      if (!refused(err)) notice("Cannot reach the API: " + err.message);
+    } finally {
+      state.refreshing = false;
+      if (state.dirty) { state.dirty = false; refreshSoon(); }
+    }
+  }
+
+  function refreshSoon() {
+    if (state.timer) return;
+    state.timer = setTimeout(() => { state.timer = null; refresh(); }, 60);
+  }
+
+  // -- the job detail -----------------------------------------------------------------
+  async function openDetail(id) {
+    state.detail = id;
+    const dialog = $("#detail");
+    if (!dialog.open) dialog.showModal();
+    try { await loadDetail(id); } catch (err) { if (!refused(err)) notice(err.message); }
+  }
+
+  async function loadDetail(id) {
+    const s = await api("GET", `/api/collab/job/${id}/summary`);
+    if (state.detail !== id) return;
+    const job = s.job;
+    $("#d-title").textContent = (job.payload && job.payload.name) || job.type;
+    const fields = [["id", job.id], ["type", job.type], ["executor", job.executorId], ["status", job.status],
+      ["attempts", job.attempts + " / " + job.maxAttempts], ["priority", job.priority],
+      ["lease holder", job.leaseOwner || "–"], ["lease expires", job.leaseUntil || "–"],
+      ["created", job.createdAt], ["started", job.startedAt || "–"], ["finished", job.finishedAt || "–"],
+      ["error", job.lastError || "–"]];
+    $("#d-fields").replaceChildren(...fields.flatMap(([k, v]) => [el("dt", {}, k), el("dd", { "data-field": k }, String(v))]));
+    $("#d-payload").textContent = JSON.stringify(job.payload, null, 2);
+    $("#d-result").textContent = job.result === null || job.result === undefined ? "–" : JSON.stringify(job.result, null, 2);
+    const actions = [];
+    if (["failed", "succeeded", "cancelled"].includes(job.status))
+      actions.push(button("Retry", "warn", () => act(() => api("POST", `/api/collab/job/${id}/retry`))));
+    if (["queued", "running"].includes(job.status))
+      actions.push(button("Cancel", "danger", () => act(() => api("POST", `/api/collab/job/${id}/cancel`, {}))));
+    if (job.status !== "running")
+      actions.push(button("Delete", "danger", () => act(async () => {
+        if (!window.confirm("Delete job " + id + "?")) return;
+        await api("DELETE", `/api/collab/job/${id}`);
+        $("#detail").close();
+      })));
+    $("#d-actions").replaceChildren(...actions);
+    $("#d-artifacts").replaceChildren(...(s.artifacts.length ? s.artifacts.map((a) => el("li", {},
+      el("span", {}, a.name + (a.size !== null && a.size !== undefined ? " (" + a.size + " B) " : " ")),
+      button("Download", "", () => act(async () => {
+        const signed = await api("GET", "/api/collab/artifacts/sign?" + q({ bucket: a.bucket, path: a.path, expires: 300 }));
+        window.open(signed.signedUrl, "_blank", "noopener");
+      })))) : [el("li", { class: "meta" }, "none")]));
+    $("#d-events").replaceChildren(...s.events.map((e) => el("li", { "data-seq": e.seq },
+      el("span", { class: "meta" }, "#" + e.seq + " " + new Date(e.createdAt).toLocaleTimeString() + " "),
+      el("strong", {}, e.eventType), Object.keys(e.payload || {}).length ? " " + JSON.stringify(e.payload) : "")));
+  }
+
+  // -- live -------------------------------------------------------------------------
+  function setLive(kind, text) {
+    const node = $("#live");
+    node.dataset.state = kind;
+    node.textContent = text;
+  }
+
+  function handleBlock(block) {
+    let id = null, kind = "message", data = "";
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue;
+      const at = line.indexOf(":");
+      const field = at < 0 ? line : line.slice(0, at);
+      const value = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+      if (field === "id") id = value;
+      else if (field === "event") kind = value;
+      else if (field === "data") data += (data ? "\n" : "") + value;
+    }
+    if (kind === "message" && data) {
+      const event = JSON.parse(data);
+      state.seq = Math.max(state.seq, Number(id || event.seq));
+      state.counters.events += 1;
+      refreshSoon();
+      return "event";
+    }
+    if (kind === "error") notice("The event stream failed: " + data);
+    return kind;
+  }
+
+  async function follow(generation) {
+    let backoff = 500;
+    while (generation === state.generation) {
+      const ctrl = new AbortController();
+      state.abort = ctrl;
+      try {
+        const path = "/api/collab/events/stream?" + q({ executorId: state.executor, since: state.seq, timeout: 300 });
+        const res = await fetch(path, { headers: headers({ "Last-Event-ID": String(state.seq), Accept: "text/event-stream" }),
+                                        signal: ctrl.signal, cache: "no-store" });
+        if (!res.ok) {
+          let err = {};
+          try { err = (await res.json()).error || {}; } catch (e) { /* not JSON */ }
+          throw new ApiError(res.status, err.code || "http_" + res.status, err.message || res.statusText);
+        }
+        state.counters.connects += 1;
+        setLive("live", "live · seq " + state.seq);
+        if (state.counters.connects > 1) refreshSoon();  // the gap's events are replayed too
+        backoff = 500;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            if (handleBlock(block) === "event") setLive("live", "live · seq " + state.seq);
+          }
+        }
+      } catch (err) {
+        if (generation !== state.generation) return;
+        if (err instanceof ApiError && err.status === 401) { refused(err); setLive("offline", "signed out"); return; }
+      }
+      if (generation !== state.generation) return;
+      setLive("offline", "reconnecting…");
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 10000);
+    }
+  }
+
+  async function start() {
+    state.generation += 1;
+    const generation = state.generation;
+    if (state.abort) state.abort.abort();
+    setLive("connecting", "connecting…");
+    $("#signout").hidden = !state.token;
+    try {
+      // The head first, then the load: every event after the head is streamed, so a
+      // change that commits while the page loads is never lost.
+      state.seq = (await api("GET", "/dashboard/api/events/head")).seq;
+    } catch (err) {
+      if (!refused(err)) notice("Cannot reach the API: " + err.message);
+      setLive("offline", "offline");
+      return;
+    }
+    await refresh();
+    follow(generation);
+  }
+
+  // -- wiring -----------------------------------------------------------------------
+  async function main() {
+    state.config = await (await fetch("/dashboard/config.json")).json();
+    const params = new URLSearchParams(location.search);
+    state.executor = params.get("executor") || state.config.executorId;
+    $("#executor").value = state.executor;
+    $("#scope").addEventListener("submit", (e) => {
+      e.preventDefault();
+      state.executor = $("#executor").value.trim();
+      state.offset = 0;
+      start();
+    });
+    $("#signin").addEventListener("submit", (e) => {
+      e.preventDefault();
+      state.token = $("#token").value.trim();
+      $("#token").value = "";
+      if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token); else sessionStorage.removeItem(TOKEN_KEY);
+      notice("");
+      start();
+    });
+    $("#signout").addEventListener("click", () => {
+      state.token = "";
+      sessionStorage.removeItem(TOKEN_KEY);
+      notice("");
+      start();
+    });
+    $("#purge").addEventListener("click", () => act(async () => {
+      const n = document.querySelector('[data-stat="completed"]').textContent;
+      if (!window.confirm("Purge all " + n + " completed jobs of " + state.executor + "?")) return;
+      await api("DELETE", "/api/jobs" + scope());
+    }));
+    $("#filter").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const id = $("#f-id").value.trim();
+      if (id) { openDetail(id); return; }
+      state.filter = { status: $("#f-status").value, type: $("#f-type").value.trim() };
+      state.offset = 0;
+      refreshSoon();
+    });
+    $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refreshSoon(); });
+    $("#next").addEventListener("click", () => { state.offset += PAGE; refreshSoon(); });
+    $("#detail").addEventListener("close", () => { state.detail = null; });
+    // Relative times tick locally (no request): "Started 12s ago" stays true.
+    setInterval(() => {
+      for (const node of document.querySelectorAll("[data-since]")) node.textContent = ago(node.dataset.since);
+    }, 1000);
+    if (!state.token && !state.config.devIdentity) notice("Sign in: paste a token (a Supabase session's access token).");
+    start();
+  }
+
+  document.addEventListener("DOMContentLoaded", main);
+})();

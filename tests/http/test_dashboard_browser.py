@@ -1,0 +1,248 @@
+"""The dashboard in a real browser: Debian's Chromium (``/usr/bin/chromium``, which
+``./dev test`` installs where missing) driven by Playwright for Python (no browser
+download), against ``collab dev`` and ``collab serve`` as real processes, with a real
+worker process (``dashboard_app``). Screenshots are kept in the test's ``tmp_path``.
+
+Skipped, saying why, where Playwright or Chromium is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from http_support import SECRET, free_port
+from support import Caller, add_members
+from collab_sdk.auth.tokens import mint_token
+
+CHROMIUM = Path("/usr/bin/chromium")
+HERE = Path(__file__).resolve().parent
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the skip says so
+    sync_playwright = None  # type: ignore[assignment]
+
+pytestmark = [
+    pytest.mark.skipif(sync_playwright is None, reason="Playwright for Python is not installed "
+                       "(pip install playwright; no browser download needed)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
+                       "(./dev test installs it: apt-get install -y chromium)"),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path, base: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``collab <args>`` until its health answers; killed afterwards."""
+    out = open(log, "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", *args], cwd=HERE, env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/collab/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        out.close()
+
+
+class Dev:
+    """``collab dev --worker dashboard_app:worker`` on a free port."""
+
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp_path
+        self.fail_flag = tmp_path / "fail"
+        self.env = {**os.environ, "COLLAB_STORAGE_DIR": str(tmp_path / "storage"), "DASH_SLEEP": "1",
+                    "DASH_FAIL_FLAG": str(self.fail_flag), "COLLAB_RATE_LIMIT": "off",
+                    "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        for name in ("COLLAB_DATABASE_URL", "COLLAB_REQUIRE_JWT", "COLLAB_API_KEY", "COLLAB_QUEUE_EXECUTOR"):
+            self.env.pop(name, None)
+        self.args = ["dev", "--port", str(self.port), "--database-url", db_url,
+                     "--worker", "dashboard_app:worker"]
+
+    @contextmanager
+    def running(self) -> Iterator[subprocess.Popen[bytes]]:
+        with process(self.args, self.env, self.tmp / "dev.log", self.base) as proc:
+            yield proc
+
+    def enqueue(self, prompt: str, **extra: Any) -> str:
+        response = httpx.post(f"{self.base}/api/jobs/enqueue", json={"prompt": prompt, **extra})
+        assert response.status_code == 200, response.text
+        return str(response.json()["job"]["id"])
+
+
+@pytest.fixture
+def dev(db_url: str, tmp_path: Path) -> Iterator[Dev]:
+    server = Dev(db_url, tmp_path)
+    with server.running():
+        yield server
+
+
+def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    """The page at ``url``, loaded, with the console errors it logs."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    expect(page.locator("body[data-loaded]")).to_have_count(1, timeout=10_000)
+    expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+    return page, errors
+
+
+def job(page: Page, section: str, job_id: str) -> Any:
+    return page.locator(f"#list-{section} li[data-job='{job_id}']")
+
+
+def test_live_jobs_move_between_sections_with_no_reload_and_no_polling(browser: Browser, dev: Dev,
+                                                                        tmp_path: Path) -> None:
+    page, errors = open_page(browser, f"{dev.base}/dashboard")
+    page.evaluate("window.__sameDocument = true")
+    page.screenshot(path=str(tmp_path / "empty.png"), full_page=True)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    time.sleep(2.5)
+    assert requests == [], f"an idle page fetched {requests}: a polling loop?"
+
+    job_id = dev.enqueue("Add a dark mode toggle to the navbar.", branch="feat/dark-mode")
+    expect(job(page, "claimed", job_id).or_(job(page, "pending", job_id))).to_have_count(1, timeout=3000)
+    expect(job(page, "claimed", job_id)).to_have_count(1, timeout=5000)
+    expect(job(page, "claimed", job_id)).to_contain_text("Worker: dash-worker")
+    page.screenshot(path=str(tmp_path / "claimed.png"), full_page=True)
+    expect(job(page, "completed", job_id)).to_have_count(1, timeout=8000)
+    expect(job(page, "claimed", job_id)).to_have_count(0)
+    expect(page.locator("[data-stat='completed']")).to_have_text("1")
+    expect(page.locator("#list-workers li[data-worker]")).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") is True, "the page reloaded"
+    page.screenshot(path=str(tmp_path / "completed.png"), full_page=True)
+
+    job(page, "completed", job_id).locator(".job-id").click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#d-events li")).not_to_have_count(0)
+    expect(page.locator("#d-fields [data-field='status']")).to_have_text("succeeded")
+    page.screenshot(path=str(tmp_path / "detail.png"), full_page=True)
+    assert errors == []
+
+
+def test_dlq_retry_remove_and_purge_buttons(browser: Browser, dev: Dev, tmp_path: Path) -> None:
+    dev.fail_flag.touch()
+    page, errors = open_page(browser, f"{dev.base}/dashboard")
+    page.on("dialog", lambda d: d.accept())
+    doomed = dev.enqueue("please fail", maxAttempts=1)
+    expect(job(page, "failed", doomed)).to_have_count(1, timeout=8000)
+    expect(job(page, "failed", doomed)).to_contain_text("extraction failed on purpose")
+    expect(page.locator("#list-dlq li[data-dlq]")).to_have_count(1)
+    expect(page.locator("[data-stat='dlq']")).to_have_text("1")
+    page.screenshot(path=str(tmp_path / "dlq.png"), full_page=True)
+
+    dev.fail_flag.unlink()
+    page.locator("#list-dlq li[data-dlq] button", has_text="Retry").click()
+    expect(page.locator("#list-dlq li[data-dlq]")).to_have_count(0, timeout=5000)
+    expect(page.locator("[data-stat='completed']")).to_have_text("1", timeout=8000)
+    # The dead letter's copy ran; the original stays failed until retried itself.
+    expect(page.locator("[data-stat='failed']")).to_have_text("1")
+    job(page, "failed", doomed).locator("button", has_text="Retry").click()
+    expect(job(page, "completed", doomed)).to_have_count(1, timeout=8000)
+    expect(page.locator("[data-stat='failed']")).to_have_text("0")
+    expect(page.locator("[data-stat='completed']")).to_have_text("2")
+
+    run_at = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    later = dev.enqueue("not yet", runAt=run_at)
+    expect(job(page, "pending", later)).to_have_count(1, timeout=3000)
+    job(page, "pending", later).locator("button", has_text="Remove").click()
+    expect(job(page, "pending", later)).to_have_count(0, timeout=3000)
+    assert httpx.get(f"{dev.base}/api/jobs/{later}").status_code == 404
+
+    page.locator("#purge").click()
+    expect(page.locator("[data-stat='completed']")).to_have_text("0", timeout=3000)
+    expect(page.locator("#list-completed li.empty")).to_have_count(1)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(tmp_path / "narrow.png"), full_page=True)
+    assert errors == []
+
+
+def test_a_page_whose_stream_is_cut_resumes_and_misses_nothing(browser: Browser, db_url: str,
+                                                             owner: Caller, tmp_path: Path) -> None:
+    server = Dev(db_url, tmp_path)
+    server.args = server.args[:-2]  # no worker: the jobs stay pending
+    with server.running():
+        page, errors = open_page(browser, f"{server.base}/dashboard")
+    # The server is gone: jobs committed now are in the gap.
+    rows = owner.rpc("assign_jobs_v1", jobs=[{"type": "claude_extraction", "executor_id": "default",
+                                              "payload": {"name": f"gap-{i}"}} for i in range(3)])
+    expect(page.locator("#live")).not_to_have_attribute("data-state", "live", timeout=5000)
+    with server.running():
+        for row in rows:
+            expect(job(page, "pending", str(row["job_id"]))).to_have_count(1, timeout=15_000)
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        assert page.evaluate("window.collabDashboard.counters.connects") >= 2
+    page.screenshot(path=str(tmp_path / "resumed.png"), full_page=True)
+    assert [e for e in errors if "ERR_" not in e and "Failed to load" not in e] == []
+
+
+def test_sign_in_is_required_refused_with_a_bad_token_and_scoped_by_rls(
+        browser: Browser, db_url: str, owner: Caller, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
+           "SUPABASE_JWT_SECRET": SECRET, "COLLAB_REQUIRE_JWT": "1", "COLLAB_RATE_LIMIT": "off",
+           "COLLAB_STORAGE_DIR": str(tmp_path / "storage"), "COLLAB_QUEUE_EXECUTOR": "exec-a"}
+    user = uuid.uuid4()
+    add_members(owner, user, {"exec-a": "admin"})
+    mine = owner.one("assign_job_v1", type="t", executor_id="exec-a")
+    theirs = owner.one("assign_job_v1", type="t", executor_id="exec-b")
+    assert mine is not None and theirs is not None
+    with process(["serve", "--port", str(port)], env, tmp_path / "serve.log", base):
+        page = browser.new_page()
+        page.goto(f"{base}/dashboard")
+        expect(page.locator("#notice")).to_contain_text("Sign in", timeout=5000)
+        expect(page.locator("#live")).to_have_attribute("data-state", "offline")
+        page.fill("#token", "not-a-jwt")
+        page.click("#signin button[type=submit]")
+        expect(page.locator("#notice")).to_contain_text("invalid", timeout=5000)
+        page.fill("#token", mint_token(SECRET, sub=str(user)))
+        page.click("#signin button[type=submit]")
+        expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+        expect(page.locator(f"#list-pending li[data-job='{mine['job_id']}']")).to_have_count(1)
+        expect(page.locator("[data-stat='total']")).to_have_text("1")
+        page.fill("#executor", "exec-b")
+        page.click("#scope button")
+        expect(page.locator("[data-stat='total']")).to_have_text("0", timeout=5000)
+        expect(page.locator(f"li[data-job='{theirs['job_id']}']")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "signed-in.png"), full_page=True)
