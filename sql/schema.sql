@@ -188,6 +188,35 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._claim_idempotency_key(executor_id text, scope text, key text, request_hash text) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  k collab.idempotency_keys;
+begin
+  if key is null or char_length(key) not between 1 and 255 then
+    perform collab._raise('CL400', 'idempotency_key must be 1-255 characters');
+  end if;
+  insert into collab.idempotency_keys (executor_id, scope, key, request_hash)
+  values (_claim_idempotency_key.executor_id, _claim_idempotency_key.scope, _claim_idempotency_key.key,
+          _claim_idempotency_key.request_hash)
+  on conflict do nothing;
+  if found then
+    return null;
+  end if;
+  -- Another transaction made the key (the insert waited for it to commit).
+  select * into k from collab.idempotency_keys i
+   where i.executor_id = _claim_idempotency_key.executor_id and i.scope = _claim_idempotency_key.scope
+     and i.key = _claim_idempotency_key.key
+     for update;
+  if k.request_hash <> _claim_idempotency_key.request_hash then
+    perform collab._raise('CL409', format('idempotency key %s was used for another request', quote_literal(key)));
+  end if;
+  return k.resource_id;
+end
+$$;
+
 CREATE FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[] DEFAULT NULL::text[]) RETURNS integer[]
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -1153,6 +1182,16 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) RETURNS void
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  update collab.idempotency_keys i
+     set resource_id = _remember_idempotency_key.resource_id
+   where i.executor_id = _remember_idempotency_key.executor_id and i.scope = _remember_idempotency_key.scope
+     and i.key = _remember_idempotency_key.key;
+$$;
+
 CREATE FUNCTION collab._require_lease(j collab.jobs, worker_id text, attempt integer) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -2009,6 +2048,33 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.create_schedule_v2(workflow_id uuid, cron text, timezone text DEFAULT 'UTC'::text, input jsonb DEFAULT '{}'::jsonb, enabled boolean DEFAULT true, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  made uuid;
+  w collab.workflows;
+  s collab.workflow_schedules;
+begin
+  w := collab._lock_workflow(workflow_id, '{client,admin}');
+  if idempotency_key is not null then
+    made := collab._claim_idempotency_key(w.executor_id, 'schedule', idempotency_key, md5(jsonb_build_object(
+      'workflow_id', w.id, 'cron', cron, 'timezone', coalesce(timezone, 'UTC'),
+      'input', coalesce(input, '{}'::jsonb), 'enabled', coalesce(enabled, true))::text));
+    select * into s from collab.workflow_schedules x where x.id = made;
+    if found then
+      return jsonb_build_object('schedule', to_jsonb(s), 'created', false);
+    end if;
+  end if;
+  select * into strict s from collab.create_schedule_v1(workflow_id, cron, timezone, input, enabled);
+  if idempotency_key is not null then
+    perform collab._remember_idempotency_key(w.executor_id, 'schedule', idempotency_key, s.id);
+  end if;
+  return jsonb_build_object('schedule', to_jsonb(s), 'created', true);
+end
+$$;
+
 CREATE FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2048,6 +2114,34 @@ begin
             coalesce(create_workflow_v1.definition, '{"nodes": [], "edges": []}'::jsonb),
             nullif(create_workflow_v1.input_schema, 'null'::jsonb))
     returning *;
+end
+$$;
+
+CREATE FUNCTION collab.create_workflow_v2(executor_id text, name text, description text DEFAULT ''::text, definition jsonb DEFAULT '{"edges": [], "nodes": []}'::jsonb, input_schema jsonb DEFAULT NULL::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  made uuid;
+  w collab.workflows;
+begin
+  perform collab._check_name('executor_id', executor_id);
+  perform collab._require_member(executor_id, '{client,admin}');
+  if idempotency_key is not null then
+    made := collab._claim_idempotency_key(executor_id, 'workflow', idempotency_key, md5(jsonb_build_object(
+      'op', 'create', 'name', name, 'description', coalesce(description, ''),
+      'definition', coalesce(definition, '{"nodes": [], "edges": []}'::jsonb),
+      'input_schema', input_schema)::text));
+    select * into w from collab.workflows x where x.id = made;
+    if found then
+      return jsonb_build_object('workflow', to_jsonb(w), 'created', false);
+    end if;
+  end if;
+  select * into strict w from collab.create_workflow_v1(executor_id, name, description, definition, input_schema);
+  if idempotency_key is not null then
+    perform collab._remember_idempotency_key(executor_id, 'workflow', idempotency_key, w.id);
+  end if;
+  return jsonb_build_object('workflow', to_jsonb(w), 'created', true);
 end
 $$;
 
@@ -2188,6 +2282,32 @@ begin
     values (w.executor_id, coalesce(btrim(duplicate_workflow_v1.name), w.name), w.description,
             w.version + 1, w.definition, w.input_schema, w.id)
     returning *;
+end
+$$;
+
+CREATE FUNCTION collab.duplicate_workflow_v2(workflow_id uuid, name text DEFAULT NULL::text, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  made uuid;
+  source collab.workflows;
+  w collab.workflows;
+begin
+  source := collab._lock_workflow(workflow_id, '{client,admin}');
+  if idempotency_key is not null then
+    made := collab._claim_idempotency_key(source.executor_id, 'workflow', idempotency_key, md5(jsonb_build_object(
+      'op', 'duplicate', 'workflow_id', source.id, 'name', name)::text));
+    select * into w from collab.workflows x where x.id = made;
+    if found then
+      return jsonb_build_object('workflow', to_jsonb(w), 'created', false);
+    end if;
+  end if;
+  select * into strict w from collab.duplicate_workflow_v1(workflow_id, name);
+  if idempotency_key is not null then
+    perform collab._remember_idempotency_key(source.executor_id, 'workflow', idempotency_key, w.id);
+  end if;
+  return jsonb_build_object('workflow', to_jsonb(w), 'created', true);
 end
 $$;
 
@@ -2505,6 +2625,18 @@ CREATE FUNCTION collab.metrics_overview_v1(executor_id text DEFAULT NULL::text) 
                  where metrics_overview_v1.executor_id is null or d.executor_id = metrics_overview_v1.executor_id)),
     'activeWorkers', (select count(*) from collab.workers_active_v1(20, metrics_overview_v1.executor_id)))
 $$;
+
+CREATE FUNCTION collab.my_executors_v1() RETURNS SETOF collab.executor_members
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select m.*
+    from collab.executor_members m
+   where m.user_id = (select auth.uid())
+   order by m.executor_id
+$$;
+
+COMMENT ON FUNCTION collab.my_executors_v1() IS 'The caller''s memberships (executor_id, user_id, role, created_at), by executor id; none without a sub';
 
 CREATE FUNCTION collab.publish_workflow_v1(workflow_id uuid) RETURNS SETOF collab.workflows
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2936,6 +3068,41 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.runs_v2(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, since timestamp with time zone DEFAULT NULL::timestamp with time zone, until timestamp with time zone DEFAULT NULL::timestamp with time zone, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+declare
+  c record;
+  rows jsonb;
+  n integer;
+begin
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
+  if status is not null and status not in ('pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled') then
+    perform collab_private._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
+  end if;
+  if since is not null and until is not null and until < since then
+    perform collab_private._raise('CL400', 'until must not be before since');
+  end if;
+  c := collab_private._cursor_decode(cursor);
+  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
+    into rows, n
+    from (select * from collab.workflow_runs r
+           where (runs_v2.workflow_id is null or r.workflow_id = runs_v2.workflow_id)
+             and (runs_v2.executor_id is null or r.executor_id = runs_v2.executor_id)
+             and (runs_v2.status is null or r.status = runs_v2.status)
+             and (runs_v2.since is null or r.created_at >= runs_v2.since)
+             and (runs_v2.until is null or r.created_at < runs_v2.until)
+             and (c.ts is null
+                  or (c.id is null and r.created_at < c.ts)
+                  or (c.id is not null and (r.created_at, r.id) < (c.ts, c.id)))
+           order by r.created_at desc, r.id desc
+           limit page_size + 1) p;
+  return collab_private._page(rows, n, page_size);
+end
+$$;
+
 CREATE FUNCTION collab.schedules_v1(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text) RETURNS SETOF collab.workflow_schedules
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -3254,6 +3421,19 @@ begin
 end
 $$;
 
+CREATE TABLE collab.idempotency_keys (
+    executor_id text NOT NULL,
+    scope text NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    resource_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT idempotency_keys_key_check CHECK (((char_length(key) >= 1) AND (char_length(key) <= 255))),
+    CONSTRAINT idempotency_keys_scope_check CHECK ((scope = ANY (ARRAY['workflow'::text, 'schedule'::text])))
+);
+
+COMMENT ON TABLE collab.idempotency_keys IS 'Idempotency keys of workflow and schedule creation: the resource each key made and its request hash';
+
 CREATE TABLE collab.job_dead_letters (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     job_id uuid,
@@ -3304,6 +3484,9 @@ ALTER TABLE ONLY collab.artifacts
 
 ALTER TABLE ONLY collab.executor_members
     ADD CONSTRAINT executor_members_pkey PRIMARY KEY (executor_id, user_id);
+
+ALTER TABLE ONLY collab.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (executor_id, scope, key);
 
 ALTER TABLE ONLY collab.job_dead_letters
     ADD CONSTRAINT job_dead_letters_pkey PRIMARY KEY (id);
@@ -3446,6 +3629,10 @@ CREATE POLICY heartbeats_read_member ON collab.worker_heartbeats_v2 FOR SELECT T
    FROM collab.executor_members m
   WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 
+ALTER TABLE collab.idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY idempotency_keys_service ON collab.idempotency_keys TO service_role USING (true) WITH CHECK (true);
+
 ALTER TABLE collab.job_dead_letters ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE collab.job_events ENABLE ROW LEVEL SECURITY;
@@ -3526,6 +3713,8 @@ REVOKE ALL ON FUNCTION collab._check_size(what text, value jsonb, max_bytes inte
 
 REVOKE ALL ON FUNCTION collab._check_workflow_fields(name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION collab._claim_idempotency_key(executor_id text, scope text, key text, request_hash text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._cron_field(field text, what text, lo integer, hi integer, names text[]) TO service_role;
 
@@ -3593,6 +3782,8 @@ GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO 
 
 REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._require_lease(j collab.jobs, worker_id text, attempt integer) FROM PUBLIC;
 
@@ -3694,6 +3885,10 @@ REVOKE ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, ti
 GRANT ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO authenticated;
 GRANT ALL ON FUNCTION collab.create_schedule_v1(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.create_schedule_v2(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.create_schedule_v2(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION collab.create_schedule_v2(workflow_id uuid, cron text, timezone text, input jsonb, enabled boolean, idempotency_key text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) TO service_role;
@@ -3701,6 +3896,10 @@ GRANT ALL ON FUNCTION collab.create_webhook_secret_v1(workflow_id uuid) TO servi
 REVOKE ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) TO authenticated;
 GRANT ALL ON FUNCTION collab.create_workflow_v1(executor_id text, name text, description text, definition jsonb, input_schema jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.create_workflow_v2(executor_id text, name text, description text, definition jsonb, input_schema jsonb, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.create_workflow_v2(executor_id text, name text, description text, definition jsonb, input_schema jsonb, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION collab.create_workflow_v2(executor_id text, name text, description text, definition jsonb, input_schema jsonb, idempotency_key text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.cron_next_v1(cron text, timezone text, after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.cron_next_v1(cron text, timezone text, after timestamp with time zone) TO authenticated;
@@ -3733,6 +3932,10 @@ GRANT ALL ON FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) TO authenticated;
 GRANT ALL ON FUNCTION collab.duplicate_workflow_v1(workflow_id uuid, name text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.duplicate_workflow_v2(workflow_id uuid, name text, idempotency_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.duplicate_workflow_v2(workflow_id uuid, name text, idempotency_key text) TO authenticated;
+GRANT ALL ON FUNCTION collab.duplicate_workflow_v2(workflow_id uuid, name text, idempotency_key text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO authenticated;
@@ -3785,6 +3988,10 @@ GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type 
 REVOKE ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.my_executors_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.my_executors_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.my_executors_v1() TO service_role;
 
 REVOKE ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) TO authenticated;
@@ -3844,6 +4051,10 @@ REVOKE ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status
 GRANT ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status text, page_size integer, cursor text) TO authenticated;
 GRANT ALL ON FUNCTION collab.runs_v1(workflow_id uuid, executor_id text, status text, page_size integer, cursor text) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.runs_v2(workflow_id uuid, executor_id text, status text, since timestamp with time zone, until timestamp with time zone, page_size integer, cursor text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.runs_v2(workflow_id uuid, executor_id text, status text, since timestamp with time zone, until timestamp with time zone, page_size integer, cursor text) TO authenticated;
+GRANT ALL ON FUNCTION collab.runs_v2(workflow_id uuid, executor_id text, status text, since timestamp with time zone, until timestamp with time zone, page_size integer, cursor text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.schedules_v1(workflow_id uuid, executor_id text) TO service_role;
@@ -3902,6 +4113,8 @@ GRANT ALL ON FUNCTION collab.workers_active_v1(within_seconds integer, executor_
 REVOKE ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) TO authenticated;
 GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) TO service_role;
+
+GRANT ALL ON TABLE collab.idempotency_keys TO service_role;
 
 GRANT SELECT ON TABLE collab.job_dead_letters TO authenticated;
 GRANT ALL ON TABLE collab.job_dead_letters TO service_role;

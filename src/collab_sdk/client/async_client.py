@@ -394,6 +394,11 @@ class AsyncCollabClient:
         return await self.rpc.value(bool, "remove_executor_member_v1", executor_id=executor_id,
                                     user_id=user_id)
 
+    async def my_executors(self) -> list[Membership]:
+        """The caller's own memberships, by executor id (none for a trusted caller, who
+        has no user id)."""
+        return await self.rpc.many(Membership, "my_executors_v1")
+
     async def schema_version(self) -> int:
         """The database's ``collab.schema_version()``."""
         return int(await self.transport.call("schema_version", {}))

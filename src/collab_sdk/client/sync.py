@@ -117,6 +117,7 @@ class Workflows:
         self._loop, self.aio = loop, aio
 
     create = _blocking(AsyncWorkflows.create)
+    create_once = _blocking(AsyncWorkflows.create_once)
     update = _blocking(AsyncWorkflows.update)
     get = _blocking(AsyncWorkflows.get)
     list = _blocking(AsyncWorkflows.list)
@@ -124,6 +125,7 @@ class Workflows:
     validate_definition = _blocking(AsyncWorkflows.validate_definition)
     publish = _blocking(AsyncWorkflows.publish)
     duplicate = _blocking(AsyncWorkflows.duplicate)
+    duplicate_once = _blocking(AsyncWorkflows.duplicate_once)
     archive = _blocking(AsyncWorkflows.archive)
     delete = _blocking(AsyncWorkflows.delete)
     step_types = _blocking(AsyncWorkflows.step_types)
@@ -139,6 +141,7 @@ class Workflows:
     cancel = _blocking(AsyncWorkflows.cancel)
     retry = _blocking(AsyncWorkflows.retry)
     create_schedule = _blocking(AsyncWorkflows.create_schedule)
+    create_schedule_once = _blocking(AsyncWorkflows.create_schedule_once)
     update_schedule = _blocking(AsyncWorkflows.update_schedule)
     delete_schedule = _blocking(AsyncWorkflows.delete_schedule)
     schedules = _blocking(AsyncWorkflows.schedules)
@@ -256,4 +259,5 @@ class CollabClient:
     metrics = _blocking(AsyncCollabClient.metrics)
     add_member = _blocking(AsyncCollabClient.add_member)
     remove_member = _blocking(AsyncCollabClient.remove_member)
+    my_executors = _blocking(AsyncCollabClient.my_executors)
     schema_version = _blocking(AsyncCollabClient.schema_version)

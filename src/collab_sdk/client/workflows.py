@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,9 +23,10 @@ from collab_sdk.client.streams import EventStream, read_settled, watch_events
 from collab_sdk.errors import ValidationError
 from collab_sdk.models import JobEvent, Page
 from collab_sdk.transports.base import EventFilter, LiveSource
-from collab_sdk.workflows.models import (FiredSchedule, Run, RunSnapshot, Schedule, Started,
-                                         StepRun, StepType, ValidationResult, WebhookSecret,
-                                         Workflow)
+from collab_sdk.workflows.models import (FiredSchedule, Run, RunSnapshot, Schedule,
+                                         ScheduleCreated, Started, StepRun, StepType,
+                                         ValidationResult, WebhookSecret, Workflow,
+                                         WorkflowCreated)
 
 __all__ = ["AsyncWorkflows", "check_input"]
 
@@ -61,6 +63,17 @@ class AsyncWorkflows:
         return await self.rpc.one(Workflow, "create_workflow_v1", executor_id=executor_id,
                                   name=name, description=description, definition=definition,
                                   input_schema=input_schema)
+
+    async def create_once(self, name: str, *, executor_id: str, idempotency_key: str,
+                          description: str | None = None,
+                          definition: Mapping[str, Any] | None = None,
+                          input_schema: Mapping[str, Any] | None = None) -> WorkflowCreated:
+        """``create`` at most once per ``idempotency_key`` (per executor): the same key
+        and fields answer the draft it made with ``created=False``, also under concurrent
+        calls; the same key with other fields is ``Conflict`` (CL409)."""
+        return await self.rpc.value(WorkflowCreated, "create_workflow_v2", executor_id=executor_id,
+                                    name=name, description=description, definition=definition,
+                                    input_schema=input_schema, idempotency_key=idempotency_key)
 
     async def update(self, workflow_id: Id, *, name: str | None = None,
                      description: str | None = None, definition: Mapping[str, Any] | None = None,
@@ -99,6 +112,12 @@ class AsyncWorkflows:
         """A new draft copy with version + 1."""
         return await self.rpc.one(Workflow, "duplicate_workflow_v1", workflow_id=workflow_id,
                                   name=name)
+
+    async def duplicate_once(self, workflow_id: Id, *, idempotency_key: str,
+                             name: str | None = None) -> WorkflowCreated:
+        """``duplicate`` at most once per ``idempotency_key`` (as ``create_once``)."""
+        return await self.rpc.value(WorkflowCreated, "duplicate_workflow_v2", workflow_id=workflow_id,
+                                    name=name, idempotency_key=idempotency_key)
 
     async def archive(self, workflow_id: Id) -> Workflow:
         """Retire a workflow: it starts no more runs."""
@@ -141,12 +160,18 @@ class AsyncWorkflows:
         return await self.rpc.many(StepRun, "run_steps_v1", run_id=run_id)
 
     async def list_runs(self, *, workflow_id: Id | None = None, executor_id: str | None = None,
-                        status: str | None = None, page_size: int | None = None,
+                        status: str | None = None, since: datetime | None = None,
+                        until: datetime | None = None, page_size: int | None = None,
                         cursor: str | None = None) -> Page[Run]:
-        """One page of runs, newest first."""
-        return await self.rpc.value(Page[Run], "runs_v1", workflow_id=workflow_id,
-                                    executor_id=executor_id, status=status, page_size=page_size,
-                                    cursor=cursor)
+        """One page of runs, newest first; ``since``/``until`` bound ``created_at``
+        (``since <= created_at < until``)."""
+        if since is None and until is None:
+            return await self.rpc.value(Page[Run], "runs_v1", workflow_id=workflow_id,
+                                        executor_id=executor_id, status=status,
+                                        page_size=page_size, cursor=cursor)
+        return await self.rpc.value(Page[Run], "runs_v2", workflow_id=workflow_id,
+                                    executor_id=executor_id, status=status, since=since,
+                                    until=until, page_size=page_size, cursor=cursor)
 
     async def snapshot(self, run_id: Id) -> RunSnapshot:
         """The run and its steps now, and the seq to follow it from."""
@@ -158,13 +183,14 @@ class AsyncWorkflows:
         return events
 
     def watch_run(self, run_id: Id, *, since_seq: int | None = None, poll_interval: float = 1.0,
-                  until_final: bool = True) -> EventStream:
+                  until_final: bool = True, source: LiveSource | None | bool = True) -> EventStream:
         """The run's events after ``since_seq``, then live ones as they commit, once
         each, in seq order; ends after the run's final event unless ``until_final`` is
-        False."""
+        False. ``source``: the live source (default: the transport's; False: polling)."""
+        live = self._live_source() if source is True else (source or None)
         return EventStream(watch_events(self.rpc, _run_filter(run_id), since_seq=since_seq or 0,
                                         until_final=until_final, poll_interval=poll_interval,
-                                        source=self._live_source()))
+                                        source=live))
 
     async def resume(self, run_id: Id, step_id: str, data: Mapping[str, Any] | None = None) -> Run:
         """Succeed a waiting approval step with ``data`` as its output and continue the
@@ -189,6 +215,15 @@ class AsyncWorkflows:
         """A cron trigger (five fields, in ``timezone``, default UTC)."""
         return await self.rpc.one(Schedule, "create_schedule_v1", workflow_id=workflow_id,
                                   cron=cron, timezone=timezone, input=input, enabled=enabled)
+
+    async def create_schedule_once(self, workflow_id: Id, cron: str, *, idempotency_key: str,
+                                   timezone: str | None = None,
+                                   input: Mapping[str, Any] | None = None,
+                                   enabled: bool | None = None) -> ScheduleCreated:
+        """``create_schedule`` at most once per ``idempotency_key`` (as ``create_once``)."""
+        return await self.rpc.value(ScheduleCreated, "create_schedule_v2", workflow_id=workflow_id,
+                                    cron=cron, timezone=timezone, input=input, enabled=enabled,
+                                    idempotency_key=idempotency_key)
 
     async def update_schedule(self, schedule_id: Id, *, cron: str | None = None,
                               timezone: str | None = None, input: Mapping[str, Any] | None = None,

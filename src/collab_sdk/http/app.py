@@ -137,6 +137,8 @@ def _endpoint(runtime: Runtime, routes: list[Route]) -> Callable[[StarletteReque
         answer = await dispatch(runtime, route, await core_request(request), request.path_params)
         if answer.status == 405 and len(routes) > 1:
             answer.headers["Allow"] = allow
+        if method == "OPTIONS" and "Access-Control-Allow-Methods" in answer.headers:
+            answer.headers["Access-Control-Allow-Methods"] = allow  # every method of the path
         return starlette_response(answer, head=method == "HEAD")
 
     return endpoint
@@ -158,6 +160,7 @@ class StarletteSocket:
         self.query: Mapping[str, list[str]] = query
         offered = websocket.headers.get("sec-websocket-protocol", "")
         self.subprotocols = [p.strip() for p in offered.split(",") if p.strip()]
+        self.path_params: Mapping[str, str] = {k: str(v) for k, v in websocket.path_params.items()}
 
     async def accept(self, subprotocol: str | None = None) -> None:
         """Complete the handshake."""

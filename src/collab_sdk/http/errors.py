@@ -1,4 +1,6 @@
-"""One error envelope for every failure: ``{"error": {"code", "message"}}``.
+"""One error envelope for every failure: ``{"error": {"code", "message"}}`` (and
+``errors``, each problem in words, when the engine listed several: a definition that
+cannot be published, a run input that does not fit its schema).
 
 ``HttpError`` is what the HTTP layer itself raises (bad JSON, a body too large, rate
 limited); a ``CollabError`` from the SDK becomes the status and stable code this module's
@@ -9,7 +11,9 @@ to the log only, never to the caller.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from collab_sdk.auth.tokens import AuthError
 from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbidden,
@@ -40,9 +44,14 @@ class Failure:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     unexpected: bool = False
+    #: Each problem in words, when the engine listed several (publish, run input).
+    errors: tuple[str, ...] = ()
 
-    def envelope(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+    def envelope(self) -> dict[str, dict[str, Any]]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.errors:
+            body["errors"] = list(self.errors)
+        return {"error": body}
 
 
 # The one table from SDK errors to HTTP answers. Most specific first: LeaseLost and
@@ -88,5 +97,16 @@ def _collab_failure(exc: CollabError) -> Failure:
         return Failure(500, code, "the server is not configured for this database", unexpected=True)
     for kind, status, code in _ANSWERS:
         if isinstance(exc, kind):
-            return Failure(status, code, exc.message)
+            return Failure(status, code, exc.message, errors=_listed(exc))
     return Failure(500, "internal_error", "internal error", unexpected=True)
+
+
+def _listed(exc: CollabError) -> tuple[str, ...]:
+    """The problems a CL400 lists as a JSON array in its DETAIL (publish, run input)."""
+    if not isinstance(exc, ValidationError) or not exc.details:
+        return ()
+    try:
+        value = json.loads(exc.details)
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()

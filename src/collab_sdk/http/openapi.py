@@ -80,6 +80,9 @@ def _operation(route: Route, refs: dict[tuple[Any, str], Any], *, tag: str) -> d
             "application/json": {"schema": refs[(route.body, "validation")]}}}
     responses: dict[str, Any] = {"200": {"description": "OK", "content": {
         route.media_type: {"schema": refs[(route.response, "serialization")]}}}}
+    if route.creates:
+        responses["201"] = {"description": "Created", "content": {
+            route.media_type: {"schema": refs[(route.response, "serialization")]}}}
     errors = set(route.errors) | {500}
     if route.auth:
         errors |= {401, 429}

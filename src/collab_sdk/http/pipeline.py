@@ -43,7 +43,8 @@ __all__ = ["Request", "Response", "Route", "RouteTable", "SocketRoute", "Socket"
 
 log = logging.getLogger("collab.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_CORS_HEADERS = "Authorization, Content-Type, X-Api-Key, X-Idempotency-Key, X-Request-Id"
+_CORS_HEADERS = ("Authorization, Content-Type, X-Api-Key, X-Idempotency-Key, X-Request-Id, "
+                 "X-Collab-Signature, X-Collab-Delivery")
 
 
 @dataclass
@@ -80,6 +81,8 @@ class Call:
     query: Any = None
     path: dict[str, Any] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The request body as sent, for a ``raw_body`` route (a signed webhook delivery).
+    raw: bytes | None = None
 
 
 #: A handler answers a model (sent as JSON) or a ready ``Response`` (a stream).
@@ -105,6 +108,10 @@ class Route:
     errors: tuple[int, ...] = ()
     #: The 200 answer's media type (``text/event-stream`` for a stream).
     media_type: str = "application/json"
+    #: Hand the handler the body's bytes unparsed (``Call.raw``): the route checks them.
+    raw_body: bool = False
+    #: The route answers 201 when it made the resource (200 when a key named an old one).
+    creates: bool = False
 
 
 class Socket(Protocol):
@@ -114,6 +121,8 @@ class Socket(Protocol):
     query: Mapping[str, list[str]]
     #: The subprotocols the client offered (``Sec-WebSocket-Protocol``), in order.
     subprotocols: list[str]
+    #: The route's path arguments (``/runs/<run_id>``: ``{"run_id": ...}``).
+    path_params: Mapping[str, str]
 
     async def accept(self, subprotocol: str | None = None) -> None:
         """Complete the handshake, choosing ``subprotocol`` (one the client offered)."""
@@ -138,8 +147,9 @@ SocketHandler = Callable[[Call, Socket], Awaitable[None]]
 
 @dataclass(frozen=True)
 class SocketRoute:
-    """A WebSocket operation at ``/api/collab<path>``; its query is validated like a
-    route's, and the caller authenticates as ``collab_sdk.http.sockets`` describes."""
+    """A WebSocket operation at its table's prefix + ``path``; its path arguments and
+    query are validated like a route's, and the caller authenticates as
+    ``collab_sdk.http.sockets`` describes."""
 
     name: str
     path: str
@@ -215,13 +225,15 @@ async def _prepare(runtime: Runtime, route: Route, request: Request, path_args: 
                    identity: Identity | None) -> Call:
     path = {name: path_value(name, value) for name, value in path_args.items()}
     query = validate_query(route.query, request.query) if route.query else None
-    body = None
-    if route.body is not None:
+    body = raw = None
+    if route.raw_body:
         raw = await _read_body(request, runtime.settings.max_body_bytes)
-        value = read_json(raw, request.headers.get("content-type"), required=route.body_required)
+    elif route.body is not None:
+        value = read_json(await _read_body(request, runtime.settings.max_body_bytes),
+                          request.headers.get("content-type"), required=route.body_required)
         body = validate_body(route.body, value)
     client = runtime.client_for(identity) if identity is not None else runtime.client
-    return Call(runtime, identity, client, body, query, path, request.headers)
+    return Call(runtime, identity, client, body, query, path, request.headers, raw)
 
 
 def path_value(name: str, value: Any) -> Any:
@@ -265,6 +277,8 @@ def finish(runtime: Runtime, headers: Mapping[str, str], response: Response, req
         response.headers["Access-Control-Allow-Origin"] = origin or ""
         response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
         response.headers["Vary"] = "Origin"
+        if runtime.settings.allows_credentials(origin):
+            response.headers["Access-Control-Allow-Credentials"] = "true"
 
 
 def _access_log(request: Request, route: str, response: Response, request_id: str,

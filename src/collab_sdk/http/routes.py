@@ -12,6 +12,7 @@ from collab_sdk.http import handlers as h
 from collab_sdk.http import wire
 from collab_sdk.http.dashboard import DASHBOARD_API
 from collab_sdk.http.jobs_api import JOBS_API
+from collab_sdk.http.v1.routes import ROOT, RUN_SOCKETS, WORKFLOW_API
 from collab_sdk.http.observability import METRICS_API, READY_ROUTE
 from collab_sdk.http.sse import events_stream
 from collab_sdk.http.pipeline import Route, RouteTable, SocketRoute
@@ -101,7 +102,8 @@ SOCKETS: tuple[SocketRoute, ...] = (
 #: The Collab API of the seeds.
 COLLAB_API = RouteTable("collab", COLLAB_PREFIX, ROUTES, SOCKETS)
 #: Every API ``collab serve`` answers, in the order OpenAPI lists them.
-TABLES: tuple[RouteTable, ...] = (COLLAB_API, JOBS_API, DASHBOARD_API)
+TABLES: tuple[RouteTable, ...] = (COLLAB_API, JOBS_API, DASHBOARD_API,
+                                  WORKFLOW_API, RUN_SOCKETS, ROOT)
 
 FUNCTIONS: dict[str, Route] = {r.function: r for r in ROUTES if r.function}
 

@@ -8,8 +8,12 @@ Environment (``Settings.from_env``):
 
 - ``COLLAB_ENV`` — ``development`` / ``dev`` / ``local``: development defaults (CORS
   for any ``http://localhost:<port>`` / ``127.0.0.1`` origin). Anything else: production.
-- ``COLLAB_CORS_ORIGINS`` — comma-separated allowed origins (``*`` for any); overrides
-  the default (none in production, localhost in development).
+- ``COLLAB_CORS_ORIGINS`` — comma-separated allowed origins (``*`` for any): the
+  production origins, allowed beside the development default (none in production,
+  localhost — the editor's ``http://localhost:5173`` among them — in development).
+- ``COLLAB_CORS_CREDENTIALS`` — ``0``/``off`` stops answering
+  ``Access-Control-Allow-Credentials: true`` to allowed origins (default on; never for
+  an origin that only ``*`` allows).
 - ``COLLAB_MAX_BODY_BYTES`` — the largest request body (default 2 MiB: a 1 MiB payload
   or result plus its envelope).
 - ``COLLAB_RATE_LIMIT`` — ``<requests>/<seconds>`` per caller (default ``600/60``);
@@ -58,6 +62,7 @@ class Settings:
     buckets: tuple[str, ...] = ("artifacts",)
     ws_buffer: int = 256
     ws_slow_seconds: float = 5.0
+    cors_credentials: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +74,9 @@ class Settings:
         buckets = tuple(b.strip() for b in (env.get("COLLAB_ARTIFACT_BUCKETS") or "artifacts").split(",")
                         if b.strip())
         return cls(max_body_bytes=int(env.get("COLLAB_MAX_BODY_BYTES") or 2 * 1024 * 1024),
-                   cors_origins=origins, cors_localhost=dev and origins_text is None,
+                   cors_origins=origins, cors_localhost=dev,
+                   cors_credentials=(env.get("COLLAB_CORS_CREDENTIALS") or "on").strip().lower()
+                   not in ("0", "off", "false", "no"),
                    rate_limit=limit, rate_window_seconds=window, buckets=buckets,
                    ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)),
                    ws_slow_seconds=max(0.1, float(env.get("COLLAB_WS_SLOW_SECONDS") or 5)))
@@ -81,6 +88,14 @@ class Settings:
         if "*" in self.cors_origins or origin.rstrip("/") in self.cors_origins:
             return True
         return self.cors_localhost and _LOCALHOST_ORIGIN.match(origin) is not None
+
+    def allows_credentials(self, origin: str | None) -> bool:
+        """Whether a browser at ``origin`` may send credentials (``Authorization``,
+        cookies): an allowed origin named by the settings, never one only ``*`` allows."""
+        if not self.cors_credentials or not origin:
+            return False
+        return origin.rstrip("/") in self.cors_origins or (
+            self.cors_localhost and _LOCALHOST_ORIGIN.match(origin) is not None)
 
 
 def _rate(text: str | None) -> tuple[int, int]:

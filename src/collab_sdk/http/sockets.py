@@ -40,17 +40,19 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from collab_sdk.auth.tokens import AuthError, Identity
 from collab_sdk.http import wire
 from collab_sdk.http.bodies import validate_query
 from collab_sdk.http.errors import Failure, HttpError, failure_for
-from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key
+from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key, path_value
 from collab_sdk.http.runtime import Runtime
 from collab_sdk.http.sse import open_stream, resume_point
+from collab_sdk.models import JobEvent
 
-__all__ = ["serve_socket", "events_socket", "SUBPROTOCOL", "TOKEN_PREFIX",
+__all__ = ["serve_socket", "events_socket", "relay", "SUBPROTOCOL", "TOKEN_PREFIX",
            "AUTH_TIMEOUT_SECONDS", "CLOSE_SLOW_CONSUMER", "CLOSE_NORMAL", "CLOSE_GOING_AWAY",
            "close_code"]
 
@@ -105,8 +107,9 @@ async def serve_socket(runtime: Runtime, route: SocketRoute, socket: Socket) -> 
         if identity is None:
             identity = await _first_message_auth(runtime, socket)
         await runtime.rate_limiter.hit(caller_key(identity))
+        path = {name: path_value(name, value) for name, value in socket.path_params.items()}
         query = validate_query(route.query, socket.query) if route.query else None
-        call = Call(runtime, identity, runtime.client_for(identity), query=query,
+        call = Call(runtime, identity, runtime.client_for(identity), query=query, path=path,
                     headers=socket.headers)
         await route.handler(call, socket)
         outcome = "ok"
@@ -154,16 +157,32 @@ async def events_socket(call: Call, socket: Socket) -> None:
     query: wire.StreamQuery = call.query
     since = resume_point(query, None)
     job = await call.client.get_job(query.job_id) if query.job_id is not None else None
-    runtime = call.runtime
-    outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=runtime.settings.ws_buffer)
     snapshot = {"type": "snapshot", "seq": since,
                 "job": job.model_dump(mode="json", by_alias=True) if job is not None else None}
     await socket.send_text(json.dumps(snapshot))
-    stream = open_stream(runtime, call.client, query, since)
+    stream = open_stream(call.runtime, call.client, query, since)
+    try:
+        await relay(call.runtime, socket, _event_messages(stream), query.timeout)
+    finally:
+        await stream.aclose()
+
+
+async def _event_messages(stream: AsyncIterator[JobEvent]) -> AsyncIterator[str]:
+    async for event in stream:
+        yield '{"type": "event", "event": ' + event.model_dump_json(by_alias=True) + "}"
+
+
+async def relay(runtime: Runtime, socket: Socket, messages: AsyncIterator[str],
+                timeout: float | None = None) -> None:
+    """Send each of ``messages`` (JSON text) through the socket's bounded outbox, answer
+    pings, and end as the module doc says: ``end`` ``final`` once ``messages`` is over,
+    ``timeout`` after ``timeout`` seconds, ``shutdown`` when the server stops; a client
+    that leaves the outbox full is dropped (4009); a client that goes away ends it
+    quietly. Every task it starts is done when it returns."""
+    outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=runtime.settings.ws_buffer)
 
     async def pump() -> str:
-        async for event in stream:
-            message = '{"type": "event", "event": ' + event.model_dump_json(by_alias=True) + "}"
+        async for message in messages:
             try:  # a burst may fill the outbox; a client that never makes room is dropped
                 await asyncio.wait_for(outbox.put(message), runtime.settings.ws_slow_seconds)
             except asyncio.TimeoutError:
@@ -182,8 +201,8 @@ async def events_socket(call: Call, socket: Socket) -> None:
     tasks: dict[str, asyncio.Future[object]] = {name: asyncio.ensure_future(coro) for name, coro in (
         ("pump", pump()), ("write", write()), ("read", read()),
         ("shutdown", runtime.shutting_down.wait()))}
-    if query.timeout is not None:
-        tasks["timeout"] = asyncio.ensure_future(asyncio.sleep(query.timeout))
+    if timeout is not None:
+        tasks["timeout"] = asyncio.ensure_future(asyncio.sleep(timeout))
     try:
         done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
         if tasks["read"] in done or tasks["write"] in done:
@@ -206,7 +225,6 @@ async def events_socket(call: Call, socket: Socket) -> None:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        await stream.aclose()
 
 
 async def _drop(socket: Socket, outbox: asyncio.Queue[str | None], writer: asyncio.Future[object]) -> None:

@@ -55,10 +55,13 @@ class Query(Body):
 
 
 class ErrorBody(Body):
-    """The error: a stable `code` and a human `message`."""
+    """The error: a stable `code` and a human `message` (and `errors`, each problem in
+    words, when the engine listed several)."""
 
     code: str = Field(description="a stable, machine-readable code (e.g. `not_found`, `lease_lost`)")
     message: str
+    errors: list[str] | None = Field(default=None, description="each problem, when there are several "
+                                     "(a definition that cannot be published, a run input)")
 
 
 class ErrorEnvelope(Body):

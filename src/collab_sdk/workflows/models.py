@@ -14,7 +14,7 @@ from collab_sdk.models import CollabModel
 
 __all__ = ["Node", "Edge", "Definition", "Workflow", "ValidationResult", "StepType", "Run",
            "StepRun", "Started", "RunSnapshot", "Schedule", "FiredSchedule", "WebhookSecret",
-           "StepPayload"]
+           "StepPayload", "WorkflowCreated", "ScheduleCreated"]
 
 #: The words of each status column (``collab_sdk.states`` holds the same as sets).
 WorkflowStatus = Literal["draft", "published", "archived"]
@@ -142,6 +142,14 @@ class Started(CollabModel):
     created: bool
 
 
+class WorkflowCreated(CollabModel):
+    """The answer of an idempotent create or duplicate: the workflow, and whether this
+    call made it (False: the idempotency key named an existing one)."""
+
+    workflow: Workflow
+    created: bool
+
+
 class RunSnapshot(CollabModel):
     """A run and its steps as they are, and the event ``seq`` to follow it from:
     ``client.workflows.watch_run(run.id, since_seq=snapshot.cursor)`` misses nothing."""
@@ -167,6 +175,14 @@ class Schedule(CollabModel):
     last_error: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class ScheduleCreated(CollabModel):
+    """The answer of an idempotent schedule create: the schedule, and whether this call
+    made it (False: the idempotency key named an existing one)."""
+
+    schedule: Schedule
+    created: bool
 
 
 class FiredSchedule(CollabModel):
