@@ -2553,6 +2553,42 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.jobs_list_v1(executor_id text DEFAULT NULL::text, statuses text[] DEFAULT NULL::text[], type text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS SETOF collab.jobs
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
+  perform collab_private._check_range('page_offset', page_offset, 0, 1000000);
+  if statuses is not null and (cardinality(statuses) = 0 or not statuses <@
+      array['queued', 'running', 'succeeded', 'failed', 'cancelled']) then
+    perform collab_private._raise('CL400', 'statuses must be a non-empty subset of queued, running, succeeded, failed, cancelled');
+  end if;
+  if cardinality(statuses) = 1 then
+    -- One status: an equality, so the index's order is the answer's (before PostgreSQL 17,
+    -- `= any ('{one}')` is not an equality to the planner, which would sort every match).
+    return query
+      select * from collab.jobs j
+       where (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
+         and j.status = jobs_list_v1.statuses[1]
+         and (jobs_list_v1.type is null or j.type = jobs_list_v1.type)
+       order by j.priority desc, j.created_at, j.id
+       limit page_size offset page_offset;
+  else
+    return query
+      select * from collab.jobs j
+       where (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
+         and (jobs_list_v1.statuses is null or j.status = any (jobs_list_v1.statuses))
+         and (jobs_list_v1.type is null or j.type = jobs_list_v1.type)
+       order by j.priority desc, j.created_at, j.id
+       limit page_size offset page_offset;
+  end if;
+end
+$$;
+
+COMMENT ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) IS 'Jobs by priority desc, created_at asc (the seed Worker Queue API), limit/offset paging; RLS applies';
+
 CREATE FUNCTION collab.jobs_recent_v1(executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, type text DEFAULT NULL::text, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -3547,6 +3583,8 @@ CREATE INDEX jobs_finished_idx ON collab.jobs USING btree (finished_at) WHERE (f
 
 CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
+CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id);
+
 CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
 
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
@@ -3980,6 +4018,10 @@ GRANT ALL ON FUNCTION collab.job_events_head_v1() TO service_role;
 REVOKE ALL ON FUNCTION collab.job_summary_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) TO authenticated;
+GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) TO authenticated;
