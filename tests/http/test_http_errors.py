@@ -57,6 +57,9 @@ BAD_FIELDS = [
     ("payload not object", {"payload": [1]}, 422, "invalid_body"),
     ("missing executor", {"executorId": None}, 422, "invalid_body"),
     ("long key", {"idempotencyKey": "k" * 256}, 422, "invalid_body"),
+    ("runAt as epoch seconds", {"runAt": 1700000000}, 422, "invalid_body"),
+    ("runAt as a float", {"runAt": 1.7e9}, 422, "invalid_body"),
+    ("misspelt field", {"maxAttempt": 3}, 422, "invalid_body"),
 ]
 
 
@@ -71,6 +74,22 @@ def test_wrong_content_type_is_415(api: Api) -> None:
     response = api.http.post(ASSIGN, content=json.dumps(GOOD), headers={**api.as_service(),
                                                                       "Content-Type": "text/plain"})
     assert_error(response, 415, "unsupported_media_type")
+
+
+def test_a_body_without_content_type_is_415(api: Api) -> None:
+    response = api.http.post(ASSIGN, content=json.dumps(GOOD).encode(), headers=api.as_service())
+    assert "content-type" not in {k.lower() for k in response.request.headers}
+    assert_error(response, 415, "unsupported_media_type")
+    assert _total(api) == 0
+
+
+def test_unknown_fields_are_named_and_epoch_times_explained(api: Api) -> None:
+    misspelt = api.post(ASSIGN, {**GOOD, "maxAttempt": 3})
+    assert misspelt.status_code == 422 and "maxAttempt" in misspelt.json()["error"]["message"]
+    epoch = api.post(ASSIGN, {**GOOD, "runAt": 1700000000})
+    assert epoch.status_code == 422 and "RFC 3339" in epoch.json()["error"]["message"]
+    good = api.post(ASSIGN, {**GOOD, "runAt": "2027-01-01T00:00:00+02:00"})
+    assert good.status_code == 200, good.text
 
 
 def test_oversized_body_is_413(api: Api) -> None:

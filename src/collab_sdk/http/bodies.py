@@ -1,7 +1,7 @@
 """Reading request bodies and query strings defensively, before pydantic sees them.
 
 A body must be at most ``max_bytes`` (413 ``body_too_large``), ``application/json``
-when a Content-Type is sent (415), valid UTF-8 JSON (400 ``invalid_json``) without
+sent as ``application/json`` (any other or a missing Content-Type with a body is 415), valid UTF-8 JSON (400 ``invalid_json``) without
 duplicate keys, ``NaN``/``Infinity``, NUL characters (which PostgreSQL's jsonb refuses)
 or nesting deeper than ``MAX_DEPTH`` (400 ``too_deep``). Then the route's pydantic model
 validates it: 422 ``invalid_body`` naming the fields (never echoing their values).
@@ -39,6 +39,9 @@ def read_json(raw: bytes | None, content_type: str | None, *, required: bool) ->
                                                      and mime.endswith("+json"))):
         raise HttpError(415, "unsupported_media_type",
                         f"Content-Type must be application/json, not {mime}")
+    if raw and raw.strip() and not mime:  # a body nobody said is JSON is not read as JSON
+        raise HttpError(415, "unsupported_media_type",
+                        "send the body with Content-Type: application/json")
     if not raw or not raw.strip():
         if required:
             raise HttpError(400, "invalid_json", "the request body must be a JSON object")

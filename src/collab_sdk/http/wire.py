@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import (AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field,
+from pydantic import (AliasChoices, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field,
                       Strict, StringConstraints)
 from pydantic.alias_generators import to_camel
 
@@ -22,7 +22,7 @@ from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, Jo
                                Stats, WorkerHeartbeat)
 
 __all__ = [
-    "Name", "Body", "Query", "ErrorBody", "ErrorEnvelope", "Health", "AssignBody", "ClaimBody",
+    "Name", "Body", "Input", "ClientTime", "Query", "ErrorBody", "ErrorEnvelope", "Health", "AssignBody", "ClaimBody",
     "ArtifactIn", "ResultBody", "Ok", "ClaimAnswer", "JobAnswer", "HeartbeatBody",
     "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery", "StreamQuery",
     "DlqListQuery", "DlqRetryBody", "SignQuery", "SignedUrl", "StatsAnswer", "ManagedJob",
@@ -48,6 +48,26 @@ class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True,
                               validate_by_alias=True, serialize_by_alias=True, extra="ignore",
                               str_strip_whitespace=False)
+
+
+class Input(Body):
+    """A request body: like ``Body``, but an unknown key is refused (422 naming it), so
+    a misspelt field (``maxAttempt``) never silently falls back to a default."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True,
+                              validate_by_alias=True, serialize_by_alias=True, extra="forbid",
+                              str_strip_whitespace=False)
+
+
+def _rfc3339_only(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string with a time zone "
+                         "(e.g. 2026-12-01T09:00:00Z), not a number")
+    return value
+
+
+#: A time given by a client: an RFC 3339 string with its offset, never epoch seconds.
+ClientTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 
 class Query(Body):
@@ -77,7 +97,7 @@ class Health(Body):
     timestamp: datetime
 
 
-class AssignBody(Body):
+class AssignBody(Input):
     """`POST task.assign`: enqueue one job (`X-Idempotency-Key` may carry the key)."""
 
     type: Name
@@ -86,10 +106,10 @@ class AssignBody(Body):
     idempotency_key: Key | None = None
     priority: Int | None = Field(default=None, ge=-32768, le=32767)
     max_attempts: Int | None = Field(default=None, ge=1, le=1000)
-    run_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a UTC offset")
+    run_at: ClientTime | None = Field(default=None, description="RFC 3339 with a UTC offset")
 
 
-class ClaimBody(Body):
+class ClaimBody(Input):
     """`POST task.claim`: lease the next due job of the executor."""
 
     executor_id: Name
@@ -98,7 +118,7 @@ class ClaimBody(Body):
     type_prefix: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
-class ArtifactIn(Body):
+class ArtifactIn(Input):
     """An artifact row recorded with a successful result (metadata only)."""
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -110,7 +130,7 @@ class ArtifactIn(Body):
     url: Annotated[str, StringConstraints(max_length=4096)] | None = None
 
 
-class ResultBody(Body):
+class ResultBody(Input):
     """`POST task.result`: `ok=true` completes the job, `ok=false` fails it (retry with
     backoff while attempts remain, else the DLQ). `workerId`/`attempt` fence the call;
     without them the job's current lease holder and attempt are used (the seeds' body)."""
@@ -146,7 +166,7 @@ class JobAnswer(Body):
     job: Job
 
 
-class HeartbeatBody(Body):
+class HeartbeatBody(Input):
     """`POST workers/heartbeat`: upsert the worker's presence row (send the full state)."""
 
     worker_id: Name = Field(validation_alias=AliasChoices("workerId", "worker_id", "agentId"))
@@ -212,7 +232,7 @@ class DlqListQuery(ExecutorQuery):
     include_retried: bool | None = None
 
 
-class DlqRetryBody(Body):
+class DlqRetryBody(Input):
     """`dlq/retry`: the dead letter to re-enqueue."""
 
     dlq_id: UUID = Field(validation_alias=AliasChoices("dlqId", "dlq_id", "id"))
@@ -248,7 +268,7 @@ class ManagedJob(Body):
     job: Job
 
 
-class CancelBody(Body):
+class CancelBody(Input):
     """`job/:id/cancel`: an optional reason."""
 
     reason: Text | None = None
