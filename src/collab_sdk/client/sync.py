@@ -31,7 +31,9 @@ R = TypeVar("R")
 
 
 class _LoopThread:
-    """An event loop running forever in a daemon thread."""
+    """An event loop running forever in a daemon thread; at interpreter exit, a loop still
+    running has its tasks cancelled and is stopped, as ``asyncio.run`` does (a pool's
+    tasks destroyed pending would otherwise log ``Task was destroyed`` at ERROR)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -47,6 +49,7 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def stop(self) -> None:
+        self._at_exit.detach()
         if self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
