@@ -149,7 +149,8 @@ class Runtime:
         self.rate_limiter = RateLimiter(client, self.settings.rate_limit,
                                         self.settings.rate_window_seconds)
         #: The one LISTEN connection of this process's streams (None: no LISTEN here).
-        self.hub = EventHub(client.transport) if isinstance(client.transport, Listens) else None
+        transport = client.transport
+        self.hub = EventHub(transport) if isinstance(transport, Listens) and transport.can_listen else None
         #: Set when the server begins a graceful shutdown: open streams send ``end`` and close.
         self.shutting_down = asyncio.Event()
 

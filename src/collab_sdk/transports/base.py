@@ -72,7 +72,11 @@ class WakeSource(Protocol):
 
 @runtime_checkable
 class Listens(Protocol):
-    """A transport with ``LISTEN``: a direct or session-mode connection."""
+    """A transport with ``LISTEN``: a direct or session-mode connection. ``can_listen`` is
+    False where the only connection is a transaction-mode pooler's (wake-ups then come
+    from polling)."""
+
+    can_listen: bool
 
     def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
                  log_gate: Backoff | None = None) -> WakeSource:
@@ -114,8 +118,8 @@ class LiveSource(Protocol):
 class HasLiveEvents(Protocol):
     """A transport that can tell event streams when new events may have committed."""
 
-    def live_source(self) -> LiveSource:
-        """A fresh live source for one stream."""
+    def live_source(self) -> LiveSource | None:
+        """A fresh live source for one stream (None: it cannot listen; poll)."""
         ...
 
 

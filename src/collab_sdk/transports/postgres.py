@@ -7,7 +7,13 @@ in one transaction, ``set_config('role', …, true)`` and ``request.jwt.claims``
 call. Without ``role`` the connection's own user calls (trusted, like ``service_role``).
 
 Safe behind a transaction-mode pooler (Supavisor :6543): no session state, no prepared
-statements (``prepare_threshold=None``). Connecting fails fast: the first call makes one
+statements (``prepare_threshold=None``). Behind a *transaction-mode* pooler — named by
+``COLLAB_POOLER=transaction``, or port 6543 (Supavisor's transaction mode) unless
+``COLLAB_POOLER=session`` says otherwise — it also never LISTENs on the pooled URL: a
+LISTEN (and the advisory lock an event listener holds) would stay on whichever server
+connection the pooler lent, and notifications would never arrive. Wake-ups then go
+through ``COLLAB_LISTEN_URL`` (a direct or session-mode URL) when it is set, else
+nothing listens and workers and streams poll; one log line says which. Connecting fails fast: the first call makes one
 plain connection attempt (``connect_timeout``, default ``COLLAB_CONNECT_TIMEOUT`` or
 ``DEFAULT_CONNECT_TIMEOUT`` seconds) before the pool opens, so an unreachable server is one
 ``TransportError`` rather than a pool retrying in the background; afterwards the pool waits
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -38,10 +45,32 @@ from collab_sdk.timing import Backoff
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
-           "rpc_statement", "connect_timeout_from_env", "DEFAULT_CONNECT_TIMEOUT", "probe"]
+           "rpc_statement", "pooler_mode", "TRANSACTION_POOLER_PORT", "connect_timeout_from_env", "DEFAULT_CONNECT_TIMEOUT", "probe"]
 
 #: Seconds to wait for the database when ``COLLAB_CONNECT_TIMEOUT`` is not set.
 DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+log = logging.getLogger("collab.transport")
+
+#: Supavisor's transaction-mode port (its session mode is 5432).
+TRANSACTION_POOLER_PORT = 6543
+
+
+def pooler_mode(url: str, given: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
+    """``"transaction"`` when ``url`` goes through a transaction-mode pooler: ``given``,
+    else ``COLLAB_POOLER`` (``transaction`` or ``session``/``none``), else port 6543."""
+    env = os.environ if env is None else env
+    named = (given or env.get("COLLAB_POOLER") or "").strip().lower()
+    if named:
+        if named not in ("transaction", "session", "none"):
+            raise ConfigurationError(f"COLLAB_POOLER must be transaction, session or none, not {named!r}")
+        return "transaction" if named == "transaction" else None
+    try:
+        port = conninfo_to_dict(url).get("port")
+    except psycopg.ProgrammingError:
+        return None
+    return "transaction" if str(port) == str(TRANSACTION_POOLER_PORT) else None
 
 
 def connect_timeout_from_env(env: Mapping[str, str] | None = None) -> float:
@@ -85,7 +114,8 @@ async def probe(url: str, timeout: float) -> None:
     ``timeout`` seconds, ``ConfigurationError`` when ``url`` is not a connection string."""
     try:
         async with asyncio.timeout(timeout):
-            conn = await psycopg.AsyncConnection.connect(url, **_timeout_kwargs(url, timeout))
+            conn = await psycopg.AsyncConnection.connect(url, prepare_threshold=None,
+                                                         **_timeout_kwargs(url, timeout))
         await conn.close()
     except TimeoutError:
         raise TransportError(f"database unavailable: no answer from {_where(url)} within {timeout:g} s "
@@ -153,10 +183,21 @@ class PostgresTransport:
 
     def __init__(self, url: str, *, role: str | None = None,
                  claims: Mapping[str, Any] | None = None, min_size: int = 1,
-                 max_size: int = 10, connect_timeout: float | None = None) -> None:
+                 max_size: int = 10, connect_timeout: float | None = None,
+                 pooler: str | None = None, listen_url: str | None = None) -> None:
         self.url = url
         self.role = role
         self.claims = dict(claims or {})
+        #: ``transaction`` behind a transaction-mode pooler, else None (see the module doc).
+        self.pooler = pooler_mode(url, pooler)
+        #: Where LISTEN connects: ``listen_url`` / ``COLLAB_LISTEN_URL``, else ``url``
+        #: unless it is a transaction pooler's (then None: nothing listens).
+        self.listen_url = listen_url or os.environ.get("COLLAB_LISTEN_URL") or (
+            None if self.pooler else url)
+        if self.pooler:
+            log.info("collab: %s is a transaction-mode pooler: no LISTEN or session state on it; %s",
+                     _where(url), f"wake-ups through COLLAB_LISTEN_URL ({_where(self.listen_url)})"
+                     if self.listen_url else "no COLLAB_LISTEN_URL, so workers and streams poll")
         self._shared = _Shared(url, min_size, max_size,
                                connect_timeout if connect_timeout is not None else connect_timeout_from_env())
         self._owns_pool = True
@@ -166,17 +207,29 @@ class PostgresTransport:
         (``role`` is added to them). Closing it leaves the pool open."""
         view = PostgresTransport.__new__(PostgresTransport)
         view.url, view.role, view.claims = self.url, role, {**(claims or {}), "role": role}
+        view.pooler, view.listen_url = self.pooler, self.listen_url
         view._shared, view._owns_pool = self._shared, False
         return view
 
+    @property
+    def can_listen(self) -> bool:
+        """Whether LISTEN has a connection to use (``Listens``): not on a transaction
+        pooler without ``COLLAB_LISTEN_URL``."""
+        return self.listen_url is not None
+
     def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
                  log_gate: Backoff | None = None) -> Listener:
-        """``LISTEN channel`` on a connection of its own (``Listens``)."""
-        return Listener(self.url, accept, on_wake, log_gate, channel=channel)
+        """``LISTEN channel`` on a connection of its own to ``listen_url`` (``Listens``;
+        check ``can_listen`` first)."""
+        if self.listen_url is None:
+            raise ConfigurationError("LISTEN needs a direct or session-mode connection: "
+                                     "set COLLAB_LISTEN_URL")
+        return Listener(self.listen_url, accept, on_wake, log_gate, channel=channel)
 
-    def live_source(self) -> PostgresLiveSource:
-        """``LISTEN collab_events`` for one event stream (``HasLiveEvents``)."""
-        return PostgresLiveSource(self.url)
+    def live_source(self) -> PostgresLiveSource | None:
+        """``LISTEN collab_events`` for one event stream (``HasLiveEvents``), or None
+        when nothing can listen (the stream polls)."""
+        return PostgresLiveSource(self.listen_url) if self.listen_url is not None else None
 
     async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
         """Call ``collab.<fn>``; rows for a set-returning function, else its value."""

@@ -35,6 +35,8 @@ def listener_for(transport: Transport, executor_id: str, on_wake: Callable[[], N
     """The wake-up source for ``executor_id``'s jobs: ``LISTEN`` where the transport
     ``Listens``, else Realtime broadcasts where it ``WakesClaims``, else None."""
     if isinstance(transport, Listens):
+        if not transport.can_listen:  # a transaction pooler without COLLAB_LISTEN_URL: poll
+            return None
         return transport.listener(CHANNEL, for_executor(executor_id), on_wake, log_gate)
     if isinstance(transport, WakesClaims):
         return transport.claim_waker(executor_id, on_wake, backstop=POLL_INTERVAL, log_gate=log_gate)
