@@ -214,6 +214,30 @@ async def test_periodic_tick_is_enqueued_once_across_workers(service: AsyncColla
     assert page.count == 1 and page.items[0].idempotency_key == "periodic:reports.hourly:2026-11-23T03:00:00+00:00"
 
 
+async def test_periodic_in_a_time_zone_keys_its_tick_in_utc(service: AsyncCollabClient, start_worker: Any) -> None:
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    import pytest
+
+    from collab_sdk.errors import ValidationError
+
+    def register(worker: Worker) -> None:
+        worker.periodic("0 9 * * mon-fri", "reports.daily", {"k": 1}, timezone="Europe/Paris")
+        with pytest.raises(ValidationError):
+            worker.periodic("0 9 * * *", "reports.never", timezone="Mars/Olympus_Mons")
+
+    workers = [await start_worker(register) for _ in range(2)]
+    job = workers[0].schedule.jobs[0]
+    tick = job.cron.next_after(datetime(2026, 7, 15, 12, tzinfo=timezone.utc))  # a Wednesday
+    paris = tick.astimezone(ZoneInfo("Europe/Paris"))
+    assert paris.hour == 9 and tick.hour == 7
+    results = [await w.enqueue_tick(t, job.type, job.payload) for w, t in zip(workers, (tick, paris))]
+    assert results == [True, False]  # the same instant in another zone is the same tick
+    page = await service.jobs_recent(executor_id="ex", type="reports.daily")
+    assert [j.idempotency_key for j in page.items] == ["periodic:reports.daily:2026-07-16T07:00:00+00:00"]
+
+
 async def test_batched_completions_and_a_bad_result_fails_alone(service: AsyncCollabClient, start_worker: Any) -> None:
     def register(worker: Worker) -> None:
         @worker.task("ok")

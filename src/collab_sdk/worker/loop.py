@@ -154,10 +154,12 @@ class Worker:
             return handler
         return register
 
-    def periodic(self, cron: str, type: str, payload: dict[str, Any] | None = None) -> None:
-        """Enqueue ``type`` at each tick of ``cron`` (UTC), once across all workers: each
-        tick's idempotency key is ``periodic:<type>:<tick>``."""
-        self.schedule.add(cron, type, payload)
+    def periodic(self, cron: str, type: str, payload: dict[str, Any] | None = None, *,
+                 timezone: str | None = None) -> None:
+        """Enqueue ``type`` at each tick of ``cron`` (five fields or a macro such as
+        ``@hourly``, read in ``timezone``, an IANA name, default UTC), once across all
+        workers: each tick's idempotency key is ``periodic:<type>:<tick in UTC>``."""
+        self.schedule.add(cron, type, payload, timezone=timezone)
 
     async def enqueue_tick(self, tick: datetime, type: str, payload: dict[str, Any]) -> bool:
         """Enqueue the periodic job of ``tick``; False when another worker already did."""

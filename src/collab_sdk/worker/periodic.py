@@ -6,7 +6,8 @@ and tick however many workers, and pg_cron, call it).
 
 Every worker runs the tick loop of every periodic job, and each tick is enqueued with
 the idempotency key ``periodic:<type>:<tick>``, so one tick makes one job however many
-workers run. Ticks are five-field cron expressions in UTC (``collab_sdk.worker.cron``).
+workers run, with ``<tick>`` the tick's instant in UTC (ISO 8601) whatever the time zone
+the cron expression is read in (``collab_sdk.worker.cron``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class PeriodicJob(NamedTuple):
 
 
 def tick_key(type: str, tick: datetime) -> str:
-    """The idempotency key of ``type``'s job for ``tick``: ``periodic:<type>:<tick>``."""
-    return f"periodic:{type}:{tick.isoformat()}"
+    """The idempotency key of ``type``'s job for ``tick``: ``periodic:<type>:<tick in UTC>``."""
+    return f"periodic:{type}:{tick.astimezone(timezone.utc).isoformat()}"
 
 
 class Periodic:
@@ -50,9 +51,11 @@ class Periodic:
         self.client, self.executor_id = client, executor_id
         self.jobs: list[PeriodicJob] = []
 
-    def add(self, cron: str, type: str, payload: dict[str, Any] | None = None) -> None:
-        """Enqueue ``type`` at each tick of ``cron`` (parsed now: a bad one raises here)."""
-        self.jobs.append(PeriodicJob(Cron(cron), type, dict(payload or {})))
+    def add(self, cron: str, type: str, payload: dict[str, Any] | None = None, *,
+            timezone: str | None = None) -> None:
+        """Enqueue ``type`` at each tick of ``cron`` read in ``timezone`` (default UTC);
+        parsed now, so a bad expression or zone raises here."""
+        self.jobs.append(PeriodicJob(Cron(cron, timezone=timezone), type, dict(payload or {})))
 
     def loops(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         """One tick loop per periodic job, each ending when ``stop`` is set."""
