@@ -6,7 +6,7 @@ woken by Realtime broadcasts versus polling, in the same run.
 On a throw-away PostgreSQL (as bench/engine.py) with the test stand-ins of Supabase: the
 Realtime and Storage schemas of ``tests/support/supabase_services.sql`` exist before the
 migrations, so ``collab._notify_claimable`` sends ``jobs.claimable`` with
-``realtime.send``; the PostgREST stand-in (``tests/sdk/postgrest_standin.py``, in process
+``realtime.send``; the PostgREST stand-in (``tests/support/postgrest_standin.py``, in process
 through respx) answers the RPCs and the Realtime stand-in (``tests/sdk/realtime_standin.py``,
 a real websocket) relays the broadcasts. One idle worker (service key, concurrency 1):
 
@@ -41,7 +41,7 @@ from collab_sdk import AsyncCollabClient, Job  # noqa: E402
 from collab_sdk.local.embedded import EmbeddedPostgres  # noqa: E402
 from collab_sdk.transports.supabase.rpc import SupabaseTransport  # noqa: E402
 from collab_sdk.worker.loop import Worker  # noqa: E402
-from postgrest_standin import SECRET_KEY, PostgrestStandin  # noqa: E402
+from support.postgrest_standin import SECRET_KEY, PostgrestStandin  # noqa: E402
 from realtime_standin import RealtimeStandin  # noqa: E402
 from support.supabase import create_supabase_database  # noqa: E402
 

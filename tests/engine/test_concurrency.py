@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -12,34 +11,20 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from support import Caller, assign, claim, rpc_query
+from support import Caller, assign, claim, in_threads, rpc_query
 
 pytestmark = pytest.mark.slow
 
 
 def _run_threads(count: int, target: Callable[[int, psycopg.Connection], Any], url: str) -> list[Any]:
-    """Run ``target(i, conn)`` in ``count`` threads, each with its own connection, all
-    released at once; return their results (re-raising the first error)."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-                barrier.wait()
-                results[i] = target(i, conn)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
+    """Run ``target(i, conn)`` in ``count`` threads, each with its own connection opened
+    before they are released together; their results (the first error re-raised)."""
+    connections = [psycopg.connect(url, autocommit=True, row_factory=dict_row) for _ in range(count)]
+    try:
+        return in_threads(count, lambda i: target(i, connections[i]))
+    finally:
+        for conn in connections:
+            conn.close()
 
 
 def _call(conn: psycopg.Connection, fn: str, **args: Any) -> list[dict[str, Any]]:

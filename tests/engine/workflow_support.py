@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from support import Caller
+from support import Caller, in_threads
 
 EXECUTOR = "ex"
 
@@ -128,30 +127,6 @@ def replay(events: list[dict[str, Any]]) -> tuple[str | None, dict[str, str]]:
         elif kind.startswith("step_"):
             step_status[e["payload"]["step_id"]] = kind.removeprefix("step_")
     return status, step_status
-
-
-def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
-    """Run ``target(i)`` in ``count`` threads released together; their results (the
-    first error re-raised)."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def outcome(call: Callable[[], Any]) -> str:

@@ -6,7 +6,7 @@ database. Transports are registered in ``TRANSPORTS``: each maps a caller to a
 ``Transport`` (and is closed by the fixture).
 
 ``"supabase"`` is ``SupabaseTransport`` (supabase-py) talking to the PostgREST stand-in
-(``postgrest_standin``), which serves the test's database: "service" uses the secret
+(``support.postgrest_standin``), which serves the test's database: "service" uses the secret
 key, "anon" the publishable key alone, "user" the publishable key with a user's JWT.
 """
 
@@ -23,7 +23,7 @@ from collab_sdk.transports.postgres import PostgresTransport
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
 from collab_sdk.transports.base import Transport
 from support import add_members
-from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, make_jwt
+from support.postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, make_jwt
 
 
 def _claims(as_: str, user_id: uuid.UUID | None) -> tuple[str, dict[str, Any]]:

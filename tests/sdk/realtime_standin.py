@@ -1,6 +1,6 @@
 """A test-side stand-in for Supabase Realtime: Phoenix channels over a real websocket
 (the ``websockets`` library) on a local port, with ``postgres_changes`` fed from the
-test's real database. The sibling of ``postgrest_standin``.
+test's real database. The sibling of ``support.postgrest_standin``.
 
 What supabase-py's realtime client (realtime-py 2.34.1) speaks, and so what this serves:
 
@@ -67,7 +67,7 @@ from websockets.http11 import Request, Response
 
 from psycopg import AsyncConnection
 
-from postgrest_standin import ANON_KEY, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY
+from support.postgrest_standin import ANON_KEY, JWT_SECRET, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY
 from realtime_changes import Binding, ChangesFeed, Message, Refused
 from support.supabase import Policies, realtime_policies
 

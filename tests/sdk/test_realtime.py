@@ -28,7 +28,7 @@ from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
 from collab_sdk.client.streams import EventStream, live_source_for
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
 from collab_sdk.worker.loop import Worker
-from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
+from support.postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, PostgrestStandin, user_token
 from realtime_standin import RealtimeStandin
 from support import Caller
 from support.supabase import supabase_db_url, supabase_template_db

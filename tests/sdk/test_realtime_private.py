@@ -21,7 +21,7 @@ from collab_sdk.transports.supabase.rpc import SupabaseTransport
 from collab_sdk.worker.capabilities import POLL_INTERVAL, WOKEN_POLL_INTERVAL
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.loop import Worker
-from postgrest_standin import PUBLISHABLE_KEY, user_token
+from support.postgrest_standin import PUBLISHABLE_KEY, user_token
 from realtime_standin import RealtimeStandin
 from test_realtime import Open, db_url, eventually, open_client, realtime
 from support.supabase import supabase_db_url, supabase_template_db

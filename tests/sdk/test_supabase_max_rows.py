@@ -14,7 +14,7 @@ from collab_sdk.errors import ConfigurationError
 from collab_sdk.transports.base import CapsRows
 from collab_sdk.transports.postgres import PostgresTransport
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
-from postgrest_standin import SECRET_KEY, SUPABASE_URL, PostgrestStandin
+from support.postgrest_standin import SECRET_KEY, SUPABASE_URL, PostgrestStandin
 from support import Caller
 
 BATCH = 5000

@@ -18,7 +18,7 @@ from collab_sdk.errors import StorageError, ValidationError
 from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.supabase.storage import SupabaseStorage
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
-from postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, user_token
+from support.postgrest_standin import PUBLISHABLE_KEY, SECRET_KEY, SUPABASE_URL, PostgrestStandin, user_token
 
 STORAGE = f"{SUPABASE_URL}/storage/v1"
 TOKEN = user_token(uuid.uuid4())

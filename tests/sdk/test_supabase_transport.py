@@ -19,7 +19,7 @@ from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, SchemaMismatch
                                Unauthorized)
 from collab_sdk.transports.supabase.rpc import IDEMPOTENT_RPCS, SupabaseTransport
 from collab_sdk.transports.supabase.session import key_role
-from postgrest_standin import (ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, SUPABASE_URL,
+from support.postgrest_standin import (ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, SUPABASE_URL,
                                PostgrestStandin, http_status, make_jwt, user_token)
 from support import Caller, add_members
 

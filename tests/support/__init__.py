@@ -4,6 +4,7 @@ helpers for SQL-level tests (``jobs``), schema fingerprints and the snapshot
 
 from pathlib import Path
 
+from support.concurrency import in_threads
 from support.callers import Caller, add_members, database_url, raises_sqlstate, rpc_query
 from support.jobs import assign, claim, events, expire_lease, job, make_due
 from support.schema import empty_database, migration_history, schema_fingerprint
@@ -14,4 +15,4 @@ REPO = Path(__file__).resolve().parents[2]
 
 __all__ = ["REPO", "Caller", "add_members", "database_url", "raises_sqlstate", "rpc_query",
            "assign", "claim", "events", "expire_lease", "job", "make_due",
-           "empty_database", "migration_history", "schema_fingerprint", "eventually"]
+           "empty_database", "migration_history", "schema_fingerprint", "eventually", "in_threads"]

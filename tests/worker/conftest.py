@@ -50,12 +50,13 @@ async def start_worker(db_url: str) -> AsyncIterator[Callable[..., Awaitable[Wor
 
 @pytest.fixture
 def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """``spawn(APP_SLEEP="1", ...)``: a ``collab worker worker_app:worker`` process."""
+    """``spawn(APP_SLEEP="1", ...)``: a ``collab worker worker_app:worker`` process
+    (``app="fault_app:worker"`` for another worker module of this directory)."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(**env: str) -> subprocess.Popen[str]:
+    def start(app: str = "worker_app:worker", **env: str) -> subprocess.Popen[str]:
         full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "worker_app:worker"],
+        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", app],
                                 cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
         procs.append(proc)

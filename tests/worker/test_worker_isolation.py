@@ -177,21 +177,6 @@ def test_too_many_abandoned_threads_exit_with_stuck(spawn_fault: Any, owner: Cal
 
 
 @pytest.fixture
-def spawn_fault(db_url: str) -> Iterator[Any]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(**env: str) -> subprocess.Popen[str]:
-        full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "fault_app:worker"],
-                                cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def spawn_fault(spawn: Any) -> Any:
+    """``spawn_fault(APP_…=…)``: a ``collab worker fault_app:worker`` process."""
+    return lambda **env: spawn("fault_app:worker", **env)

@@ -97,13 +97,16 @@ class AuthError(Unauthorized):
 @dataclass(frozen=True)
 class Identity:
     """An authenticated caller: the database ``role`` to act as, the user id
-    (``subject``, None for an API key), the ``claims`` for ``request.jwt.claims`` and
-    how it was proven (``via``)."""
+    (``subject``, None for an API key), the ``claims`` for ``request.jwt.claims``, how it
+    was proven (``via``) and, for a JWT, the verified bearer ``token`` itself (forwarded
+    to PostgREST when the server acts for the caller over ``SupabaseTransport``; never
+    in ``repr``, so never in a log line, and not compared)."""
 
     role: str
     subject: str | None
     claims: dict[str, Any] = field(default_factory=dict)
     via: Literal["jwt", "api_key"] = "jwt"
+    token: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def executor_hints(self) -> dict[str, str]:
@@ -306,7 +309,7 @@ class Authenticator:
             raise AuthError("missing_claim", "the token has an empty 'sub' claim")
         if role not in config.allowed_roles:
             raise AuthError("role_not_allowed", f"role {role!r} is not accepted")
-        return Identity(role=role, subject=subject, claims=claims, via="jwt")
+        return Identity(role=role, subject=subject, claims=claims, via="jwt", token=token)
 
     def _decode_service_key(self, token: str, key: Any, algorithms: list[str]) -> Identity:
         """Supabase's legacy ``service_role`` key (see the module doc)."""
@@ -322,7 +325,7 @@ class Authenticator:
             raise AuthError("invalid_token", "the token is not a Supabase service_role key")
         if config.project_ref is not None and claims["ref"] != config.project_ref:
             raise AuthError("invalid_claim", "the service_role key is for another Supabase project")
-        return Identity(role="service_role", subject=None, claims=claims, via="jwt")
+        return Identity(role="service_role", subject=None, claims=claims, via="jwt", token=token)
 
 
 #: The ``iss`` of Supabase's legacy API keys (anon and service_role).

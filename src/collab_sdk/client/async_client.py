@@ -29,7 +29,8 @@ from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError
-from collab_sdk.transports.base import ActsAsRole, CapsRows, EventFilter, LiveSource, Transport
+from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, LiveSource,
+                                       Transport)
 
 __all__ = ["AsyncCollabClient"]
 
@@ -82,6 +83,21 @@ class AsyncCollabClient:
             raise ConfigurationError(f"{type(self.transport).__name__} cannot act as another role: "
                                      "use a PostgreSQL URL (COLLAB_DATABASE_URL)")
         view = AsyncCollabClient(self.transport.as_role(role, claims), storage=self.storage)
+        view.rpc = self.rpc.view(view.transport)
+        view._owns_storage = False
+        return view
+
+    def acting_for(self, access_token: str) -> AsyncCollabClient:
+        """A client over the same connections acting as the user of ``access_token``
+        (an HTTP request's verified bearer token), for a transport that ``ActsAsUser``
+        (``SupabaseTransport``): the token goes to PostgREST with every call, so RLS and
+        membership checks apply to its user (artifact bytes use this client's storage,
+        as with ``acting_as``: the job is read as the user first). Closing the returned
+        client leaves the shared pool open."""
+        if not isinstance(self.transport, ActsAsUser):
+            raise ConfigurationError(f"{type(self.transport).__name__} cannot act for a user's "
+                                     "access token: use SupabaseTransport (SUPABASE_URL)")
+        view = AsyncCollabClient(self.transport.as_user(access_token), storage=self.storage)
         view.rpc = self.rpc.view(view.transport)
         view._owns_storage = False
         return view

@@ -190,6 +190,11 @@ class CollabClient:
         these JWT claims (see ``AsyncCollabClient.acting_as``); cheap enough per request."""
         return CollabClient._wrap(self.aio.acting_as(role, claims), self._loop)
 
+    def acting_for(self, access_token: str) -> CollabClient:
+        """A client sharing this one's event loop and pool that acts as the user of
+        ``access_token`` (see ``AsyncCollabClient.acting_for``); cheap enough per request."""
+        return CollabClient._wrap(self.aio.acting_for(access_token), self._loop)
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The private event loop the async client runs on (in a daemon thread)."""
@@ -214,7 +219,7 @@ class CollabClient:
 
     def close(self) -> None:
         """Close the transport and stop the client's event loop thread (a client from
-        ``acting_as`` leaves both to the client it came from)."""
+        ``acting_as`` or ``acting_for`` leaves both to the client it came from)."""
         if self._owns_loop and not self._loop.loop.is_closed():
             try:
                 self._loop.run(self.aio.aclose())

@@ -42,7 +42,7 @@ from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.http.errors import HttpError
 from collab_sdk.http.hub import EventHub
 from collab_sdk.local.storage import LocalStorage
-from collab_sdk.transports.base import Listens, LiveSource
+from collab_sdk.transports.base import ActsAsRole, ActsAsUser, Listens, LiveSource
 
 __all__ = ["Settings", "Runtime", "RateLimiter", "shared_runtime", "configure_logging"]
 
@@ -172,9 +172,16 @@ class Runtime:
 
     def client_for(self, identity: Identity) -> AsyncCollabClient:
         """The client acting for ``identity``: an API key or ``service_role`` token is
-        the trusted client; a user's token acts as that user (RLS and memberships)."""
+        the trusted client; a user's token acts as that user (RLS and memberships) —
+        by switching role over the same connections when the transport ``ActsAsRole``
+        (a database URL), else by forwarding the caller's own token when it
+        ``ActsAsUser`` (``SupabaseTransport``: PostgREST runs as the token's user)."""
         if identity.via == "api_key" or identity.role == "service_role":
             return self.client
+        transport = self.client.transport
+        if not isinstance(transport, ActsAsRole) and isinstance(transport, ActsAsUser) \
+                and identity.token is not None:
+            return self.client.acting_for(identity.token)
         return self.client.acting_as(identity.role, identity.claims)
 
     async def aclose(self) -> None:

@@ -10,6 +10,9 @@ Anything more is a **capability**, declared by a protocol here and found with
 ``isinstance`` — never by probing attributes or URL prefixes:
 
 - ``ActsAsRole``: per-caller views over one pool (the HTTP layer acting for a JWT caller);
+- ``ActsAsUser``: per-caller views that forward the caller's own access token (the HTTP
+  layer acting for a JWT caller where roles cannot be switched: PostgREST checks the
+  token and runs as its user, under RLS);
 - ``Listens``: ``LISTEN`` wake-ups on a session connection (workers' ``collab_jobs``);
 - ``HasLiveEvents``: a ``LiveSource`` telling event streams when to read again;
 - ``HasStorage``: artifact storage that goes with the transport (Supabase Storage);
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from collab_sdk.transports.storage import Storage
     from collab_sdk.transports.supabase.session import SupabaseSession
 
-__all__ = ["Transport", "ActsAsRole", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
+__all__ = ["Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
            "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims"]
 
 
@@ -57,6 +60,17 @@ class ActsAsRole(Protocol):
 
     def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> Transport:
         """A view calling as ``role`` with these JWT claims; closing it keeps the pool."""
+        ...
+
+
+@runtime_checkable
+class ActsAsUser(Protocol):
+    """A transport that can call as the user of an access token over the same
+    connections: the service behind it (PostgREST) verifies the token and runs as that
+    user, so RLS and membership checks apply to the token's user."""
+
+    def as_user(self, access_token: str) -> Transport:
+        """A view sending ``access_token`` as its caller's; closing it keeps the pool."""
         ...
 
 

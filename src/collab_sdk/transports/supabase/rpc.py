@@ -12,6 +12,12 @@ Keys and headers:
   key in ``apikey``, so PostgREST runs as ``authenticated`` with that user's claims.
   Without a token the caller is ``anon`` (which may call nothing).
 
+Acting for a caller (``ActsAsUser``): ``transport.as_user(token)`` is a view over the
+same HTTP pool that sends a user's JWT in ``Authorization`` beside the transport's own
+key, so a server holding the secret key serves each request as its caller (the HTTP
+layer's JWT callers) without a database URL; PostgREST, not collab, then decides what
+the token may do.
+
 The new ``sb_…`` keys are not JWTs and are never sent as a Bearer token (supabase-py
 would send the key there when there is no session); with no user token such a request
 carries only ``apikey`` and Supabase's gateway stands in the key's role.
@@ -103,6 +109,16 @@ class SupabaseTransport:
             raise ConfigurationError(f"max_rows must be at least 1 (got {max_rows})")
         #: PostgREST's ``max_rows`` for this project (``CapsRows``): no answer holds more.
         self.max_rows = max_rows
+
+    def as_user(self, access_token: str) -> SupabaseTransport:
+        """This transport acting as the user of ``access_token`` (``ActsAsUser``): the
+        same project, key, retries and row cap over the same HTTP pool, sending the
+        token as the caller's, so PostgREST runs every call as that user under RLS.
+        Closing the view leaves the pool open."""
+        view = SupabaseTransport.__new__(SupabaseTransport)
+        view.session = self.session.for_user(access_token)
+        view.retries, view.backoff, view.max_rows = self.retries, self.backoff, self.max_rows
+        return view
 
     @property
     def anonymous(self) -> bool:

@@ -2,7 +2,8 @@
 
 ``SupabaseSession(url, key, access_token=...)`` holds the supabase-py ``AsyncClient``
 (created on first use, in the running loop), the ``httpx.AsyncClient`` under it, and
-the Realtime socket: one key, one user token, one connection pool. ``rpc``, ``storage``
+the Realtime socket: one key, one user token, one connection pool.
+``session.for_user(token)`` is another user's session over the same pool. ``rpc``, ``storage``
 and ``realtime`` all take a session, so none of them imports another.
 
 Keys: a **secret** key (``sb_secret_…``, or the legacy ``service_role`` JWT) acts as
@@ -82,10 +83,24 @@ class SupabaseSession:
                     self._client = await self._create()
         return self._client
 
+    def http_pool(self) -> httpx.AsyncClient:
+        """The HTTP client under every request of this session: the one given, else one
+        made on first use (and closed by ``aclose``)."""
+        if self._http is None:
+            self._http = self._given_http or httpx.AsyncClient(timeout=httpx.Timeout(30.0),
+                                                               follow_redirects=True)
+        return self._http
+
+    def for_user(self, access_token: str) -> SupabaseSession:
+        """A session of the same project, key and schema acting as the user of
+        ``access_token``, over this session's HTTP pool: the gateway passes a user's JWT
+        in ``Authorization`` on to PostgREST (it mints one for the key only when there
+        is none), which verifies it and runs as its user. Closing it leaves the pool open."""
+        return SupabaseSession(self.url, self.key, access_token=access_token,
+                               http_client=self.http_pool(), schema=self.schema)
+
     async def _create(self) -> AsyncClient:
-        self._http = self._given_http or httpx.AsyncClient(timeout=httpx.Timeout(30.0),
-                                                           follow_redirects=True)
-        options = AsyncClientOptions(schema=self.schema, httpx_client=self._http,
+        options = AsyncClientOptions(schema=self.schema, httpx_client=self.http_pool(),
                                      auto_refresh_token=False, persist_session=False,
                                      postgrest_client_retry=False)
         if self.access_token is not None:

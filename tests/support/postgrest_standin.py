@@ -35,11 +35,18 @@ settings), …/references/api/functions.html (named arguments from the JSON body
 Requests to other hosts pass through; other paths of ``SUPABASE_URL`` (Storage…) are
 left for the test to mock on ``router``. Every RPC request is kept in ``requests``; ``faults`` (responses or exceptions) are served,
 one per request, before anything else — to simulate a flaky network or gateway.
+
+``PostgrestServer`` serves the same handler on a real local port (uvicorn in a thread of
+its own, with its own event loop), for another process — ``collab serve`` with
+``SUPABASE_URL=server.url`` — to reach.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
+import threading
 import time
 import uuid
 from collections import deque
@@ -164,8 +171,16 @@ class PostgrestStandin:
         return [call.response for call in self.router.calls
                 if any(call.request is r for r in sent) and call.response is not None]
 
-    async def __aenter__(self) -> PostgrestStandin:
+    async def open(self) -> None:
+        """Open the database pool (``__aenter__`` does, then intercepts httpx)."""
         await self._pool.open()
+
+    async def close(self) -> None:
+        """Close the database pool."""
+        await self._pool.close()
+
+    async def __aenter__(self) -> PostgrestStandin:
+        await self.open()
         self.router.route(host=self.base_url.host, port=self.base_url.port, method="POST",
                           path__regex=r"^/rest/v1/rpc/[^/]+$").mock(side_effect=self._handle)
         # Other hosts go out for real; other Supabase paths (Storage…) are for the test to mock.
@@ -176,7 +191,11 @@ class PostgrestStandin:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.router.stop()
-        await self._pool.close()
+        await self.close()
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request to ``/rest/v1/rpc/<fn>`` as the gateway and PostgREST would."""
+        return await self._handle(request)
 
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -294,3 +313,68 @@ def _gateway_error(status: int, message: str) -> PostgrestError:
     error = PostgrestError(status, "", message)
     error.body, error.headers = {"message": message}, {}
     return error
+
+
+class PostgrestServer:
+    """``with PostgrestServer(db_url) as server:`` — the stand-in's handler over HTTP at
+    ``server.url`` (``http://127.0.0.1:<port>``) until the block ends; ``server.api``
+    is the ``PostgrestStandin`` (its ``requests`` are recorded as usual)."""
+
+    def __init__(self, db_url: str, **standin: Any) -> None:
+        import uvicorn  # collab-sdk[http]: only the tests that serve need it
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = PostgrestStandin(db_url, base_url=self.url, **standin)
+        self._server = uvicorn.Server(uvicorn.Config(self._app, host="127.0.0.1", port=self.port,
+                                                     lifespan="on", log_level="warning",
+                                                     interface="asgi3"))
+        self._thread = threading.Thread(target=self._server.run, name="postgrest-standin", daemon=True)
+
+    def __enter__(self) -> PostgrestServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the PostgREST stand-in did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The ASGI app: lifespan opens and closes the pool; POST /rest/v1/rpc/<fn>
+        goes to the stand-in, anything else is 404."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await self.api.open()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await self.api.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope.get("query_string", b"").decode()
+        request = httpx.Request(scope["method"], f"{self.url}{scope['path']}" + (f"?{query}" if query else ""),
+                                headers=[(k.decode(), v.decode()) for k, v in scope["headers"]],
+                                content=body)
+        if scope["method"] == "POST" and re.fullmatch(r"/rest/v1/rpc/[^/]+", scope["path"]):
+            response = await self.api.handle(request)
+        else:
+            response = httpx.Response(404, json={"message": "no Route matched with those values"})
+        await send({"type": "http.response.start", "status": response.status_code,
+                    "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()
+                                if k.lower() not in ("content-length", "transfer-encoding")]})
+        await send({"type": "http.response.body", "body": response.content})
