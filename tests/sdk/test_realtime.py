@@ -23,7 +23,7 @@ import pytest
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.worker.context import JobContext
 from collab_sdk.models import Job, JobEvent
-from collab_sdk.worker.presence import PRESENCE_FIELDS
+from collab_sdk.worker.presence import PRESENCE_FIELDS, WorkerPresence
 from collab_sdk.transports.supabase.realtime import RealtimeLiveSource
 from collab_sdk.client.streams import EventStream, live_source_for
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
@@ -245,8 +245,49 @@ async def test_a_worker_publishes_presence_and_its_jobs_broadcasts(
     agent = f"agents:{worker.worker_id}"
     assert [m.event for m in realtime.on("system:events")] == ["agent.started", "agent.stopped"]
     assert realtime.tracks[-1].payload["status"] == "stopped"
+    # a heartbeat every 0.3 s, but presence paced at one track per 10 s: the first, then
+    # the changes since (running, idle again, stopped) coalesced into the last, sent on close
+    assert [t.payload["status"] for t in realtime.tracks if t.topic == agent] == ["idle", "stopped"]
     assert realtime.presence_state(agent) == {} and not realtime._sockets  # left, socket closed
     assert worker.presence is not None and worker.presence.publisher.failed == 0
+
+
+async def test_presence_is_tracked_on_change_only_and_paced(realtime: RealtimeStandin,
+                                                            open_client: Open) -> None:
+    transport = open_client().transport
+    assert isinstance(transport, SupabaseTransport)
+    presence = WorkerPresence(transport.session, agent_id="a1", executor_id="ex", track_interval=0.8)
+    presence.start()
+
+    def beat(running: int = 0, status: str = "idle") -> None:
+        presence.heartbeat(status=status, running=running, capacity=10, stats={})
+
+    def statuses() -> list[Any]:
+        return [m for m in realtime.on("agents:a1") if m.event == "agent.status"]
+
+    try:
+        for _ in range(20):  # unchanged state: one track, yet every heartbeat broadcasts
+            beat()
+            await asyncio.sleep(0.02)
+        await eventually(lambda: len(statuses()) == 20)
+        assert len(realtime.tracks) == 1 and realtime.tracks[0].payload["running"] == 0
+        await asyncio.sleep(0.8)  # past the interval: the next change is tracked at once ...
+        for running in range(1, 11):  # ... and the rest of the burst coalesced into one more
+            beat(running)
+        await eventually(lambda: len(realtime.tracks) == 2)
+        assert realtime.tracks[1].payload["running"] == 1
+        await eventually(lambda: len(realtime.tracks) == 3, timeout=3)
+        assert realtime.tracks[2].payload["running"] == 10  # the latest state won
+        [(_, [state])] = realtime.presence_state("agents:a1").items()
+        assert state["running"] == 10
+        beat(10)
+        await asyncio.sleep(0.3)
+        assert len(realtime.tracks) == 3  # no change, no track
+        beat(0, "stopped")  # inside the interval: paced, then sent at once by the close
+    finally:
+        await presence.aclose()
+    assert [t.payload["status"] for t in realtime.tracks] == ["idle", "idle", "idle", "stopped"]
+    assert len(statuses()) == 32 and presence.publisher.failed == 0  # 20 + 10 + 1 + 1
 
 
 async def _worker_publishes(worker: Worker, realtime: RealtimeStandin, open_client: Open) -> None:

@@ -8,9 +8,10 @@ dashboards and routing). Realtime admits each join and each write by the RLS pol
 
 - ``agents:{agentId}`` — presence under the key ``agentId`` with ``{agentId, executorId,
   status, version, lastSeenAt, running, capacity}``, the values of the worker's
-  heartbeat row (``agentId`` is the worker id; ``lastSeenAt`` the row's ``last_seen_at``),
-  tracked at every heartbeat; broadcasts ``agent.status`` (the same payload) and
-  ``worker.metrics`` (``{agentId, executorId, running, capacity, stats, at}``).
+  heartbeat row (``agentId`` is the worker id; ``lastSeenAt`` the row's ``last_seen_at``
+  when the presence was last tracked); broadcasts ``agent.status`` (the same payload,
+  with a fresh ``lastSeenAt``) and ``worker.metrics`` (``{agentId, executorId, running,
+  capacity, stats, at}``) at every heartbeat.
 - ``jobs:{jobId}`` — broadcasts ``job.claimed``, ``job.started``, ``job.progress``
   (``seq`` and ``payload`` of the progress event), ``job.succeeded`` and ``job.failed``
   (``outcome``: failed, retried or aborted), each with ``{jobId, executorId, agentId,
@@ -24,6 +25,16 @@ heartbeat row and ``jobs:`` of running jobs of executors where it is a worker or
 member; Realtime checks the write at the first message of each channel and keeps the
 answer for the channel's life, so a job's final broadcast after its complete goes out.
 
+Presence is tracked only when it changes, and at most once per ``PRESENCE_INTERVAL``
+(10 s) per topic: Realtime lets one client send about 5 presence updates (track or
+untrack) per 30 s and closes the channel past that (``ClientPresenceRateLimitReached``),
+while a worker heartbeats every 5 s. A change counts when any field but ``lastSeenAt``
+differs (the heartbeat row and ``agent.status`` carry the fresh time; presence itself
+says the worker is connected). A change inside the interval is sent when it ends, with
+the latest state (coalesced); so is the re-track after a (re)join. That is at most 3
+tracks per 30 s, plus the last one (``stopped``) sent at once on close: within the limit
+even when they fall in one window. Heartbeat rows and broadcasts keep their own cadence.
+
 ``RealtimePublisher`` sends from a queue in its own task, so the worker never waits for
 Realtime: a message that cannot be sent is dropped (at most ``max_pending`` wait), the
 failure is logged about once a second at most, and nothing is raised to the worker.
@@ -34,6 +45,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,11 +63,14 @@ from collab_sdk.transports.supabase.session import SupabaseSession, close_realti
 from collab_sdk.timing import Backoff
 
 __all__ = ["RealtimePublisher", "WorkerPresence", "agent_topic", "job_topic", "SYSTEM_TOPIC",
-           "PRESENCE_FIELDS"]
+           "PRESENCE_FIELDS", "PRESENCE_INTERVAL"]
 
 SYSTEM_TOPIC = "system:events"
 #: The keys of an agent's presence (and ``agent.status``) payload.
 PRESENCE_FIELDS = ("agentId", "executorId", "status", "version", "lastSeenAt", "running", "capacity")
+#: The fewest seconds between two presence tracks of a topic: Realtime closes a channel
+#: whose client sends more than 5 presence updates in 30 s (see the module docstring).
+PRESENCE_INTERVAL = 10.0
 #: Final outcomes of ``JobRunner.run`` and the broadcast each gets.
 _SETTLED = {"succeeded": "succeeded", "failed": "failed", "retried": "failed", "aborted": "failed"}
 log = logging.getLogger("collab.worker")
@@ -87,9 +103,14 @@ class RealtimePublisher:
     a bounded queue by a background task; channels are joined on first use."""
 
     def __init__(self, session: SupabaseSession, *, log_gate: Backoff | None = None,
-                 max_pending: int = 1000, timeout: float = 3.0) -> None:
+                 max_pending: int = 1000, timeout: float = 3.0,
+                 track_interval: float = PRESENCE_INTERVAL) -> None:
         self.session = session
         self.max_pending, self.timeout = max_pending, timeout
+        #: The fewest seconds between two tracks of a topic (``PRESENCE_INTERVAL``).
+        self.track_interval = track_interval
+        self._tracked_at: dict[str, float] = {}  # topic → when its last track was queued
+        self._deferred: dict[str, asyncio.TimerHandle] = {}  # topic → its paced track
         self._log_gate = log_gate or Backoff()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._channels: dict[str, AsyncRealtimeChannel] = {}
@@ -110,13 +131,34 @@ class RealtimePublisher:
         self._put(_Item(topic, "broadcast", event, dict(payload)))
 
     def track(self, topic: str, key: str, state: Mapping[str, Any]) -> None:
-        """Queue tracking ``state`` as the presence ``key`` on ``topic``."""
+        """Track ``state`` as the presence ``key`` on ``topic``: queued now, or, within
+        ``track_interval`` of the topic's last track, when the interval ends (with the
+        latest state given by then)."""
         self._presence[topic] = (key, dict(state))
-        self._put(_Item(topic, "track", key, dict(state)))
+        self._pace_track(topic)
 
     def leave(self, topic: str) -> None:
         """Queue leaving ``topic`` (after what was queued for it)."""
+        deferred = self._deferred.pop(topic, None)
+        if deferred is not None:
+            deferred.cancel()
         self._put(_Item(topic, "leave"))
+
+    def _pace_track(self, topic: str) -> None:
+        if topic in self._deferred:  # the paced track will send the latest state
+            return
+        wait = self._tracked_at.get(topic, -math.inf) + self.track_interval - time.monotonic()
+        if wait <= 0:
+            self._queue_track(topic)
+        else:
+            self._deferred[topic] = asyncio.get_running_loop().call_later(wait, self._queue_track, topic)
+
+    def _queue_track(self, topic: str) -> None:
+        self._deferred.pop(topic, None)
+        if topic in self._presence:
+            key, state = self._presence[topic]
+            self._tracked_at[topic] = time.monotonic()
+            self._put(_Item(topic, "track", key, dict(state)))
 
     def _put(self, item: _Item) -> None:
         if self._queue.qsize() >= self.max_pending:
@@ -126,8 +168,12 @@ class RealtimePublisher:
         self._queue.put_nowait(item)
 
     async def aclose(self, timeout: float = 2.0) -> None:
-        """Send what is queued (up to ``timeout`` seconds), leave every channel and close
-        the socket if nothing else uses it."""
+        """Send what is queued (a paced track at once: the socket closes next), up to
+        ``timeout`` seconds; leave every channel and close the socket if nothing else
+        uses it."""
+        for topic, deferred in list(self._deferred.items()):
+            deferred.cancel()
+            self._queue_track(topic)
         if self._task is not None:
             try:
                 async with asyncio.timeout(timeout):
@@ -167,14 +213,16 @@ class RealtimePublisher:
             self._presence.pop(item.topic, None)
             return await self._forget(item.topic)
         key = self._presence.get(item.topic, (None, None))[0]
-        channel = await self._channel(item.topic, key)
+        channel = await self._channel(item.topic, key, tracking=item.kind == "track")
         if item.kind == "track":
             await channel.track(item.payload)
         else:
             await channel.send_broadcast(item.event, item.payload)
 
-    async def _channel(self, topic: str, presence_key: str | None) -> AsyncRealtimeChannel:
-        """The joined channel of ``topic``, joining (again) when needed."""
+    async def _channel(self, topic: str, presence_key: str | None, *,
+                       tracking: bool) -> AsyncRealtimeChannel:
+        """The joined channel of ``topic``, joining (again) when needed; a fresh join
+        for anything but a track has the topic's presence tracked again (paced)."""
         channel = self._channels.get(topic)
         if channel is not None and channel.is_joined:
             return channel
@@ -185,14 +233,15 @@ class RealtimePublisher:
         await channel.subscribe(lambda state, _error: self._on_state(topic, state))
         if not channel.is_joined:
             raise ConnectionError(f"could not join {topic}")
+        if not tracking and topic in self._presence:  # a new channel holds no presence
+            self._pace_track(topic)
         return channel
 
     def _on_state(self, topic: str, state: RealtimeSubscribeStates) -> None:
         if state is RealtimeSubscribeStates.SUBSCRIBED:
             self._joins[topic] = self._joins.get(topic, 0) + 1
             if self._joins[topic] > 1 and topic in self._presence:  # rejoined: presence was lost
-                key, last = self._presence[topic]
-                self._put(_Item(topic, "track", key, last))
+                self._pace_track(topic)
 
     async def _forget(self, topic: str) -> None:
         channel = self._channels.pop(topic, None)
@@ -205,8 +254,10 @@ class WorkerPresence:
     """What a ``Worker`` publishes on Realtime; see the module docstring."""
 
     def __init__(self, session: SupabaseSession, *, agent_id: str, executor_id: str,
-                 version: str | None = None, log_gate: Backoff | None = None) -> None:
-        self.publisher = RealtimePublisher(session, log_gate=log_gate)
+                 version: str | None = None, log_gate: Backoff | None = None,
+                 track_interval: float = PRESENCE_INTERVAL) -> None:
+        self.publisher = RealtimePublisher(session, log_gate=log_gate, track_interval=track_interval)
+        self._tracked: dict[str, Any] | None = None  # the last tracked state but lastSeenAt
         self.agent_id, self.executor_id, self.version = agent_id, executor_id, version
         self.topic = agent_topic(agent_id)
         #: Whether ``agent.started``/``agent.stopped`` go on ``system:events`` (written by
@@ -220,12 +271,16 @@ class WorkerPresence:
 
     def heartbeat(self, *, status: str, running: int, capacity: int, stats: Mapping[str, int],
                   last_seen_at: datetime | None = None) -> None:
-        """Track the presence and broadcast ``agent.status`` and ``worker.metrics``."""
+        """Track the presence when it changed (paced, see the module docstring) and
+        broadcast ``agent.status`` and ``worker.metrics``."""
         state = {"agentId": self.agent_id, "executorId": self.executor_id, "status": status,
                  "version": self.version, "lastSeenAt": (last_seen_at.isoformat() if last_seen_at
                                                          else _now()),
                  "running": running, "capacity": capacity}
-        self.publisher.track(self.topic, self.agent_id, state)
+        essential = {k: v for k, v in state.items() if k != "lastSeenAt"}
+        if essential != self._tracked:
+            self._tracked = essential
+            self.publisher.track(self.topic, self.agent_id, state)
         self.publisher.broadcast(self.topic, "agent.status", state)
         self.publisher.broadcast(self.topic, "worker.metrics", {
             "agentId": self.agent_id, "executorId": self.executor_id, "running": running,
