@@ -685,6 +685,7 @@ END) STORED,
     rescues integer DEFAULT 0 NOT NULL,
     forgiven_attempts integer DEFAULT 0 NOT NULL,
     solo boolean,
+    trace_context jsonb,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
     CONSTRAINT jobs_forgiven_attempts_check CHECK (((forgiven_attempts >= 0) AND (forgiven_attempts <= 1))),
@@ -703,6 +704,8 @@ COMMENT ON COLUMN collab.jobs.rescues IS 'How many of this job''s leases expired
 COMMENT ON COLUMN collab.jobs.forgiven_attempts IS 'Attempts not charged: one lost to a crash while the job ran beside others (at most 1)';
 
 COMMENT ON COLUMN collab.jobs.solo IS 'How the current (or last) attempt was claimed: true alone (a suspect), false beside others (claim_jobs_v2), null by claim_jobs_v1';
+
+COMMENT ON COLUMN collab.jobs.trace_context IS 'The enqueuer''s trace context (W3C traceparent/tracestate), set by assign_job(s)_v2; not part of the job''s identity';
 
 CREATE FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) RETURNS void
     LANGUAGE plpgsql
@@ -1573,6 +1576,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text, priority integer DEFAULT 0, max_attempts integer DEFAULT 3, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, trace_context jsonb DEFAULT NULL::jsonb) RETURNS TABLE(job_id uuid, queued boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return query
+  select a.job_id, a.queued from collab.assign_jobs_v2(jsonb_build_array(jsonb_build_object(
+    'type', assign_job_v2.type, 'executor_id', assign_job_v2.executor_id,
+    'payload', assign_job_v2.payload, 'idempotency_key', assign_job_v2.idempotency_key,
+    'priority', assign_job_v2.priority, 'max_attempts', assign_job_v2.max_attempts,
+    'run_at', assign_job_v2.run_at, 'trace_context', assign_job_v2.trace_context))) a;
+end
+$$;
+
+COMMENT ON FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone, trace_context jsonb) IS 'assign_job_v1 with trace_context (a JSON object of strings), stored on the job if this call inserts it';
+
 CREATE FUNCTION collab.assign_jobs_v1(jobs jsonb) RETURNS TABLE(job_id uuid, queued boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1717,6 +1736,49 @@ begin
   end if;
 end
 $_$;
+
+CREATE FUNCTION collab.assign_jobs_v2(jobs jsonb) RETURNS TABLE(job_id uuid, queued boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  bad integer;
+  ids uuid[];
+  queued_flags boolean[];
+begin
+  if jsonb_typeof(jobs) = 'array' then
+    select e.ord into bad
+      from jsonb_array_elements(jobs) with ordinality as e (j, ord)
+     where jsonb_typeof(e.j) = 'object'
+       and jsonb_typeof(e.j -> 'trace_context') <> 'null'  -- absent or null: none
+       and (jsonb_typeof(e.j -> 'trace_context') <> 'object'
+            or octet_length((e.j -> 'trace_context')::text) > 4096
+            or exists (select 1 from jsonb_each(e.j -> 'trace_context') f
+                        where jsonb_typeof(f.value) <> 'string'))
+     order by e.ord limit 1;
+    if found then
+      perform collab._raise('CL400', format(
+        'jobs[%s]: trace_context must be a JSON object of strings, at most 4096 bytes', bad - 1));
+    end if;
+  end if;
+
+  -- Two statements: the UPDATE must see the rows v1 inserted (one statement's parts
+  -- share one snapshot).
+  select array_agg(a.job_id order by a.ord), array_agg(a.queued order by a.ord)
+    into ids, queued_flags
+    from collab.assign_jobs_v1(jobs) with ordinality as a (job_id, queued, ord);
+  update collab.jobs j
+     set trace_context = jobs -> (o.ord::integer - 1) -> 'trace_context'
+    from unnest(ids, queued_flags) with ordinality as o (id, queued, ord)
+   where j.id = o.id and o.queued
+     and jsonb_typeof(jobs -> (o.ord::integer - 1) -> 'trace_context') = 'object';
+  return query
+    select o.id, o.queued from unnest(ids, queued_flags) with ordinality as o (id, queued, ord)
+     order by o.ord;
+end
+$$;
+
+COMMENT ON FUNCTION collab.assign_jobs_v2(jobs jsonb) IS 'assign_jobs_v1 whose elements may carry trace_context (a JSON object of strings), stored on the jobs it inserts';
 
 CREATE FUNCTION collab.cancel_job_v1(job_id uuid, reason text DEFAULT NULL::text) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3883,9 +3945,17 @@ REVOKE ALL ON FUNCTION collab.assign_job_v1(type text, executor_id text, payload
 GRANT ALL ON FUNCTION collab.assign_job_v1(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION collab.assign_job_v1(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone, trace_context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone, trace_context jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb, idempotency_key text, priority integer, max_attempts integer, run_at timestamp with time zone, trace_context jsonb) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.assign_jobs_v1(jobs jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.assign_jobs_v1(jobs jsonb) TO authenticated;
 GRANT ALL ON FUNCTION collab.assign_jobs_v1(jobs jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.assign_jobs_v2(jobs jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.assign_jobs_v2(jobs jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.assign_jobs_v2(jobs jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.cancel_job_v1(job_id uuid, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.cancel_job_v1(job_id uuid, reason text) TO authenticated;

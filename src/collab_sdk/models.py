@@ -116,6 +116,9 @@ class ClaimedJob(Job[PayloadT], Generic[PayloadT]):
     forgiven_attempts: int = 0
     #: True: run it alone; False: claimed beside others (``claim_jobs_v2``); None: ``claim_jobs_v1``.
     solo: bool | None = None
+    #: The enqueuer's trace context (``assign_job_v2``; None without one): the worker's
+    #: spans of this attempt are its children (``collab_sdk.tracing``).
+    trace_context: dict[str, str] | None = None
 
 
 class JobEvent(CollabModel):

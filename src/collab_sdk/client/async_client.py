@@ -29,6 +29,7 @@ from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError
+from collab_sdk.tracing import enqueue_span
 from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, LiveSource,
                                        Transport)
 
@@ -132,10 +133,14 @@ class AsyncCollabClient:
                      idempotency_key: str | None = None, priority: int | None = None,
                      max_attempts: int | None = None, run_at: datetime | None = None) -> Assigned:
         """Enqueue one job. With an ``idempotency_key`` already used in this executor,
-        returns that job with ``queued=False`` (a different type/payload is a ``Conflict``)."""
-        return await self.rpc.one(Assigned, "assign_job_v1", type=type, executor_id=executor_id,
-                               payload=payload, idempotency_key=idempotency_key,
-                               priority=priority, max_attempts=max_attempts, run_at=run_at)
+        returns that job with ``queued=False`` (a different type/payload is a ``Conflict``).
+        While OpenTelemetry is active (``collab_sdk.tracing``) it runs in a
+        ``collab.enqueue`` span whose context the job carries (``assign_job_v2``)."""
+        with enqueue_span(type, executor_id) as trace_context:
+            return await self.rpc.one(Assigned, "assign_job_v1" if trace_context is None else "assign_job_v2",
+                                      type=type, executor_id=executor_id, payload=payload,
+                                      idempotency_key=idempotency_key, priority=priority,
+                                      max_attempts=max_attempts, run_at=run_at, trace_context=trace_context)
 
     @property
     def max_rows(self) -> int | None:
@@ -148,11 +153,20 @@ class AsyncCollabClient:
         Over a transport that caps its answers (``CapsRows``: ``SupabaseTransport``, whose
         PostgREST cuts results at ``max_rows``) the jobs go in chunks of ``max_rows``, one
         transaction each: if a later chunk fails, the earlier ones stay enqueued (give
-        jobs idempotency keys to send the whole batch again safely)."""
+        jobs idempotency keys to send the whole batch again safely). While OpenTelemetry
+        is active, one ``collab.enqueue`` span covers the batch and every job carries its
+        context (``assign_jobs_v2``)."""
         specs = [parse_input(JobSpec, job) if not isinstance(job, JobSpec) else job for job in jobs]
         answers: list[Assigned] = []
-        for chunk in _chunks([s.rpc_args() for s in specs], self.max_rows):
-            answers += await self.rpc.many(Assigned, "assign_jobs_v1", jobs=list(chunk))
+        types, executors = {s.type for s in specs}, {s.executor_id for s in specs}
+        with enqueue_span(types.pop() if len(types) == 1 else "batch",
+                          executors.pop() if len(executors) == 1 else "many", len(specs)) as trace_context:
+            args = [s.rpc_args() for s in specs]
+            if trace_context is not None:
+                args = [{**a, "trace_context": trace_context} for a in args]
+            fn = "assign_jobs_v1" if trace_context is None else "assign_jobs_v2"
+            for chunk in _chunks(args, self.max_rows):
+                answers += await self.rpc.many(Assigned, fn, jobs=list(chunk))
         return answers
 
     # -- claim and results (fenced by worker_id and the lease) ---------------------

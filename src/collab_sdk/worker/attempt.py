@@ -34,6 +34,9 @@ class Attempt:
         #: Why the outcome is ``lost`` (logged once, when the attempt ends).
         self.lost_reason = ""
         self.aborted = False
+        #: When the claim that handed out the job was sent and answered (``time.time_ns()``),
+        #: for the attempt's ``collab.claim`` span.
+        self.claim_window: tuple[int, int] | None = None
         #: When the lease was last set (``time.monotonic()``), for ``LeaseKeeper``.
         self.extended_at = 0.0
         #: Called once when the handler is over (its result may still be being stored):

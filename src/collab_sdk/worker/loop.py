@@ -253,6 +253,7 @@ class Worker:
                 await self._wait(None)
                 continue
             self._wake.clear()
+            claim_sent = time.time_ns()
             try:
                 jobs = await self.client.claim_many(self.executor_id, self.worker_id, max_jobs=free,
                                                     lease_seconds=self.lease_seconds,
@@ -264,8 +265,9 @@ class Worker:
                 await self._wait(backoff.next())
                 continue
             backoff.reset()
+            window = (claim_sent, time.time_ns())
             for job in jobs:
-                self._start(runner, job)
+                self._start(runner, job, window)
             if len(jobs) < free and not await self._wait(self.poll_interval):
                 self._count("polls")
                 self.metrics.woken("poll")
@@ -288,13 +290,14 @@ class Worker:
                   "claiming and exits with %d so that it is restarted", self.worker_id,
                   self._threads.abandoned, self.max_abandoned_threads, ExitStatus.STUCK)
 
-    def _start(self, runner: JobRunner, job: Job) -> None:
+    def _start(self, runner: JobRunner, job: Job, claim_window: tuple[int, int] | None = None) -> None:
         task = self.tasks.find(job.type)
         assert task is not None, f"claimed {job.type} without a handler"
         presence = self.presence
         context = (presence.context(self.client, job, self.worker_id) if presence is not None
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
+        attempt.claim_window = claim_window
         self._busy += 1
         rescues = job.rescues if isinstance(job, ClaimedJob) else 0
         if isinstance(job, ClaimedJob) and job.solo is True:

@@ -30,7 +30,8 @@ from collab_sdk.worker.context import SyncJobContext
 from collab_sdk.worker.leases import LeaseKeeper
 from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
                                ValidationError)
-from collab_sdk.models import Job
+from collab_sdk.models import ClaimedJob, Job
+from collab_sdk.tracing import attempt_span, child_span, set_outcome
 from collab_sdk.worker.processes import ChildFailed, HandlerDied, ProcessPool
 from collab_sdk.worker.tasks import PermanentFailure, Retry, Task
 from collab_sdk.worker.threads import HandlerThreads
@@ -66,7 +67,18 @@ class JobRunner:
         """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or
         aborted. A lost lease is an outcome like the others, whenever it happens: while
         the handler runs (it is cancelled) or while its result is being stored (the engine
-        refuses it); ``attempt.lost_reason`` then says which."""
+        refuses it); ``attempt.lost_reason`` then says which. While OpenTelemetry is
+        active it all runs in the attempt's span (``collab_sdk.tracing``)."""
+        job = attempt.job
+        with attempt_span(type=job.type, job_id=str(job.id), attempt=job.attempts,
+                          executor_id=job.executor_id, worker_id=self.worker_id,
+                          trace_context=job.trace_context if isinstance(job, ClaimedJob) else None,
+                          claim_window=attempt.claim_window) as span:
+            outcome = await self._run(attempt, task)
+            set_outcome(span, outcome, attempt.lost_reason or None)
+            return outcome
+
+    async def _run(self, attempt: Attempt, task: Task) -> str:
         job = attempt.job
         try:
             typed: Job[Any] = job.with_payload(task.payload_model) if task.payload_model else job
@@ -80,12 +92,14 @@ class JobRunner:
 
     async def _handle(self, attempt: Attempt, task: Task, job: Job[Any]) -> Callable[[], Awaitable[str]]:
         """Run the handler under its lease and timeout; how to settle what it did."""
-        handler = self._start(task, job, attempt)
-        self.leases.hold(attempt)
         began = time.monotonic()
         try:
-            async with asyncio.timeout(task.timeout):
-                result = await handler
+            # Started in the handler's span: a sync handler's thread copies this context.
+            with child_span(f"collab.handler {job.type}"):
+                handler = self._start(task, job, attempt)
+                self.leases.hold(attempt)
+                async with asyncio.timeout(task.timeout):
+                    result = await handler
             return lambda: self._complete(attempt, result)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -155,6 +169,10 @@ class JobRunner:
         return "lost"
 
     async def _complete(self, attempt: Attempt, result: Any) -> str:
+        with child_span("collab.complete"):
+            return await self._store(attempt, result)
+
+    async def _store(self, attempt: Attempt, result: Any) -> str:
         job = attempt.job
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
@@ -174,9 +192,10 @@ class JobRunner:
                     retry_delay_seconds: float | None = None, outcome: str | None = None) -> str:
         job = attempt.job
         delay = None if retry_delay_seconds is None else max(0, round(retry_delay_seconds))
-        failed = await self._settle(str(job.id), lambda: self.client.fail(
-            job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
-            attempt=job.attempts), attempt)
+        with child_span("collab.fail", {"collab.retryable": int(retryable)}):
+            failed = await self._settle(str(job.id), lambda: self.client.fail(
+                job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
+                attempt=job.attempts), attempt)
         if failed is None:
             return "lost"
         return outcome or ("retried" if failed.status.value == "queued" else "failed")

@@ -14,6 +14,7 @@ worker stops claiming and exits with ``ExitStatus.STUCK`` so its supervisor rest
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +35,11 @@ class HandlerThreads:
         self._count = 0
 
     def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """``fn(*args)`` on a new thread; a future of its result on the running loop."""
+        """``fn(*args)`` on a new thread, in a copy of the caller's context (as
+        ``asyncio.to_thread``: a handler's spans are children of the runner's); a future
+        of its result on the running loop."""
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
         future: asyncio.Future[Any] = loop.create_future()
 
         def settle(ok: bool, value: Any) -> None:
@@ -44,7 +48,7 @@ class HandlerThreads:
 
         def body() -> None:
             try:
-                outcome: tuple[bool, Any] = (True, fn(*args))
+                outcome: tuple[bool, Any] = (True, context.run(fn, *args))
             except BaseException as exc:  # handed to the awaiting task, never lost
                 outcome = (False, exc)
             finally:
