@@ -89,16 +89,27 @@ class WorkerMetrics:
                              registry=self.registry)
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        # Labelled children by label values: ``labels()`` takes a lock and builds a key on
+        # every call, and these are counted once or twice per job.
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._running_now = self.running.labels(executor_id)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self.executor_id, *values)
+        return child
 
     def job_claimed(self, type_: str) -> None:
         """Count a claimed job."""
-        self.claimed.labels(self.executor_id, type_).inc()
+        self._child(self.claimed, type_).inc()
 
     def job_finished(self, type_: str, outcome: str, handler_seconds: float | None) -> None:
         """Count an ended attempt and observe its handler's duration."""
-        self.finished.labels(self.executor_id, type_, outcome).inc()
+        self._child(self.finished, type_, outcome).inc()
         if handler_seconds is not None:
-            self.handler_seconds.labels(self.executor_id, type_).observe(handler_seconds)
+            self._child(self.handler_seconds, type_).observe(handler_seconds)
 
     def lease_extended(self) -> None:
         """Count a lease extension."""
@@ -114,7 +125,7 @@ class WorkerMetrics:
 
     def set_running(self, n: int) -> None:
         """Attempts in flight now."""
-        self.running.labels(self.executor_id).set(n)
+        self._running_now.set(n)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
         """Serve ``/metrics`` on ``host:port`` (0: any free port) from a daemon thread; the port."""

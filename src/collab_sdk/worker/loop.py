@@ -307,8 +307,9 @@ class Worker:
                 type=job.type, id=str(job.id), attempt=job.attempts, rescues=rescues,
                 alone=bool(isinstance(job, ClaimedJob) and job.solo),
                 reason=f"its lease expired {rescues} time(s): a worker died or froze holding it"))
-        log.info("job.started", extra=fields(type=job.type, id=str(job.id), attempt=job.attempts,
-                                             executor=job.executor_id, worker=self.worker_id))
+        if log.isEnabledFor(logging.INFO):  # the fields cost even when the line is dropped
+            log.info("job.started", extra=fields(type=job.type, id=str(job.id), attempt=job.attempts,
+                                                 executor=job.executor_id, worker=self.worker_id))
         attempt.on_handler_done = self._handler_done
         running = asyncio.create_task(runner.run(attempt, task))
         self._running.add(attempt, running)
@@ -384,6 +385,9 @@ _OUTCOME_LEVELS = {"succeeded": logging.INFO, "failed": logging.ERROR}
 def _log_finished(attempt: Attempt, outcome: str) -> None:
     """One ``job.finished`` line: type, id, attempt, duration, outcome (why, for a lost or
     aborted one; the whole traceback of a handler that raised)."""
+    level = _OUTCOME_LEVELS.get(outcome, logging.WARNING)
+    if not log.isEnabledFor(level):
+        return
     job = attempt.job
     extra: dict[str, Any] = {
         "type": job.type, "id": str(job.id), "attempt": job.attempts, "outcome": outcome,
@@ -396,4 +400,4 @@ def _log_finished(attempt: Attempt, outcome: str) -> None:
         extra["reason"] = "the worker stopped before the handler finished; the job was handed back"
     if attempt.traceback:
         extra["traceback"] = attempt.traceback
-    log.log(_OUTCOME_LEVELS.get(outcome, logging.WARNING), "job.finished", extra=fields(**extra))
+    log.log(level, "job.finished", extra=fields(**extra))
