@@ -81,18 +81,22 @@ async def test_watch_run_follows_the_run_live_until_it_ends(client: AsyncCollabC
     snapshot = await client.workflows.snapshot(started.run.id)
     assert snapshot.run.id == started.run.id and len(snapshot.steps) == 3
     seen: list[str] = []
+    seqs: list[int] = []
 
     async def follow() -> None:
         async for event in client.workflows.watch_run(started.run.id, since_seq=0, poll_interval=0.2):
             seen.append(event.event_type)
+            seqs.append(event.seq)
 
     watching = asyncio.create_task(follow())
     await run_step(client, "t.fetch", {})
     await client.workflows.resume(started.run.id, "review")
     await run_step(client, "t.publish", {})
     await asyncio.wait_for(watching, 30)
-    assert seen[-1] == "run_succeeded" and "step_waiting" in seen and len(seen) == len(set(
-        (i, e) for i, e in enumerate(seen)))
+    assert seen[-1] == "run_succeeded" and "step_waiting" in seen
+    assert seqs == sorted(set(seqs)), "each event once, in seq order"
+    logged = [e.seq for e in await client.workflows.events(started.run.id)]
+    assert seqs == logged, "the live stream delivered exactly the run's log"
 
 
 async def test_bad_input_definitions_and_states_are_refused(client: AsyncCollabClient) -> None:
