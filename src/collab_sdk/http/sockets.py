@@ -3,14 +3,19 @@
 ``serve_socket(runtime, route, socket)`` is to a ``SocketRoute`` what ``dispatch`` is to a
 ``Route``, over any ``pipeline.Socket``:
 
-1. **Origin**: a browser's ``Origin`` must be one ``COLLAB_CORS_ORIGINS`` allows (the
-   development defaults allow localhost); clients that send none (servers, CLIs) pass.
+1. **Origin**: a browser's ``Origin`` must be the server's own (a page it served, such as
+   the dashboard: the origin's host and port are the ``Host`` header) or one
+   ``COLLAB_CORS_ORIGINS`` allows (the development defaults allow localhost); clients that
+   send none (servers, CLIs) pass.
 2. **Auth**, never with a long-lived secret in the URL, first found wins:
    ``Authorization: Bearer`` / ``x-api-key`` headers (clients that can set headers); a
    ``Sec-WebSocket-Protocol`` offer of ``collab.v1, bearer.<JWT>`` (browsers; the server
    answers ``collab.v1`` and never echoes the token); or, after the handshake, a first
-   message ``{"type": "auth", "token": "<JWT>"}`` within ``AUTH_TIMEOUT_SECONDS``. The caller
-   is then counted against the rate limit like any request.
+   message ``{"type": "auth", "token": "<JWT>"}`` within ``AUTH_TIMEOUT_SECONDS``. Under
+   ``collab dev`` (a ``LoopbackAuthenticator``) a handshake with neither headers nor a token
+   offer is the development identity at once, with its loopback checks — so the dashboard
+   follows a run there without sign-in. The caller is then counted against the rate limit
+   like any request.
 3. **Query** validation, then the route's handler with a ``Call`` acting as the caller.
 
 A refusal accepts the handshake and closes at once with ``4000 + the HTTP status`` the
@@ -42,10 +47,12 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from collab_sdk.auth.tokens import AuthError, Identity
 from collab_sdk.http import wire
 from collab_sdk.http.bodies import validate_query
+from collab_sdk.http.devauth import LoopbackAuthenticator
 from collab_sdk.http.errors import Failure, HttpError, failure_for
 from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key, path_value
 from collab_sdk.http.runtime import Runtime
@@ -95,13 +102,16 @@ async def serve_socket(runtime: Runtime, route: SocketRoute, socket: Socket) -> 
     outcome = "closed"
     try:
         origin = socket.headers.get("origin")
-        if origin and not runtime.settings.allows_origin(origin):
+        if origin and not (_same_origin(origin, socket.headers.get("host"))
+                           or runtime.settings.allows_origin(origin)):
             raise HttpError(403, "origin_not_allowed", "this origin may not open sockets here")
         token = next((p[len(TOKEN_PREFIX):] for p in offered if p.startswith(TOKEN_PREFIX)), None)
         if "authorization" in socket.headers or "x-api-key" in socket.headers:
             identity = await runtime.authenticator.authenticate_async(socket.headers)
         elif token:
             identity = await runtime.authenticator.verify_token_async(token)
+        elif isinstance(runtime.authenticator, LoopbackAuthenticator):
+            identity = await runtime.authenticator.authenticate_async(socket.headers)
         await socket.accept(subprotocol)
         accepted = True
         if identity is None:
@@ -128,6 +138,15 @@ async def serve_socket(runtime: Runtime, route: SocketRoute, socket: Socket) -> 
         if identity is not None:
             record["caller"] = identity.subject or identity.via
         log.info(json.dumps(record))
+
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """Whether a browser's ``Origin`` is this server's own: its host[:port] is ``Host``."""
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return bool(host) and netloc.lower() == (host or "").lower()
 
 
 async def _first_message_auth(runtime: Runtime, socket: Socket) -> Identity:

@@ -41,8 +41,8 @@ __all__ = ["DASHBOARD_PATH", "DASHBOARD_API", "ASSETS", "HeadAnswer", "events_he
 
 DASHBOARD_PATH = "/dashboard"
 #: The files of ``static/`` the page may load, with their media types.
-ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css",
-          "favicon.svg": "image/svg+xml"}
+ASSETS = {"dashboard.js": "text/javascript", "workflows.js": "text/javascript",
+          "dashboard.css": "text/css", "favicon.svg": "image/svg+xml"}
 #: Scripts and styles from this server only; fetches to it only; never framed.
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")

@@ -411,5 +411,6 @@
     start();
   }
 
+  state.lib = { api, el, ago, notice, refused };  // for workflows.js (the Workflows view)
   document.addEventListener("DOMContentLoaded", main);
 })();
