@@ -208,11 +208,12 @@
 
   function stepRow(step) {
     const { el } = lib();
-    const cells = [el("th", { scope: "row" }, step.step_id), el("td", {}, step.type),
-      el("td", {}, el("span", { class: "wf-status", "data-status": step.status }, step.status)),
-      el("td", {}, String(step.attempts) + " / " + String(step.max_attempts)),
-      el("td", { class: "wf-error" }, step.error || "")];
-    const approve = el("td", {});
+    // data-label: the column's name, shown beside each cell where narrow screens stack them.
+    const cells = [el("th", { scope: "row" }, step.step_id), el("td", { "data-label": "Type" }, step.type),
+      el("td", { "data-label": "Status" }, el("span", { class: "wf-status", "data-status": step.status }, step.status)),
+      el("td", { "data-label": "Attempts" }, String(step.attempts) + " / " + String(step.max_attempts)),
+      el("td", { class: "wf-error", "data-label": step.error ? "Error" : null }, step.error || "")];
+    const approve = el("td", { class: "wf-approve-cell" });
     if (step.kind === "approval" && step.status === "waiting" && wf.run.status !== "cancelled") {
       const field = "wf-data-" + step.step_id;
       approve.append(el("form", { class: "wf-approve", "data-approve": step.step_id },
