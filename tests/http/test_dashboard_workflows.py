@@ -7,7 +7,9 @@ Screenshots are kept in the test's ``tmp_path``."""
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from test_dashboard_browser import Dev, browser, open_page, pytestmark  # noqa: F401 (fixture, marks)
+from collab_sdk.auth.tokens import mint_token
+from http_support import SECRET, free_port
+from support import Caller, add_members
+from test_dashboard_browser import Dev, browser, open_page, process, pytestmark  # noqa: F401 (fixture, marks)
 
 V1 = "/api/v1"
 
@@ -158,3 +163,60 @@ def test_cancel_a_running_run_and_bad_approval_data_is_refused(browser: Browser,
     expect(page.locator("#wf-fields [data-field='status']")).to_have_text("cancelled", timeout=5000)
     expect(page.get_by_role("button", name="Approve step gate")).to_have_count(0)
     assert errors == []
+
+
+def test_a_signed_in_operator_follows_and_approves_only_their_executors_runs(
+        browser: Browser, db_url: str, owner: Caller, tmp_path: Path) -> None:
+    """``collab serve`` requiring JWTs: the page offers its token as the socket's
+    subprotocol from its own origin (no CORS origin configured); RLS scopes what it sees."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
+           "SUPABASE_JWT_SECRET": SECRET, "COLLAB_REQUIRE_JWT": "1", "COLLAB_RATE_LIMIT": "off",
+           "COLLAB_ENV": "production", "COLLAB_STORAGE_DIR": str(tmp_path / "storage"),
+           "COLLAB_QUEUE_EXECUTOR": "exec-a"}
+    env.pop("COLLAB_CORS_ORIGINS", None)
+    ana, bob = uuid.uuid4(), uuid.uuid4()
+    add_members(owner, ana, {"exec-a": "admin"})
+    add_members(owner, bob, {"exec-b": "admin"})
+    tokens = {who: mint_token(SECRET, sub=str(who)) for who in (ana, bob)}
+    with process(["serve", "--port", str(port)], env, tmp_path / "serve.log", base):
+        def call(method: str, path: str, body: Any = None, status: int = 200) -> Any:
+            response = httpx.request(method, f"{base}{V1}{path}", json=body, timeout=10,
+                                     headers={"Authorization": f"Bearer {tokens[ana]}"})
+            assert response.status_code == status, response.text
+            return response.json()
+
+        made = call("POST", "/workflows", {"name": "signed", "executor_id": "exec-a", "definition": {
+            "nodes": [{"id": "gate", "type": "approval", "data": {}}], "edges": []}}, status=201)
+        call("POST", f"/workflows/{made['id']}/publish")
+        run_id = call("POST", f"/workflows/{made['id']}/run", {"input": {}}, status=201)["id"]
+
+        page = browser.new_page()
+        page.goto(f"{base}/dashboard#workflows")
+        page.fill("#token", tokens[ana])
+        page.click("#signin button[type=submit]")
+        row = page.locator(f"#wf-runs li[data-run='{run_id}']")
+        expect(row).to_contain_text("signed v1", timeout=10_000)
+        row.locator("a").click()
+        expect(page.locator("#wf-live")).to_have_attribute("data-state", "live", timeout=5000)
+        expect(step(page, "gate")).to_have_attribute("data-status", "waiting")
+        page.fill("#wf-data-gate", '{"by": "ana"}')
+        page.get_by_role("button", name="Approve step gate").click()
+        expect(step(page, "gate")).to_have_attribute("data-status", "succeeded", timeout=5000)
+        expect(page.locator("#wf-fields [data-field='status']")).to_have_text("succeeded")
+        assert call("GET", f"/runs/{run_id}")["context"] == {"gate": {"by": "ana"}}
+        page.screenshot(path=str(tmp_path / "wf-signed-in.png"), full_page=True)
+
+        other = browser.new_page()
+        other.goto(f"{base}/dashboard#workflows")
+        other.fill("#token", tokens[bob])
+        other.click("#signin button[type=submit]")
+        other.fill("#executor", "exec-b")
+        other.click("#scope button")
+        expect(other.locator("#wf-runs li.empty")).to_have_count(1, timeout=10_000)
+        other.goto(f"{base}/dashboard#workflows/{run_id}")
+        expect(other.locator("#wf-live")).to_have_attribute("data-state", "offline", timeout=5000)
+        expect(other.locator("#wf-live")).to_contain_text("refused: not_found")
+        expect(other.locator("#notice")).to_contain_text("refused")
+        expect(other.locator("#wf-graph .wf-node")).to_have_count(0)

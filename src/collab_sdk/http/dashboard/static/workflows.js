@@ -58,7 +58,7 @@
   async function loadRuns(more) {
     const params = { executor_id: dash().executor, status: $("#wf-status").value, page_size: PAGE,
                      cursor: more ? wf.cursor : null };
-    await act(async () => {
+    try {
       const page = await lib().api("GET", v1("/runs", params));
       const names = await lib().api("GET", v1("/workflows", { executor_id: dash().executor, page_size: 1000 }));
       for (const w of names.items) wf.names[w.id] = w.name + " v" + w.version;
@@ -66,7 +66,9 @@
       wf.cursor = page.next_cursor;
       wf.counters.listLoads += 1;
       renderRuns();
-    });
+    } catch (err) {
+      if (!lib().refused(err)) lib().notice("Cannot read the runs: " + err.message);
+    }
   }
 
   function renderRuns() {
@@ -130,7 +132,7 @@
       wf.socket = null;
       if (wf.ended) return;
       if (e.code >= 4000 && e.code < 5000 && e.code !== 4009) {
-        setLive("offline", "refused");
+        setLive("offline", "refused: " + (e.reason || e.code));
         lib().notice("The run's stream was refused: " + (e.reason || e.code));
         return;
       }
