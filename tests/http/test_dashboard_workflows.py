@@ -220,3 +220,25 @@ def test_a_signed_in_operator_follows_and_approves_only_their_executors_runs(
         expect(other.locator("#wf-live")).to_contain_text("refused: not_found")
         expect(other.locator("#notice")).to_contain_text("refused")
         expect(other.locator("#wf-graph .wf-node")).to_have_count(0)
+
+
+def test_a_run_whose_socket_is_cut_reconnects_and_shows_the_gap(browser: Browser, db_url: str, owner: Caller,
+                                                                tmp_path: Path) -> None:
+    server = WorkflowDev(db_url, tmp_path)
+    server.args = server.args[:-2]  # approvals only: no worker needed
+    with server.running():
+        gated = server.published([{"id": "first", "type": "approval", "data": {}},
+                                  {"id": "second", "type": "approval", "data": {}}])
+        run_id = server.start(gated)
+        page, errors = open_page(browser, f"{server.base}/dashboard#workflows/{run_id}")
+        expect(step(page, "first")).to_have_attribute("data-status", "waiting", timeout=5000)
+    # The server is gone: the approval given now is in the gap.
+    owner.rpc("resume_run_v1", run_id=run_id, step_id="first", data={"by": "cli"})
+    expect(page.locator("#wf-live")).to_have_attribute("data-state", "offline", timeout=5000)
+    with server.running():
+        expect(step(page, "first")).to_have_attribute("data-status", "succeeded", timeout=15_000)
+        expect(step(page, "second")).to_have_attribute("data-status", "waiting")
+        expect(page.locator("#wf-live")).to_have_attribute("data-state", "live")
+        assert page.evaluate("window.collabWorkflows.counters.snapshots") >= 2
+    page.screenshot(path=str(tmp_path / "wf-resumed.png"), full_page=True)
+    assert [e for e in errors if "ERR_" not in e and "Failed to load" not in e and "WebSocket" not in e] == []

@@ -125,7 +125,8 @@
       const message = JSON.parse(m.data);
       if (message.type === "snapshot") applySnapshot(message);
       else if (message.type === "event") applyEvent(message);
-      else if (message.type === "end") { wf.ended = true; setLive("ended", "finished · seq " + wf.seq); }
+      // Only "final" ends the run's story; "shutdown" (a restart) or "timeout" reconnect.
+      else if (message.type === "end" && message.reason === "final") { wf.ended = true; setLive("ended", "finished · seq " + wf.seq); }
     };
     socket.onclose = (e) => {
       if (generation !== wf.generation) return;
