@@ -39,7 +39,7 @@ def event_counts(owner: Caller, event_type: str) -> list[int]:
 
 def test_processes_drain_2000_jobs_exactly_once(spawn: Any, owner: Caller) -> None:
     enqueue(owner, 2000)
-    # Warnings only: 4,000 job lines would fill the unread stdout pipe and block the workers.
+    # Warnings only: 4,000 job lines are nothing this test reads.
     procs = [spawn(APP_CONCURRENCY="4", APP_NAME=f"p{i}", COLLAB_LOG_LEVEL="warning") for i in range(3)]
     wait_for(lambda: counts(owner).get("succeeded", 0) == 2000, timeout=120, what="2000 jobs")
     assert event_counts(owner, "succeeded") == [1] * 2000
@@ -118,7 +118,8 @@ def test_zombie_worker_cannot_overwrite_the_new_owner(spawn: Any, owner: Caller)
     zombie.send_signal(signal.SIGCONT)
     time.sleep(3.5)  # the zombie wakes, its handler finishes or is aborted, its writes are refused
     zombie.send_signal(signal.SIGTERM)
-    output, _ = zombie.communicate(timeout=20)
+    zombie.wait(timeout=20)
+    output = zombie.output()
     assert owner.sql("select result, attempts from collab.jobs")[0] == result
     assert result["attempts"] == 2 and "rescuer" in result["result"]["worker"]
     assert event_counts(owner, "succeeded") == [1]
