@@ -2681,6 +2681,34 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.metrics_by_executor_v1() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'generatedAt', now(),
+    'jobs', coalesce((
+      select jsonb_agg(jsonb_build_object('executorId', c.executor_id, 'type', c.type,
+                                          'state', c.status, 'count', c.n)
+                       order by c.executor_id, c.type, c.status)
+        from (select j.executor_id, j.type, j.status, count(*) as n
+                from collab.jobs j
+               group by j.executor_id, j.type, j.status) c), '[]'::jsonb),
+    'deadLetters', coalesce((
+      select jsonb_object_agg(d.executor_id, d.n)
+        from (select dl.executor_id, count(*) as n
+                from collab.job_dead_letters dl
+               where dl.retried_at is null
+               group by dl.executor_id) d), '{}'::jsonb),
+    'activeWorkers', coalesce((
+      select jsonb_object_agg(w.executor_id, w.n)
+        from (select a.executor_id, count(*) as n
+                from collab.workers_active_v1(20) a
+               group by a.executor_id) w), '{}'::jsonb))
+$$;
+
+COMMENT ON FUNCTION collab.metrics_by_executor_v1() IS 'Job counts by executor, type and state, dead letters not yet retried and active workers by executor (Prometheus /metrics)';
+
 CREATE FUNCTION collab.metrics_overview_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -4096,6 +4124,10 @@ GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], typ
 REVOKE ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) TO authenticated;
 GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.metrics_by_executor_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.metrics_by_executor_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.metrics_by_executor_v1() TO service_role;
 
 REVOKE ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO authenticated;

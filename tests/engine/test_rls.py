@@ -129,6 +129,9 @@ def test_dead_letters_and_heartbeats_are_per_executor(owner: Caller, make_user, 
         with raises_sqlstate("CL403"):
             user.rpc("worker_heartbeat_v1", worker_id="hb-x", executor_id="exec-a")
     assert user.value("metrics_overview_v1")["dlq"]["total"] == 1
+    counts = user.value("metrics_by_executor_v1")
+    assert {c["executorId"] for c in counts["jobs"]} == {"exec-a"}
+    assert counts["deadLetters"] == {"exec-a": 1} and counts["activeWorkers"] == {"exec-a": 1}
 
 
 def test_complete_and_claim_keeps_each_half_s_checks(owner: Caller, make_user) -> None:

@@ -137,6 +137,9 @@ async def test_heartbeat_workers_stats_metrics(client: AsyncCollabClient) -> Non
     metrics = await client.metrics(executor_id="ex")
     assert metrics.by_status.queued == 1 and metrics.active_workers == 1 and metrics.dlq.size == 0
     assert metrics.model_dump()["byStatus"]["pending"] == 1  # camelCase on the wire
+    counts = await client.metrics_by_executor()
+    assert [(c.executor_id, c.type, c.state, c.count) for c in counts.jobs] == [("ex", "t.s", "queued", 1)]
+    assert counts.active_workers == {"ex": 1} and counts.dead_letters == {} and counts.executors() == ["ex"]
 
 
 async def test_membership_scopes_a_user(connect, member) -> None:  # type: ignore[no-untyped-def]

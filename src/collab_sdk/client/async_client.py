@@ -19,9 +19,9 @@ from uuid import UUID
 
 from typing_extensions import Self, TypeVar
 
-from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, Job, JobEvent, JobSnapshot,
-                               JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
-                               WorkerHeartbeat)
+from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, EngineCounts, Job, JobEvent,
+                               JobSnapshot, JobSpec, JobSummary, Membership, MetricsOverview, Page,
+                               Stats, WorkerHeartbeat)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
@@ -413,6 +413,12 @@ class AsyncCollabClient:
     async def metrics(self, *, executor_id: str | None = None) -> MetricsOverview:
         """Counts, throughput, latency percentiles, DLQ size and active workers."""
         return await self.rpc.value(MetricsOverview, "metrics_overview_v1", executor_id=executor_id)
+
+    async def metrics_by_executor(self) -> EngineCounts:
+        """Job counts by executor, type and state, and dead letters and active workers by
+        executor, in one call (``collab serve``'s ``/metrics``); RLS limits a user to its
+        executors."""
+        return await self.rpc.value(EngineCounts, "metrics_by_executor_v1")
 
     async def add_member(self, executor_id: str, user_id: UUID | str, role: str = "client") -> Membership:
         """Make a user a ``client``, ``worker`` or ``admin`` of an executor (upsert)."""

@@ -265,6 +265,7 @@ class CollabClient:
     workers_active = _blocking(AsyncCollabClient.workers_active)
     stats = _blocking(AsyncCollabClient.stats)
     metrics = _blocking(AsyncCollabClient.metrics)
+    metrics_by_executor = _blocking(AsyncCollabClient.metrics_by_executor)
     add_member = _blocking(AsyncCollabClient.add_member)
     remove_member = _blocking(AsyncCollabClient.remove_member)
     my_executors = _blocking(AsyncCollabClient.my_executors)
