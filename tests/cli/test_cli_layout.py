@@ -23,7 +23,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 # The smallest valid command line of every command, and the module whose `register` adds it.
 COMMANDS: list[tuple[list[str], ModuleType]] = [
-    (["db", "migrate"], db), (["db", "migrate", "--project-dir", "p"], db), (["db", "url"], db), (["db", "stop"], db),
+    (["db", "migrate"], db), (["db", "migrate", "--project-dir", "p"], db), (["db", "url"], db), (["db", "start"], db),
+    (["db", "stop"], db),
     (["supabase", "install"], supabase), (["supabase", "upgrade", "--project-dir", "p"], supabase),
     (["demo"], demo),
     (["worker", "app:worker"], worker),
