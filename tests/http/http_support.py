@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import sys
 import time
 import uuid
@@ -37,7 +36,7 @@ from collab_sdk.http import Runtime, Settings, create_app
 from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.postgres import PostgresTransport
 from support import Caller, add_members
-from support.processes import LoggedProcess
+from support.processes import LoggedProcess, free_port
 from support.secret_capture import register_secret
 
 SECRET = "test-secret-for-http-tests-0123456789abcdef"
@@ -114,12 +113,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     assert body["error"]["code"] == code, body
     assert "Traceback" not in body["error"]["message"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

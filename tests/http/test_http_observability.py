@@ -1,7 +1,8 @@
 """Readiness, Prometheus metrics and the start-up credentials warning, against
 ``collab serve`` processes: ``/ready`` follows a real database that is stopped and started
 again, ``/metrics`` parses with ``prometheus_client``'s parser and its counts move with
-real jobs, Swagger's "Try it out" uses the server it was loaded from."""
+real jobs (one series per executor) and with open streams, Swagger's "Try it out" uses
+the server it was loaded from."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ from collab_sdk import CollabClient
 from collab_sdk.local.embedded import EmbeddedPostgres
 from collab_sdk.local.migrate import migrate
 from http_support import API_KEY, start_server
+from support.waiting import wait_for
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of a Prometheus text answer, by name and labels."""
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return samples(httpx.get(url, headers={"x-api-key": API_KEY}, timeout=10).text)
 
 
 def wait_for_status(url: str, status: int, timeout: float = 20.0) -> httpx.Response:
@@ -84,6 +90,13 @@ def test_metrics_parse_and_move_with_real_jobs_one_series_per_executor(db_url: s
         answer = httpx.get(url, headers={"x-api-key": API_KEY})
         assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
         after = samples(answer.text)
+        streams = ("collab_http_open_streams", ())
+        assert after[streams] == 0
+        with httpx.stream("GET", f"{server.base}/api/collab/events/stream?executorId=ex-a",
+                          headers={"x-api-key": API_KEY}, timeout=10) as live:
+            assert live.status_code == 200
+            wait_for(lambda: scrape(url)[streams] == 1, what="the open stream counted")
+        wait_for(lambda: scrape(url)[streams] == 0, what="the closed stream uncounted")
     queued_a, queued_b = (jobs_series(ex, "obs.work", "queued") for ex in ("ex-a", "ex-b"))
     assert before.get(queued_a, 0) == 0 and after[queued_a] == 2 and after[queued_b] == 1, after
     assert after[jobs_series("ex-a", "obs.work", "succeeded")] == 1

@@ -1,4 +1,5 @@
-"""Real ``collab`` processes (``serve``, ``worker``) whose output goes to a file.
+"""Real ``collab`` processes (``serve``, ``worker``) whose output goes to a file, and a
+free port for one to serve on.
 
 A file, not a pipe: a pipe nobody reads fills up and blocks the process (a worker writes
 two lines a job). ``LoggedProcess.stop()`` ends the process and hands its output to the
@@ -7,6 +8,7 @@ suite's secret capture (``support.secret_capture.check_output``).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +16,14 @@ from typing import Any
 
 from support.secret_capture import check_output
 
-__all__ = ["LoggedProcess"]
+__all__ = ["LoggedProcess", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (for a process to serve on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class LoggedProcess(subprocess.Popen[bytes]):

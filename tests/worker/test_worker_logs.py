@@ -17,6 +17,7 @@ import pytest
 
 from collab_sdk import CollabClient
 from support import Caller
+from support.waiting import wait_for
 from support.processes import LoggedProcess
 from support.secret_capture import find_secret, register_secret
 
@@ -31,13 +32,6 @@ register_secret(TOKEN, SERVICE_KEY, JWT_SECRET, PASSWORD)
 def with_password(url: str) -> str:
     """``url`` with a password the (trusting) test server ignores."""
     return url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def assert_no_secrets(output: str) -> None:
