@@ -2388,6 +2388,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.executor_members_v1(executor_id text) RETURNS SETOF collab.executor_members
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_name('executor_id', executor_id);
+  perform collab._require_member(executor_id, '{admin}');
+  return query
+    select m.* from collab.executor_members m
+     where m.executor_id = executor_members_v1.executor_id
+     order by m.created_at, m.user_id;
+end
+$$;
+
+COMMENT ON FUNCTION collab.executor_members_v1(executor_id text) IS 'The members of an executor (executor_id, user_id, role, created_at), oldest first; trusted callers and admins of the executor';
+
 CREATE FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer DEFAULT 60, attempt integer DEFAULT NULL::integer) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -4076,6 +4092,10 @@ GRANT ALL ON FUNCTION collab.duplicate_workflow_v2(workflow_id uuid, name text, 
 REVOKE ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.executor_members_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.executor_members_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.executor_members_v1(executor_id text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer, attempt integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer, attempt integer) TO authenticated;

@@ -34,6 +34,7 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["dlq", "list"], dlq), (["dlq", "retry", "id"], dlq),
     (["workers"], monitor), (["metrics"], monitor),
     (["members", "add", "ex", "u"], members), (["members", "remove", "ex", "u"], members),
+    (["members", "list", "ex"], members),
     (["workflows", "list"], workflows), (["workflows", "show", "id"], workflows),
     (["workflows", "create", "n", "--executor", "e", "--definition", "{}"], workflows),
     (["workflows", "validate", "id"], workflows), (["workflows", "publish", "id"], workflows),

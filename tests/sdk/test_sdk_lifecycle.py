@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.errors import Forbidden
 from collab_sdk.models import Assigned, JobSpec, JobStatus, Page
 from support import Caller, make_due
 
@@ -151,7 +153,10 @@ async def test_membership_scopes_a_user(connect, member) -> None:  # type: ignor
     assert (await user.get_job(mine.job_id)).executor_id == "exec-a"
     assert (await user.jobs_recent()).count == 1
     assert await user.claim("exec-a", "w-user") is not None
+    with pytest.raises(Forbidden):
+        await user.members("exec-a")  # a worker, not an admin
     assert await service.add_member("exec-a", user_id, "admin") is not None
+    assert [(m.user_id, m.role) for m in await user.members("exec-a")] == [(user_id, "admin")]
     assert await service.remove_member("exec-a", user_id) is True
     assert (await user.jobs_recent()).count == 0
     assert (await service.get_job(job_b)).executor_id == "exec-b"

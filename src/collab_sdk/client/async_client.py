@@ -430,6 +430,10 @@ class AsyncCollabClient:
         return await self.rpc.value(bool, "remove_executor_member_v1", executor_id=executor_id,
                                     user_id=user_id)
 
+    async def members(self, executor_id: str) -> list[Membership]:
+        """The members of an executor, oldest first (trusted callers and its admins)."""
+        return await self.rpc.many(Membership, "executor_members_v1", executor_id=executor_id)
+
     async def my_executors(self) -> list[Membership]:
         """The caller's own memberships, by executor id (none for a trusted caller, who
         has no user id)."""

@@ -279,5 +279,6 @@ class CollabClient:
     metrics_by_executor = _blocking(AsyncCollabClient.metrics_by_executor)
     add_member = _blocking(AsyncCollabClient.add_member)
     remove_member = _blocking(AsyncCollabClient.remove_member)
+    members = _blocking(AsyncCollabClient.members)
     my_executors = _blocking(AsyncCollabClient.my_executors)
     schema_version = _blocking(AsyncCollabClient.schema_version)
