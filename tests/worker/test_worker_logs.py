@@ -99,6 +99,9 @@ def test_json_lines_per_job_traceback_lease_loss_and_no_secrets(run_worker: Any,
     # The job keeps the traceback's tail, unredacted rows being the database's business.
     last_error = owner.sql("select last_error from collab.jobs where id = %s", (boom,))[0]["last_error"]
     assert "Traceback (most recent call last)" in last_error and "RuntimeError" in last_error
+    event = owner.sql("select payload from collab.job_events where job_id = %s and event_type = 'failed'",
+                      (boom,))[0]["payload"]
+    assert "Traceback (most recent call last)" in event["error"] and event["error"] == last_error[:2000]
     assert_no_secrets(output)
 
 

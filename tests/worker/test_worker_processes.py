@@ -86,10 +86,13 @@ def test_sigkill_leases_expire_and_another_worker_finishes(spawn: Any, owner: Ca
     wait_for(lambda: counts(owner).get("running", 0) == 6, what="6 running jobs")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    spawn(APP_SLEEP="0", APP_LEASE="2", APP_NAME="same")
+    rescuer = spawn(APP_SLEEP="0", APP_LEASE="2", APP_NAME="same")
     wait_for(lambda: counts(owner).get("succeeded", 0) == 6, timeout=30, what="recovery")
-    jobs = owner.sql("select attempts, lease_owner from collab.jobs")
+    jobs = owner.sql("select id, attempts, lease_owner from collab.jobs")
     assert all(j["attempts"] == 2 for j in jobs)
+    reclaimed = [line for line in rescuer.output().splitlines() if " job.reclaimed " in line]
+    assert sorted(line.split(" id=")[1].split()[0] for line in reclaimed) == sorted(str(j["id"]) for j in jobs)
+    assert all(" WARNING " in line and "rescues=1" in line and "lease expired" in line for line in reclaimed)
     assert event_counts(owner, "succeeded") == [1] * 6
     owners = {r["lease_owner"] for r in jobs}
     claimed_by = owner.sql("select distinct payload->>'worker_id' as w from collab.job_events"
