@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from http_support import API_KEY, start_server
 from support import REPO
@@ -46,6 +47,7 @@ def until(check: Callable[[], object], what: str, timeout: float = RECOVERY_SECO
         time.sleep(0.2)
 
 
+@pytest.mark.slow  # three processes and two server starts: 10-25 s on the shared machine
 def test_serve_and_a_worker_keep_working_across_db_stop_and_start(tmp_path: Path) -> None:
     home = tmp_path / "home"
     started = collab("db", "url", home=home)

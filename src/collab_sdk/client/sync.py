@@ -3,7 +3,8 @@
 Each ``CollabClient`` runs one private event loop in a daemon thread and submits the
 async client's coroutines to it, so every method here *is* the async method: same
 arguments, same answers, same errors, and the caller's context variables (its current
-OpenTelemetry span: a blocking enqueue is a child of it). The async pool and sessions live on that loop.
+OpenTelemetry span: a blocking enqueue is a child of it). The async pool and sessions
+live on that loop.
 ``close()`` (or leaving ``with CollabClient(...)``) closes the transport and stops it.
 """
 

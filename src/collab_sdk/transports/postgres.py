@@ -19,9 +19,10 @@ plain connection attempt (``connect_timeout``, default ``COLLAB_CONNECT_TIMEOUT`
 ``TransportError`` rather than a pool retrying in the background; afterwards the pool waits
 that long for a connection, never lends one the server has closed and never waits longer
 than that for its own reconnection: after a database restart (``collab db stop`` +
-``start``) the first call gets a new connection instead of failing. Its capabilities (``collab_sdk.transports.base``):
-``ActsAsRole`` (``as_role``), ``Listens`` (``listener``: LISTEN needs a direct or
-session-mode connection) and ``HasLiveEvents`` (``live_source``).
+``start``) the first call gets a new connection instead of failing. Its capabilities
+(``collab_sdk.transports.base``): ``ActsAsRole`` (``as_role``), ``Listens``
+(``listener``: LISTEN needs a direct or session-mode connection) and ``HasLiveEvents``
+(``live_source``).
 """
 
 from __future__ import annotations
@@ -176,11 +177,11 @@ class _Shared:
         (restarted, or ended the session), so that the call gets a new connection instead
         of failing on it. An idle connection has nothing to read; a readable socket holds
         the server's goodbye (``57P01`` on a fast shutdown) or its EOF. One zero-timeout
-        ``select``, no round trip (``AsyncConnectionPool.check_connection`` would send a
+        ``poll``, no round trip (``AsyncConnectionPool.check_connection`` would send a
         query on every lend). A restart closes every idle connection at once, so the first
         one found sweeps the rest (``pool.check()``) rather than each costing the pool's
         retry backoff (1 s, 2 s, …)."""
-        if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+        if not conn.closed and not _readable(conn.fileno()):
             return
         await conn.close()
         if not self._sweeping:
@@ -200,6 +201,16 @@ class _Shared:
                     await self.pool.open()
                     self.opened = True
         return self.pool.connection()
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or hung up) right now: ``poll``, which has no
+    ``FD_SETSIZE`` limit (a busy server's sockets pass 1024), else ``select`` (Windows)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 class PostgresTransport:
