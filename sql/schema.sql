@@ -2388,6 +2388,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.executor_members_v1(executor_id text) RETURNS SETOF collab.executor_members
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_name('executor_id', executor_id);
+  perform collab._require_member(executor_id, '{admin}');
+  return query
+    select m.* from collab.executor_members m
+     where m.executor_id = executor_members_v1.executor_id
+     order by m.created_at, m.user_id;
+end
+$$;
+
+COMMENT ON FUNCTION collab.executor_members_v1(executor_id text) IS 'The members of an executor (executor_id, user_id, role, created_at), oldest first; trusted callers and admins of the executor';
+
 CREATE FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer DEFAULT 60, attempt integer DEFAULT NULL::integer) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -2680,6 +2696,34 @@ begin
   return collab_private._page(rows, n, page_size);
 end
 $$;
+
+CREATE FUNCTION collab.metrics_by_executor_v1() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select jsonb_build_object(
+    'generatedAt', now(),
+    'jobs', coalesce((
+      select jsonb_agg(jsonb_build_object('executorId', c.executor_id, 'type', c.type,
+                                          'state', c.status, 'count', c.n)
+                       order by c.executor_id, c.type, c.status)
+        from (select j.executor_id, j.type, j.status, count(*) as n
+                from collab.jobs j
+               group by j.executor_id, j.type, j.status) c), '[]'::jsonb),
+    'deadLetters', coalesce((
+      select jsonb_object_agg(d.executor_id, d.n)
+        from (select dl.executor_id, count(*) as n
+                from collab.job_dead_letters dl
+               where dl.retried_at is null
+               group by dl.executor_id) d), '{}'::jsonb),
+    'activeWorkers', coalesce((
+      select jsonb_object_agg(w.executor_id, w.n)
+        from (select a.executor_id, count(*) as n
+                from collab.workers_active_v1(20) a
+               group by a.executor_id) w), '{}'::jsonb))
+$$;
+
+COMMENT ON FUNCTION collab.metrics_by_executor_v1() IS 'Job counts by executor, type and state, dead letters not yet retried and active workers by executor (Prometheus /metrics)';
 
 CREATE FUNCTION collab.metrics_overview_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -4049,6 +4093,10 @@ REVOKE ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, pa
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.events_by_job_v1(job_id uuid, after_seq bigint, page_size integer) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.executor_members_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.executor_members_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.executor_members_v1(executor_id text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer, attempt integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer, attempt integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.extend_lease_v1(job_id uuid, worker_id text, lease_seconds integer, attempt integer) TO service_role;
@@ -4096,6 +4144,10 @@ GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], typ
 REVOKE ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) TO authenticated;
 GRANT ALL ON FUNCTION collab.jobs_recent_v1(executor_id text, status text, type text, page_size integer, cursor text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.metrics_by_executor_v1() FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.metrics_by_executor_v1() TO authenticated;
+GRANT ALL ON FUNCTION collab.metrics_by_executor_v1() TO service_role;
 
 REVOKE ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.metrics_overview_v1(executor_id text) TO authenticated;

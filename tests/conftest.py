@@ -2,7 +2,10 @@
 fresh database cloned from it for each test.
 
 Set ``COLLAB_TEST_DATABASE_URL`` (a superuser URL) to use an existing server instead of
-the embedded one started here.
+the embedded one started here (its password is then a secret no log line may show).
+
+Plugins: ``support.secret_capture`` (no secret or token in any log line of the suite) and
+pytest's ``pytester`` (suites run inside a test).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from psycopg import sql
 from collab_sdk.local.embedded import EmbeddedPostgres
 from collab_sdk.local.migrate import migrate
 from support import Caller, add_members, database_url
+
+pytest_plugins = ["support.secret_capture", "pytester"]
 
 # Fast and disposable: the test cluster may lose data on a crash of the machine.
 TEST_SETTINGS = {

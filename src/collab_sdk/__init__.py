@@ -21,9 +21,9 @@ from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbid
                                Unauthorized, ValidationError)
 from collab_sdk.exits import ExitStatus
 from collab_sdk.local.storage import LocalStorage
-from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobSnapshot, JobSpec,
-                               JobStatus, JobSummary, Membership, MetricsOverview, Page, Stats,
-                               WorkerHeartbeat)
+from collab_sdk.models import (Artifact, Assigned, DeadLetter, EngineCounts, Job, JobCount, JobEvent,
+                               JobSnapshot, JobSpec, JobStatus, JobSummary, Membership, MetricsOverview,
+                               Page, Stats, WorkerHeartbeat)
 from collab_sdk.transports.base import Transport
 from collab_sdk.transports.postgres import PostgresTransport
 from collab_sdk.transports.storage import Storage
@@ -51,5 +51,5 @@ __all__ = [
     "LeaseLost", "InvalidTransition", "PayloadTooLarge", "SchemaMismatch", "ConfigurationError",
     "StorageError", "TransportError", "ProtocolError",
     "Job", "JobStatus", "JobEvent", "JobSnapshot", "Artifact", "DeadLetter", "WorkerHeartbeat", "Membership",
-    "Assigned", "JobSpec", "Page", "JobSummary", "Stats", "MetricsOverview",
+    "Assigned", "JobSpec", "Page", "JobSummary", "Stats", "MetricsOverview", "EngineCounts", "JobCount",
 ]

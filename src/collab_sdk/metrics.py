@@ -1,9 +1,10 @@
 """Prometheus metrics (``prometheus-client``): the engine's counts and a worker's own.
 
-``OverviewCollector`` turns ``metrics_overview_v1`` answers (by executor) into gauges:
-``collab_jobs{executor,type,state}``, ``collab_dead_letters{executor}`` and
-``collab_active_workers{executor}``. ``collab serve`` answers them at ``/metrics``
-(``collab_sdk.http.observability``); a worker exports them for its executor.
+``CountsCollector`` turns the engine's counts (``EngineCounts``) into gauges, one series
+per executor: ``collab_jobs{executor,type,state}``, ``collab_dead_letters{executor}`` and
+``collab_active_workers{executor}``. ``collab serve`` answers them at ``/metrics`` for
+every executor (``metrics_by_executor_v1``, ``collab_sdk.http.observability``); a worker
+exports them for its own executor (from ``metrics_overview_v1``).
 
 ``WorkerMetrics`` is one worker's registry (its own, so that several workers in one
 process never collide), served by ``serve(port)`` on a thread of its own
@@ -25,42 +26,43 @@ process never collide), served by ``serve(port)`` on a thread of its own
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from collab_sdk.models import MetricsOverview
+from collab_sdk.models import EngineCounts, MetricsOverview
 
-__all__ = ["OverviewCollector", "WorkerMetrics", "HANDLER_BUCKETS"]
+__all__ = ["CountsCollector", "WorkerMetrics", "HANDLER_BUCKETS"]
 
 #: Handler duration buckets, in seconds (10 ms to 10 min).
 HANDLER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
-class OverviewCollector:
-    """Gauges from the latest overview of each executor (``""``: every executor)."""
+class CountsCollector:
+    """Gauges from the engine's latest counts (``counts()``; None: not fetched yet)."""
 
-    def __init__(self, overviews: Callable[[], Mapping[str, MetricsOverview | None]]) -> None:
-        self.overviews = overviews
+    def __init__(self, counts: Callable[[], EngineCounts | None]) -> None:
+        self.counts = counts
 
     def collect(self) -> Iterable[Metric]:
-        """``collab_jobs``, ``collab_dead_letters`` and ``collab_active_workers``."""
+        """``collab_jobs``, ``collab_dead_letters`` and ``collab_active_workers``: a series
+        per executor (an executor named anywhere in the counts gets its dead letters and
+        workers, zero included)."""
         jobs = GaugeMetricFamily("collab_jobs", "Jobs by executor, type and state (the engine's count)",
                                  labels=["executor", "type", "state"])
         dead = GaugeMetricFamily("collab_dead_letters", "Dead letters not yet retried (the engine's count)",
                                  labels=["executor"])
         workers = GaugeMetricFamily("collab_active_workers", "Workers seen recently",
                                     labels=["executor"])
-        for executor, overview in self.overviews().items():
-            if overview is None:
-                continue
-            for type_, states in sorted(overview.by_type.items()):
-                for state, count in sorted(states.items()):
-                    jobs.add_metric([executor, type_, state], count)
-            dead.add_metric([executor], overview.dlq.size)
-            workers.add_metric([executor], overview.active_workers)
+        counts = self.counts()
+        if counts is not None:
+            for count in counts.jobs:
+                jobs.add_metric([count.executor_id, count.type, count.state], count.count)
+            for executor in counts.executors():
+                dead.add_metric([executor], counts.dead_letters.get(executor, 0))
+                workers.add_metric([executor], counts.active_workers.get(executor, 0))
         return [jobs, dead, workers]
 
 
@@ -72,7 +74,7 @@ class WorkerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         #: The executor's overview, refreshed by the worker (``collab_jobs`` …).
         self.overview: MetricsOverview | None = None
-        self.registry.register(OverviewCollector(lambda: {self.executor_id: self.overview}))
+        self.registry.register(CountsCollector(self._counts))
         labels = ["executor", "type"]
         self.claimed = Counter("collab_worker_claimed", "Jobs claimed", labels, registry=self.registry)
         self.finished = Counter("collab_worker_finished", "Attempts ended, by outcome",
@@ -93,6 +95,10 @@ class WorkerMetrics:
         # every call, and these are counted once or twice per job.
         self._children: dict[tuple[Any, ...], Any] = {}
         self._running_now = self.running.labels(executor_id)
+
+    def _counts(self) -> EngineCounts | None:
+        overview = self.overview
+        return None if overview is None else EngineCounts.from_overview(self.executor_id, overview)
 
     def _child(self, metric: Any, *values: str) -> Any:
         key = (metric, *values)

@@ -45,6 +45,8 @@ __all__ = [
     "Percentiles",
     "DlqCounts",
     "MetricsOverview",
+    "JobCount",
+    "EngineCounts",
 ]
 
 PayloadT = TypeVar("PayloadT", default=dict[str, Any])
@@ -326,3 +328,37 @@ class MetricsOverview(CollabModel):
     run_time_ms: Percentiles
     dlq: DlqCounts
     active_workers: int
+
+
+class JobCount(CollabModel):
+    """How many jobs of one type are in one state on one executor."""
+
+    executor_id: str
+    type: str
+    state: str
+    count: int
+
+
+class EngineCounts(CollabModel):
+    """``metrics_by_executor_v1``: job counts by executor, type and state; dead letters not
+    yet retried and active workers by executor (what ``/metrics`` exports)."""
+
+    generated_at: datetime
+    jobs: list[JobCount]
+    dead_letters: dict[str, int]
+    active_workers: dict[str, int]
+
+    @classmethod
+    def from_overview(cls, executor_id: str, overview: MetricsOverview) -> EngineCounts:
+        """The same counts from one executor's ``metrics_overview_v1`` answer."""
+        jobs = [JobCount(executor_id=executor_id, type=type_, state=state, count=count)
+                for type_, states in sorted(overview.by_type.items())
+                for state, count in sorted(states.items())]
+        return cls(generated_at=overview.generated_at, jobs=jobs,
+                   dead_letters={executor_id: overview.dlq.size},
+                   active_workers={executor_id: overview.active_workers})
+
+    def executors(self) -> list[str]:
+        """Every executor these counts name, sorted."""
+        named = {c.executor_id for c in self.jobs} | set(self.dead_letters) | set(self.active_workers)
+        return sorted(named)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from support import Caller, expire_lease
+from support.secret_capture import register_secret
 
 
 def collab(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,6 +86,7 @@ def test_token_round_trips_through_the_authenticator() -> None:
     from collab_sdk.auth.tokens import AuthConfig, Authenticator
 
     secret = "a-local-development-secret-of-32+chars"
+    register_secret(secret)
     result = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "token", "--sub", "user-1",
                              "--executor", "ex=admin", "--secret", secret], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

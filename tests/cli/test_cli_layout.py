@@ -23,7 +23,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 # The smallest valid command line of every command, and the module whose `register` adds it.
 COMMANDS: list[tuple[list[str], ModuleType]] = [
-    (["db", "migrate"], db), (["db", "migrate", "--project-dir", "p"], db), (["db", "url"], db), (["db", "stop"], db),
+    (["db", "migrate"], db), (["db", "migrate", "--project-dir", "p"], db), (["db", "url"], db), (["db", "start"], db),
+    (["db", "stop"], db),
     (["supabase", "install"], supabase), (["supabase", "upgrade", "--project-dir", "p"], supabase),
     (["demo"], demo),
     (["worker", "app:worker"], worker),
@@ -33,6 +34,7 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["dlq", "list"], dlq), (["dlq", "retry", "id"], dlq),
     (["workers"], monitor), (["metrics"], monitor),
     (["members", "add", "ex", "u"], members), (["members", "remove", "ex", "u"], members),
+    (["members", "list", "ex"], members),
     (["workflows", "list"], workflows), (["workflows", "show", "id"], workflows),
     (["workflows", "create", "n", "--executor", "e", "--definition", "{}"], workflows),
     (["workflows", "validate", "id"], workflows), (["workflows", "publish", "id"], workflows),

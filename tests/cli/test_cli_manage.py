@@ -77,13 +77,22 @@ def test_metrics_counts_jobs(db_url: str, owner: Caller) -> None:
     assert "t.other" in human.stdout and "dead letters: 1 open" in human.stdout
 
 
-def test_members_add_and_remove(db_url: str, owner: Caller) -> None:
-    user = str(uuid.uuid4())
+def test_members_add_list_and_remove(db_url: str, owner: Caller) -> None:
+    user, other = str(uuid.uuid4()), str(uuid.uuid4())
+    assert ok(db_url, "members", "list", "ex") == []
     added = ok(db_url, "members", "add", "ex", user, "--role", "worker")
     assert added["executorId"] == "ex" and added["userId"] == user and added["role"] == "worker"
     assert ok(db_url, "members", "add", "ex", user, "--role", "admin")["role"] == "admin"   # an upsert
     rows = owner.sql("select role from collab.executor_members where executor_id = 'ex' and user_id = %s", (user,))
     assert [r["role"] for r in rows] == ["admin"]
+    ok(db_url, "members", "add", "ex", other)
+    ok(db_url, "members", "add", "elsewhere", str(uuid.uuid4()))
+    listed = ok(db_url, "members", "list", "ex")
+    assert [(m["userId"], m["role"]) for m in listed] == [(user, "admin"), (other, "client")]
+    table = run(db_url, "members", "list", "ex")
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split() == ["user", "role", "since"]
+    assert [line.split()[:2] for line in table.stdout.splitlines()[1:]] == [[user, "admin"], [other, "client"]]
+    assert "executor_id" in fails(db_url, 2, "members", "list", "not a name!")
     human = run(db_url, "members", "remove", "ex", user)
     assert human.returncode == 0 and human.stdout == f"{user} removed from ex\n", human.stderr
     assert "not a member" in fails(db_url, 3, "members", "remove", "ex", user)

@@ -1,7 +1,7 @@
 """``collab workflows`` and ``collab runs`` as processes against a real database: a
-definition file created, validated (exit 2 when invalid), published and run with an
-idempotency key; a paused run resumed, watched to its end, shown; cancel and retry exit
-codes."""
+definition file created, validated (exit 2 when invalid), published, shown and run with an
+idempotency key; a paused run resumed, watched to its end, shown; cancel and retry, and
+their exit codes when the run cannot be cancelled or retried."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def test_a_workflow_from_a_file_to_a_finished_run(db_url: str, owner: Caller, tm
     assert ok(db_url, "workflows", "publish", workflow_id)["status"] == "published"
     listed = run(db_url, "workflows", "list", "--executor", "ex")
     assert workflow_id in listed.stdout and "published" in listed.stdout
+    shown = run(db_url, "workflows", "show", workflow_id)
+    assert shown.returncode == 0 and shown.stdout.splitlines()[0].split()[:3] == ["flow", "v1", "published"]
+    assert [line.split() for line in shown.stdout.splitlines()[2:]] == [["fetch", "c.fetch"],
+                                                                          ["review", "approval", "fetch"]]
+    assert ok(db_url, "workflows", "show", workflow_id)["definition"]["edges"][0]["source"] == "fetch"
+    assert run(db_url, "workflows", "show", "00000000-0000-0000-0000-000000000000").returncode == 3
 
     started = ok(db_url, "workflows", "run", workflow_id, "--input", '{"n": 1}', "--idempotency-key", "k")
     again = ok(db_url, "workflows", "run", workflow_id, "--input", '{"n": 1}', "--idempotency-key", "k")
@@ -53,3 +59,21 @@ def test_a_workflow_from_a_file_to_a_finished_run(db_url: str, owner: Caller, tm
     assert run(db_url, "runs", "cancel", run_id).returncode == 4              # already ended
     assert run(db_url, "runs", "retry", run_id).returncode == 4               # not failed
     assert run(db_url, "runs", "show", "00000000-0000-0000-0000-000000000000").returncode == 3
+
+
+def test_runs_cancel_and_retry_change_the_run(db_url: str, owner: Caller) -> None:
+    owner.rpc("register_step_types_v1", executor_id="ex", step_types=[{"name": "c.fetch", "title": "Fetch"}])
+    workflow_id = run(db_url, "workflows", "create", "flow", "--executor", "ex",
+                      "--definition", json.dumps(DEFINITION)).stdout.strip()
+    ok(db_url, "workflows", "publish", workflow_id)
+    cancelled = ok(db_url, "workflows", "run", workflow_id, "--idempotency-key", "a")["run"]["id"]
+    assert ok(db_url, "runs", "cancel", cancelled, "--reason", "not needed")["status"] == "cancelled"
+    failing = ok(db_url, "workflows", "run", workflow_id, "--idempotency-key", "b")["run"]["id"]
+    job = claim(owner)
+    assert job is not None and str(job["workflow_run_id"]) == failing
+    owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="upstream down", retryable=False)
+    shown = ok(db_url, "runs", "show", failing)
+    assert shown["run"]["status"] == "failed" and shown["steps"][0]["error"] == "upstream down", shown
+    retried = run(db_url, "runs", "retry", failing)
+    assert retried.returncode == 0 and "running" in retried.stdout, retried.stdout + retried.stderr
+    assert claim(owner, worker_id="w2") is not None  # the failed step runs again

@@ -129,6 +129,9 @@ def test_dead_letters_and_heartbeats_are_per_executor(owner: Caller, make_user, 
         with raises_sqlstate("CL403"):
             user.rpc("worker_heartbeat_v1", worker_id="hb-x", executor_id="exec-a")
     assert user.value("metrics_overview_v1")["dlq"]["total"] == 1
+    counts = user.value("metrics_by_executor_v1")
+    assert {c["executorId"] for c in counts["jobs"]} == {"exec-a"}
+    assert counts["deadLetters"] == {"exec-a": 1} and counts["activeWorkers"] == {"exec-a": 1}
 
 
 def test_complete_and_claim_keeps_each_half_s_checks(owner: Caller, make_user) -> None:
@@ -152,3 +155,24 @@ def test_service_role_may_write_the_tables_directly_and_the_log_follows(service:
     assert [r["event_type"] for r in service.sql(
         "select event_type from collab.job_events where job_id = %s order by seq", (job_id,))] == [
         "queued", "cancelled", "log"]
+
+
+@pytest.mark.parametrize("role", ["client", "worker", "admin"])
+def test_only_admins_and_trusted_callers_list_an_executors_members(owner: Caller, make_user, anon: Caller,
+                                                                  role: str) -> None:
+    user = make_user({"exec-a": role, "exec-b": "admin"})
+    colleague = make_user({"exec-a": "client"})
+    make_user({"exec-c": "admin"})
+    if role != "admin":
+        with raises_sqlstate("CL403", "not a admin of executor exec-a"):
+            user.rpc("executor_members_v1", executor_id="exec-a")
+    else:
+        listed = user.rpc("executor_members_v1", executor_id="exec-a")
+        assert [(str(m["user_id"]), m["role"]) for m in listed] == [
+            (str(user.user_id), "admin"), (str(colleague.user_id), "client")]
+    assert [str(m["user_id"]) for m in user.rpc("executor_members_v1", executor_id="exec-b")] == [str(user.user_id)]
+    assert len(owner.rpc("executor_members_v1", executor_id="exec-a")) == 2  # trusted: any executor
+    with raises_sqlstate("CL403"):
+        colleague.rpc("executor_members_v1", executor_id="exec-c")
+    with raises_sqlstate("42501"):
+        anon.rpc("executor_members_v1", executor_id="exec-a")

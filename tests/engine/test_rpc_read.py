@@ -113,3 +113,22 @@ def test_metrics_overview(owner: Caller) -> None:
     assert m["finished"] == {"last1m": 3, "last5m": 3, "last60m": 3}
     assert m["dlq"] == {"size": 1, "total": 1} and m["activeWorkers"] == 1
     assert m["queueWaitMs"]["p50"] >= 0 and m["runTimeMs"]["p95"] >= m["runTimeMs"]["p50"] >= 0
+
+
+def test_metrics_by_executor_counts_each_executor_apart(owner: Caller) -> None:
+    assert owner.value("metrics_by_executor_v1")["jobs"] == []
+    for executor, n in (("ex-a", 3), ("ex-b", 1)):
+        for _ in range(n):
+            assign(owner, type="t.a", executor_id=executor)
+    assign(owner, type="t.b", executor_id="ex-b")
+    j = claim(owner, executor_id="ex-a")
+    owner.rpc("fail_job_v1", job_id=j["id"], worker_id="w1", error="x", retryable=False)
+    owner.rpc("worker_heartbeat_v1", worker_id="w2", executor_id="ex-b")
+    m = owner.value("metrics_by_executor_v1")
+    assert m["jobs"] == [
+        {"executorId": "ex-a", "type": "t.a", "state": "failed", "count": 1},
+        {"executorId": "ex-a", "type": "t.a", "state": "queued", "count": 2},
+        {"executorId": "ex-b", "type": "t.a", "state": "queued", "count": 1},
+        {"executorId": "ex-b", "type": "t.b", "state": "queued", "count": 1}]
+    assert m["deadLetters"] == {"ex-a": 1} and m["activeWorkers"] == {"ex-b": 1}
+    assert m["generatedAt"]

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from collab_sdk.local.storage import LocalStorage
-from http_support import Api, Server, make_runtime, serving, start_server
+from http_support import STORAGE_SECRET, Api, Server, make_runtime, serving, start_server
 from support import Caller
 
 
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path / "storage", base_url="http://localhost", secret="s" * 40)
+    return LocalStorage(tmp_path / "storage", base_url="http://localhost", secret=STORAGE_SECRET)
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@
 loop for the test) plus helpers that mint local HS256 tokens (``api.token_for(user)``)
 for users made members of executors (``api.user({"ex": "worker"})``). The API key
 ``API_KEY`` is a trusted (service-role) caller. ``serving(runtime)`` is the same client
-over another runtime; ``start_server(...)`` runs ``collab serve`` as a real process.
+over another runtime; ``start_server(...)`` runs ``collab serve`` as a real process (its
+output checked for secrets when it stops).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -37,9 +36,14 @@ from collab_sdk.http import Runtime, Settings, create_app
 from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.postgres import PostgresTransport
 from support import Caller, add_members
+from support.processes import LoggedProcess, free_port
+from support.secret_capture import register_secret
 
 SECRET = "test-secret-for-http-tests-0123456789abcdef"
 API_KEY = "test-api-key-0123456789"
+#: ``LocalStorage``'s signing secret in the HTTP tests.
+STORAGE_SECRET = "storage-signing-secret-for-http-tests-0123"
+register_secret(SECRET, API_KEY, STORAGE_SECRET)
 R = TypeVar("R")
 
 
@@ -111,18 +115,12 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert "Traceback" not in body["error"]["message"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     """``collab serve`` running as a process: its base URL, the process, its env, its log."""
 
     base: str
-    proc: subprocess.Popen[bytes]
+    proc: LoggedProcess
     env: dict[str, str]
     log: Path
 
@@ -139,9 +137,8 @@ def start_server(db_url: str, tmp_path: Path, *args: str, **env: str) -> Iterato
             "COLLAB_RATE_LIMIT": "1000/60", "COLLAB_REQUIRE_JWT": "1", "COLLAB_LOG_FORMAT": "json", **env}
     full.pop("COLLAB_PUBLIC_URL", None)
     log_path = tmp_path / f"serve-{port}.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", "serve", "--port", str(port),
-                             *args], env=full, stdout=log, stderr=subprocess.STDOUT)
+    proc = LoggedProcess([sys.executable, "-m", "collab_sdk.cli.main", "serve", "--port", str(port),
+                          *args], log_path, env=full)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -156,7 +153,4 @@ def start_server(db_url: str, tmp_path: Path, *args: str, **env: str) -> Iterato
             time.sleep(0.1)
         yield Server(base, proc, full, log_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        proc.stop()

@@ -8,7 +8,6 @@ Skipped, saying why, where Playwright or Chromium is missing."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -23,6 +22,7 @@ import pytest
 
 from http_support import SECRET, free_port
 from support import Caller, add_members
+from support.processes import LoggedProcess
 from collab_sdk.auth.tokens import mint_token
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,11 +52,9 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], log: Path, base: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``collab <args>`` until its health answers; killed afterwards."""
-    out = open(log, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli.main", *args], cwd=HERE, env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
+def process(args: list[str], env: dict[str, str], log: Path, base: str) -> Iterator[LoggedProcess]:
+    """``collab <args>`` until its health answers; stopped afterwards."""
+    proc = LoggedProcess([sys.executable, "-m", "collab_sdk.cli.main", *args], log, cwd=HERE, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -65,19 +63,12 @@ def process(args: list[str], env: dict[str, str], log: Path, base: str) -> Itera
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, log.read_text()
+            assert proc.poll() is None, proc.output()
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.1)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        out.close()
+        proc.stop(graceful=True, timeout=15)
 
 
 class Dev:
@@ -97,7 +88,7 @@ class Dev:
                      "--worker", "dashboard_app:worker"]
 
     @contextmanager
-    def running(self) -> Iterator[subprocess.Popen[bytes]]:
+    def running(self) -> Iterator[LoggedProcess]:
         with process(self.args, self.env, self.tmp / "dev.log", self.base) as proc:
             yield proc
 

@@ -4,7 +4,6 @@ functions-framework itself, in ASGI mode) serves the same route as the Collab AP
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import weakref
@@ -16,6 +15,7 @@ import pytest
 from functions_framework import create_app as functions_app
 
 from support import REPO
+from support.processes import LoggedProcess
 from collab_sdk.http import runtime as runtime_module
 from collab_sdk.http.routes import FUNCTIONS
 from http_support import SECRET, Api, TestClient, assert_error, free_port
@@ -83,22 +83,19 @@ def test_functions_framework_serves_a_target_from_the_command_line(db_url: str, 
            "COLLAB_RATE_LIMIT": "off"}
     command = [str(Path(sys.executable).with_name("functions-framework")), "--source",
                str(FUNCTIONS_DIR / "dlq-list" / "main.py"), "--target", "dlq_list", "--port", str(port)]
-    with open(tmp_path / "ff.log", "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/?limit=5",
-                                         headers=api.bearer(api.user({"ex": "worker"})), timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline, \
-                        (tmp_path / "ff.log").read_text()
-                    time.sleep(0.1)
-            assert response.status_code == 200, response.text
-            assert response.json() == {"items": [], "count": 0, "nextCursor": None}
-            assert response.headers["server"] == "uvicorn"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    proc = LoggedProcess(command, tmp_path / "ff.log", env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/?limit=5",
+                                     headers=api.bearer(api.user({"ex": "worker"})), timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.output()
+                time.sleep(0.1)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "count": 0, "nextCursor": None}
+        assert response.headers["server"] == "uvicorn"
+    finally:
+        proc.stop(graceful=True, timeout=10)

@@ -1,10 +1,13 @@
 """Failing fast and clearly: a malformed database URL is refused at once (exit 2, naming
 the variable to use), an unreachable server fails within ``COLLAB_CONNECT_TIMEOUT`` with
-one line on stderr (exit 69: no pool warnings, no asyncio noise), and the embedded server
-keeps its port across a stop and start."""
+one line on stderr (exit 69: no pool warnings, no asyncio noise), the embedded server
+keeps its port across a stop and start, and a client's pool recovers at once when its
+server comes back (no connection the old server closed is lent, no backed-off reconnection
+is waited for)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -18,7 +21,9 @@ import pytest
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.config import check_database_url, transport_from_env
 from collab_sdk.errors import ConfigurationError, TransportError
-from collab_sdk.transports.postgres import DEFAULT_CONNECT_TIMEOUT, connect_timeout_from_env
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
+from collab_sdk.transports.postgres import DEFAULT_CONNECT_TIMEOUT, PostgresTransport, connect_timeout_from_env
 
 
 def collab(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -123,7 +128,6 @@ def test_the_embedded_server_keeps_its_url_across_stop_and_start(tmp_path: Path)
 
 
 def test_a_recorded_port_is_reused_only_while_free(tmp_path: Path, silent_server: int) -> None:
-    from collab_sdk.local.embedded import EmbeddedPostgres
     server = EmbeddedPostgres(tmp_path / "pgdata", port_file=tmp_path / "port")
     assert server.recorded_port() is None                      # nothing recorded yet
     (tmp_path / "port").write_text(f"{silent_server}\n")
@@ -135,3 +139,48 @@ def test_a_recorded_port_is_reused_only_while_free(tmp_path: Path, silent_server
     assert server.recorded_port() == free
     (tmp_path / "port").write_text("garbage")
     assert server.recorded_port() is None
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A migrated database server of this test alone (so that it can be stopped), keeping
+    its port across restarts as the embedded default does."""
+    server = EmbeddedPostgres(tmp_path / "pg", port_file=tmp_path / "port", settings={"max_connections": "30"})
+    migrate(server.start())
+    yield server
+    server.stop("immediate")
+
+
+async def test_no_connection_the_restarted_server_closed_is_lent(own_server: EmbeddedPostgres) -> None:
+    client = AsyncCollabClient.from_url(own_server.url(), max_size=4)
+    try:
+        await asyncio.gather(*(client.assign("t", executor_id="ex") for _ in range(8)))  # idle connections
+        own_server.restart("fast")  # each of them gets the server's goodbye
+        for _ in range(3):  # not one call fails on an old connection
+            await client.assign("t", executor_id="ex")
+        assert (await client.stats(executor_id="ex")).queued == 11
+    finally:
+        await client.aclose()
+
+
+async def test_the_first_call_after_a_long_outage_succeeds(own_server: EmbeddedPostgres) -> None:
+    """psycopg_pool's own reconnection backs off 1, 2, 4, … s: a caller would wait for it
+    long after the server is back. The pool gives up after the connect timeout instead, so
+    the first call after the outage connects at once."""
+    client = AsyncCollabClient(PostgresTransport(own_server.url(), max_size=2, connect_timeout=0.5))
+    try:
+        await client.assign("t", executor_id="ex")
+        port = own_server.port()
+        own_server.stop("fast")
+        ended = time.monotonic() + 4
+        failures = 0
+        while time.monotonic() < ended:  # callers keep trying while the server is down
+            with pytest.raises(TransportError):
+                await client.assign("t", executor_id="ex")
+            failures += 1
+        assert failures >= 3
+        assert own_server.start() == own_server.url() and own_server.port() == port
+        await client.assign("t", executor_id="ex")  # the first call after the outage
+        assert (await client.stats(executor_id="ex")).queued == 2
+    finally:
+        await client.aclose()

@@ -24,14 +24,9 @@ from collab_sdk import AsyncCollabClient, Job, Worker
 from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
 from collab_sdk.transports.postgres import PostgresTransport, pooler_mode
 from support import Caller, eventually
+from support.processes import free_port
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def pooled_url(db_url: str) -> Iterator[str]:
     info = conninfo_to_dict(db_url)
     work = Path(tempfile.mkdtemp(prefix="collab-pgbouncer-"))
     work.chmod(0o777)  # pgbouncer drops root for "nobody", who must read its files
-    port = _free_port()
+    port = free_port()
     (work / "userlist.txt").write_text(f'"{info["user"]}" ""\n')
     (work / "pgbouncer.ini").write_text(f"""[databases]
 {info["dbname"]} = host={info.get("host") or "127.0.0.1"} port={info["port"]} dbname={info["dbname"]} user={info["user"]}

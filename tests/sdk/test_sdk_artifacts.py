@@ -13,8 +13,10 @@ import pytest
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import LeaseLost, NotFound, StorageError, ValidationError
 from collab_sdk.local.storage import LocalStorage, verify_signed_url_token
+from support.secret_capture import register_secret
 
 SECRET = "a-test-signing-secret-of-32-bytes!!"
+register_secret(SECRET)
 
 
 @pytest.fixture

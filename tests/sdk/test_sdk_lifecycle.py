@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.errors import Forbidden
 from collab_sdk.models import Assigned, JobSpec, JobStatus, Page
 from support import Caller, make_due
 
@@ -137,6 +139,9 @@ async def test_heartbeat_workers_stats_metrics(client: AsyncCollabClient) -> Non
     metrics = await client.metrics(executor_id="ex")
     assert metrics.by_status.queued == 1 and metrics.active_workers == 1 and metrics.dlq.size == 0
     assert metrics.model_dump()["byStatus"]["pending"] == 1  # camelCase on the wire
+    counts = await client.metrics_by_executor()
+    assert [(c.executor_id, c.type, c.state, c.count) for c in counts.jobs] == [("ex", "t.s", "queued", 1)]
+    assert counts.active_workers == {"ex": 1} and counts.dead_letters == {} and counts.executors() == ["ex"]
 
 
 async def test_membership_scopes_a_user(connect, member) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +153,10 @@ async def test_membership_scopes_a_user(connect, member) -> None:  # type: ignor
     assert (await user.get_job(mine.job_id)).executor_id == "exec-a"
     assert (await user.jobs_recent()).count == 1
     assert await user.claim("exec-a", "w-user") is not None
+    with pytest.raises(Forbidden):
+        await user.members("exec-a")  # a worker, not an admin
     assert await service.add_member("exec-a", user_id, "admin") is not None
+    assert [(m.user_id, m.role) for m in await user.members("exec-a")] == [(user_id, "admin")]
     assert await service.remove_member("exec-a", user_id) is True
     assert (await user.jobs_recent()).count == 0
     assert (await service.get_job(job_b)).executor_id == "exec-b"

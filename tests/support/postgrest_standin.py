@@ -62,10 +62,13 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from respx.patterns import M
 
+from support.secret_capture import register_secret
+
 SUPABASE_URL = "http://supabase.test:54321"
 JWT_SECRET = "collab-standin-jwt-secret-at-least-32-characters-long"
 SECRET_KEY = "sb_secret_collabStandinSecretKey0000000"
 PUBLISHABLE_KEY = "sb_publishable_collabStandinPublishableKey00"
+register_secret(JWT_SECRET, SECRET_KEY)  # the publishable key is public
 EXPOSED_SCHEMAS = ("public", "graphql_public", "collab")
 #: Supabase's ``[api] max_rows`` default (the CLI's template and hosted projects).
 DEFAULT_MAX_ROWS = 1000

@@ -27,8 +27,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from collab_sdk.auth.jwks import parse_jwks
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, AuthError, Identity, mint_token
 from collab_sdk.errors import CollabError, ConfigurationError, Unauthorized, ValidationError
+from support.secret_capture import register_secret
 
 SECRET = "local-dev-secret-" + "0123456789abcdef" * 4
+register_secret(SECRET)
 PROJECT = "https://abcdefghijklmnop.supabase.co"
 ISSUER = f"{PROJECT}/auth/v1"
 JWKS_URL = f"{ISSUER}/.well-known/jwks.json"
@@ -392,6 +394,7 @@ def test_only_public_es256_and_rs256_signing_keys_are_kept() -> None:
 # --- the API key -----------------------------------------------------------------------
 
 API = AuthConfig(mode="local", jwt_secret=SECRET, api_key="k3y-" + "x" * 28)
+register_secret(API.api_key or "")
 
 
 def test_the_right_api_key_is_the_service_role(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -14,6 +13,7 @@ import pytest
 
 from collab_sdk import AsyncCollabClient
 from collab_sdk.worker.loop import Worker
+from support.processes import LoggedProcess
 
 #: Where ``worker_app.py`` lives (the processes' working directory).
 HERE = Path(__file__).resolve().parent
@@ -49,23 +49,19 @@ async def start_worker(db_url: str) -> AsyncIterator[Callable[..., Awaitable[Wor
 
 
 @pytest.fixture
-def spawn(db_url: str) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def spawn(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LoggedProcess]]:
     """``spawn(APP_SLEEP="1", ...)``: a ``collab worker worker_app:worker`` process
-    (``app="fault_app:worker"`` for another worker module of this directory)."""
-    procs: list[subprocess.Popen[str]] = []
+    (``app="fault_app:worker"`` for another worker module of this directory); its output
+    is ``proc.output()``."""
+    procs: list[LoggedProcess] = []
 
-    def start(app: str = "worker_app:worker", **env: str) -> subprocess.Popen[str]:
+    def start(app: str = "worker_app:worker", **env: str) -> LoggedProcess:
         full_env = {**os.environ, "COLLAB_DATABASE_URL": db_url, **env}
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", app],
-                                cwd=HERE, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+        proc = LoggedProcess([sys.executable, "-m", "collab_sdk.cli", "worker", app],
+                             tmp_path / f"worker-{len(procs)}.log", cwd=HERE, env=full_env)
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        proc.stop(timeout=10)

@@ -172,7 +172,7 @@ def test_too_many_abandoned_threads_exit_with_stuck(spawn_fault: Any, owner: Cal
     proc = spawn_fault(APP_CONCURRENCY="4", APP_TIMEOUT="0.3", APP_MAX_ABANDONED="2")
     owner.rpc("assign_jobs_v1", jobs=[{"type": "app.hang", "executor_id": "ex"}] * 2)
     assert proc.wait(timeout=20) == ExitStatus.STUCK == 70
-    output = proc.stdout.read() if proc.stdout else ""
+    output = proc.output()
     assert "hung handler thread(s) abandoned" in output and "exits with 70" in output, output
 
 

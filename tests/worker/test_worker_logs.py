@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,12 +17,16 @@ import pytest
 
 from collab_sdk import CollabClient
 from support import Caller
+from support.waiting import wait_for
+from support.processes import LoggedProcess
+from support.secret_capture import find_secret, register_secret
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsb2ctdGVzdCJ9.c2lnbmVkLWJ5LXRoZS10ZXN0"
 SERVICE_KEY = "sb_secret_log-test-service-key-0123456789"
 JWT_SECRET = "log-test-jwt-secret-0123456789abcdef0123456789"
 PASSWORD = "hunter2-log-test-password"
+register_secret(TOKEN, SERVICE_KEY, JWT_SECRET, PASSWORD)
 
 
 def with_password(url: str) -> str:
@@ -31,43 +34,30 @@ def with_password(url: str) -> str:
     return url.replace("postgres@", f"postgres:{PASSWORD}@", 1)
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def assert_no_secrets(output: str) -> None:
-    for secret in (TOKEN, SERVICE_KEY, JWT_SECRET, PASSWORD):
-        assert secret not in output, f"{secret[:12]}… was logged"
+    assert find_secret(output) is None, find_secret(output)  # these four and any token
 
 
 @pytest.fixture
-def run_worker(db_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    procs: list[tuple[subprocess.Popen[bytes], Any]] = []
+def run_worker(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LoggedProcess]]:
+    procs: list[LoggedProcess] = []
 
-    def start(**env: str) -> subprocess.Popen[bytes]:
+    def start(**env: str) -> LoggedProcess:
         full = {**os.environ, "COLLAB_DATABASE_URL": with_password(db_url), "APP_TOKEN": TOKEN,
                 "APP_KEY": SERVICE_KEY, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY,
                 "SUPABASE_JWT_SECRET": JWT_SECRET, **env}
-        out = open(tmp_path / f"worker-{len(procs)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "logs_app:worker"],
-                                cwd=HERE, env=full, stdout=out, stderr=subprocess.STDOUT)
-        proc.log_path = out.name  # type: ignore[attr-defined]
-        procs.append((proc, out))
+        proc = LoggedProcess([sys.executable, "-m", "collab_sdk.cli", "worker", "logs_app:worker"],
+                             tmp_path / f"worker-{len(procs)}.log", cwd=HERE, env=full)
+        procs.append(proc)
         return proc
 
     yield start
-    for proc, out in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        out.close()
+    for proc in procs:
+        proc.stop(timeout=10)
 
 
-def output_of(proc: subprocess.Popen[bytes]) -> str:
-    return Path(proc.log_path).read_text()  # type: ignore[attr-defined]
+def output_of(proc: LoggedProcess) -> str:
+    return proc.output()
 
 
 def status(owner: Caller, job_id: str) -> str:
@@ -109,6 +99,9 @@ def test_json_lines_per_job_traceback_lease_loss_and_no_secrets(run_worker: Any,
     # The job keeps the traceback's tail, unredacted rows being the database's business.
     last_error = owner.sql("select last_error from collab.jobs where id = %s", (boom,))[0]["last_error"]
     assert "Traceback (most recent call last)" in last_error and "RuntimeError" in last_error
+    event = owner.sql("select payload from collab.job_events where job_id = %s and event_type = 'failed'",
+                      (boom,))[0]["payload"]
+    assert "Traceback (most recent call last)" in event["error"] and event["error"] == last_error[:2000]
     assert_no_secrets(output)
 
 

@@ -1,6 +1,6 @@
-"""A worker's Prometheus endpoint (``Worker(metrics_port=0)``): it parses with
-``prometheus_client``'s parser and its counters, histograms and the engine's counts move
-with real jobs."""
+"""A worker's Prometheus endpoint (``Worker(metrics_port=0)``, ``collab worker
+--metrics-port``): it parses with ``prometheus_client``'s parser and its counters,
+histograms and the engine's counts move with real jobs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from collab_sdk import AsyncCollabClient, Job
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.loop import Worker
-from support import eventually
+from support import Caller, assign, eventually
+from support.waiting import wait_for
+from support.processes import free_port
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -73,3 +75,32 @@ async def test_worker_metrics_move_with_real_jobs(service: AsyncCollabClient, st
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_collab_worker_metrics_port_with_the_engine_counts_and_a_lost_lease(spawn: Any, owner: Caller) -> None:
+    """``collab worker --metrics-port`` (here ``COLLAB_METRICS_PORT``) as a real process: the
+    refresh loop's engine counts, a claim and a lease lost to a cancel."""
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "other.waiting", "executor_id": "ex"}] * 2)  # no handler
+    port = free_port()
+    proc = spawn(APP_LEASE="3", COLLAB_METRICS_PORT=str(port))
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+        try:
+            return samples(httpx.get(url, timeout=2).text)
+        except httpx.TransportError:
+            return None
+
+    wait_for(lambda: scraped() is not None, what="the metrics endpoint")
+    ex = ("executor", "ex")
+    wait_for(lambda: (scraped() or {}).get(("collab_jobs", (ex, ("state", "queued"), ("type", "other.waiting"))))
+             == 2, what="the engine's counts")
+    job = assign(owner, type="app.hold", payload={"sleep": 60})
+    wait_for(lambda: (scraped() or {}).get(("collab_worker_running", (ex,))) == 1, what="the running job")
+    owner.rpc("cancel_job_v1", job_id=job, reason="taken away")
+    wait_for(lambda: (scraped() or {}).get(("collab_worker_leases_lost_total", (ex,))) == 1, what="the lost lease")
+    got = scraped() or {}
+    assert got[("collab_worker_claimed_total", (ex, ("type", "app.hold")))] == 1
+    assert got[("collab_worker_finished_total", (ex, ("outcome", "lost"), ("type", "app.hold")))] == 1
+    assert got[("collab_active_workers", (ex,))] >= 0 and got[("collab_dead_letters", (ex,))] == 0
+    assert f"worker.metrics url=http://0.0.0.0:{port}/metrics" in proc.output()

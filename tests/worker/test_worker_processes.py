@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from support import Caller
+from support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def counts(owner: Caller) -> dict[str, int]:
@@ -39,7 +32,7 @@ def event_counts(owner: Caller, event_type: str) -> list[int]:
 
 def test_processes_drain_2000_jobs_exactly_once(spawn: Any, owner: Caller) -> None:
     enqueue(owner, 2000)
-    # Warnings only: 4,000 job lines would fill the unread stdout pipe and block the workers.
+    # Warnings only: 4,000 job lines are nothing this test reads.
     procs = [spawn(APP_CONCURRENCY="4", APP_NAME=f"p{i}", COLLAB_LOG_LEVEL="warning") for i in range(3)]
     wait_for(lambda: counts(owner).get("succeeded", 0) == 2000, timeout=120, what="2000 jobs")
     assert event_counts(owner, "succeeded") == [1] * 2000
@@ -93,10 +86,13 @@ def test_sigkill_leases_expire_and_another_worker_finishes(spawn: Any, owner: Ca
     wait_for(lambda: counts(owner).get("running", 0) == 6, what="6 running jobs")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    spawn(APP_SLEEP="0", APP_LEASE="2", APP_NAME="same")
+    rescuer = spawn(APP_SLEEP="0", APP_LEASE="2", APP_NAME="same")
     wait_for(lambda: counts(owner).get("succeeded", 0) == 6, timeout=30, what="recovery")
-    jobs = owner.sql("select attempts, lease_owner from collab.jobs")
+    jobs = owner.sql("select id, attempts, lease_owner from collab.jobs")
     assert all(j["attempts"] == 2 for j in jobs)
+    reclaimed = [line for line in rescuer.output().splitlines() if " job.reclaimed " in line]
+    assert sorted(line.split(" id=")[1].split()[0] for line in reclaimed) == sorted(str(j["id"]) for j in jobs)
+    assert all(" WARNING " in line and "rescues=1" in line and "lease expired" in line for line in reclaimed)
     assert event_counts(owner, "succeeded") == [1] * 6
     owners = {r["lease_owner"] for r in jobs}
     claimed_by = owner.sql("select distinct payload->>'worker_id' as w from collab.job_events"
@@ -118,7 +114,8 @@ def test_zombie_worker_cannot_overwrite_the_new_owner(spawn: Any, owner: Caller)
     zombie.send_signal(signal.SIGCONT)
     time.sleep(3.5)  # the zombie wakes, its handler finishes or is aborted, its writes are refused
     zombie.send_signal(signal.SIGTERM)
-    output, _ = zombie.communicate(timeout=20)
+    zombie.wait(timeout=20)
+    output = zombie.output()
     assert owner.sql("select result, attempts from collab.jobs")[0] == result
     assert result["attempts"] == 2 and "rescuer" in result["result"]["worker"]
     assert event_counts(owner, "succeeded") == [1]

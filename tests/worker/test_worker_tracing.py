@@ -14,34 +14,45 @@ from typing import Any
 from collab_sdk import AsyncCollabClient, tracing
 from collab_sdk.worker.loop import Worker
 from support import eventually
+from support.secret_capture import check_output
 
 HERE = Path(__file__).resolve().parent
 
 
-def _run_traced(db_url: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    out = subprocess.run([sys.executable, str(HERE / "tracing_app.py"), db_url], capture_output=True,
+def _run_traced(db_url: str, *mode: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    out = subprocess.run([sys.executable, str(HERE / "tracing_app.py"), db_url, *mode], capture_output=True,
                          text=True, timeout=120, cwd=HERE)
     assert out.returncode == 0, out.stderr
+    check_output(out.stderr, "tracing_app.py")
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     return lines[0]["jobs"], lines[1:]
+
+
+def _chain(spans: list[dict[str, Any]], span: dict[str, Any]) -> list[str]:
+    """The names from ``span`` up to its root, through its parents."""
+    by_id = {s["span"]: s for s in spans}
+    names = [span["name"]]
+    while span["parent"] is not None and span["parent"] in by_id:
+        span = by_id[span["parent"]]
+        names.append(span["name"])
+    return names
+
+
+def _one(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    found = [s for s in spans if s["name"] == name]
+    assert len(found) == 1, (name, [s["name"] for s in spans])
+    return found[0]
 
 
 def test_one_trace_from_enqueue_to_complete(db_url: str, owner: Any) -> None:
     jobs, spans = _run_traced(db_url)
     assert sorted(jobs.values()) == ["failed", "succeeded", "succeeded"]
-    by_id = {s["span"]: s for s in spans}
 
     def chain(span: dict[str, Any]) -> list[str]:
-        names = [span["name"]]
-        while span["parent"] is not None and span["parent"] in by_id:
-            span = by_id[span["parent"]]
-            names.append(span["name"])
-        return names
+        return _chain(spans, span)
 
     def one(name: str) -> dict[str, Any]:
-        found = [s for s in spans if s["name"] == name]
-        assert len(found) == 1, (name, [s["name"] for s in spans])
-        return found[0]
+        return _one(spans, name)
 
     ok_request = one("app.request")
     # the async handler's own span: handler <- job <- enqueue <- the application's span
@@ -81,6 +92,31 @@ def test_one_trace_from_enqueue_to_complete(db_url: str, owner: Any) -> None:
     assert [r["payload"] for r in rows] == [{}, {"n": 1}, {}]
     traces = {r["trace_context"]["traceparent"].split("-")[1] for r in rows}
     assert traces == {ok_request["trace"], one("app.batch")["trace"]}
+
+
+def test_one_trace_through_the_blocking_client(db_url: str, owner: Any) -> None:
+    """``CollabClient`` runs each call on its own loop thread: the caller's current span
+    must travel with the call, or every blocking enqueue would start a trace of its own."""
+    jobs, spans = _run_traced(db_url, "blocking")
+    assert sorted(jobs.values()) == ["succeeded", "succeeded"]
+    root = _one(spans, "app.blocking")
+    enqueue = _one(spans, "collab.enqueue trace.blocking")
+    assert enqueue["parent"] == root["span"] and enqueue["kind"] == "PRODUCER"
+    job = _one(spans, "collab.job trace.blocking")
+    assert _chain(spans, job) == ["collab.job trace.blocking", "collab.enqueue trace.blocking", "app.blocking"]
+    under = {s["name"]: s for s in spans if s["parent"] == job["span"]}
+    assert set(under) == {"collab.claim", "collab.handler trace.blocking", "collab.complete"}, sorted(under)
+    assert under["collab.claim"]["end"] <= under["collab.handler trace.blocking"]["start"] \
+        <= under["collab.handler trace.blocking"]["end"] <= under["collab.complete"]["start"]
+    # the sync handler enqueues through the same blocking client from its own thread
+    assert _chain(spans, _one(spans, "collab.handler trace.followup")) == [
+        "collab.handler trace.followup", "collab.job trace.followup", "collab.enqueue trace.followup",
+        "app.inside.blocking", "collab.handler trace.blocking", "collab.job trace.blocking",
+        "collab.enqueue trace.blocking", "app.blocking"]
+    traced = [s for s in spans if s["name"].startswith(("collab.", "app."))]
+    assert {s["trace"] for s in traced} == {root["trace"]}, "one trace, enqueue to complete"
+    rows = owner.sql("select trace_context from collab.jobs")
+    assert {r["trace_context"]["traceparent"].split("-")[1] for r in rows} == {root["trace"]}
 
 
 async def test_without_a_tracer_provider_nothing_is_traced_or_stored(db_url: str, owner: Any,

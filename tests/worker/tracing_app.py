@@ -4,6 +4,12 @@
 three are over, and print every finished span as one JSON line each.
 
     python tracing_app.py DATABASE_URL
+    python tracing_app.py DATABASE_URL blocking
+
+``blocking``: the same with the blocking ``CollabClient`` only. ``trace.blocking`` is
+enqueued from the main thread inside ``app.blocking``; a worker built on that client runs
+it with a sync handler, which enqueues ``trace.followup`` through the same client from its
+own thread, inside ``app.inside.blocking``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -18,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from collab_sdk import AsyncCollabClient, Job
+from collab_sdk import AsyncCollabClient, CollabClient, Job
 from collab_sdk.worker.context import JobContext, SyncJobContext
 from collab_sdk.worker.loop import Worker
 
@@ -63,6 +70,38 @@ async def main(url: str) -> None:
         await asyncio.wait_for(running, timeout=30)
         rows = await client.jobs_recent(executor_id="ex")
         print(json.dumps({"jobs": {str(j.id): j.status.value for j in rows.items}}))
+    print_spans()
+
+
+def blocking(url: str) -> None:
+    with CollabClient.from_url(url, max_size=4) as client:
+        with app_tracer.start_as_current_span("app.blocking"):
+            client.assign("trace.blocking", executor_id="ex")
+        worker = Worker(client, executor_id="ex", poll_interval=0.2, heartbeat_interval=5)
+
+        @worker.task("trace.blocking")
+        def handle_blocking(job: Job, ctx: SyncJobContext) -> str:
+            with app_tracer.start_as_current_span("app.inside.blocking"):
+                client.assign("trace.followup", executor_id="ex")  # from the handler's thread
+            return "done"
+
+        @worker.task("trace.followup")
+        def handle_followup(job: Job, ctx: SyncJobContext) -> str:
+            return "followed"
+
+        running = client.submit(worker.run_async())
+        for _ in range(400):
+            rows = client.jobs_recent(executor_id="ex").items
+            if len(rows) == 2 and all(j.status.value == "succeeded" for j in rows):
+                break
+            time.sleep(0.05)
+        worker.request_stop()
+        running.result(timeout=30)
+        print(json.dumps({"jobs": {str(j.id): j.status.value for j in client.jobs_recent(executor_id="ex").items}}))
+    print_spans()
+
+
+def print_spans() -> None:
     for span in exporter.get_finished_spans():
         context, parent = span.get_span_context(), span.parent
         print(json.dumps({
@@ -74,4 +113,7 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    if sys.argv[2:] == ["blocking"]:
+        blocking(sys.argv[1])
+    else:
+        asyncio.run(main(sys.argv[1]))

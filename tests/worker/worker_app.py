@@ -1,6 +1,7 @@
 """A worker module for the process tests, configured by environment variables:
 ``APP_NAME``, ``APP_CONCURRENCY``, ``APP_LEASE``, ``APP_DRAIN``, ``APP_SLEEP`` (seconds each
-handler sleeps unless the payload says ``sleep``). It also handles the workflow step type
+handler sleeps unless the payload says ``sleep``), ``APP_POLL`` (the poll interval, default
+0.2 s: a long one leaves wake-ups to LISTEN). It also handles the workflow step type
 ``wf.sleep`` (sleeps ``config.seconds``)."""
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collab_sdk.worker.steps import Step
 def worker() -> Worker:
     app = Worker(AsyncCollabClient.from_env(), executor_id="ex", name=os.environ.get("APP_NAME"),
                  concurrency=int(os.environ.get("APP_CONCURRENCY", "4")),
-                 lease_seconds=int(os.environ.get("APP_LEASE", "30")), poll_interval=0.2,
+                 lease_seconds=int(os.environ.get("APP_LEASE", "30")),
+                 poll_interval=float(os.environ.get("APP_POLL", "0.2")),
                  heartbeat_interval=0.5, drain_timeout=float(os.environ.get("APP_DRAIN", "10")))
     default_sleep = float(os.environ.get("APP_SLEEP", "0"))
 

@@ -1,6 +1,6 @@
-"""``collab db migrate|url|stop``: the database's schema, and the embedded server under
-``$COLLAB_HOME`` or ``./.collab`` (which keeps its port across a stop and start, so
-``db url`` prints the same URL)."""
+"""``collab db migrate|url|start|stop``: the database's schema, and the embedded server
+under ``$COLLAB_HOME`` or ``./.collab`` (which keeps its port across a stop and start, so
+``db url`` prints the same URL, and running servers and workers reconnect to it)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collab_sdk.cli.connect import database_url_option, embedded_database_url
 from collab_sdk.cli.output import print_line
 from collab_sdk.exits import ExitStatus
 
-__all__ = ["register", "db", "cmd_migrate", "cmd_url", "cmd_stop"]
+__all__ = ["register", "db", "cmd_migrate", "cmd_url", "cmd_start", "cmd_stop"]
 
 
 @group("db", help="database commands")
@@ -23,7 +23,7 @@ def db() -> None:
 
 
 def register(cli: click.Group) -> None:
-    """Add ``collab db migrate``, ``db url`` and ``db stop``."""
+    """Add ``collab db migrate``, ``db url``, ``db start`` and ``db stop``."""
     cli.add_command(db)
 
 
@@ -49,6 +49,14 @@ def cmd_migrate(database_url: str | None, project_dir: Path | None) -> int:
 @db.command("url", help="start the embedded Postgres (on its recorded port) and print its URL")
 def cmd_url() -> int:
     """Start the embedded server if needed, migrate it, print its URL."""
+    print_line(embedded_database_url())
+    return ExitStatus.OK
+
+
+@db.command("start", help="start the embedded Postgres (on its recorded port, migrated); "
+                          "print its URL")
+def cmd_start() -> int:
+    """``db url`` under the name an operator looks for after ``db stop``."""
     print_line(embedded_database_url())
     return ExitStatus.OK
 

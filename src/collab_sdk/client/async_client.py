@@ -19,9 +19,9 @@ from uuid import UUID
 
 from typing_extensions import Self, TypeVar
 
-from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, Job, JobEvent, JobSnapshot,
-                               JobSpec, JobSummary, Membership, MetricsOverview, Page, Stats,
-                               WorkerHeartbeat)
+from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, EngineCounts, Job, JobEvent,
+                               JobSnapshot, JobSpec, JobSummary, Membership, MetricsOverview, Page,
+                               Stats, WorkerHeartbeat)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
@@ -414,6 +414,12 @@ class AsyncCollabClient:
         """Counts, throughput, latency percentiles, DLQ size and active workers."""
         return await self.rpc.value(MetricsOverview, "metrics_overview_v1", executor_id=executor_id)
 
+    async def metrics_by_executor(self) -> EngineCounts:
+        """Job counts by executor, type and state, and dead letters and active workers by
+        executor, in one call (``collab serve``'s ``/metrics``); RLS limits a user to its
+        executors."""
+        return await self.rpc.value(EngineCounts, "metrics_by_executor_v1")
+
     async def add_member(self, executor_id: str, user_id: UUID | str, role: str = "client") -> Membership:
         """Make a user a ``client``, ``worker`` or ``admin`` of an executor (upsert)."""
         return await self.rpc.one(Membership, "add_executor_member_v1", executor_id=executor_id,
@@ -423,6 +429,10 @@ class AsyncCollabClient:
         """Remove a membership; whether there was one."""
         return await self.rpc.value(bool, "remove_executor_member_v1", executor_id=executor_id,
                                     user_id=user_id)
+
+    async def members(self, executor_id: str) -> list[Membership]:
+        """The members of an executor, oldest first (trusted callers and its admins)."""
+        return await self.rpc.many(Membership, "executor_members_v1", executor_id=executor_id)
 
     async def my_executors(self) -> list[Membership]:
         """The caller's own memberships, by executor id (none for a trusted caller, who

@@ -2,7 +2,9 @@
 
 Each ``CollabClient`` runs one private event loop in a daemon thread and submits the
 async client's coroutines to it, so every method here *is* the async method: same
-arguments, same answers, same errors. The async pool and sessions live on that loop.
+arguments, same answers, same errors, and the caller's context variables (its current
+OpenTelemetry span: a blocking enqueue is a child of it). The async pool and sessions
+live on that loop.
 ``close()`` (or leaving ``with CollabClient(...)``) closes the transport and stops it.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import threading
 import weakref
@@ -46,7 +49,15 @@ class _LoopThread:
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("CollabClient was called from its own event loop; use AsyncCollabClient")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        return self.submit(coro).result()
+
+    def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        """Schedule ``coro`` on the loop in a copy of the caller's context variables — its
+        current OpenTelemetry span among them, so that a blocking ``assign`` is a child of
+        the caller's span, from any thread. (``run_coroutine_threadsafe`` would copy the
+        context by itself, through ``call_soon_threadsafe``'s default; this says so, and
+        ``tests/worker/test_worker_tracing.py`` fails if it is lost.)"""
+        return contextvars.copy_context().run(asyncio.run_coroutine_threadsafe, coro, self.loop)
 
     def stop(self) -> None:
         self._at_exit.detach()
@@ -228,8 +239,9 @@ class CollabClient:
 
     def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
         """Schedule a coroutine of ``self.aio`` on this client's loop without waiting
-        (e.g. to pump ``self.aio.watch(...)`` into a queue); cancel the future to stop it."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop.loop)
+        (e.g. to pump ``self.aio.watch(...)`` into a queue); cancel the future to stop it.
+        Like every method, it runs in a copy of the caller's context variables."""
+        return self._loop.submit(coro)
 
     connect = _blocking(AsyncCollabClient.connect)
     assign = _blocking(AsyncCollabClient.assign)
@@ -265,7 +277,9 @@ class CollabClient:
     workers_active = _blocking(AsyncCollabClient.workers_active)
     stats = _blocking(AsyncCollabClient.stats)
     metrics = _blocking(AsyncCollabClient.metrics)
+    metrics_by_executor = _blocking(AsyncCollabClient.metrics_by_executor)
     add_member = _blocking(AsyncCollabClient.add_member)
     remove_member = _blocking(AsyncCollabClient.remove_member)
+    members = _blocking(AsyncCollabClient.members)
     my_executors = _blocking(AsyncCollabClient.my_executors)
     schema_version = _blocking(AsyncCollabClient.schema_version)

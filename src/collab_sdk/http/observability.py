@@ -6,9 +6,10 @@
   is unreachable, or its schema is too old or too new). ``/health`` stays liveness: it
   never touches the database, so an orchestrator restarts a process only when it hangs.
 - ``GET /metrics`` (the ``METRICS_API`` table, at the root as Prometheus expects):
-  Prometheus text (``prometheus-client``'s exposition) of the engine's counts
-  (``collab_jobs{executor,type,state}`` and the dead letters and active workers of
-  ``metrics_overview_v1``, one RPC per scrape) and this process's open streams.
+  Prometheus text (``prometheus-client``'s exposition) of the engine's counts, one
+  series per executor (``collab_jobs{executor,type,state}``,
+  ``collab_dead_letters{executor}``, ``collab_active_workers{executor}``: one
+  ``metrics_by_executor_v1`` call per scrape) and this process's open streams.
   **Protected**: only a trusted caller — the API key (``x-api-key``) or a
   ``service_role`` token — may read it, since the counts cover every executor; give the
   scraper that credential (``authorization`` or ``http_headers`` in the scrape config).
@@ -33,7 +34,7 @@ from collab_sdk.errors import CollabError
 from collab_sdk.http.errors import HttpError
 from collab_sdk.http.pipeline import Call, Response, Route, RouteTable
 from collab_sdk.http.wire import Body
-from collab_sdk.metrics import OverviewCollector
+from collab_sdk.metrics import CountsCollector
 
 __all__ = ["Ready", "Metrics", "ready", "metrics", "READY_ROUTE", "METRICS_API",
            "credentials_warning"]
@@ -77,8 +78,8 @@ async def metrics(call: Call) -> Response:
         raise HttpError(403, "forbidden", "metrics are for trusted callers: send the API key "
                         "(x-api-key) or a service_role token")
     registry = CollectorRegistry(auto_describe=True)
-    overview = await call.runtime.client.metrics()
-    registry.register(OverviewCollector(lambda: {"": overview}))
+    counts = await call.runtime.client.metrics_by_executor()
+    registry.register(CountsCollector(lambda: counts))
     streams = GaugeMetricFamily("collab_http_open_streams",
                                 "SSE and WebSocket streams this process serves over its LISTEN hub")
     hub = call.runtime.hub
@@ -105,8 +106,8 @@ READY_ROUTE = Route("ready", "GET", "/ready", ready, Ready,
 #: ``GET /metrics`` at the root, for Prometheus (trusted callers only).
 METRICS_API = RouteTable("metrics", "", (
     Route("metrics", "GET", "/metrics", metrics, Metrics,
-          "Prometheus text: jobs by executor, type and state, dead letters, active workers, "
-          "open streams (API key or service_role token)", errors=(403,),
+          "Prometheus text: jobs by executor, type and state, dead letters and active workers "
+          "by executor, open streams (API key or service_role token)", errors=(403,),
           media_type=CONTENT_TYPE_LATEST),))
 
 

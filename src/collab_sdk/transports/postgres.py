@@ -17,9 +17,12 @@ nothing listens and workers and streams poll; one log line says which. Connectin
 plain connection attempt (``connect_timeout``, default ``COLLAB_CONNECT_TIMEOUT`` or
 ``DEFAULT_CONNECT_TIMEOUT`` seconds) before the pool opens, so an unreachable server is one
 ``TransportError`` rather than a pool retrying in the background; afterwards the pool waits
-that long for a connection. Its capabilities (``collab_sdk.transports.base``):
-``ActsAsRole`` (``as_role``), ``Listens`` (``listener``: LISTEN needs a direct or
-session-mode connection) and ``HasLiveEvents`` (``live_source``).
+that long for a connection, never lends one the server has closed and never waits longer
+than that for its own reconnection: after a database restart (``collab db stop`` +
+``start``) the first call gets a new connection instead of failing. Its capabilities
+(``collab_sdk.transports.base``): ``ActsAsRole`` (``as_role``), ``Listens``
+(``listener``: LISTEN needs a direct or session-mode connection) and ``HasLiveEvents``
+(``live_source``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import logging
 import math
 import os
+import select
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -153,13 +157,40 @@ class _Shared:
     def __init__(self, url: str, min_size: int, max_size: int, connect_timeout: float) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
+        # reconnect_timeout: psycopg_pool retries a failed connection in the background
+        # with a doubling delay (1 s, 2 s, 4 s, … for 5 minutes by default), and a caller
+        # waits for that retry: after a long outage the pool would stay empty long after
+        # the server is back. Giving up after ``connect_timeout`` lets the next caller start
+        # a fresh attempt at once.
         self.pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
+            reconnect_timeout=connect_timeout, check=self._check_lent,
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row,
                     **_timeout_kwargs(url, connect_timeout)})
         self.signatures: dict[str, list[RpcSignature]] = {}
         self.opened = False
         self._opening: asyncio.Lock | None = None
+        self._sweeping = False
+
+    async def _check_lent(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's check of each connection it lends: refuse one the server has closed
+        (restarted, or ended the session), so that the call gets a new connection instead
+        of failing on it. An idle connection has nothing to read; a readable socket holds
+        the server's goodbye (``57P01`` on a fast shutdown) or its EOF. One zero-timeout
+        ``poll``, no round trip (``AsyncConnectionPool.check_connection`` would send a
+        query on every lend). A restart closes every idle connection at once, so the first
+        one found sweeps the rest (``pool.check()``) rather than each costing the pool's
+        retry backoff (1 s, 2 s, …)."""
+        if not conn.closed and not _readable(conn.fileno()):
+            return
+        await conn.close()
+        if not self._sweeping:
+            self._sweeping = True
+            try:
+                await self.pool.check()
+            finally:
+                self._sweeping = False
+        raise psycopg.OperationalError("the server closed this pooled connection")
 
     async def connection(self) -> Any:
         if not self.opened:
@@ -170,6 +201,16 @@ class _Shared:
                     await self.pool.open()
                     self.opened = True
         return self.pool.connection()
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read (or hung up) right now: ``poll``, which has no
+    ``FD_SETSIZE`` limit (a busy server's sockets pass 1024), else ``select`` (Windows)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 class PostgresTransport:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from collab_sdk.http.sockets import SUBPROTOCOL
 from collab_sdk.transports.listen import APPLICATION_NAME
 from http_support import API_KEY, Server, start_server
 from support import Caller
+from support.processes import LoggedProcess
 from v1_support import approval_flow, chain, node
 
 HERE = Path(__file__).resolve().parent
@@ -35,22 +35,19 @@ KEY = {"x-api-key": API_KEY}
 def live(db_url: str, tmp_path: Path) -> Iterator[Server]:
     """``collab serve`` (API key, no rate limit) and a worker process for ``default``."""
     env = {**os.environ, "COLLAB_DATABASE_URL": db_url}
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "collab_sdk.cli", "worker", "v1_worker_app:worker"],
-                              cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = LoggedProcess([sys.executable, "-m", "collab_sdk.cli", "worker", "v1_worker_app:worker"],
+                           tmp_path / "worker.log", cwd=HERE, env=env)
     try:
         with start_server(db_url, tmp_path, COLLAB_REQUIRE_JWT="0", COLLAB_API_KEY=API_KEY,
                           COLLAB_RATE_LIMIT="off") as server:
             deadline = time.monotonic() + 30
             while "t.echo" not in {s["name"] for s in httpx.get(f"{server.base}/api/v1/catalog/steps",
                                                               headers=KEY).json()}:
-                assert worker.poll() is None and time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+                assert worker.poll() is None and time.monotonic() < deadline, worker.output()
                 time.sleep(0.2)
             yield server
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
-        log.close()
+        worker.stop(graceful=True)
 
 
 def ws_url(server: Server, run_id: str) -> str:

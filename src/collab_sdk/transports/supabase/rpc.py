@@ -79,6 +79,7 @@ IDEMPOTENT_RPCS = frozenset({
     "get_workflow_v1", "workflows_v1", "validate_workflow_v1", "validate_definition_v1",
     "step_types_v1", "get_run_v1", "run_steps_v1", "runs_v1", "run_events_after_v1",
     "run_snapshot_v1", "schedules_v1", "webhook_secret_info_v1", "runs_v2", "my_executors_v1",
+    "metrics_by_executor_v1", "executor_members_v1",
 })
 
 # What supabase-py reports for a non-JSON gateway error (the HTTP status as ``code``) and
