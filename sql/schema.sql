@@ -16,13 +16,15 @@ begin
     select s.step_id, s.type, s.kind, s.config, s.max_attempts,
            jsonb_build_object(
              'input', r.input,
-             'steps', coalesce((select jsonb_object_agg(p, r.context -> p) from unnest(s.predecessors) as p),
+             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
+                                  from collab.workflow_step_runs q
+                                 where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
                                '{}'::jsonb)) as input
       from collab.workflow_step_runs s
      where s.run_id = r.id and s.status = 'pending'
        and not exists (select 1 from collab.workflow_step_runs q
                         where q.run_id = s.run_id and q.step_id = any (s.predecessors)
-                          and q.status not in ('succeeded', 'skipped'))
+                          and q.status <> 'succeeded')
   ), enqueued as (
     insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
     select y.type, r.executor_id,
@@ -47,7 +49,7 @@ begin
     from moved m order by m.step_id;
 
   select count(*) as total,
-         count(*) filter (where s.status in ('succeeded', 'skipped')) as done,
+         count(*) filter (where s.status = 'succeeded') as done,
          count(*) filter (where s.status in ('queued', 'running')) as active,
          count(*) filter (where s.status = 'waiting') as waiting
     into c
@@ -874,40 +876,6 @@ declare
 begin
   perform set_config('collab.workflow_jobs', '', true);
 
-  -- Claims (also of expired leases) and scheduled retries: the step follows its job. The
-  -- step rows are locked in key order first; no run lock (see the header).
-  perform 1
-     from collab.workflow_step_runs s
-     join new_rows n on n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
-     join old_rows o on o.id = n.id
-    where (n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued')
-    order by s.run_id, s.step_id
-      for update of s;
-  with moved as (
-    update collab.workflow_step_runs s
-       set status = n.status,
-           attempts = s.attempts + case when n.status = 'running' then 1 else 0 end,
-           started_at = case when n.status = 'running' then now() else s.started_at end,
-           error = case when n.status = 'queued' then left(n.last_error, 16384) else s.error end,
-           updated_at = now()
-      from new_rows n join old_rows o on o.id = n.id
-     where n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
-       and s.status in ('queued', 'running')
-       and ((n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued'))
-    returning s.run_id, s.step_id, s.executor_id, s.status, s.job_id, n.attempts, n.lease_owner,
-              n.last_error, n.next_run_at
-  )
-  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-  select m.run_id, m.executor_id, 'step_' || m.status,
-         case when m.status = 'running'
-              then jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
-                                      'attempt', m.attempts, 'worker_id', m.lease_owner)
-              else jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
-                                      'attempt', m.attempts, 'error', left(m.last_error, 2000),
-                                      'next_run_at', m.next_run_at) end,
-         m.run_id
-    from moved m order by m.run_id, m.step_id;
-
   -- A job claimed while its step is no longer active (the run was cancelled or failed
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
   -- is refused (lease lost).
@@ -916,7 +884,7 @@ begin
    where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
      and not exists (select 1 from collab.workflow_step_runs s
                       where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
-                        and s.job_id = n.id and s.status = 'running');
+                        and s.job_id = n.id and s.status = 'queued');
   if orphans is not null then
     update collab.jobs j
        set status = 'cancelled', finished_at = now(), updated_at = now(),
@@ -932,7 +900,7 @@ begin
     join collab.workflow_step_runs s on s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
                                      and s.job_id = n.id
    where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
-     and s.status in ('queued', 'running');
+     and s.status = 'queued';
   if run_ids is null then
     return null;
   end if;
@@ -950,7 +918,7 @@ begin
              completed_at = now(), updated_at = now()
         from new_rows n join old_rows o on o.id = n.id
        where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
-         and s.status in ('queued', 'running')
+         and s.status = 'queued'
          and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
       returning s.step_id, s.status, s.output, s.error, s.job_id
     ), logged as (
@@ -965,15 +933,11 @@ begin
         from done t order by t.step_id
     )
     select count(*) as n,
-           coalesce(jsonb_object_agg(t.step_id, t.output) filter (where t.status = 'succeeded'), '{}'::jsonb) as outputs,
            (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
                       order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
       into d
       from done t;
     continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
-    if d.outputs <> '{}'::jsonb then
-      update collab.workflow_runs u set context = u.context || d.outputs, updated_at = now() where u.id = rid;
-    end if;
     if d.failure is not null then
       perform collab._stop_run(rid, 'failed', d.failure);
     else
@@ -992,6 +956,22 @@ begin
   perform collab._raise('CL412', format('cannot delete job %s: it is step %s of run %s; cancel the run (cancel_run_v1) instead',
                                         old.id, old.workflow_step_id, old.workflow_run_id));
   return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform 1 from collab.workflow_step_runs s
+   where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+     and s.job_id = new.id and s.status = 'queued'
+     for share;
+  if not found then
+    perform set_config('collab.workflow_jobs', 'on', true);
+  end if;
+  return new;
 end
 $$;
 
@@ -1290,14 +1270,16 @@ CREATE FUNCTION collab._set_run_status(run_id uuid, status text, error text DEFA
     AS $$
 declare
   before text;
+  ended boolean := status in ('succeeded', 'failed', 'cancelled');
   r collab.workflow_runs;
 begin
   select x.status into before from collab.workflow_runs x where x.id = _set_run_status.run_id;
   update collab.workflow_runs u
      set status = _set_run_status.status,
          error = case when _set_run_status.status in ('failed', 'cancelled') then left(_set_run_status.error, 16384) end,
+         context = case when ended then collab_private._run_context(u.id) else u.context end,
          started_at = coalesce(u.started_at, now()),
-         completed_at = case when _set_run_status.status in ('succeeded', 'failed', 'cancelled') then now() end,
+         completed_at = case when ended then now() end,
          updated_at = now()
    where u.id = _set_run_status.run_id
   returning u.* into r;
@@ -1337,7 +1319,7 @@ begin
         'idempotency_key %s was already used for run %s of workflow %s with a different input',
         quote_literal(_start_run.idempotency_key), r.id, w.id));
     end if;
-    return jsonb_build_object('run', to_jsonb(r), 'created', false);
+    return jsonb_build_object('run', to_jsonb(collab_private._live_run(r)), 'created', false);
   end if;
 
   insert into collab.workflow_step_runs (run_id, step_id, executor_id, type, kind, position, predecessors,
@@ -1362,7 +1344,7 @@ begin
     'steps', (select jsonb_object_agg(s.step_id, s.type) from collab.workflow_step_runs s where s.run_id = r.id)));
   perform collab._advance_run(r.id);
   select * into r from collab.workflow_runs x where x.id = r.id;
-  return jsonb_build_object('run', to_jsonb(r), 'created', true);
+  return jsonb_build_object('run', to_jsonb(collab_private._live_run(r)), 'created', true);
 end
 $$;
 
@@ -2515,7 +2497,8 @@ CREATE FUNCTION collab.get_run_v1(run_id uuid) RETURNS SETOF collab.workflow_run
     AS $$
 begin
   perform collab_private._require_visible_run(run_id);
-  return query select * from collab.workflow_runs r where r.id = get_run_v1.run_id;
+  return query select l.* from collab.workflow_runs r, lateral collab_private._live_run(r) l
+                where r.id = get_run_v1.run_id;
 end
 $$;
 
@@ -2974,11 +2957,9 @@ begin
                                          then coalesce(data, '{}'::jsonb) end,
     'output_truncated', case when octet_length(coalesce(data, '{}'::jsonb)::text) > 65536 then true end,
     'resumed_by', auth.uid())));
-  update collab.workflow_runs u
-     set context = u.context || jsonb_build_object(s.step_id, coalesce(data, '{}'::jsonb)), updated_at = now()
-   where u.id = r.id;
   perform collab._advance_run(r.id);
-  return query select * from collab.workflow_runs u where u.id = r.id;
+  select * into r from collab.workflow_runs u where u.id = r.id;
+  return next collab_private._live_run(r);
 end
 $$;
 
@@ -3048,26 +3029,45 @@ declare
   page jsonb;
   n integer;
   last_seq bigint;
+  rid uuid := run_events_after_v1.run_id;
+  after bigint := coalesce(run_events_after_v1.after_seq, 0);
 begin
   perform collab_private._check_range('page_size', page_size, 1, 10000);
-  if coalesce(after_seq, 0) < 0 then
+  if after < 0 then
     perform collab_private._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
   end if;
-  if run_id is null then
+  if rid is null then
     perform collab_private._raise('CL400', 'run_id is required');
   end if;
-  perform collab_private._require_visible_run(run_id);
+  perform collab_private._require_visible_run(rid);
   begin
     h := collab_private._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
   exception when invalid_text_representation then
     perform collab_private._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
   end;
-  select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
+  select coalesce(jsonb_agg(e.event order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
-    from (select * from collab.job_events x
-           where x.run_id = run_events_after_v1.run_id
-             and x.seq > coalesce(run_events_after_v1.after_seq, 0) and x.seq <= h.safe_seq
-           order by x.seq
+    from (select * from (
+            select x.seq, to_jsonb(x) - 'xact_id' as event
+              from collab.job_events x
+             where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
+            union all
+            select x.seq, jsonb_build_object(
+                     'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
+                     'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                     'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
+                                || (x.payload - 'lease_until' - 'previous_status'),
+                     'created_at', x.created_at, 'run_id', rid)
+              from collab.jobs j
+              join collab.job_events x on x.job_id = j.id
+             where j.workflow_run_id = rid
+               and x.event_type in ('claimed', 'retry_scheduled')
+               and x.seq > after and x.seq <= h.safe_seq
+               and not exists (select 1 from collab.job_events t
+                                where t.run_id = rid and t.seq < x.seq
+                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                  and t.payload ->> 'job_id' = j.id::text)) u
+           order by u.seq
            limit page_size) e;
   return jsonb_build_object(
     'events', page,
@@ -3089,9 +3089,9 @@ begin
   perform collab_private._require_visible_run(run_id);
   head := collab.job_events_head_v1();  -- first: the reads below see everything up to it
   return jsonb_build_object(
-    'run', (select to_jsonb(r) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
-    'steps', coalesce((select jsonb_agg(to_jsonb(s) order by s.position, s.step_id)
-                         from collab.workflow_step_runs s where s.run_id = run_snapshot_v1.run_id), '[]'::jsonb),
+    'run', (select to_jsonb(collab_private._live_run(r)) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
+    'steps', coalesce((select jsonb_agg(to_jsonb(s)) from collab_private._live_steps(run_snapshot_v1.run_id) s),
+                      '[]'::jsonb),
     'cursor', head);
 end
 $$;
@@ -3131,38 +3131,17 @@ CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_s
     AS $$
 begin
   perform collab_private._require_visible_run(run_id);
-  return query select * from collab.workflow_step_runs s where s.run_id = run_steps_v1.run_id
-                order by s.position, s.step_id;
+  return query select * from collab_private._live_steps(run_steps_v1.run_id);
 end
 $$;
 
 CREATE FUNCTION collab.runs_v1(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
-declare
-  c record;
-  rows jsonb;
-  n integer;
 begin
-  perform collab_private._check_range('page_size', page_size, 1, 1000);
-  if status is not null and status not in ('pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled') then
-    perform collab_private._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
-  end if;
-  c := collab_private._cursor_decode(cursor);
-  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
-    into rows, n
-    from (select * from collab.workflow_runs r
-           where (runs_v1.workflow_id is null or r.workflow_id = runs_v1.workflow_id)
-             and (runs_v1.executor_id is null or r.executor_id = runs_v1.executor_id)
-             and (runs_v1.status is null or r.status = runs_v1.status)
-             and (c.ts is null
-                  or (c.id is null and r.created_at < c.ts)
-                  or (c.id is not null and (r.created_at, r.id) < (c.ts, c.id)))
-           order by r.created_at desc, r.id desc
-           limit page_size + 1) p;
-  return collab_private._page(rows, n, page_size);
+  return collab.runs_v2(workflow_id => runs_v1.workflow_id, executor_id => runs_v1.executor_id,
+                        status => runs_v1.status, page_size => runs_v1.page_size, cursor => runs_v1.cursor);
 end
 $$;
 
@@ -3184,7 +3163,11 @@ begin
     perform collab_private._raise('CL400', 'until must not be before since');
   end if;
   c := collab_private._cursor_decode(cursor);
-  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
+  select coalesce(jsonb_agg(to_jsonb(p) || case when p.status in ('pending', 'running', 'paused')
+                                                 then jsonb_build_object('context', collab_private._run_context(p.id))
+                                                 else '{}'::jsonb end
+                            order by p.created_at desc, p.id desc), '[]'::jsonb),
+         count(*)
     into rows, n
     from (select * from collab.workflow_runs r
            where (runs_v2.workflow_id is null or r.workflow_id = runs_v2.workflow_id)
@@ -3687,7 +3670,9 @@ CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCIN
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
 
-CREATE TRIGGER jobs_workflow_flag BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND ((new.status <> old.status) OR (new.attempts <> old.attempts)))) EXECUTE FUNCTION collab._jobs_workflow_flag();
+CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = 'running'::text) AND (new.attempts > old.attempts))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
+
+CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
@@ -3857,6 +3842,8 @@ REVOKE ALL ON FUNCTION collab._jobs_after_update() FROM PUBLIC;
 REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_before_delete() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._jobs_workflow_claimed() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_flag() FROM PUBLIC;
 
