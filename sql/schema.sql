@@ -3120,10 +3120,10 @@ CREATE TABLE collab.workflow_step_runs (
     CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
     CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
-COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled';
+COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|cancelled (running: read from the step''s job)';
 
 CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_step_runs
     LANGUAGE plpgsql STABLE
