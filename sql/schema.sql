@@ -1165,6 +1165,38 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._refuse_step_dead_letter_retry() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  dead collab.jobs;
+begin
+  select * into dead from collab.jobs j where j.id = old.job_id;
+  if dead.workflow_run_id is not null
+     and not exists (select 1 from collab.jobs n
+                      where n.id = new.retried_job_id and n.workflow_run_id = dead.workflow_run_id
+                        and n.workflow_step_id = dead.workflow_step_id) then
+    perform collab._raise('CL412', format(
+      'cannot retry dead letter %s on its own: its job %s was step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+      old.id, dead.id, dead.workflow_step_id, dead.workflow_run_id));
+  end if;
+  return new;
+end
+$$;
+
+CREATE FUNCTION collab._refuse_step_job_retry() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._raise('CL412', format(
+    'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+    old.id, old.workflow_step_id, old.workflow_run_id));
+  return null;
+end
+$$;
+
 CREATE FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
@@ -2997,6 +3029,7 @@ begin
   with back as (
     update collab.workflow_step_runs s
        set status = 'pending', output = null, error = null, job_id = null, input = null,
+           attempts = s.attempts + coalesce((select j.attempts from collab.jobs j where j.id = o.job_id), 0),
            queued_at = null, started_at = null, completed_at = null, updated_at = now()
       from collab.workflow_step_runs o
      where s.run_id = r.id and o.run_id = s.run_id and o.step_id = s.step_id
@@ -3016,7 +3049,13 @@ begin
     from jsonb_array_elements(reset_steps) as e;
   perform collab._set_run_status(r.id, 'running');
   perform collab._advance_run(r.id);
-  return query select * from collab.workflow_runs u where u.id = r.id;
+  update collab.job_dead_letters d
+     set retried_at = now(), retried_job_id = s.job_id
+    from jsonb_array_elements(reset_steps) as e
+    join collab.workflow_step_runs s on s.run_id = r.id and s.step_id = e ->> 'step_id'
+   where d.job_id = (e ->> 'previous_job_id')::uuid and d.retried_at is null and s.job_id is not null;
+  select * into r from collab.workflow_runs u where u.id = r.id;
+  return next collab_private._live_run(r);
 end
 $$;
 
@@ -3658,6 +3697,8 @@ CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (exe
 
 CREATE INDEX workflows_parent_idx ON collab.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
 
+CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_dead_letters FOR EACH ROW WHEN (((old.retried_at IS NULL) AND (new.retried_at IS NOT NULL) AND (old.job_id IS NOT NULL))) EXECUTE FUNCTION collab._refuse_step_dead_letter_retry();
+
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
@@ -3673,6 +3714,8 @@ CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH
 CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = 'running'::text) AND (new.attempts > old.attempts))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
 
 CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
+
+CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
@@ -3869,6 +3912,10 @@ GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO 
 
 REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._refuse_step_dead_letter_retry() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._refuse_step_job_retry() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) FROM PUBLIC;
 

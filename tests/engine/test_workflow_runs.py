@@ -183,6 +183,33 @@ def test_retry_reruns_only_the_failed_and_cancelled_steps(owner: Caller) -> None
     assert event["payload"]["previous_error"] == "step B failed: boom"
 
 
+def test_a_step_job_is_retried_through_its_run_only(owner: Caller) -> None:
+    """retry_job_v1 and dlq_retry_v1 of a step's job are refused (a copy would run
+    detached from its run); retry_run_v1 re-runs the step and settles its dead letter."""
+    setup = _failing_run(owner)
+    run_id, b_job = setup["run"]["id"], setup["jobs"]["B"]["id"]
+    [letter] = owner.sql("select id from collab.job_dead_letters where job_id = %s", (b_job,))
+    with sqlstate("CL412", f"was step B of run {run_id}; retry the run (retry_run_v1)"):
+        owner.rpc("dlq_retry_v1", dead_letter_id=letter["id"])
+    with sqlstate("CL412", f"it is step B of run {run_id}; retry the run (retry_run_v1)"):
+        owner.rpc("retry_job_v1", job_id=b_job)
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_run_id is null")[0]["n"] == 0
+    assert run(owner, run_id)["status"] == "failed"
+    assert owner.sql("select retried_at from collab.job_dead_letters where id = %s", (letter["id"],)) == \
+        [{"retried_at": None}]
+
+    owner.rpc("retry_run_v1", run_id=run_id)
+    new_b = steps(owner, run_id)["B"]["job_id"]
+    assert new_b is not None and new_b != b_job
+    settled = owner.sql("select retried_at, retried_job_id from collab.job_dead_letters where id = %s",
+                        (letter["id"],))[0]
+    assert settled["retried_at"] is not None and settled["retried_job_id"] == new_b
+    assert owner.rpc("dlq_retry_v1", dead_letter_id=letter["id"]) == [{"job_id": new_b, "queued": False}]
+    assert sorted(drain(owner)) == ["B", "C", "D"]
+    assert run(owner, run_id)["status"] == "succeeded"
+    assert steps(owner, run_id)["B"]["attempts"] == 2  # the dead job's claim and the new job's
+
+
 def test_sixteen_concurrent_starts_with_one_key_make_one_run(owner: Caller, db_url: str) -> None:
     wf = published(owner, DIAMOND)
 
