@@ -4,6 +4,7 @@ checks, and the event log replaying to the tables."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from typing import Any
@@ -254,6 +255,36 @@ def test_input_is_checked_against_the_input_schema(owner: Caller) -> None:
         owner.rpc("start_run_v1", workflow_id=wf["id"], input={"url": 5})
     assert start(owner, wf["id"], input={"url": "u", "depth": 2})["status"] == "running"
     assert owner.sql("select count(*) as n from collab.workflow_runs")[0]["n"] == 1
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ({"mode": "slow"}, "input.mode: must be one of [\"fast\", \"safe\"]"),
+    ({"version": 2}, "input.version: must be 1"),
+    ({"depth": 0}, "input.depth: must be at least 1"),
+    ({"depth": 11}, "input.depth: must be at most 10"),
+    ({"ratio": 0}, "input.ratio: must be more than 0"),
+    ({"ratio": 1}, "input.ratio: must be less than 1"),
+    ({"name": ""}, "input.name: must have at least 1 characters"),
+    ({"name": "abcdé"}, "input.name: must have at most 4 characters"),
+    ({"tags": []}, "input.tags: must have at least 1 items"),
+    ({"tags": [1, 2, 3]}, "input.tags: must have at most 2 items"),
+])
+def test_sql_checks_the_stated_schema_keywords_for_every_caller(owner: Caller, value: dict[str, Any],
+                                                                 error: str) -> None:
+    """Webhooks, schedules and direct RPC calls never pass through the SDK's jsonschema
+    check, so SQL holds the stated subset on the input's top-level properties."""
+    schema = {"type": "object", "properties": {
+        "mode": {"enum": ["fast", "safe"]}, "version": {"const": 1},
+        "depth": {"type": "integer", "minimum": 1, "maximum": 10},
+        "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "name": {"type": "string", "minLength": 1, "maxLength": 4},
+        "tags": {"type": "array", "minItems": 1, "maxItems": 2}}}
+    wf = published(owner, DIAMOND, input_schema=schema)
+    with sqlstate("CL400", error) as info:
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input=value)
+    assert info.value.diag.message_detail is not None and len(json.loads(info.value.diag.message_detail)) == 1
+    ok = {"mode": "safe", "version": 1, "depth": 10, "ratio": 0.5, "name": "abcd", "tags": ["x", "y"]}
+    assert start(owner, wf["id"], input=ok)["status"] == "running"
 
 
 def test_event_log_replays_to_the_tables(owner: Caller) -> None:
