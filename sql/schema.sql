@@ -1005,12 +1005,18 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  perform 1 from collab.workflow_step_runs s
-   where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-     and s.job_id = new.id and s.status = 'queued'
-     for share;
-  if not found then
-    perform set_config('collab.workflow_jobs', 'on', true);
+  if new.status = 'running' then
+    perform 1 from collab.workflow_step_runs s
+     where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+       and s.job_id = new.id and s.status = 'queued'
+       for share;
+    if not found then
+      perform set_config('collab.workflow_jobs', 'on', true);
+    end if;
+  end if;
+  if collab._event_listeners_present() then
+    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
+                                                         'job_id', new.workflow_run_id)::text);
   end if;
   return new;
 end
@@ -3752,7 +3758,7 @@ CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCIN
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
 
-CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = 'running'::text) AND (new.attempts > old.attempts))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
+CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (((new.status = 'running'::text) AND (new.attempts > old.attempts)) OR ((old.status = 'running'::text) AND (new.status = 'queued'::text))))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
 
 CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
 

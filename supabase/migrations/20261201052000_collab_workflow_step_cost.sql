@@ -17,6 +17,8 @@
 --    cancel or failure of the run that skipped the job while the claim held it) and, if
 --    the step is no longer active, flags the statement so the job is cancelled in the
 --    statement trigger, as before (the worker's next extend or complete is refused).
+--    While someone listens for events, it (and a scheduled retry) also sends the run's
+--    watchers a hint naming the run, as the run's stored events do.
 -- 3. Outputs live in their step rows only. `workflow_runs.context` is written once, when
 --    the run ends; while a run is active the RPCs that return it (get_run_v1, runs_v1,
 --    runs_v2, run_snapshot_v1, start/resume/retry) assemble it from the step rows. A
@@ -193,20 +195,29 @@ begin
 end
 $$;
 
--- Claims: the job's step must still be active with this job. FOR SHARE waits for a
--- transaction that is ending the run (it skipped this job because the claim held it);
--- the step it leaves behind is then seen, and an inactive one flags the statement so the
--- statement trigger cancels the job. Nothing is written otherwise.
+-- Claims and scheduled retries of step jobs. A claim checks that the job's step is still
+-- active with this job: FOR SHARE waits for a transaction that is ending the run (it
+-- skipped this job because the claim held it); the step it leaves behind is then seen,
+-- and an inactive one flags the statement so the statement trigger cancels the job.
+-- Nothing is written. Both wake the run's watchers while anyone listens: the run's
+-- `step_running` / `step_queued` are the job's own events (job_id = the job), so the
+-- events trigger's hint names the job, not the run; this hint names the run.
 create function collab._jobs_workflow_claimed() returns trigger
   language plpgsql set search_path = ''
 as $$
 begin
-  perform 1 from collab.workflow_step_runs s
-   where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-     and s.job_id = new.id and s.status = 'queued'
-     for share;
-  if not found then
-    perform set_config('collab.workflow_jobs', 'on', true);
+  if new.status = 'running' then
+    perform 1 from collab.workflow_step_runs s
+     where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+       and s.job_id = new.id and s.status = 'queued'
+       for share;
+    if not found then
+      perform set_config('collab.workflow_jobs', 'on', true);
+    end if;
+  end if;
+  if collab._event_listeners_present() then
+    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
+                                                         'job_id', new.workflow_run_id)::text);
   end if;
   return new;
 end
@@ -218,7 +229,9 @@ drop trigger jobs_workflow_flag on collab.jobs;
 
 create trigger jobs_workflow_claimed before update on collab.jobs
   for each row
-  when (new.workflow_run_id is not null and new.status = 'running' and new.attempts > old.attempts)
+  when (new.workflow_run_id is not null
+        and ((new.status = 'running' and new.attempts > old.attempts)
+             or (old.status = 'running' and new.status = 'queued')))
   execute function collab._jobs_workflow_claimed();
 
 -- Finishes (succeeded, dead-lettered, cancelled) flag the statement for the statement

@@ -9,8 +9,10 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import psycopg
 import pytest
 
+from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
 from support import Caller
 from workflow_support import (DIAMOND, EXECUTOR, chain, claim, complete, drain, in_threads, outcome,
                               published, replay, run, run_events, start, statuses, steps, sqlstate)
@@ -319,6 +321,23 @@ def test_snapshot_then_follow_misses_nothing(owner: Caller) -> None:
     kinds = [(e["event_type"], e["payload"].get("step_id")) for e in page["events"]]
     assert kinds[:3] == [("step_succeeded", "A"), ("step_queued", "B"), ("step_queued", "C")]
     assert all(e["seq"] > snap["cursor"] for e in page["events"])
+
+
+def test_a_claim_and_a_scheduled_retry_wake_the_run_watchers(owner: Caller, db_url: str) -> None:
+    """step_running and step_queued are the job's own events (job_id = the job), so the
+    claim's trigger sends the hint that names the run, while someone listens."""
+    wf = published(owner, chain(("a", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+        listener.execute("listen collab_events")
+        [job] = claim(owner)
+        owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="again", retry_delay_seconds=0)
+        hints = [json.loads(n.payload) for n in listener.notifies(timeout=0.5)]
+    for_run = [h for h in hints if h.get("job_id") == run_id]
+    assert len(for_run) == 2 and {h["executor_id"] for h in for_run} == {EXECUTOR}
+    kinds = [e["event_type"] for e in run_events(owner, run_id)]
+    assert kinds[-2:] == ["step_running", "step_queued"]
 
 
 def test_runs_list_filters_and_pages(owner: Caller) -> None:
