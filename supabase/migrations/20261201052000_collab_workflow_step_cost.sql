@@ -213,6 +213,7 @@ begin
        for share;
     if not found then
       perform set_config('collab.workflow_jobs', 'on', true);
+      perform set_config('collab.workflow_orphans', 'on', true);
     end if;
   end if;
   if collab._event_listeners_present() then
@@ -257,12 +258,20 @@ begin
   -- A job claimed while its step is no longer active (the run was cancelled or failed
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
   -- is refused (lease lost).
-  select array_agg(n.id) into orphans
-    from new_rows n join old_rows o on o.id = n.id
-   where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
-     and not exists (select 1 from collab.workflow_step_runs s
-                      where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
-                        and s.job_id = n.id and s.status = 'queued');
+  --
+  -- The step rows are looked up by scalar subqueries (one index probe per job): this
+  -- function runs with enable_nestloop off (for the transition tables' join), which
+  -- would turn a join or a NOT EXISTS against workflow_step_runs into a hash join over
+  -- the whole table (13 ms a step with 200,000 step rows). Only a claim flags an orphan.
+  if current_setting('collab.workflow_orphans', true) = 'on' then
+    perform set_config('collab.workflow_orphans', '', true);
+    select array_agg(n.id) into orphans
+      from new_rows n join old_rows o on o.id = n.id
+     where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
+       and (select s.status from collab.workflow_step_runs s
+             where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+               and s.job_id = n.id) is distinct from 'queued';
+  end if;
   if orphans is not null then
     update collab.jobs j
        set status = 'cancelled', finished_at = now(), updated_at = now(),
@@ -275,10 +284,10 @@ begin
   -- the step a new job. So the filter needs no lock.)
   select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
     from new_rows n join old_rows o on o.id = n.id
-    join collab.workflow_step_runs s on s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
-                                     and s.job_id = n.id
    where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
-     and s.status = 'queued';
+     and (select s.status from collab.workflow_step_runs s
+           where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+             and s.job_id = n.id) = 'queued';
   if run_ids is null then
     return null;
   end if;
