@@ -1,14 +1,18 @@
 """Workflow benchmark: diamond runs against plain jobs and the raw-Postgres anchor.
 
-    .venv/bin/python bench/workflows.py [--runs 1000] [--workers 4] [--anchor-seconds 10]
+    .venv/bin/python bench/workflows.py [--runs 1000] [--workers 4] [--anchor-seconds 10] [--rounds 3]
 
 On a throw-away PostgreSQL (``engine.bench_server``), in one run:
 
 - plain jobs: 4 x runs no-op jobs drained by ``workers`` processes with single claims
-  (``claim_one_job_v3`` + ``complete_job_v1``): jobs/s, and its ratio to the anchor;
+  (``claim_jobs_v1`` of one + ``complete_job_v1``): jobs/s, and its ratio to the anchor;
 - workflow steps: ``runs`` runs of the diamond A -> B, A -> C, B+C -> D (4 no-op steps
   each) started, then drained by the same loop: steps/s and runs/s. The step cost
   against a plain job is plain jobs/s ÷ steps/s (target ≤ 1.5);
+- the two drains alternate ``rounds`` times (plain, steps, plain, steps, ...) and the
+  figures are the medians, so a burst of load on a shared machine lands on both;
+- the server's CPU time per plain job and per step over the same drains (every server
+  process, exited backends included): the cost that other sessions' load does not blur;
 - predecessor -> successor: a chain A -> B with an idle worker LISTENing on
   ``collab_jobs``: the time from A's complete to B's claim, p50/p95 (target p50 ≤ 5 ms).
 
@@ -18,7 +22,9 @@ Results go to stdout and bench/results/workflows.json. Run by hand; never a time
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
 import threading
@@ -58,6 +64,39 @@ def start_runs(url: str, executor: str, runs: int) -> tuple[str, float]:
         for _ in range(runs):
             conn.execute("select collab.start_run_v1(workflow_id => %s)", (workflow,))
         return workflow, runs / (time.perf_counter() - start)
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU seconds used so far by the server of ``url``: the postmaster, its live
+    children, and (through the postmaster's cutime/cstime) its exited backends."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("show data_directory").fetchone()
+    assert row is not None
+    postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    main = fields(postmaster)  # fields[11:15] = utime stime cutime cstime
+    total = sum(int(v) for v in main[11:15])
+    for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += sum(int(v) for v in fields(int(child))[11:13])
+    return total / tick
+
+
+def measured_drain(url: str, executor: str, jobs: int, workers: int) -> tuple[float, float]:
+    """(jobs/s, server CPU ms per job) of a single-claim drain of ``executor``. The
+    tables are vacuumed first, so the drain's own vacuum (``engine.drain``) finds
+    nothing to do and the earlier phase's dead rows are not charged to this one."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum (analyze) collab.jobs, collab.job_events, collab.workflow_runs,"
+                     " collab.workflow_step_runs")
+    before = server_cpu_seconds(url)
+    rate = drain(url, executor, jobs, workers, "single")
+    time.sleep(0.5)  # the drain's backends have exited and been reaped
+    return rate, (server_cpu_seconds(url) - before) * 1000 / jobs
 
 
 def runs_done(url: str, workflow: str) -> int:
@@ -113,30 +152,45 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--anchor-seconds", type=int, default=10)
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     steps = 4 * args.runs
+    plains, step_rates, starts, drained, plain_cpu, step_cpu = [], [], [], [], [], []
     with bench_server() as (admin, url):
         anchor = run_anchors(admin, args.anchor_seconds)["claim_complete_jobs_per_s"]
-        enqueue(url, "plain", steps)
-        plain = drain(url, "plain", steps, args.workers, "single")
-        workflow, started = start_runs(url, "flow", args.runs)
-        began = time.perf_counter()
-        # A drain worker stops when a claim finds nothing; whoever completes a step claims
-        # next, so the successors it enabled are always taken and the drain completes.
-        step_rate = drain(url, "flow", steps, args.workers, "single")
-        elapsed = time.perf_counter() - began
-        assert runs_done(url, workflow) == args.runs, "not every run succeeded"
+        for i in range(args.rounds):
+            enqueue(url, f"plain{i}", steps)
+            rate, cpu = measured_drain(url, f"plain{i}", steps, args.workers)
+            plains.append(rate)
+            plain_cpu.append(cpu)
+            workflow, started = start_runs(url, f"flow{i}", args.runs)
+            began = time.perf_counter()
+            # A drain worker stops when a claim finds nothing; whoever completes a step
+            # claims next, so the successors it enabled are always taken and the drain
+            # completes.
+            rate, cpu = measured_drain(url, f"flow{i}", steps, args.workers)
+            step_rates.append(rate)
+            step_cpu.append(cpu)
+            drained.append(args.runs / (time.perf_counter() - began))
+            starts.append(started)
+            assert runs_done(url, workflow) == args.runs, "not every run succeeded"
         latency = handoff_latency(url, args.samples)
+    plain, step_rate = statistics.median(plains), statistics.median(step_rates)
     figures = {
         "anchor_claim_complete_jobs_per_s": anchor,
         "plain_jobs_per_s": plain, "plain_vs_anchor": plain / anchor,
         "workflow_steps_per_s": step_rate, "workflow_steps_vs_anchor": step_rate / anchor,
-        "runs_started_per_s": started, "runs_drained_per_s": args.runs / elapsed,
+        "runs_started_per_s": statistics.median(starts), "runs_drained_per_s": statistics.median(drained),
         "step_cost_vs_plain_job": plain / step_rate,
+        "step_cost_vs_plain_job_per_round": [p / s for p, s in zip(plains, step_rates)],
+        "server_cpu_ms_per_plain_job": statistics.median(plain_cpu),
+        "server_cpu_ms_per_step": statistics.median(step_cpu),
+        "step_cpu_vs_plain_job": statistics.median(step_cpu) / statistics.median(plain_cpu),
         "handoff_ms_p50": latency["p50"], "handoff_ms_p95": latency["p95"],
     }
     for name, value in figures.items():
-        print(f"{name:36s} {value:12.2f}")
+        shown = " ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else f"{value:12.2f}"
+        print(f"{name:36s} {shown}")
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "workflows.json").write_text(json.dumps(figures, indent=2))
 

@@ -16,13 +16,15 @@ begin
     select s.step_id, s.type, s.kind, s.config, s.max_attempts,
            jsonb_build_object(
              'input', r.input,
-             'steps', coalesce((select jsonb_object_agg(p, r.context -> p) from unnest(s.predecessors) as p),
+             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
+                                  from collab.workflow_step_runs q
+                                 where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
                                '{}'::jsonb)) as input
       from collab.workflow_step_runs s
      where s.run_id = r.id and s.status = 'pending'
        and not exists (select 1 from collab.workflow_step_runs q
                         where q.run_id = s.run_id and q.step_id = any (s.predecessors)
-                          and q.status not in ('succeeded', 'skipped'))
+                          and q.status <> 'succeeded')
   ), enqueued as (
     insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
     select y.type, r.executor_id,
@@ -47,7 +49,7 @@ begin
     from moved m order by m.step_id;
 
   select count(*) as total,
-         count(*) filter (where s.status in ('succeeded', 'skipped')) as done,
+         count(*) filter (where s.status = 'succeeded') as done,
          count(*) filter (where s.status in ('queued', 'running')) as active,
          count(*) filter (where s.status = 'waiting') as waiting
     into c
@@ -620,6 +622,11 @@ declare
   r record;
   types text[];
   actual text;
+  n numeric;
+  len integer;
+  lo text;
+  hi text;
+  unit text;
 begin
   if jsonb_typeof(input) is distinct from 'object' then
     return array['input must be a JSON object'];
@@ -634,16 +641,52 @@ begin
   end if;
   if jsonb_typeof(schema -> 'properties') = 'object' then
     for r in select p.key, p.value as prop, input -> p.key as v
-               from jsonb_each(schema -> 'properties') as p where input ? p.key order by p.key loop
+               from jsonb_each(schema -> 'properties') as p
+              where input ? p.key and jsonb_typeof(p.value) = 'object' order by p.key loop
       types := case jsonb_typeof(r.prop -> 'type')
                  when 'string' then array[r.prop ->> 'type']
                  when 'array' then array(select jsonb_array_elements_text(r.prop -> 'type'))
                end;
-      continue when types is null;
       actual := jsonb_typeof(r.v);
-      if not (actual = any (types)
-              or (actual = 'number' and 'integer' = any (types) and (r.v #>> '{}')::numeric % 1 = 0)) then
+      if types is not null
+         and not (actual = any (types)
+                  or (actual = 'number' and 'integer' = any (types) and (r.v #>> '{}')::numeric % 1 = 0)) then
         errors := errors || format('input.%s: must be %s (got %s)', r.key, array_to_string(types, ' or '), actual);
+        continue;  -- the other keywords would only repeat it
+      end if;
+      if jsonb_typeof(r.prop -> 'enum') = 'array'
+         and not exists (select 1 from jsonb_array_elements(r.prop -> 'enum') as e (v) where e.v = r.v) then
+        errors := errors || format('input.%s: must be one of %s', r.key, r.prop -> 'enum');
+      end if;
+      if r.prop ? 'const' and r.v <> r.prop -> 'const' then
+        errors := errors || format('input.%s: must be %s', r.key, r.prop -> 'const');
+      end if;
+      if actual = 'number' then
+        n := (r.v #>> '{}')::numeric;
+        if jsonb_typeof(r.prop -> 'minimum') = 'number' and n < (r.prop ->> 'minimum')::numeric then
+          errors := errors || format('input.%s: must be at least %s', r.key, r.prop ->> 'minimum');
+        end if;
+        if jsonb_typeof(r.prop -> 'maximum') = 'number' and n > (r.prop ->> 'maximum')::numeric then
+          errors := errors || format('input.%s: must be at most %s', r.key, r.prop ->> 'maximum');
+        end if;
+        if jsonb_typeof(r.prop -> 'exclusiveMinimum') = 'number' and n <= (r.prop ->> 'exclusiveMinimum')::numeric then
+          errors := errors || format('input.%s: must be more than %s', r.key, r.prop ->> 'exclusiveMinimum');
+        end if;
+        if jsonb_typeof(r.prop -> 'exclusiveMaximum') = 'number' and n >= (r.prop ->> 'exclusiveMaximum')::numeric then
+          errors := errors || format('input.%s: must be less than %s', r.key, r.prop ->> 'exclusiveMaximum');
+        end if;
+      elsif actual in ('string', 'array') then
+        -- minLength/maxLength count a string's characters, minItems/maxItems an array's items.
+        len := case when actual = 'string' then char_length(r.v #>> '{}') else jsonb_array_length(r.v) end;
+        lo := case when actual = 'string' then 'minLength' else 'minItems' end;
+        hi := case when actual = 'string' then 'maxLength' else 'maxItems' end;
+        unit := case when actual = 'string' then 'characters' else 'items' end;
+        if jsonb_typeof(r.prop -> lo) = 'number' and len < (r.prop ->> lo)::numeric then
+          errors := errors || format('input.%s: must have at least %s %s', r.key, r.prop ->> lo, unit);
+        end if;
+        if jsonb_typeof(r.prop -> hi) = 'number' and len > (r.prop ->> hi)::numeric then
+          errors := errors || format('input.%s: must have at most %s %s', r.key, r.prop ->> hi, unit);
+        end if;
       end if;
     end loop;
   end if;
@@ -874,49 +917,23 @@ declare
 begin
   perform set_config('collab.workflow_jobs', '', true);
 
-  -- Claims (also of expired leases) and scheduled retries: the step follows its job. The
-  -- step rows are locked in key order first; no run lock (see the header).
-  perform 1
-     from collab.workflow_step_runs s
-     join new_rows n on n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
-     join old_rows o on o.id = n.id
-    where (n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued')
-    order by s.run_id, s.step_id
-      for update of s;
-  with moved as (
-    update collab.workflow_step_runs s
-       set status = n.status,
-           attempts = s.attempts + case when n.status = 'running' then 1 else 0 end,
-           started_at = case when n.status = 'running' then now() else s.started_at end,
-           error = case when n.status = 'queued' then left(n.last_error, 16384) else s.error end,
-           updated_at = now()
-      from new_rows n join old_rows o on o.id = n.id
-     where n.id = s.job_id and n.workflow_run_id = s.run_id and n.workflow_step_id = s.step_id
-       and s.status in ('queued', 'running')
-       and ((n.status = 'running' and n.attempts > o.attempts) or (o.status = 'running' and n.status = 'queued'))
-    returning s.run_id, s.step_id, s.executor_id, s.status, s.job_id, n.attempts, n.lease_owner,
-              n.last_error, n.next_run_at
-  )
-  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-  select m.run_id, m.executor_id, 'step_' || m.status,
-         case when m.status = 'running'
-              then jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
-                                      'attempt', m.attempts, 'worker_id', m.lease_owner)
-              else jsonb_build_object('run_id', m.run_id, 'step_id', m.step_id, 'job_id', m.job_id,
-                                      'attempt', m.attempts, 'error', left(m.last_error, 2000),
-                                      'next_run_at', m.next_run_at) end,
-         m.run_id
-    from moved m order by m.run_id, m.step_id;
-
   -- A job claimed while its step is no longer active (the run was cancelled or failed
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
   -- is refused (lease lost).
-  select array_agg(n.id) into orphans
-    from new_rows n join old_rows o on o.id = n.id
-   where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
-     and not exists (select 1 from collab.workflow_step_runs s
-                      where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
-                        and s.job_id = n.id and s.status = 'running');
+  --
+  -- The step rows are looked up by scalar subqueries (one index probe per job): this
+  -- function runs with enable_nestloop off (for the transition tables' join), which
+  -- would turn a join or a NOT EXISTS against workflow_step_runs into a hash join over
+  -- the whole table (13 ms a step with 200,000 step rows). Only a claim flags an orphan.
+  if current_setting('collab.workflow_orphans', true) = 'on' then
+    perform set_config('collab.workflow_orphans', '', true);
+    select array_agg(n.id) into orphans
+      from new_rows n join old_rows o on o.id = n.id
+     where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
+       and (select s.status from collab.workflow_step_runs s
+             where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+               and s.job_id = n.id) is distinct from 'queued';
+  end if;
   if orphans is not null then
     update collab.jobs j
        set status = 'cancelled', finished_at = now(), updated_at = now(),
@@ -929,10 +946,10 @@ begin
   -- the step a new job. So the filter needs no lock.)
   select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
     from new_rows n join old_rows o on o.id = n.id
-    join collab.workflow_step_runs s on s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
-                                     and s.job_id = n.id
    where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
-     and s.status in ('queued', 'running');
+     and (select s.status from collab.workflow_step_runs s
+           where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+             and s.job_id = n.id) = 'queued';
   if run_ids is null then
     return null;
   end if;
@@ -950,7 +967,7 @@ begin
              completed_at = now(), updated_at = now()
         from new_rows n join old_rows o on o.id = n.id
        where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
-         and s.status in ('queued', 'running')
+         and s.status = 'queued'
          and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
       returning s.step_id, s.status, s.output, s.error, s.job_id
     ), logged as (
@@ -965,15 +982,11 @@ begin
         from done t order by t.step_id
     )
     select count(*) as n,
-           coalesce(jsonb_object_agg(t.step_id, t.output) filter (where t.status = 'succeeded'), '{}'::jsonb) as outputs,
            (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
                       order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
       into d
       from done t;
     continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
-    if d.outputs <> '{}'::jsonb then
-      update collab.workflow_runs u set context = u.context || d.outputs, updated_at = now() where u.id = rid;
-    end if;
     if d.failure is not null then
       perform collab._stop_run(rid, 'failed', d.failure);
     else
@@ -992,6 +1005,29 @@ begin
   perform collab._raise('CL412', format('cannot delete job %s: it is step %s of run %s; cancel the run (cancel_run_v1) instead',
                                         old.id, old.workflow_step_id, old.workflow_run_id));
   return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.status = 'running' then
+    perform 1 from collab.workflow_step_runs s
+     where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+       and s.job_id = new.id and s.status = 'queued'
+       for share;
+    if not found then
+      perform set_config('collab.workflow_jobs', 'on', true);
+      perform set_config('collab.workflow_orphans', 'on', true);
+    end if;
+  end if;
+  if collab._event_listeners_present() then
+    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
+                                                         'job_id', new.workflow_run_id)::text);
+  end if;
+  return new;
 end
 $$;
 
@@ -1185,6 +1221,38 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._refuse_step_dead_letter_retry() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  dead collab.jobs;
+begin
+  select * into dead from collab.jobs j where j.id = old.job_id;
+  if dead.workflow_run_id is not null
+     and not exists (select 1 from collab.jobs n
+                      where n.id = new.retried_job_id and n.workflow_run_id = dead.workflow_run_id
+                        and n.workflow_step_id = dead.workflow_step_id) then
+    perform collab._raise('CL412', format(
+      'cannot retry dead letter %s on its own: its job %s was step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+      old.id, dead.id, dead.workflow_step_id, dead.workflow_run_id));
+  end if;
+  return new;
+end
+$$;
+
+CREATE FUNCTION collab._refuse_step_job_retry() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._raise('CL412', format(
+    'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+    old.id, old.workflow_step_id, old.workflow_run_id));
+  return null;
+end
+$$;
+
 CREATE FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
@@ -1290,14 +1358,16 @@ CREATE FUNCTION collab._set_run_status(run_id uuid, status text, error text DEFA
     AS $$
 declare
   before text;
+  ended boolean := status in ('succeeded', 'failed', 'cancelled');
   r collab.workflow_runs;
 begin
   select x.status into before from collab.workflow_runs x where x.id = _set_run_status.run_id;
   update collab.workflow_runs u
      set status = _set_run_status.status,
          error = case when _set_run_status.status in ('failed', 'cancelled') then left(_set_run_status.error, 16384) end,
+         context = case when ended then collab_private._run_context(u.id) else u.context end,
          started_at = coalesce(u.started_at, now()),
-         completed_at = case when _set_run_status.status in ('succeeded', 'failed', 'cancelled') then now() end,
+         completed_at = case when ended then now() end,
          updated_at = now()
    where u.id = _set_run_status.run_id
   returning u.* into r;
@@ -1337,7 +1407,7 @@ begin
         'idempotency_key %s was already used for run %s of workflow %s with a different input',
         quote_literal(_start_run.idempotency_key), r.id, w.id));
     end if;
-    return jsonb_build_object('run', to_jsonb(r), 'created', false);
+    return jsonb_build_object('run', to_jsonb(collab_private._live_run(r)), 'created', false);
   end if;
 
   insert into collab.workflow_step_runs (run_id, step_id, executor_id, type, kind, position, predecessors,
@@ -1362,7 +1432,7 @@ begin
     'steps', (select jsonb_object_agg(s.step_id, s.type) from collab.workflow_step_runs s where s.run_id = r.id)));
   perform collab._advance_run(r.id);
   select * into r from collab.workflow_runs x where x.id = r.id;
-  return jsonb_build_object('run', to_jsonb(r), 'created', true);
+  return jsonb_build_object('run', to_jsonb(collab_private._live_run(r)), 'created', true);
 end
 $$;
 
@@ -2531,7 +2601,8 @@ CREATE FUNCTION collab.get_run_v1(run_id uuid) RETURNS SETOF collab.workflow_run
     AS $$
 begin
   perform collab_private._require_visible_run(run_id);
-  return query select * from collab.workflow_runs r where r.id = get_run_v1.run_id;
+  return query select l.* from collab.workflow_runs r, lateral collab_private._live_run(r) l
+                where r.id = get_run_v1.run_id;
 end
 $$;
 
@@ -3018,11 +3089,9 @@ begin
                                          then coalesce(data, '{}'::jsonb) end,
     'output_truncated', case when octet_length(coalesce(data, '{}'::jsonb)::text) > 65536 then true end,
     'resumed_by', auth.uid())));
-  update collab.workflow_runs u
-     set context = u.context || jsonb_build_object(s.step_id, coalesce(data, '{}'::jsonb)), updated_at = now()
-   where u.id = r.id;
   perform collab._advance_run(r.id);
-  return query select * from collab.workflow_runs u where u.id = r.id;
+  select * into r from collab.workflow_runs u where u.id = r.id;
+  return next collab_private._live_run(r);
 end
 $$;
 
@@ -3060,6 +3129,7 @@ begin
   with back as (
     update collab.workflow_step_runs s
        set status = 'pending', output = null, error = null, job_id = null, input = null,
+           attempts = s.attempts + coalesce((select j.attempts from collab.jobs j where j.id = o.job_id), 0),
            queued_at = null, started_at = null, completed_at = null, updated_at = now()
       from collab.workflow_step_runs o
      where s.run_id = r.id and o.run_id = s.run_id and o.step_id = s.step_id
@@ -3079,7 +3149,13 @@ begin
     from jsonb_array_elements(reset_steps) as e;
   perform collab._set_run_status(r.id, 'running');
   perform collab._advance_run(r.id);
-  return query select * from collab.workflow_runs u where u.id = r.id;
+  update collab.job_dead_letters d
+     set retried_at = now(), retried_job_id = s.job_id
+    from jsonb_array_elements(reset_steps) as e
+    join collab.workflow_step_runs s on s.run_id = r.id and s.step_id = e ->> 'step_id'
+   where d.job_id = (e ->> 'previous_job_id')::uuid and d.retried_at is null and s.job_id is not null;
+  select * into r from collab.workflow_runs u where u.id = r.id;
+  return next collab_private._live_run(r);
 end
 $$;
 
@@ -3092,26 +3168,45 @@ declare
   page jsonb;
   n integer;
   last_seq bigint;
+  rid uuid := run_events_after_v1.run_id;
+  after bigint := coalesce(run_events_after_v1.after_seq, 0);
 begin
   perform collab_private._check_range('page_size', page_size, 1, 10000);
-  if coalesce(after_seq, 0) < 0 then
+  if after < 0 then
     perform collab_private._raise('CL400', format('after_seq must be >= 0 (got %s)', after_seq));
   end if;
-  if run_id is null then
+  if rid is null then
     perform collab_private._raise('CL400', 'run_id is required');
   end if;
-  perform collab_private._require_visible_run(run_id);
+  perform collab_private._require_visible_run(rid);
   begin
     h := collab_private._event_horizon(after_seq, horizon_seq, horizon_xid::xid8);
   exception when invalid_text_representation then
     perform collab_private._raise('CL400', format('invalid horizon_xid %s', quote_literal(left(horizon_xid, 40))));
   end;
-  select coalesce(jsonb_agg(to_jsonb(e) - 'xact_id' order by e.seq), '[]'::jsonb), count(*), max(e.seq)
+  select coalesce(jsonb_agg(e.event order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
-    from (select * from collab.job_events x
-           where x.run_id = run_events_after_v1.run_id
-             and x.seq > coalesce(run_events_after_v1.after_seq, 0) and x.seq <= h.safe_seq
-           order by x.seq
+    from (select * from (
+            select x.seq, to_jsonb(x) - 'xact_id' as event
+              from collab.job_events x
+             where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
+            union all
+            select x.seq, jsonb_build_object(
+                     'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
+                     'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                     'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
+                                || (x.payload - 'lease_until' - 'previous_status'),
+                     'created_at', x.created_at, 'run_id', rid)
+              from collab.jobs j
+              join collab.job_events x on x.job_id = j.id
+             where j.workflow_run_id = rid
+               and x.event_type in ('claimed', 'retry_scheduled')
+               and x.seq > after and x.seq <= h.safe_seq
+               and not exists (select 1 from collab.job_events t
+                                where t.run_id = rid and t.seq < x.seq
+                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                  and t.payload ->> 'job_id' = j.id::text)) u
+           order by u.seq
            limit page_size) e;
   return jsonb_build_object(
     'events', page,
@@ -3133,9 +3228,9 @@ begin
   perform collab_private._require_visible_run(run_id);
   head := collab.job_events_head_v1();  -- first: the reads below see everything up to it
   return jsonb_build_object(
-    'run', (select to_jsonb(r) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
-    'steps', coalesce((select jsonb_agg(to_jsonb(s) order by s.position, s.step_id)
-                         from collab.workflow_step_runs s where s.run_id = run_snapshot_v1.run_id), '[]'::jsonb),
+    'run', (select to_jsonb(collab_private._live_run(r)) from collab.workflow_runs r where r.id = run_snapshot_v1.run_id),
+    'steps', coalesce((select jsonb_agg(to_jsonb(s)) from collab_private._live_steps(run_snapshot_v1.run_id) s),
+                      '[]'::jsonb),
     'cursor', head);
 end
 $$;
@@ -3164,10 +3259,10 @@ CREATE TABLE collab.workflow_step_runs (
     CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
     CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
-COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled';
+COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|cancelled (running: read from the step''s job)';
 
 CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_step_runs
     LANGUAGE plpgsql STABLE
@@ -3175,38 +3270,17 @@ CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_s
     AS $$
 begin
   perform collab_private._require_visible_run(run_id);
-  return query select * from collab.workflow_step_runs s where s.run_id = run_steps_v1.run_id
-                order by s.position, s.step_id;
+  return query select * from collab_private._live_steps(run_steps_v1.run_id);
 end
 $$;
 
 CREATE FUNCTION collab.runs_v1(workflow_id uuid DEFAULT NULL::uuid, executor_id text DEFAULT NULL::text, status text DEFAULT NULL::text, page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
-    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
-declare
-  c record;
-  rows jsonb;
-  n integer;
 begin
-  perform collab_private._check_range('page_size', page_size, 1, 1000);
-  if status is not null and status not in ('pending', 'running', 'paused', 'succeeded', 'failed', 'cancelled') then
-    perform collab_private._raise('CL400', 'status must be pending, running, paused, succeeded, failed or cancelled');
-  end if;
-  c := collab_private._cursor_decode(cursor);
-  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
-    into rows, n
-    from (select * from collab.workflow_runs r
-           where (runs_v1.workflow_id is null or r.workflow_id = runs_v1.workflow_id)
-             and (runs_v1.executor_id is null or r.executor_id = runs_v1.executor_id)
-             and (runs_v1.status is null or r.status = runs_v1.status)
-             and (c.ts is null
-                  or (c.id is null and r.created_at < c.ts)
-                  or (c.id is not null and (r.created_at, r.id) < (c.ts, c.id)))
-           order by r.created_at desc, r.id desc
-           limit page_size + 1) p;
-  return collab_private._page(rows, n, page_size);
+  return collab.runs_v2(workflow_id => runs_v1.workflow_id, executor_id => runs_v1.executor_id,
+                        status => runs_v1.status, page_size => runs_v1.page_size, cursor => runs_v1.cursor);
 end
 $$;
 
@@ -3228,7 +3302,11 @@ begin
     perform collab_private._raise('CL400', 'until must not be before since');
   end if;
   c := collab_private._cursor_decode(cursor);
-  select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
+  select coalesce(jsonb_agg(to_jsonb(p) || case when p.status in ('pending', 'running', 'paused')
+                                                 then jsonb_build_object('context', collab_private._run_context(p.id))
+                                                 else '{}'::jsonb end
+                            order by p.created_at desc, p.id desc), '[]'::jsonb),
+         count(*)
     into rows, n
     from (select * from collab.workflow_runs r
            where (runs_v2.workflow_id is null or r.workflow_id = runs_v2.workflow_id)
@@ -3719,6 +3797,8 @@ CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (exe
 
 CREATE INDEX workflows_parent_idx ON collab.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
 
+CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_dead_letters FOR EACH ROW WHEN (((old.retried_at IS NULL) AND (new.retried_at IS NOT NULL) AND (old.job_id IS NOT NULL))) EXECUTE FUNCTION collab._refuse_step_dead_letter_retry();
+
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
@@ -3731,7 +3811,11 @@ CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCIN
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
 
-CREATE TRIGGER jobs_workflow_flag BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND ((new.status <> old.status) OR (new.attempts <> old.attempts)))) EXECUTE FUNCTION collab._jobs_workflow_flag();
+CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (((new.status = 'running'::text) AND (new.attempts > old.attempts)) OR ((old.status = 'running'::text) AND (new.status = 'queued'::text))))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
+
+CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
+
+CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
@@ -3902,6 +3986,8 @@ REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_before_delete() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION collab._jobs_workflow_claimed() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._jobs_workflow_flag() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
@@ -3926,6 +4012,10 @@ GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO 
 
 REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab._refuse_step_dead_letter_retry() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._refuse_step_job_retry() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) FROM PUBLIC;
 

@@ -55,11 +55,12 @@ WORKFLOW_STATUSES = frozenset({"draft", "published", "archived"})
 RUN_STATUSES = frozenset({"pending", "running", "paused", "succeeded", "failed", "cancelled"})
 #: Run statuses after which a run does nothing more (a failed one may be retried).
 FINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-#: Every value of ``collab.workflow_step_runs.status``.
+#: Every value of ``collab.workflow_step_runs.status`` as the RPCs report it (the table
+#: holds ``queued`` while the step's job runs; ``run_steps_v1`` says ``running``).
 STEP_STATUSES = frozenset({"pending", "queued", "running", "waiting", "succeeded", "failed",
-                           "skipped", "cancelled"})
+                           "cancelled"})
 #: Step statuses that let the run go on past the step.
-DONE_STEP_STATUSES = frozenset({"succeeded", "skipped"})
+DONE_STEP_STATUSES = frozenset({"succeeded"})
 #: How a run was started.
 TRIGGER_TYPES = frozenset({"manual", "webhook", "schedule"})
 #: What a catalog step does: enqueue a collab job, or wait for a resume.

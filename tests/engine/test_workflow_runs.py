@@ -4,12 +4,15 @@ checks, and the event log replaying to the tables."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from typing import Any
 
+import psycopg
 import pytest
 
+from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
 from support import Caller
 from workflow_support import (DIAMOND, EXECUTOR, chain, claim, complete, drain, in_threads, outcome,
                               published, replay, run, run_events, start, statuses, steps, sqlstate)
@@ -183,6 +186,33 @@ def test_retry_reruns_only_the_failed_and_cancelled_steps(owner: Caller) -> None
     assert event["payload"]["previous_error"] == "step B failed: boom"
 
 
+def test_a_step_job_is_retried_through_its_run_only(owner: Caller) -> None:
+    """retry_job_v1 and dlq_retry_v1 of a step's job are refused (a copy would run
+    detached from its run); retry_run_v1 re-runs the step and settles its dead letter."""
+    setup = _failing_run(owner)
+    run_id, b_job = setup["run"]["id"], setup["jobs"]["B"]["id"]
+    [letter] = owner.sql("select id from collab.job_dead_letters where job_id = %s", (b_job,))
+    with sqlstate("CL412", f"was step B of run {run_id}; retry the run (retry_run_v1)"):
+        owner.rpc("dlq_retry_v1", dead_letter_id=letter["id"])
+    with sqlstate("CL412", f"it is step B of run {run_id}; retry the run (retry_run_v1)"):
+        owner.rpc("retry_job_v1", job_id=b_job)
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_run_id is null")[0]["n"] == 0
+    assert run(owner, run_id)["status"] == "failed"
+    assert owner.sql("select retried_at from collab.job_dead_letters where id = %s", (letter["id"],)) == \
+        [{"retried_at": None}]
+
+    owner.rpc("retry_run_v1", run_id=run_id)
+    new_b = steps(owner, run_id)["B"]["job_id"]
+    assert new_b is not None and new_b != b_job
+    settled = owner.sql("select retried_at, retried_job_id from collab.job_dead_letters where id = %s",
+                        (letter["id"],))[0]
+    assert settled["retried_at"] is not None and settled["retried_job_id"] == new_b
+    assert owner.rpc("dlq_retry_v1", dead_letter_id=letter["id"]) == [{"job_id": new_b, "queued": False}]
+    assert sorted(drain(owner)) == ["B", "C", "D"]
+    assert run(owner, run_id)["status"] == "succeeded"
+    assert steps(owner, run_id)["B"]["attempts"] == 2  # the dead job's claim and the new job's
+
+
 def test_sixteen_concurrent_starts_with_one_key_make_one_run(owner: Caller, db_url: str) -> None:
     wf = published(owner, DIAMOND)
 
@@ -229,6 +259,36 @@ def test_input_is_checked_against_the_input_schema(owner: Caller) -> None:
     assert owner.sql("select count(*) as n from collab.workflow_runs")[0]["n"] == 1
 
 
+@pytest.mark.parametrize(("value", "error"), [
+    ({"mode": "slow"}, "input.mode: must be one of [\"fast\", \"safe\"]"),
+    ({"version": 2}, "input.version: must be 1"),
+    ({"depth": 0}, "input.depth: must be at least 1"),
+    ({"depth": 11}, "input.depth: must be at most 10"),
+    ({"ratio": 0}, "input.ratio: must be more than 0"),
+    ({"ratio": 1}, "input.ratio: must be less than 1"),
+    ({"name": ""}, "input.name: must have at least 1 characters"),
+    ({"name": "abcdé"}, "input.name: must have at most 4 characters"),
+    ({"tags": []}, "input.tags: must have at least 1 items"),
+    ({"tags": [1, 2, 3]}, "input.tags: must have at most 2 items"),
+])
+def test_sql_checks_the_stated_schema_keywords_for_every_caller(owner: Caller, value: dict[str, Any],
+                                                                 error: str) -> None:
+    """Webhooks, schedules and direct RPC calls never pass through the SDK's jsonschema
+    check, so SQL holds the stated subset on the input's top-level properties."""
+    schema = {"type": "object", "properties": {
+        "mode": {"enum": ["fast", "safe"]}, "version": {"const": 1},
+        "depth": {"type": "integer", "minimum": 1, "maximum": 10},
+        "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "name": {"type": "string", "minLength": 1, "maxLength": 4},
+        "tags": {"type": "array", "minItems": 1, "maxItems": 2}}}
+    wf = published(owner, DIAMOND, input_schema=schema)
+    with sqlstate("CL400", error) as info:
+        owner.rpc("start_run_v1", workflow_id=wf["id"], input=value)
+    assert info.value.diag.message_detail is not None and len(json.loads(info.value.diag.message_detail)) == 1
+    ok = {"mode": "safe", "version": 1, "depth": 10, "ratio": 0.5, "name": "abcd", "tags": ["x", "y"]}
+    assert start(owner, wf["id"], input=ok)["status"] == "running"
+
+
 def test_event_log_replays_to_the_tables(owner: Caller) -> None:
     wf = published(owner, {"nodes": DIAMOND["nodes"] + [{"id": "ok", "type": "approval"}],
                            "edges": DIAMOND["edges"] + [{"id": "dok", "source": "D", "target": "ok"}]})
@@ -263,6 +323,23 @@ def test_snapshot_then_follow_misses_nothing(owner: Caller) -> None:
     assert all(e["seq"] > snap["cursor"] for e in page["events"])
 
 
+def test_a_claim_and_a_scheduled_retry_wake_the_run_watchers(owner: Caller, db_url: str) -> None:
+    """step_running and step_queued are the job's own events (job_id = the job), so the
+    claim's trigger sends the hint that names the run, while someone listens."""
+    wf = published(owner, chain(("a", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+        listener.execute("listen collab_events")
+        [job] = claim(owner)
+        owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="again", retry_delay_seconds=0)
+        hints = [json.loads(n.payload) for n in listener.notifies(timeout=0.5)]
+    for_run = [h for h in hints if h.get("job_id") == run_id]
+    assert len(for_run) == 2 and {h["executor_id"] for h in for_run} == {EXECUTOR}
+    kinds = [e["event_type"] for e in run_events(owner, run_id)]
+    assert kinds[-2:] == ["step_running", "step_queued"]
+
+
 def test_runs_list_filters_and_pages(owner: Caller) -> None:
     wf = published(owner, chain(("a", "t.step")))
     ids = [start(owner, wf["id"])["id"] for _ in range(3)]
@@ -276,22 +353,31 @@ def test_runs_list_filters_and_pages(owner: Caller) -> None:
 
 
 def test_plain_jobs_never_enter_the_workflow_trigger(owner: Caller) -> None:
-    """The jobs triggers' WHEN clauses keep plain jobs out of PL/pgSQL entirely."""
+    """The jobs triggers' WHEN clauses keep plain jobs out of PL/pgSQL entirely, and a
+    step's claim runs only the row check (no statement trigger: nothing to write)."""
     wf = published(owner, chain(("a", "t.step")))
-    calls = """select coalesce(pg_stat_get_xact_function_calls('collab._jobs_workflow_after_update'::regproc), 0)
-                    + coalesce(pg_stat_get_xact_function_calls('collab._jobs_workflow_flag'::regproc), 0) as n"""
+    functions = ("_jobs_workflow_claimed", "_jobs_workflow_flag", "_jobs_workflow_after_update")
+    calls = "select " + ", ".join(
+        f"coalesce(pg_stat_get_xact_function_calls('collab.{f}'::regproc), 0) as {f}" for f in functions)
+
+    def counted() -> tuple[int, ...]:
+        row = owner.conn.execute(calls).fetchone()
+        return tuple(row[f] for f in functions)
+
     with owner.conn.transaction():
         owner.conn.execute("set local track_functions = 'all'")
         owner.conn.execute("select * from collab.assign_job_v1(type => 'plain', executor_id => 'ex')")
         job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
                                  ).fetchone()
         owner.conn.execute("select * from collab.complete_job_v1(job_id => %s, worker_id => 'w')", (job["id"],))
-        assert owner.conn.execute(calls).fetchone()["n"] == 0
+        assert counted() == (0, 0, 0)
         owner.conn.execute("select collab.start_run_v1(workflow_id => %s)", (wf["id"],))
         job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
                                  ).fetchone()
         assert job["workflow_step_id"] == "a"
-        assert owner.conn.execute(calls).fetchone()["n"] == 2
+        assert counted() == (1, 0, 0)
+        owner.conn.execute("select * from collab.complete_job_v1(job_id => %s, worker_id => 'w')", (job["id"],))
+        assert counted() == (1, 1, 1)
 
 
 def test_active_step_jobs_are_not_deleted(owner: Caller) -> None:

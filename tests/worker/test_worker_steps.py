@@ -106,6 +106,71 @@ async def test_a_config_that_does_not_validate_fails_the_step_for_good(
     assert step.status == "failed" and step.attempts == 1 and "greeting" in (step.error or "")
 
 
+async def test_cancelling_a_run_aborts_its_running_step_and_starts_no_successor(
+        start_worker: Any, service: AsyncCollabClient) -> None:
+    started, aborted = asyncio.Event(), asyncio.Event()
+    calls: Counter[str] = Counter()
+
+    def register(worker: Worker) -> None:
+        @worker.step("t.wait", title="Wait")
+        async def wait(step: Step[dict[str, Any], dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
+            calls[step.step_id] += 1
+            started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                aborted.set()
+                raise
+            return {"waited": True}
+
+    worker = await start_worker(register, lease_seconds=3)
+    await registered(service, "t.wait")
+    flow = Flow()
+    first = flow.step("first", "t.wait")
+    flow.step("second", "t.wait", after=[first])
+    workflow = await _publish(service, flow.definition())
+    run_id = (await service.workflows.start(workflow.id)).run.id
+    await asyncio.wait_for(started.wait(), timeout=20)
+    assert [s.status for s in await service.workflows.steps(run_id)] == ["running", "pending"]
+    cancelled = await service.workflows.cancel(run_id, reason="stop")
+    assert cancelled.status == "cancelled"
+    # The worker learns it at its next lease extension (a third of the lease) and aborts
+    # the handler, as on any lost lease.
+    await asyncio.wait_for(aborted.wait(), timeout=10)
+
+    async def settled() -> bool:
+        return worker.stats.get("lost", 0) == 1
+    await eventually(settled, timeout=10)
+    await asyncio.sleep(1.0)  # time for a successor to be (wrongly) claimed
+    assert calls == {"first": 1}
+    assert [s.status for s in await service.workflows.steps(run_id)] == ["cancelled", "cancelled"]
+    jobs = await service.jobs_recent(executor_id="ex", type="t.wait")
+    assert [j.status for j in jobs.items] == ["cancelled"]
+
+
+async def test_three_workers_and_a_direct_call_fire_a_due_schedule_once(
+        start_worker: Any, service: AsyncCollabClient, owner: Caller) -> None:
+    flow = Flow()
+    flow.step("gate", "approval")
+    workflow = await _publish(service, flow.definition())
+    schedule = await service.workflows.create_schedule(workflow.id, "* * * * *", input={"from": "cron"})
+    owner.sql("update collab.workflow_schedules set next_fire_at = date_trunc('minute', now()) - interval '1 minute'"
+              " where id = %s", (schedule.id,))
+    # Every worker fires its executor's due schedules as it starts; the direct call races them.
+    workers = await asyncio.gather(*(start_worker(lambda w: None) for _ in range(3)))
+    direct = await service.workflows.fire_due_schedules(executor_id="ex")
+
+    async def fired() -> bool:
+        return bool(owner.sql("select 1 from collab.workflow_schedules where id = %s and last_run_id is not null",
+                              (schedule.id,)))
+    await eventually(fired, timeout=10)
+    await asyncio.sleep(1.0)  # every worker's first firing has run
+    runs = owner.sql("select trigger_type, input, schedule_id from collab.workflow_runs")
+    assert [(r["trigger_type"], r["input"], str(r["schedule_id"])) for r in runs] == \
+        [("schedule", {"from": "cron"}, str(schedule.id))]
+    assert [one.created for one in direct] in ([], [True], [False]) and len(workers) == 3
+
+
 @pytest.mark.slow
 def test_a_worker_killed_inside_a_step_loses_nothing(spawn: Any, owner: Caller, db_url: str) -> None:
     first = spawn(APP_LEASE="2", APP_CONCURRENCY="1")
