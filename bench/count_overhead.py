@@ -15,7 +15,9 @@ the run also measures it from inside the server, which noise cannot fake: with
 ``track_functions = 'pl'``, the time spent in the count trigger (``_jobs_count_changes``,
 folds included) as a share of the time spent in the RPCs that fired it (claims,
 completes, enqueues: their ``total_time`` includes their statements' triggers), over
-the "on" drains. Results go to stdout and bench/results/count_overhead.json (not
+the "on" drains; and the server's CPU seconds per drained job, on and off: the
+postmaster's reaped children's CPU (``/proc/<postmaster>/stat`` cutime + cstime) across
+each drain, whose worker connections' backends exit when it ends. Results go to stdout and bench/results/count_overhead.json (not
 committed).
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -41,6 +44,22 @@ def set_counts(url: str, on: bool) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for name in TRIGGERS:
             conn.execute(f"alter table collab.jobs {'enable' if on else 'disable'} trigger {name}")
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(url: str) -> int:
+    """The postmaster: the parent of a backend."""
+    with psycopg.connect(url) as conn:
+        backend = conn.execute("select pg_backend_pid()").fetchone()[0]
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the exited children ``pid`` has waited for (cutime + cstime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / TICK
 
 
 RPCS = ("claim_one_job_v3", "complete_job_v1", "claim_jobs_v1", "complete_jobs_v1", "assign_jobs_v1")
@@ -77,11 +96,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     figures: dict[str, dict[str, list[float]]] = {
-        mode: {"on": [], "off": []} for mode in ("enqueue_batch1000", "drain_single", "drain_batch")}
+        mode: {"on": [], "off": []} for mode in ("enqueue_batch1000", "drain_single", "drain_batch",
+                                                 "cpu_us_per_job_single", "cpu_us_per_job_batch")}
     trigger_ms = rpc_ms = fold_ms = events_ms = 0.0
     with bench_server() as (_admin, url):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("alter database bench set track_functions = 'pl'")
+        postmaster = postmaster_pid(url)
         n = 0
         for r in range(args.rounds):
             for on in ((False, True) if r % 2 == 0 else (True, False)):
@@ -92,7 +113,12 @@ def main() -> None:
                     executor = f"bench-{n}"
                     reset_function_stats(url)
                     figures["enqueue_batch1000"][side].append(enqueue(url, executor, args.jobs))
+                    time.sleep(0.5)  # the enqueue's backend is reaped before the window opens
+                    cpu = reaped_cpu_seconds(postmaster)
                     figures[f"drain_{mode}"][side].append(drain(url, executor, args.jobs, args.workers, mode))
+                    time.sleep(0.5)  # and the drain's backends before it closes
+                    figures[f"cpu_us_per_job_{mode}"][side].append(
+                        (reaped_cpu_seconds(postmaster) - cpu) / args.jobs * 1e6)
                     if on:
                         time.sleep(0.6)  # the backends' function stats reach the collector
                         ms = function_ms(url)
@@ -106,7 +132,7 @@ def main() -> None:
     for name, sides in figures.items():
         on, off = statistics.median(sides["on"]), statistics.median(sides["off"])
         report[name] = {"on": on, "off": off, "ratio_on_off": on / off, "samples": sides}
-        print(f"{name:20} off {off:9.0f}/s  on {on:9.0f}/s  on/off {on / off:.3f}")
+        print(f"{name:22} off {off:9.1f}  on {on:9.1f}  on/off {on / off:.3f}")
     share = trigger_ms / rpc_ms if rpc_ms else float("nan")
     report["trigger_share_of_rpc_time"] = {"trigger_ms": trigger_ms, "fold_ms": fold_ms, "rpc_ms": rpc_ms,
                                            "share": share, "event_log_triggers_ms": events_ms}

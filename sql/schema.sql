@@ -935,7 +935,7 @@ begin
      group by 1, 2, 3, 4
     having sum(r.d) <> 0;
   end if;
-  if random() < 1.0 / 64 then
+  if random() < 1.0 / 512 then
     perform collab._fold_job_counts();
   end if;
   return null;

@@ -5,7 +5,7 @@
 -- serialise concurrent workers on that row. Instead every statement that inserts,
 -- updates or deletes jobs *appends* its net change, one row per (executor, type, status,
 -- minute) it moved, to `job_count_deltas` (no index, no key: writers never meet), and
--- the deltas are folded into `job_counts` now and then (by a writer's statement, 1 in 64
+-- the deltas are folded into `job_counts` now and then (by a writer's statement, 1 in 512
 -- at random, if no other fold is running: `pg_try_advisory_xact_lock`). A read sums both
 -- tables in one snapshot, and a fold moves rows from one to the other in one transaction,
 -- so a read is exact whenever it happens. The trigger reads only the transition tables:
@@ -123,7 +123,7 @@ begin
      group by 1, 2, 3, 4
     having sum(r.d) <> 0;
   end if;
-  if random() < 1.0 / 64 then
+  if random() < 1.0 / 512 then
     perform collab._fold_job_counts();
   end if;
   return null;
