@@ -53,7 +53,7 @@ def postmaster_pid(url: str) -> int:
     """The postmaster: the parent of a backend."""
     with psycopg.connect(url) as conn:
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def reaped_cpu_seconds(pid: int) -> float:

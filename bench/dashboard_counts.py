@@ -22,7 +22,10 @@ Each query runs ``--repeat`` times; the figure is its median in ms:
 - ``jobs_list_v1`` page 1 (50) of ``queued`` and of everything, and the page at offset
   ``size / 40`` of everything, for ``ex-0``, as the member; ``jobs_list_after_v1``: the
   same deep page by cursor (after that row), of everything and of ``queued``, and its
-  first page of everything (what ``GET /api/jobs`` now reads for a first page).
+  first page of everything (what ``GET /api/jobs`` now reads for a first page);
+- through one ``collab serve`` as the member (a JWT): the overview's three reads
+  (``/api/jobs/stats``, ``/api/collab/metrics/overview``, ``/api/collab/metrics/throughput``)
+  one after another, and ``GET /api/jobs`` (page 1, unfiltered).
 
 Results go to stdout and bench/results/dashboard_counts.json (not committed).
 """
@@ -42,7 +45,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT.parent / "tests")]
 
+import httpx  # noqa: E402
 import psycopg  # noqa: E402
+
+from collab_sdk.auth.tokens import mint_token  # noqa: E402
+from dashboard_live import SECRET, free_port, start_serve  # noqa: E402
 
 from collab_sdk.local.embedded import EmbeddedPostgres  # noqa: E402
 from collab_sdk.local.migrate import migrate  # noqa: E402
@@ -135,6 +142,34 @@ def measure(owner: Caller, member: Caller, size: int, repeat: int) -> dict[str, 
     return {**figures, **{f"{k} / count(*)": v / anchor for k, v in figures.items() if k != "count(*)"}}
 
 
+OVERVIEW_READS = (("/api/jobs/stats", {"executorId": "ex-0"}),
+                  ("/api/collab/metrics/overview", {"executorId": "ex-0"}),
+                  ("/api/collab/metrics/throughput", {"executorId": "ex-0", "minutes": 60}))
+
+
+def measure_http(http: httpx.Client, repeat: int) -> dict[str, float]:
+    """The overview's three reads through ``collab serve`` as the member (JWT), one after
+    another (the page sends them together): median ms of the three, and of page 1 of
+    the unfiltered job list."""
+    def overview() -> None:
+        for path, params in OVERVIEW_READS:
+            assert http.get(path, params=params).status_code == 200
+
+    def first_page() -> None:
+        assert http.get("/api/jobs", params={"executorId": "ex-0"}).status_code == 200
+
+    figures = {}
+    for name, call in (("HTTP overview (3 reads) member", overview), ("HTTP GET /api/jobs page 1 member", first_page)):
+        call()
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            call()
+            samples.append((time.perf_counter() - started) * 1000)
+        figures[name] = statistics.median(samples)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -154,17 +189,25 @@ def main() -> None:
             owner, member = Caller(url), Caller(url, role="authenticated", user_id=uuid.uuid4())
             owner.sql(COUNTING_STATS_V1)
             add_members(owner, member.user_id, {"ex-0": "admin"})
+            port = free_port()
+            serve = start_serve(url, port, Path(tmp) / "serve.log")
+            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                headers={"Authorization": f"Bearer {mint_token(SECRET, sub=str(member.user_id))}"})
             done = 0
             for size in sizes:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(INSERT, (done + 1, size))
                     conn.execute("vacuum (analyze) collab.jobs")
                 done = size
-                results[str(size)] = figures = measure(owner, member, size, args.repeat)
+                results[str(size)] = figures = {**measure(owner, member, size, args.repeat),
+                                                **measure_http(http, args.repeat)}
                 print(f"{size:>9} jobs:")
                 for k, v in figures.items():
                     if "/ count(*)" not in k:
                         print(f"    {k:52} {v:9.2f} ms  {v / figures['count(*)']:6.2f}x count(*)")
+            http.close()
+            serve.terminate()
+            serve.wait(15)
         finally:
             server.stop("immediate")
     out = ROOT / "results" / "dashboard_counts.json"

@@ -103,6 +103,17 @@ async def dashboard(http: httpx.AsyncClient, token: str, since: int, committed: 
         refreshing.clear()
 
     params = {"executorId": EXECUTOR, "since": since, "timeout": 300}
+    try:
+        await follow(http, auth, params, committed, events, waiting, refreshing, refresh_loop, ready)
+    finally:
+        for task in refreshing:
+            task.cancel()
+
+
+async def follow(http: httpx.AsyncClient, auth: dict[str, str], params: dict[str, Any], committed: dict[str, float],
+                 events: list[float], waiting: list[str], refreshing: list[asyncio.Task[None]],
+                 refresh_loop: Any, ready: asyncio.Event) -> None:
+    """Read the stream; note each event and start a refresh unless one is running."""
     async with http.stream("GET", "/api/collab/events/stream", params=params,
                            headers={**auth, "Accept": "text/event-stream"}) as response:
         assert response.status_code == 200, await response.aread()
