@@ -9,7 +9,8 @@ the same run:
   ``GET /api/collab/events/stream?executorId=`` (Server-Sent Events, a member's JWT in
   ``Authorization``), and on events refreshes as the page does — one refresh at a time,
   events during it make one more after it — reading the counts (``GET /api/jobs/stats``,
-  ``--refresh stats``) or all ten reads of dashboard.js's refresh (``--refresh page``);
+  ``--refresh stats``) or what dashboard.js's refresh reads (``--refresh page``: seven
+  reads, and the overview's three at most every 3 s);
 - a producer commits one enqueue (``assign_job_v1``, autocommit) every ``--interval``
   seconds and notes the time its commit returned;
 - per dashboard and commit: *event* = the event's arrival − the commit, *update* = the end
@@ -71,16 +72,22 @@ def start_serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.1)
 
 
-def page_reads(refresh: str) -> list[tuple[str, dict[str, Any]]]:
-    """What one refresh reads: the counts only, or everything dashboard.js's refresh reads."""
+OVERVIEW_S = 3.0  # dashboard.js's OVERVIEW_MS
+
+
+def page_reads(refresh: str, overview: bool) -> list[tuple[str, dict[str, Any]]]:
+    """What one refresh reads: the counts only, or what dashboard.js's refresh reads (its
+    seven reads, and the overview's three when ``overview``: at most every OVERVIEW_S)."""
     ex = {"executorId": EXECUTOR}
     if refresh == "stats":
         return [("/api/jobs/stats", ex)]
-    return [("/api/jobs/stats", ex), *(("/api/jobs", {**ex, "status": s, "limit": n}) for s, n in
-            (("claimed", 50), ("pending", 50), ("completed", 20), ("failed", 20))),
-            ("/api/collab/dlq", {**ex, "limit": 50, "includeRetried": "false"}), ("/api/collab/workers/active", ex),
-            ("/api/collab/metrics/overview", ex), ("/api/jobs", {**ex, "limit": 50}),
-            ("/api/collab/metrics/throughput", {**ex, "minutes": 60})]
+    reads = [("/api/jobs/stats", ex), *(("/api/jobs", {**ex, "status": s, "limit": n}) for s, n in
+             (("claimed", 50), ("pending", 50), ("completed", 20), ("failed", 20))),
+             ("/api/collab/dlq", {**ex, "limit": 50, "includeRetried": "false"}), ("/api/jobs", {**ex, "limit": 50})]
+    if overview:
+        reads += [("/api/collab/workers/active", ex), ("/api/collab/metrics/overview", ex),
+                  ("/api/collab/metrics/throughput", {**ex, "minutes": 60})]
+    return reads
 
 
 async def dashboard(http: httpx.AsyncClient, token: str, since: int, committed: dict[str, float],
@@ -90,13 +97,17 @@ async def dashboard(http: httpx.AsyncClient, token: str, since: int, committed: 
     auth = {"Authorization": f"Bearer {token}"}
     waiting: list[str] = []  # jobs whose events arrived since the last refresh began
     refreshing: list[asyncio.Task[None]] = []
+    overview_at = [0.0]
 
     async def refresh_loop() -> None:
         while waiting:
             batch = waiting[:]
             waiting.clear()
+            overview = time.perf_counter() - overview_at[0] >= OVERVIEW_S
+            if overview:
+                overview_at[0] = time.perf_counter()
             answers = await asyncio.gather(*(http.get(path, params=params, headers=auth)
-                                             for path, params in page_reads(refresh)))
+                                             for path, params in page_reads(refresh, overview)))
             assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
             done = time.perf_counter()
             updates.extend(done - committed[j] for j in batch)

@@ -12,7 +12,7 @@
     seq: 0, generation: 0, abort: null, refreshing: false, dirty: false, timer: null,
     // The job list pages by cursor: `cursor` is the current page's (null: the first),
     // `cursors` those of the pages before it (Previous pops one), `nextCursor` the next's.
-    cursor: null, cursors: [], nextCursor: null, selected: new Set(),
+    cursor: null, cursors: [], nextCursor: null, selected: new Set(), overviewAt: 0, overviewTimer: null,
     filter: { status: "", type: "" }, detail: null, workers: [], jobs: {},
     // For tests and the curious: what the page has done.
     counters: { refreshes: 0, connects: 0, events: 0 },
@@ -262,25 +262,20 @@
     const ex = state.executor;
     try {
       const list = (status, limit) => api("GET", "/api/jobs?" + q({ executorId: ex, status, limit }));
-      const [stats, claimed, pending, completed, failed, dlq, workers, metrics, all, throughput] = await Promise.all([
+      const [stats, claimed, pending, completed, failed, dlq, all] = await Promise.all([
         api("GET", "/api/jobs/stats" + scope()), list("claimed", 50), list("pending", 50),
         list("completed", 20), list("failed", 20),
         api("GET", "/api/collab/dlq?" + q({ executorId: ex, limit: 50, includeRetried: "false" })),
-        api("GET", "/api/collab/workers/active?" + q({ executorId: ex })),
-        api("GET", "/api/collab/metrics/overview?" + q({ executorId: ex })),
         api("GET", "/api/jobs?" + q({ executorId: ex, status: state.filter.status, type: state.filter.type,
                                      limit: PAGE, cursor: state.cursor })),
-        api("GET", "/api/collab/metrics/throughput?" + q({ executorId: ex, minutes: 60 })),
       ]);
       if (ex !== state.executor) return;
       state.jobs = {};
       renderSections(claimed.jobs, pending.jobs, completed.jobs, failed.jobs);
       renderStats(stats.stats, renderDlq(dlq));
-      renderWorkers(workers.items);
-      renderMetrics(metrics);
       renderAll(all);
-      renderThroughput(throughput.items);
       document.body.dataset.loaded = "1";
+      overviewSoon();
       if (state.detail) await loadDetail(state.detail);
     } catch (err) {
       if (!refused(err)) notice("Cannot reach the API: " + err.message);
@@ -293,6 +288,38 @@
   function refreshSoon() {
     if (state.timer) return;
     state.timer = setTimeout(() => { state.timer = null; refresh(); }, 60);
+  }
+
+  // The overview (metrics, throughput per minute, workers) changes slowly: events refresh
+  // it at most once per OVERVIEW_MS (at once after a quiet spell, else when the interval
+  // ends), so a busy queue watched by many pages costs the server 7 reads per event
+  // instead of 10. Still no timer while nothing happens.
+  const OVERVIEW_MS = 3000;
+  async function refreshOverview() {
+    const ex = state.executor;
+    try {
+      const [workers, metrics, throughput] = await Promise.all([
+        api("GET", "/api/collab/workers/active?" + q({ executorId: ex })),
+        api("GET", "/api/collab/metrics/overview?" + q({ executorId: ex })),
+        api("GET", "/api/collab/metrics/throughput?" + q({ executorId: ex, minutes: 60 })),
+      ]);
+      if (ex !== state.executor) return;
+      renderWorkers(workers.items);
+      renderMetrics(metrics);
+      renderThroughput(throughput.items);
+    } catch (err) {
+      if (!refused(err)) notice("Cannot reach the API: " + err.message);
+    }
+  }
+
+  function overviewSoon() {
+    if (state.overviewTimer) return;
+    const wait = Math.max(0, state.overviewAt + OVERVIEW_MS - Date.now());
+    state.overviewTimer = setTimeout(() => {
+      state.overviewTimer = null;
+      state.overviewAt = Date.now();
+      refreshOverview();
+    }, wait);
   }
 
   // -- bulk actions: a selection, or everything matching the list's filter --------------
@@ -470,6 +497,7 @@
       setLive("offline", "offline");
       return;
     }
+    state.overviewAt = 0;  // another executor or token: its overview at once
     await refresh();
     follow(generation);
   }
