@@ -64,6 +64,17 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._bulk_match(executor_id text, job_ids uuid[], statuses text[], type text) RETURNS TABLE(id uuid, status text)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select j.id, j.status from collab.jobs j
+   where j.executor_id = _bulk_match.executor_id
+     and (_bulk_match.job_ids is null or j.id = any (_bulk_match.job_ids))
+     and (_bulk_match.statuses is null or j.status = any (_bulk_match.statuses))
+     and (_bulk_match.type is null or j.type = _bulk_match.type)
+$$;
+
 CREATE FUNCTION collab._caller_can_see(executor_id text) RETURNS boolean
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -590,6 +601,38 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._fold_job_counts() RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  moved bigint;
+begin
+  if current_setting('transaction_isolation') <> 'read committed'
+     or not pg_try_advisory_xact_lock(6176005410530163404) then
+    return 0;
+  end if;
+  with gone as (
+    delete from collab.job_count_deltas returning executor_id, type, status, minute, n
+  ), aged as (
+    delete from collab.job_counts c
+     where c.minute > '-infinity' and c.minute < now() - interval '3 hours'
+    returning executor_id, type, status, minute, n
+  ), folded as (
+    insert into collab.job_counts as c (executor_id, type, status, minute, n)
+    select x.executor_id, x.type, x.status,
+           case when x.minute < now() - interval '3 hours' then '-infinity' else x.minute end,
+           sum(x.n)
+      from (select * from gone union all select * from aged) x
+     group by 1, 2, 3, 4
+    on conflict (executor_id, type, status, minute) do update set n = c.n + excluded.n
+  )
+  select count(*) into moved from gone;
+  delete from collab.job_counts c where c.n = 0;
+  return moved;
+end
+$$;
+
 CREATE FUNCTION collab._hmac_sha256(key bytea, message bytea) RETURNS bytea
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -899,6 +942,56 @@ begin
     from changed c
    where c.status = 'queued' and c.old_status <> 'queued' and c.next_run_at <= now();
   perform collab._notify_claimable(woken);
+  return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_count_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    insert into collab.job_count_deltas (executor_id, type, status, minute, n)
+    select r.executor_id, r.type, r.status,
+           case when r.finished_at is null or r.status not in ('succeeded', 'failed', 'cancelled')
+                then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
+           count(*)
+      from new_rows r group by 1, 2, 3, 4;
+  elsif tg_op = 'DELETE' then
+    insert into collab.job_count_deltas (executor_id, type, status, minute, n)
+    select r.executor_id, r.type, r.status,
+           case when r.finished_at is null or r.status not in ('succeeded', 'failed', 'cancelled')
+                then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
+           -count(*)
+      from old_rows r group by 1, 2, 3, 4;
+  else
+    -- Rows whose key did not change (a lease extension) cancel out and add nothing.
+    insert into collab.job_count_deltas (executor_id, type, status, minute, n)
+    select r.executor_id, r.type, r.status,
+           case when r.finished_at is null or r.status not in ('succeeded', 'failed', 'cancelled')
+                then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
+           sum(r.d)
+      from (select n.executor_id, n.type, n.status, n.finished_at, 1 as d from new_rows n
+            union all
+            select o.executor_id, o.type, o.status, o.finished_at, -1 from old_rows o) r
+     group by 1, 2, 3, 4
+    having sum(r.d) <> 0;
+  end if;
+  if random() < 1.0 / 512 then
+    perform collab._fold_job_counts();
+  end if;
+  return null;
+end
+$$;
+
+CREATE FUNCTION collab._jobs_count_truncate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from collab.job_count_deltas;
+  delete from collab.job_counts;
   return null;
 end
 $$;
@@ -2702,6 +2795,132 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.jobs_bulk_v1(action text, executor_id text, job_ids uuid[] DEFAULT NULL::uuid[], statuses text[] DEFAULT NULL::text[], type text DEFAULT NULL::text, reason text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  answer jsonb;
+begin
+  if action is null or action not in ('retry', 'cancel', 'delete') then
+    perform collab._raise('CL400', format('action must be retry, cancel or delete (got %s)',
+                                          coalesce(quote_literal(left(action, 50)), 'null')));
+  end if;
+  perform collab._check_name('executor_id', executor_id);
+  if statuses is not null and (cardinality(statuses) = 0 or not statuses <@
+      array['queued', 'running', 'succeeded', 'failed', 'cancelled']) then
+    perform collab._raise('CL400', 'statuses must be a non-empty subset of queued, running, succeeded, failed, cancelled');
+  end if;
+  if cardinality(job_ids) > 10000 then
+    perform collab._raise('CL400', 'at most 10000 job_ids: act on a filter instead');
+  end if;
+  perform collab._require_member(executor_id, '{client,worker,admin}');
+
+  if action = 'retry' then
+    -- As retry_job_v1: attempts and forgiveness afresh, open dead letters settled.
+    with matched as materialized (
+      select * from collab._bulk_match(executor_id, job_ids, statuses, type)
+    ), done as (
+      update collab.jobs j
+         set status = 'queued', attempts = 0, forgiven_attempts = 0, solo = null,
+             next_run_at = now(), lease_owner = null,
+             result = null, started_at = null, finished_at = null, updated_at = now()
+        from matched m
+       where j.id = m.id and j.status in ('failed', 'succeeded', 'cancelled')
+      returning j.id
+    ), settled as (
+      update collab.job_dead_letters d set retried_at = now(), retried_job_id = d.job_id
+       where d.job_id in (select done.id from done) and d.retried_at is null
+    )
+    select collab_private._bulk_answer(action, cardinality(job_ids),
+                                       (select array_agg(m.status) from matched m),
+                                       (select array_agg(m.status) from matched m
+                                          left join done on done.id = m.id where done.id is null))
+      into answer;
+  elsif action = 'cancel' then
+    with matched as materialized (
+      select * from collab._bulk_match(executor_id, job_ids, statuses, type)
+    ), done as (
+      update collab.jobs j
+         set status = 'cancelled', finished_at = now(), updated_at = now(),
+             last_error = coalesce(left(reason, 16384), j.last_error)
+        from matched m
+       where j.id = m.id and j.status in ('queued', 'running')
+      returning j.id
+    )
+    select collab_private._bulk_answer(action, cardinality(job_ids),
+                                       (select array_agg(m.status) from matched m),
+                                       (select array_agg(m.status) from matched m
+                                          left join done on done.id = m.id where done.id is null))
+      into answer;
+  else
+    -- As delete_job_v1: never a running job, nor a live step of a workflow run (its
+    -- trigger would refuse the whole statement), and the deleted jobs' events go too.
+    with matched as materialized (
+      select * from collab._bulk_match(executor_id, job_ids, statuses, type)
+    ), done as (
+      delete from collab.jobs j
+       using matched m
+       where j.id = m.id and j.status in ('queued', 'succeeded', 'failed', 'cancelled')
+         and not (j.workflow_run_id is not null and j.status = 'queued')
+      returning j.id
+    ), events as (
+      delete from collab.job_events e using done where e.job_id = done.id
+    )
+    select collab_private._bulk_answer(action, cardinality(job_ids),
+                                       (select array_agg(m.status) from matched m),
+                                       (select array_agg(m.status) from matched m
+                                          left join done on done.id = m.id where done.id is null))
+      into answer;
+  end if;
+  return answer;
+end
+$$;
+
+COMMENT ON FUNCTION collab.jobs_bulk_v1(action text, executor_id text, job_ids uuid[], statuses text[], type text, reason text) IS 'Retry, cancel or delete selected (job_ids) or matching (statuses, type) jobs of an executor in one statement: { action, matched, done, refused, refusedByStatus, notFound }';
+
+CREATE FUNCTION collab.jobs_list_after_v1(executor_id text DEFAULT NULL::text, statuses text[] DEFAULT NULL::text[], type text DEFAULT NULL::text, page_size integer DEFAULT 50, after_priority integer DEFAULT NULL::integer, after_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, after_id uuid DEFAULT NULL::uuid) RETURNS SETOF collab.jobs
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+begin
+  perform collab_private._check_range('page_size', page_size, 1, 1000);
+  if statuses is not null and (cardinality(statuses) = 0 or not statuses <@
+      array['queued', 'running', 'succeeded', 'failed', 'cancelled']) then
+    perform collab_private._raise('CL400', 'statuses must be a non-empty subset of queued, running, succeeded, failed, cancelled');
+  end if;
+  if (after_priority is null) <> (after_created_at is null) or (after_priority is null) <> (after_id is null) then
+    perform collab_private._raise('CL400', 'after_priority, after_created_at and after_id go together (the last row of the previous page)');
+  end if;
+  -- Each status on its own (an equality: the index's order is the answer's), at most
+  -- page_size rows each, merged.
+  return query
+    select p.* from unnest(coalesce(statuses, array['queued', 'running', 'succeeded', 'failed', 'cancelled'])) s (status)
+     cross join lateral (
+       (select * from collab.jobs j
+         where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
+           and j.status = s.status
+           and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
+           and after_priority is not null and j.priority = after_priority
+           and (j.created_at, j.id) > (after_created_at, after_id)
+         order by j.created_at, j.id
+         limit page_size)
+       union all
+       (select * from collab.jobs j
+         where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
+           and j.status = s.status
+           and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
+           and (after_priority is null or j.priority < after_priority)
+         order by j.priority desc, j.created_at, j.id
+         limit page_size)) p
+     order by p.priority desc, p.created_at, p.id
+     limit page_size;
+end
+$$;
+
+COMMENT ON FUNCTION collab.jobs_list_after_v1(executor_id text, statuses text[], type text, page_size integer, after_priority integer, after_created_at timestamp with time zone, after_id uuid) IS 'Jobs by priority desc, created_at, id after the given last row (keyset paging of jobs_list_v1); RLS applies';
+
 CREATE FUNCTION collab.jobs_list_v1(executor_id text DEFAULT NULL::text, statuses text[] DEFAULT NULL::text[], type text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -2797,46 +3016,58 @@ $$;
 COMMENT ON FUNCTION collab.metrics_by_executor_v1() IS 'Job counts by executor, type and state, dead letters not yet retried and active workers by executor (Prometheus /metrics)';
 
 CREATE FUNCTION collab.metrics_overview_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  with scope as (
-    select * from collab.jobs j
-     where metrics_overview_v1.executor_id is null or j.executor_id = metrics_overview_v1.executor_id
-  ), recent as (
-    select * from scope where finished_at > now() - interval '60 minutes'
-  )
-  select jsonb_build_object(
-    'generatedAt', now(),
-    'byStatus', collab.stats_v1(metrics_overview_v1.executor_id),
-    'byType', coalesce((
-      select jsonb_object_agg(t.type, t.counts) from (
-        select s.type, jsonb_object_agg(s.status, s.n) as counts
-          from (select type, status, count(*) as n from scope group by type, status) s
-         group by s.type) t), '{}'::jsonb),
-    'finished', jsonb_build_object(
-      'last1m', (select count(*) from recent where finished_at > now() - interval '1 minute'),
-      'last5m', (select count(*) from recent where finished_at > now() - interval '5 minutes'),
-      'last60m', (select count(*) from recent)),
-    'queueWaitMs', (
-      select jsonb_build_object(
-        'p50', percentile_cont(0.5) within group (order by w),
-        'p95', percentile_cont(0.95) within group (order by w))
-        from (select extract(epoch from started_at - created_at) * 1000 as w
-                from recent where started_at is not null and attempts = 1) q),
-    'runTimeMs', (
-      select jsonb_build_object(
-        'p50', percentile_cont(0.5) within group (order by r),
-        'p95', percentile_cont(0.95) within group (order by r))
-        from (select extract(epoch from finished_at - started_at) * 1000 as r
-                from recent where started_at is not null and status = 'succeeded') q),
-    'dlq', jsonb_build_object(
-      'size', (select count(*) from collab.job_dead_letters d
-                where d.retried_at is null
-                  and (metrics_overview_v1.executor_id is null or d.executor_id = metrics_overview_v1.executor_id)),
-      'total', (select count(*) from collab.job_dead_letters d
-                 where metrics_overview_v1.executor_id is null or d.executor_id = metrics_overview_v1.executor_id)),
-    'activeWorkers', (select count(*) from collab.workers_active_v1(20, metrics_overview_v1.executor_id)))
+declare
+  ex text := metrics_overview_v1.executor_id;
+begin
+  return (
+    with counts as materialized (
+      select * from collab_private._job_counts(ex)
+    ), finished as (
+      select c.minute, c.n from counts c
+       where c.status in ('succeeded', 'failed', 'cancelled') and c.minute > '-infinity'
+    ), recent as materialized (
+      select j.created_at, j.started_at, j.finished_at, j.status, j.attempts
+        from collab.jobs j
+       where j.finished_at > now() - interval '60 minutes'
+         and (ex is null or j.executor_id = ex)
+       order by j.finished_at desc
+       limit 1000
+    )
+    select jsonb_build_object(
+      'generatedAt', now(),
+      'byStatus', collab.stats_v2(ex),
+      'byType', coalesce((
+        select jsonb_object_agg(t.type, t.counts) from (
+          select s.type, jsonb_object_agg(s.status, s.n) as counts
+            from (select c.type, c.status, sum(c.n) as n from counts c
+                   group by c.type, c.status having sum(c.n) <> 0) s
+           group by s.type) t), '{}'::jsonb),
+      'finished', jsonb_build_object(
+        'last1m', (select coalesce(sum(f.n), 0) from finished f where f.minute > now() - interval '2 minutes'),
+        'last5m', (select coalesce(sum(f.n), 0) from finished f where f.minute > now() - interval '6 minutes'),
+        'last60m', (select coalesce(sum(f.n), 0) from finished f where f.minute > now() - interval '61 minutes')),
+      'queueWaitMs', (
+        select jsonb_build_object(
+          'p50', percentile_cont(0.5) within group (order by w),
+          'p95', percentile_cont(0.95) within group (order by w))
+          from (select extract(epoch from started_at - created_at) * 1000 as w
+                  from recent where started_at is not null and attempts = 1) q),
+      'runTimeMs', (
+        select jsonb_build_object(
+          'p50', percentile_cont(0.5) within group (order by r),
+          'p95', percentile_cont(0.95) within group (order by r))
+          from (select extract(epoch from finished_at - started_at) * 1000 as r
+                  from recent where started_at is not null and status = 'succeeded') q),
+      'dlq', jsonb_build_object(
+        'size', (select count(*) from collab.job_dead_letters d
+                  where d.retried_at is null and (ex is null or d.executor_id = ex)),
+        'total', (select count(*) from collab.job_dead_letters d
+                   where ex is null or d.executor_id = ex)),
+      'activeWorkers', (select count(*) from collab.workers_active_v1(20, ex))));
+end
 $$;
 
 CREATE FUNCTION collab.my_executors_v1() RETURNS SETOF collab.executor_members
@@ -3365,22 +3596,37 @@ end
 $$;
 
 CREATE FUNCTION collab.stats_v1(executor_id text DEFAULT NULL::text) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO ''
     AS $$
-  select jsonb_build_object(
+begin
+  return collab.stats_v2(stats_v1.executor_id);
+end
+$$;
+
+CREATE FUNCTION collab.stats_v2(executor_id text DEFAULT NULL::text, type text DEFAULT NULL::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  s record;
+begin
+  select coalesce(sum(c.n) filter (where c.status = 'queued'), 0) as queued,
+         coalesce(sum(c.n) filter (where c.status = 'running'), 0) as running,
+         coalesce(sum(c.n) filter (where c.status = 'succeeded'), 0) as succeeded,
+         coalesce(sum(c.n) filter (where c.status = 'failed'), 0) as failed,
+         coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0) as cancelled,
+         coalesce(sum(c.n), 0) as total
+    into s
+    from collab_private._job_counts(stats_v2.executor_id, stats_v2.type) c;
+  return jsonb_build_object(
     'queued', s.queued, 'running', s.running, 'succeeded', s.succeeded,
     'failed', s.failed, 'cancelled', s.cancelled, 'total', s.total,
-    'pending', s.queued, 'claimed', s.running, 'completed', s.succeeded)
-  from (select count(*) filter (where j.status = 'queued') as queued,
-               count(*) filter (where j.status = 'running') as running,
-               count(*) filter (where j.status = 'succeeded') as succeeded,
-               count(*) filter (where j.status = 'failed') as failed,
-               count(*) filter (where j.status = 'cancelled') as cancelled,
-               count(*) as total
-          from collab.jobs j
-         where stats_v1.executor_id is null or j.executor_id = stats_v1.executor_id) s
+    'pending', s.queued, 'claimed', s.running, 'completed', s.succeeded);
+end
 $$;
+
+COMMENT ON FUNCTION collab.stats_v2(executor_id text, type text) IS 'Exact job counts by status of an executor (and type), from the kept counts; RLS applies';
 
 CREATE FUNCTION collab.step_types_v1(executor_id text DEFAULT NULL::text) RETURNS SETOF collab.step_types
     LANGUAGE plpgsql STABLE
@@ -3393,6 +3639,29 @@ begin
      order by s.category, s.name, s.executor_id;
 end
 $$;
+
+CREATE FUNCTION collab.throughput_v1(executor_id text DEFAULT NULL::text, minutes integer DEFAULT 60) RETURNS TABLE(minute timestamp with time zone, succeeded bigint, failed bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  last_minute timestamptz := date_bin('1 minute', now(), timestamptz 'epoch');
+begin
+  perform collab_private._check_range('minutes', minutes, 1, 120);
+  return query
+    select m.minute,
+           coalesce(sum(c.n) filter (where c.status = 'succeeded'), 0)::bigint,
+           coalesce(sum(c.n) filter (where c.status = 'failed'), 0)::bigint
+      from generate_series(last_minute - make_interval(mins => minutes - 1), last_minute,
+                           interval '1 minute') as m (minute)
+      left join collab_private._job_counts(throughput_v1.executor_id) c
+        on c.minute = m.minute and c.status in ('succeeded', 'failed')
+     group by m.minute
+     order by m.minute;
+end
+$$;
+
+COMMENT ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) IS 'Succeeded and failed jobs per minute over the last minutes (default 60), from the kept counts; RLS applies';
 
 CREATE FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text DEFAULT NULL::text, timezone text DEFAULT NULL::text, input jsonb DEFAULT NULL::jsonb, enabled boolean DEFAULT NULL::boolean) RETURNS SETOF collab.workflow_schedules
     LANGUAGE plpgsql SECURITY DEFINER
@@ -3654,6 +3923,27 @@ CREATE TABLE collab.idempotency_keys (
 
 COMMENT ON TABLE collab.idempotency_keys IS 'Idempotency keys of workflow and schedule creation: the resource each key made and its request hash';
 
+CREATE TABLE collab.job_count_deltas (
+    executor_id text NOT NULL,
+    type text NOT NULL,
+    status text NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    n bigint NOT NULL
+)
+WITH (autovacuum_vacuum_threshold='500', autovacuum_vacuum_scale_factor='0');
+
+COMMENT ON TABLE collab.job_count_deltas IS 'Net count changes appended by each statement on collab.jobs, not yet folded into job_counts';
+
+CREATE TABLE collab.job_counts (
+    executor_id text NOT NULL,
+    type text NOT NULL,
+    status text NOT NULL,
+    minute timestamp with time zone NOT NULL,
+    n bigint NOT NULL
+);
+
+COMMENT ON TABLE collab.job_counts IS 'Folded job counts by executor, type, status and finish minute (-infinity: not per minute); add job_count_deltas';
+
 CREATE TABLE collab.job_dead_letters (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     job_id uuid,
@@ -3707,6 +3997,9 @@ ALTER TABLE ONLY collab.executor_members
 
 ALTER TABLE ONLY collab.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (executor_id, scope, key);
+
+ALTER TABLE ONLY collab.job_counts
+    ADD CONSTRAINT job_counts_pkey PRIMARY KEY (executor_id, type, status, minute);
 
 ALTER TABLE ONLY collab.job_dead_letters
     ADD CONSTRAINT job_dead_letters_pkey PRIMARY KEY (id);
@@ -3807,6 +4100,14 @@ CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TAB
 
 CREATE TRIGGER jobs_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_update();
 
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON collab.jobs REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
+
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
+
+CREATE TRIGGER jobs_count_truncate AFTER TRUNCATE ON collab.jobs FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_truncate();
+
+CREATE TRIGGER jobs_count_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
+
 CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT WHEN ((current_setting('collab.workflow_jobs'::text, true) = 'on'::text)) EXECUTE FUNCTION collab._jobs_workflow_after_update();
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
@@ -3860,6 +4161,18 @@ CREATE POLICY heartbeats_read_member ON collab.worker_heartbeats_v2 FOR SELECT T
 ALTER TABLE collab.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY idempotency_keys_service ON collab.idempotency_keys TO service_role USING (true) WITH CHECK (true);
+
+ALTER TABLE collab.job_count_deltas ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY job_count_deltas_read_member ON collab.job_count_deltas FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
+ALTER TABLE collab.job_counts ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY job_counts_read_member ON collab.job_counts FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 
 ALTER TABLE collab.job_dead_letters ENABLE ROW LEVEL SECURITY;
 
@@ -3923,6 +4236,8 @@ GRANT USAGE ON SCHEMA collab TO service_role;
 
 REVOKE ALL ON FUNCTION collab._advance_run(run_id uuid) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION collab._bulk_match(executor_id text, job_ids uuid[], statuses text[], type text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._caller_can_see(executor_id text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._caller_is_trusted() FROM PUBLIC;
@@ -3963,6 +4278,8 @@ GRANT ALL ON FUNCTION collab._event_horizon(after_seq bigint, horizon_seq bigint
 REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_listeners_present() TO service_role;
 
+REVOKE ALL ON FUNCTION collab._fold_job_counts() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._hmac_sha256(key bytea, message bytea) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._input_errors(schema jsonb, input jsonb) FROM PUBLIC;
@@ -3981,6 +4298,10 @@ REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 REVOKE ALL ON FUNCTION collab._jobs_after_insert() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_after_update() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._jobs_count_changes() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._jobs_count_truncate() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
 
@@ -4227,6 +4548,14 @@ REVOKE ALL ON FUNCTION collab.job_summary_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.job_summary_v1(job_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.jobs_bulk_v1(action text, executor_id text, job_ids uuid[], statuses text[], type text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.jobs_bulk_v1(action text, executor_id text, job_ids uuid[], statuses text[], type text, reason text) TO authenticated;
+GRANT ALL ON FUNCTION collab.jobs_bulk_v1(action text, executor_id text, job_ids uuid[], statuses text[], type text, reason text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.jobs_list_after_v1(executor_id text, statuses text[], type text, page_size integer, after_priority integer, after_created_at timestamp with time zone, after_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.jobs_list_after_v1(executor_id text, statuses text[], type text, page_size integer, after_priority integer, after_created_at timestamp with time zone, after_id uuid) TO authenticated;
+GRANT ALL ON FUNCTION collab.jobs_list_after_v1(executor_id text, statuses text[], type text, page_size integer, after_priority integer, after_created_at timestamp with time zone, after_id uuid) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.jobs_list_v1(executor_id text, statuses text[], type text, page_size integer, page_offset integer) TO service_role;
@@ -4325,9 +4654,17 @@ REVOKE ALL ON FUNCTION collab.stats_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.stats_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.stats_v1(executor_id text) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.stats_v2(executor_id text, type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.stats_v2(executor_id text, type text) TO authenticated;
+GRANT ALL ON FUNCTION collab.stats_v2(executor_id text, type text) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.step_types_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) TO authenticated;
+GRANT ALL ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text, timezone text, input jsonb, enabled boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.update_schedule_v1(schedule_id uuid, cron text, timezone text, input jsonb, enabled boolean) TO authenticated;
@@ -4369,6 +4706,12 @@ GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_si
 GRANT ALL ON FUNCTION collab.workflows_v1(executor_id text, status text, page_size integer, cursor text) TO service_role;
 
 GRANT ALL ON TABLE collab.idempotency_keys TO service_role;
+
+GRANT SELECT ON TABLE collab.job_count_deltas TO authenticated;
+GRANT ALL ON TABLE collab.job_count_deltas TO service_role;
+
+GRANT SELECT ON TABLE collab.job_counts TO authenticated;
+GRANT ALL ON TABLE collab.job_counts TO service_role;
 
 GRANT SELECT ON TABLE collab.job_dead_letters TO authenticated;
 GRANT ALL ON TABLE collab.job_dead_letters TO service_role;

@@ -41,6 +41,9 @@ __all__ = [
     "Page",
     "JobSummary",
     "Stats",
+    "ThroughputMinute",
+    "BulkAction",
+    "BulkResult",
     "FinishedCounts",
     "Percentiles",
     "DlqCounts",
@@ -293,6 +296,35 @@ class Stats(CollabModel):
     pending: int = 0
     claimed: int = 0
     completed: int = 0
+
+
+class ThroughputMinute(CollabModel):
+    """Jobs that succeeded and failed in one minute (``throughput_v1``), from ``minute``."""
+
+    minute: datetime
+    succeeded: int
+    failed: int
+
+
+class BulkAction(str, Enum):
+    """What ``jobs_bulk_v1`` does to each matched job whose state allows it."""
+
+    RETRY = "retry"
+    CANCEL = "cancel"
+    DELETE = "delete"
+
+
+class BulkResult(CollabModel):
+    """The answer of ``jobs_bulk_v1``: how many jobs matched, were done and were refused
+    (by their status: a running job is not deleted, a queued one not retried …), and how
+    many selected ids were no job of the executor the caller may see."""
+
+    action: BulkAction
+    matched: int
+    done: int
+    refused: int
+    refused_by_status: dict[str, int]
+    not_found: int
 
 
 class FinishedCounts(CollabModel):

@@ -237,3 +237,82 @@ def test_sign_in_is_required_refused_with_a_bad_token_and_scoped_by_rls(
         expect(page.locator("[data-stat='total']")).to_have_text("0", timeout=5000)
         expect(page.locator(f"li[data-job='{theirs['job_id']}']")).to_have_count(0)
         page.screenshot(path=str(tmp_path / "signed-in.png"), full_page=True)
+
+
+def test_cursor_paging_bulk_actions_with_a_stated_count_and_the_throughput_chart(
+        browser: Browser, db_url: str, owner: Caller, tmp_path: Path) -> None:
+    server = Dev(db_url, tmp_path)
+    server.args = server.args[:-2]  # no worker: the jobs stay as seeded
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t.a" if i % 2 else "t.b", "executor_id": "default",
+                                       "payload": {"name": f"job-{i}"}} for i in range(60)])
+    for _ in range(5):
+        row = owner.one("claim_one_job_v3", executor_id="default", worker_id="w-1")
+        assert row is not None
+        owner.rpc("fail_job_v1", job_id=row["id"], worker_id="w-1", error="boom", retryable=False)
+    with server.running():
+        page, errors = open_page(browser, f"{server.base}/dashboard")
+        chart = page.locator("#throughput-chart svg[data-chart='throughput']")
+        expect(chart).to_have_count(1)
+        expect(chart.locator("g[data-minute]")).to_have_count(60)
+        assert sum(int(v) for v in chart.locator("g[data-minute]").evaluate_all(
+            "gs => gs.map(g => g.dataset.failed)")) == 5
+        assert "5 failed" in (chart.get_attribute("aria-label") or "")
+
+        # Cursor paging: 50, then the other 10, then back.
+        listed = page.locator("#list-all li[data-job]")
+        expect(listed).to_have_count(50)
+        first = listed.evaluate_all("ls => ls.map(l => l.dataset.job)")
+        api_first = [j["id"] for j in httpx.get(f"{server.base}/api/jobs").json()["jobs"]]
+        assert first == api_first
+        page.click("#next")
+        expect(page.locator("#page")).to_have_text("page 2")
+        expect(listed).to_have_count(10)
+        second = listed.evaluate_all("ls => ls.map(l => l.dataset.job)")
+        assert not set(first) & set(second)
+        page.screenshot(path=str(tmp_path / "page-2.png"), full_page=True)
+        page.click("#prev")
+        expect(page.locator("#page")).to_have_text("page 1")
+        expect(listed.first).to_have_attribute("data-job", first[0])
+
+        # A selection: the dialog states the count; only those two are cancelled.
+        pending = page.locator("#list-all li[data-status='pending']")
+        chosen = [pending.nth(i).get_attribute("data-job") for i in (0, 1)]
+        for i in (0, 1):
+            pending.nth(i).locator("input.select").check()
+        expect(page.locator("#selected-count")).to_have_text("2 selected")
+        page.click("button[data-bulk='cancel'][data-bulk-scope='selection']")
+        expect(page.locator("#confirm")).to_be_visible()
+        expect(page.locator("#confirm-text")).to_contain_text("the 2 selected jobs")
+        page.screenshot(path=str(tmp_path / "confirm-selection.png"), full_page=True)
+        page.click("#confirm button[value='yes']")
+        expect(page.locator("#bulk-result")).to_have_text("Cancel: 2 done.", timeout=5000)
+        expect(page.locator("[data-stat='cancelled']")).to_have_text("2", timeout=5000)
+        for job_id in chosen:
+            assert httpx.get(f"{server.base}/api/jobs/{job_id}").json()["job"]["cancelled"] is True
+        expect(page.locator("#selected-count")).to_have_text("0 selected")
+
+        # Everything matching the filter (failed: 5 failed + 2 cancelled): dismissed first, then done.
+        page.select_option("#f-status", "failed")
+        page.click("#filter button[type=submit]")
+        expect(listed).to_have_count(7, timeout=5000)
+        page.click("button[data-bulk='retry'][data-bulk-scope='filter']")
+        expect(page.locator("#confirm-text")).to_contain_text("all 7 jobs of default matching status failed")
+        page.click("#confirm button[value='no']")
+        expect(page.locator("#confirm")).to_be_hidden()
+        assert httpx.get(f"{server.base}/api/jobs/stats").json()["stats"]["failed"] == 7
+        page.click("button[data-bulk='retry'][data-bulk-scope='filter']")
+        page.click("#confirm button[value='yes']")
+        expect(page.locator("#bulk-result")).to_have_text("Retry: 7 done.", timeout=5000)
+        expect(page.locator("[data-stat='failed']")).to_have_text("0", timeout=5000)
+        expect(page.locator("[data-stat='pending']")).to_have_text("60")
+
+        # A filter whose jobs refuse: retrying pending jobs is refused per job, politely.
+        page.select_option("#f-status", "pending")
+        page.fill("#f-type", "t.a")
+        page.click("#filter button[type=submit]")
+        page.click("button[data-bulk='retry'][data-bulk-scope='filter']")
+        expect(page.locator("#confirm-text")).to_contain_text("all 30 jobs of default matching status pending, type t.a")
+        page.click("#confirm button[value='yes']")
+        expect(page.locator("#bulk-result")).to_have_text("Retry: 0 done, 30 refused (30 pending).", timeout=5000)
+        page.screenshot(path=str(tmp_path / "bulk.png"), full_page=True)
+        assert errors == []

@@ -83,7 +83,8 @@ def test_list_orders_by_priority_then_creation_and_pages(api: Api) -> None:
     other = enqueue(api, {"type": "u", "payload": {"n": 4}})
     answer = api.get("/api/jobs").json()
     assert [j["id"] for j in answer["jobs"]] == [high["id"], low["id"], low2["id"], other["id"]]
-    assert answer["count"] == 4 and set(answer) == {"jobs", "count"}
+    assert answer["count"] == 4 and set(answer) == {"jobs", "count", "nextCursor"}
+    assert answer["nextCursor"] is None  # not a full page
     assert SEED_JOB_FIELDS <= set(answer["jobs"][0])
     page = api.get("/api/jobs", params={"limit": 2, "offset": 1}).json()
     assert [j["id"] for j in page["jobs"]] == [low["id"], low2["id"]] and page["count"] == 2
@@ -94,6 +95,63 @@ def test_list_limit_defaults_to_50(api: Api, owner: Caller) -> None:
     owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "q"} for _ in range(55)])
     assert api.get("/api/jobs").json()["count"] == 50
     assert api.get("/api/jobs", params={"limit": 100}).json()["count"] == 55
+
+
+def test_cursor_pages_follow_the_list_order(api: Api, owner: Caller) -> None:
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "q", "priority": i % 3} for i in range(23)])
+    everything = [j["id"] for j in api.get("/api/jobs", params={"limit": 100}).json()["jobs"]]
+    seen: list[str] = []
+    page = api.get("/api/jobs", params={"limit": 5}).json()
+    while True:
+        seen += [j["id"] for j in page["jobs"]]
+        if page["nextCursor"] is None:
+            break
+        page = api.get("/api/jobs", params={"limit": 5, "cursor": page["nextCursor"]}).json()
+    assert seen == everything and len(seen) == 23
+    # An offset page's cursor continues after it, as a cursor page's does.
+    offset_page = api.get("/api/jobs", params={"limit": 5, "offset": 5}).json()
+    after = api.get("/api/jobs", params={"limit": 5, "cursor": offset_page["nextCursor"]}).json()
+    assert [j["id"] for j in after["jobs"]] == everything[10:15]
+    assert_error(api.get("/api/jobs", params={"cursor": "nonsense"}), 422, "invalid_cursor")
+    assert_error(api.get("/api/jobs", params={"cursor": offset_page["nextCursor"], "offset": 5}), 422,
+                 "invalid_query")
+
+
+def test_bulk_actions_on_a_selection_and_on_a_filter(api: Api, owner: Caller) -> None:
+    jobs = [enqueue(api, {"type": "t" if i < 4 else "u"}) for i in range(6)]
+    run_one(owner, ok=False)
+    run_one(owner, ok=True)
+    claimed = owner.one("claim_one_job_v3", executor_id="q", worker_id="w-1")
+    assert claimed is not None
+    assert api.get("/api/jobs/stats", params={"type": "u"}).json()["stats"]["total"] == 2
+    answer = api.post("/api/jobs/bulk", {"action": "retry"}).json()  # everything: 2 retried
+    assert answer == {"success": True, "action": "retry", "matched": 6, "done": 2, "refused": 4,
+                      "refusedByStatus": {"pending": 3, "claimed": 1}, "notFound": 0}
+    answer = api.post("/api/jobs/bulk", {"action": "cancel", "status": "pending", "type": "u",
+                                         "reason": "not needed"}).json()
+    assert (answer["done"], answer["refused"]) == (2, 0)
+    answer = api.post("/api/jobs/bulk", {"action": "delete", "ids": [jobs[4]["id"], str(claimed["id"]),
+                                                                     str(uuid.uuid4())]}).json()
+    assert (answer["done"], answer["refusedByStatus"], answer["notFound"]) == (1, {"claimed": 1}, 1)
+    stats = api.get("/api/jobs/stats").json()["stats"]
+    assert (stats["total"], stats["cancelled"], stats["claimed"]) == (5, 1, 1)
+    assert_error(api.post("/api/jobs/bulk", {"action": "explode"}), 422, "invalid_body")
+    assert_error(api.post("/api/jobs/bulk", {"action": "retry", "idz": []}), 422, "invalid_body")
+    stranger = api.user({"elsewhere": "admin"})
+    assert_error(api.post("/api/jobs/bulk", {"action": "delete"}, token=stranger), 403, "forbidden")
+    assert api.get("/api/jobs/stats").json()["stats"]["total"] == 5
+
+
+def test_throughput_per_minute(api: Api, owner: Caller) -> None:
+    for _ in range(3):
+        enqueue(api, {"type": "t"})
+    run_one(owner, ok=True)
+    run_one(owner, ok=True)
+    run_one(owner, ok=False)
+    answer = api.get("/api/collab/metrics/throughput", params={"executorId": "q", "minutes": 10}).json()
+    assert answer["count"] == 10 and set(answer["items"][0]) == {"minute", "succeeded", "failed"}
+    assert (sum(m["succeeded"] for m in answer["items"]), sum(m["failed"] for m in answer["items"])) == (2, 1)
+    assert_error(api.get("/api/collab/metrics/throughput", params={"minutes": 500}), 400, "invalid_query")
 
 
 def test_status_words_filters_and_stats(api: Api, owner: Caller) -> None:

@@ -19,9 +19,9 @@ from uuid import UUID
 
 from typing_extensions import Self, TypeVar
 
-from collab_sdk.models import (Artifact, Assigned, ClaimedJob, DeadLetter, EngineCounts, Job, JobEvent,
-                               JobSnapshot, JobSpec, JobSummary, Membership, MetricsOverview, Page,
-                               Stats, WorkerHeartbeat)
+from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, ClaimedJob, DeadLetter,
+                               EngineCounts, Job, JobEvent, JobSnapshot, JobSpec, JobSummary, Membership,
+                               MetricsOverview, Page, Stats, ThroughputMinute, WorkerHeartbeat)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
@@ -406,9 +406,27 @@ class AsyncCollabClient:
         return await self.rpc.many(WorkerHeartbeat, "workers_active_v1",
                                 within_seconds=within_seconds, executor_id=executor_id)
 
-    async def stats(self, *, executor_id: str | None = None) -> Stats:
-        """Job counts by status (what you can see)."""
-        return await self.rpc.value(Stats, "stats_v1", executor_id=executor_id)
+    async def stats(self, *, executor_id: str | None = None, type: str | None = None) -> Stats:
+        """Job counts by status (what you can see), of one job ``type`` if given: exact,
+        from the counts the database keeps (``stats_v2``), cheap at any table size."""
+        return await self.rpc.value(Stats, "stats_v2", executor_id=executor_id, type=type)
+
+    async def throughput(self, *, executor_id: str | None = None, minutes: int = 60) -> list[ThroughputMinute]:
+        """Jobs that succeeded and failed in each of the last ``minutes`` (1-120) minutes,
+        oldest first, the current minute last."""
+        return await self.rpc.many(ThroughputMinute, "throughput_v1", executor_id=executor_id, minutes=minutes)
+
+    async def jobs_bulk(self, action: BulkAction | str, *, executor_id: str,
+                        job_ids: Sequence[UUID | str] | None = None, statuses: Sequence[str] | None = None,
+                        type: str | None = None, reason: str | None = None) -> BulkResult:
+        """Retry, cancel or delete the executor's jobs ``job_ids`` (a selection), or every
+        job matching ``statuses`` and ``type`` when ``job_ids`` is None, in one statement.
+        Jobs whose state forbids the action are refused and counted, not raised."""
+        return await self.rpc.value(BulkResult, "jobs_bulk_v1", action=BulkAction(action).value,
+                                    executor_id=executor_id,
+                                    job_ids=None if job_ids is None else [str(j) for j in job_ids],
+                                    statuses=None if statuses is None else list(statuses), type=type,
+                                    reason=reason)
 
     async def metrics(self, *, executor_id: str | None = None) -> MetricsOverview:
         """Counts, throughput, latency percentiles, DLQ size and active workers."""

@@ -276,6 +276,8 @@ class CollabClient:
     heartbeat = _blocking(AsyncCollabClient.heartbeat)
     workers_active = _blocking(AsyncCollabClient.workers_active)
     stats = _blocking(AsyncCollabClient.stats)
+    throughput = _blocking(AsyncCollabClient.throughput)
+    jobs_bulk = _blocking(AsyncCollabClient.jobs_bulk)
     metrics = _blocking(AsyncCollabClient.metrics)
     metrics_by_executor = _blocking(AsyncCollabClient.metrics_by_executor)
     add_member = _blocking(AsyncCollabClient.add_member)

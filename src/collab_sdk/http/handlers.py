@@ -22,7 +22,7 @@ from collab_sdk.transports.storage import check_object_path
 
 __all__ = ["health", "task_assign", "task_claim", "task_result", "job_get", "job_summary",
            "job_retry", "job_cancel", "job_delete", "events_by_job", "artifacts_by_job",
-           "jobs_recent", "jobs_stats", "jobs_purge", "metrics_overview", "workers_heartbeat",
+           "jobs_recent", "jobs_stats", "jobs_purge", "metrics_overview", "metrics_throughput", "workers_heartbeat",
            "workers_active", "dlq_list", "dlq_retry", "sign_artifact"]
 
 
@@ -143,6 +143,13 @@ async def metrics_overview(call: Call) -> MetricsOverview:
     """`GET metrics/overview` (function `metrics-overview`)."""
     query: wire.ExecutorQuery = call.query
     return await call.client.metrics(executor_id=query.executor_id)
+
+
+async def metrics_throughput(call: Call) -> wire.ThroughputItems:
+    """`GET metrics/throughput`: succeeded and failed jobs per minute."""
+    query: wire.ThroughputQuery = call.query
+    items = await call.client.throughput(executor_id=query.executor_id, minutes=query.minutes)
+    return wire.ThroughputItems(items=items, count=len(items))
 
 
 async def workers_heartbeat(call: Call) -> wire.HeartbeatAnswer:

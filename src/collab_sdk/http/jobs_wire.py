@@ -16,15 +16,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from collab_sdk.http.wire import Body, Int, Key, Name, Query
-from collab_sdk.models import Job, JobStatus, Stats
+from collab_sdk.http.errors import HttpError
+from collab_sdk.http.wire import Body, Input, Int, Key, Name, Query, Text
+from collab_sdk.models import BulkAction, BulkResult, Job, JobStatus, Stats
 
-__all__ = ["STATUS_WORDS", "statuses_for", "QueueJob", "EnqueuedJob", "queue_job", "enqueued_job",
+__all__ = ["STATUS_WORDS", "statuses_for", "page_cursor", "after_cursor", "QueueJob", "EnqueuedJob", "queue_job", "enqueued_job",
            "EnqueueBody", "ListQuery", "ScopeQuery", "Enqueued", "JobList", "QueueStats",
-           "StatsAnswer", "JobAnswer", "Retried", "Deleted", "Purged", "queue_stats"]
+           "StatsAnswer", "JobAnswer", "Retried", "Deleted", "Purged", "queue_stats",
+           "StatsQuery", "BulkBody", "BulkAnswer", "bulk_answer"]
 
 #: The seed's status words (``cancelled`` is accepted as a filter: the cancelled failures).
 _SeedStatus = Literal["pending", "claimed", "completed", "failed"]
@@ -40,6 +43,22 @@ _FILTERS: dict[str, list[str]] = {
 def statuses_for(word: str | None) -> list[str] | None:
     """collab's statuses a seed ``status`` filter selects (None: every status)."""
     return None if word is None else _FILTERS[word]
+
+
+def page_cursor(job: Job) -> str:
+    """The cursor after ``job`` in the list's order (priority desc, created asc, id):
+    ``<priority>~<created_at ISO>~<id>``, opaque to clients."""
+    return f"{job.priority}~{job.created_at.isoformat()}~{job.id}"
+
+
+def after_cursor(cursor: str) -> dict[str, Any]:
+    """``jobs_list_after_v1``'s keyset arguments from a ``page_cursor`` (422 if it is none)."""
+    try:
+        priority, created_at, job_id = cursor.split("~")
+        return {"after_priority": int(priority), "after_created_at": datetime.fromisoformat(created_at),
+                "after_id": UUID(job_id)}
+    except ValueError:
+        raise HttpError(422, "invalid_cursor", "cursor must be the nextCursor of a previous page") from None
 
 
 class QueueJob(Body):
@@ -129,13 +148,24 @@ class ScopeQuery(Query):
     executor_id: Name | None = None
 
 
-class ListQuery(ScopeQuery):
-    """`GET /api/jobs`: the seed's filters and paging."""
+_Filter = Literal["pending", "claimed", "completed", "failed", "cancelled"]
 
-    status: Literal["pending", "claimed", "completed", "failed", "cancelled"] | None = None
+
+class StatsQuery(ScopeQuery):
+    """`GET /api/jobs/stats`: the queue's counts, of one job `type` if given (collab's extra)."""
+
+    type: Name | None = None
+
+
+class ListQuery(ScopeQuery):
+    """`GET /api/jobs`: the seed's filters and paging, and collab's keyset paging: pass a
+    page's `nextCursor` as `cursor` (instead of an `offset`) for the page after it."""
+
+    status: _Filter | None = None
     type: Name | None = None
     limit: int = Field(default=50, ge=1, le=1000)
     offset: int = Field(default=0, ge=0, le=1_000_000)
+    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
 
 class Enqueued(Body):
@@ -150,6 +180,8 @@ class JobList(Body):
 
     jobs: list[QueueJob]
     count: int
+    next_cursor: str | None = Field(default=None, description="the page after this one: pass it as "
+                                    "`cursor`; null on the last page (collab's extra)")
 
 
 class QueueStats(Body):
@@ -201,3 +233,39 @@ class Purged(Body):
 
     success: Literal[True] = True
     purged: int
+
+
+class BulkBody(Input):
+    """`POST /api/jobs/bulk`: an `action` on the selected `ids`, or, without `ids`, on every
+    job of the queue matching `status` and `type` (the list's filter)."""
+
+    action: BulkAction
+    ids: list[UUID] | None = Field(default=None, max_length=10000, description="a selection")
+    status: _Filter | None = None
+    type: Name | None = None
+    reason: Text | None = Field(default=None, description="a cancel's reason (the jobs' lastError)")
+    executor_id: Name | None = None
+
+
+class BulkAnswer(Body):
+    """`{ success, action, matched, done, refused, refusedByStatus, notFound }`: jobs whose
+    state forbids the action are refused (counted by the seed's status words, `cancelled`
+    apart), not an error."""
+
+    success: Literal[True] = True
+    action: BulkAction
+    matched: int
+    done: int
+    refused: int
+    refused_by_status: dict[str, int]
+    not_found: int
+
+
+def bulk_answer(result: BulkResult) -> BulkAnswer:
+    """``jobs_bulk_v1``'s answer in the seed's words."""
+    words: dict[str, int] = {}
+    for status, n in result.refused_by_status.items():
+        word = "cancelled" if status == "cancelled" else STATUS_WORDS[JobStatus(status)]
+        words[word] = words.get(word, 0) + n
+    return BulkAnswer(action=result.action, matched=result.matched, done=result.done,
+                      refused=result.refused, refused_by_status=words, not_found=result.not_found)

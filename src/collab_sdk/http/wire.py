@@ -19,7 +19,7 @@ from pydantic import (AliasChoices, AwareDatetime, BaseModel, BeforeValidator, C
 from pydantic.alias_generators import to_camel
 
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, Job, JobEvent, JobStatus, Page,
-                               Stats, WorkerHeartbeat)
+                               Stats, ThroughputMinute, WorkerHeartbeat)
 
 __all__ = [
     "Name", "Body", "Input", "ClientTime", "Query", "ErrorBody", "ErrorEnvelope", "Health", "AssignBody", "ClaimBody",
@@ -27,7 +27,7 @@ __all__ = [
     "HeartbeatAnswer", "RecentQuery", "ActiveQuery", "ExecutorQuery", "EventsQuery", "StreamQuery",
     "DlqListQuery", "DlqRetryBody", "SignQuery", "SignedUrl", "StatsAnswer", "ManagedJob",
     "Deleted", "PurgeQuery", "Purged", "CancelBody", "Items", "JobPage", "DeadLetterPage",
-    "Assigned", "EventItems", "ArtifactItems", "WorkerItems",
+    "Assigned", "EventItems", "ArtifactItems", "WorkerItems", "ThroughputQuery", "ThroughputItems",
 ]
 
 #: The engine's names: type, executorId, workerId (docs/rpc.md, Limits).
@@ -311,6 +311,20 @@ class ArtifactItems(Body):
     """`{ items, count }` of artifact rows."""
 
     items: list[Artifact]
+    count: int
+
+
+class ThroughputQuery(ExecutorQuery):
+    """`metrics/throughput`: how many minutes back (1-120, default 60)."""
+
+    minutes: int = Field(default=60, ge=1, le=120)
+
+
+class ThroughputItems(Body):
+    """`{ items, count }`: succeeded and failed jobs per minute, oldest first, the
+    current minute last, zeros included."""
+
+    items: list[ThroughputMinute]
     count: int
 
 

@@ -74,7 +74,8 @@ __all__ = ["SupabaseTransport", "IDEMPOTENT_RPCS", "expose_schema_hint"]
 #: RPCs that change nothing: safe to send again after a network error.
 IDEMPOTENT_RPCS = frozenset({
     "get_job_v1", "job_summary_v1", "events_by_job_v1", "artifacts_by_job_v1", "jobs_recent_v1",
-    "dlq_list_v1", "workers_active_v1", "stats_v1", "metrics_overview_v1", "schema_version",
+    "dlq_list_v1", "workers_active_v1", "stats_v1", "stats_v2", "throughput_v1", "jobs_list_after_v1",
+    "metrics_overview_v1", "schema_version",
     "job_events_after_v1", "job_events_head_v1",
     "get_workflow_v1", "workflows_v1", "validate_workflow_v1", "validate_definition_v1",
     "step_types_v1", "get_run_v1", "run_steps_v1", "runs_v1", "run_events_after_v1",

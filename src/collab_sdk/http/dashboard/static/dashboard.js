@@ -10,7 +10,10 @@
   const state = {
     config: null, executor: "", token: sessionStorage.getItem(TOKEN_KEY) || "",
     seq: 0, generation: 0, abort: null, refreshing: false, dirty: false, timer: null,
-    offset: 0, filter: { status: "", type: "" }, detail: null, workers: [], jobs: {},
+    // The job list pages by cursor: `cursor` is the current page's (null: the first),
+    // `cursors` those of the pages before it (Previous pops one), `nextCursor` the next's.
+    cursor: null, cursors: [], nextCursor: null, selected: new Set(), overviewAt: 0, overviewTimer: null,
+    filter: { status: "", type: "" }, detail: null, workers: [], jobs: {},
     // For tests and the curious: what the page has done.
     counters: { refreshes: 0, connects: 0, events: 0 },
   };
@@ -177,16 +180,79 @@
       el("span", { class: "meta" }, "seen ", since(w.lastSeenAt))));
   }
 
-  function renderAll(jobs) {
-    fill("#list-all", jobs, "No jobs match.", (job) => card(job,
-      el("span", { class: "meta " + job.status }, job.cancelled ? "cancelled" : job.status),
-      el("span", { class: "meta" }, "Created ", since(job.createdAt))));
-    $("#page").textContent = "page " + (state.offset / PAGE + 1);
-    $("#prev").disabled = state.offset === 0;
-    $("#next").disabled = jobs.length < PAGE;
+  function renderAll(page) {
+    fill("#list-all", page.jobs, "No jobs match.", (job) => {
+      const box = el("input", { type: "checkbox", class: "select", "aria-label": "select job " + job.id });
+      box.checked = state.selected.has(job.id);
+      box.addEventListener("change", () => {
+        if (box.checked) state.selected.add(job.id); else state.selected.delete(job.id);
+        renderSelection();
+      });
+      const item = card(job,
+        el("span", { class: "meta " + job.status }, job.cancelled ? "cancelled" : job.status),
+        el("span", { class: "meta" }, "Created ", since(job.createdAt)));
+      item.prepend(box);
+      return item;
+    });
+    state.nextCursor = page.nextCursor;
+    $("#page").textContent = "page " + (state.cursors.length + 1);
+    $("#prev").disabled = state.cursors.length === 0;
+    $("#next").disabled = !page.nextCursor;
+    renderSelection();
+  }
+
+  function renderSelection() {
+    const n = state.selected.size;
+    $("#selected-count").textContent = n + " selected";
+    for (const b of document.querySelectorAll("[data-bulk-scope='selection']")) b.disabled = n === 0;
+  }
+
+  // -- the throughput chart: inline SVG, drawn here (no library) -----------------------
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    for (const c of children) node.append(c);
+    return node;
+  }
+
+  function renderThroughput(items) {
+    const W = 600, H = 140, top = 14, bottom = 18, left = 30;
+    const max = Math.max(1, ...items.map((m) => m.succeeded + m.failed));
+    const step = (W - left) / Math.max(1, items.length);
+    const y = (v) => (H - bottom) - (v / max) * (H - bottom - top);
+    const total = (k) => items.reduce((a, m) => a + m[k], 0);
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", width: "100%", "data-chart": "throughput",
+      "aria-label": `Jobs per minute over the last ${items.length} minutes: ${total("succeeded")} succeeded, ${total("failed")} failed` });
+    // CSSOM styles (allowed by the page's CSP, unlike style attributes) take the theme's colours.
+    const paint = (node, prop, value) => { node.style[prop] = value; return node; };
+    const axis = paint(svg("g", { "font-size": 10 }), "fill", "var(--muted)");
+    axis.append(svg("text", { x: 0, y: top }, String(max)), svg("text", { x: 0, y: H - bottom }, "0"),
+      svg("text", { x: left, y: H - 4 }, "-" + items.length + " min"),
+      svg("text", { x: W, y: H - 4, "text-anchor": "end" }, "now"));
+    axis.append(paint(svg("line", { x1: left, x2: W, y1: H - bottom, y2: H - bottom }), "stroke", "var(--line)"));
+    chart.append(axis);
+    items.forEach((m, i) => {
+      const x = left + i * step + step * 0.1, w = step * 0.8;
+      const when = new Date(m.minute).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const g = svg("g", { "data-minute": m.minute, "data-succeeded": m.succeeded, "data-failed": m.failed },
+        svg("title", {}, `${when}: ${m.succeeded} succeeded, ${m.failed} failed`));
+      if (m.succeeded) g.append(paint(svg("rect", { x, width: w, y: y(m.succeeded), height: y(0) - y(m.succeeded) }),
+        "fill", "var(--completed)"));
+      if (m.failed) g.append(paint(svg("rect", { x, width: w, y: y(m.succeeded + m.failed),
+        height: y(m.succeeded) - y(m.succeeded + m.failed) }), "fill", "var(--failed)"));
+      chart.append(g);
+    });
+    $("#throughput-chart").replaceChildren(chart);
   }
 
   // -- loading ----------------------------------------------------------------------
+  function firstPage() {
+    state.cursor = null;
+    state.cursors = [];
+    state.selected.clear();
+  }
+
   const scope = () => "?" + q({ executorId: state.executor });
 
   async function refresh() {
@@ -196,23 +262,20 @@
     const ex = state.executor;
     try {
       const list = (status, limit) => api("GET", "/api/jobs?" + q({ executorId: ex, status, limit }));
-      const [stats, claimed, pending, completed, failed, dlq, workers, metrics, all] = await Promise.all([
+      const [stats, claimed, pending, completed, failed, dlq, all] = await Promise.all([
         api("GET", "/api/jobs/stats" + scope()), list("claimed", 50), list("pending", 50),
         list("completed", 20), list("failed", 20),
         api("GET", "/api/collab/dlq?" + q({ executorId: ex, limit: 50, includeRetried: "false" })),
-        api("GET", "/api/collab/workers/active?" + q({ executorId: ex })),
-        api("GET", "/api/collab/metrics/overview?" + q({ executorId: ex })),
         api("GET", "/api/jobs?" + q({ executorId: ex, status: state.filter.status, type: state.filter.type,
-                                     limit: PAGE, offset: state.offset })),
+                                     limit: PAGE, cursor: state.cursor })),
       ]);
       if (ex !== state.executor) return;
       state.jobs = {};
       renderSections(claimed.jobs, pending.jobs, completed.jobs, failed.jobs);
       renderStats(stats.stats, renderDlq(dlq));
-      renderWorkers(workers.items);
-      renderMetrics(metrics);
-      renderAll(all.jobs);
+      renderAll(all);
       document.body.dataset.loaded = "1";
+      overviewSoon();
       if (state.detail) await loadDetail(state.detail);
     } catch (err) {
       if (!refused(err)) notice("Cannot reach the API: " + err.message);
@@ -225,6 +288,83 @@
   function refreshSoon() {
     if (state.timer) return;
     state.timer = setTimeout(() => { state.timer = null; refresh(); }, 60);
+  }
+
+  // The overview (metrics, throughput per minute, workers) changes slowly: events refresh
+  // it at most once per OVERVIEW_MS (at once after a quiet spell, else when the interval
+  // ends), so a busy queue watched by many pages costs the server 7 reads per event
+  // instead of 10. Still no timer while nothing happens.
+  const OVERVIEW_MS = 3000;
+  async function refreshOverview() {
+    const ex = state.executor;
+    try {
+      const [workers, metrics, throughput] = await Promise.all([
+        api("GET", "/api/collab/workers/active?" + q({ executorId: ex })),
+        api("GET", "/api/collab/metrics/overview?" + q({ executorId: ex })),
+        api("GET", "/api/collab/metrics/throughput?" + q({ executorId: ex, minutes: 60 })),
+      ]);
+      if (ex !== state.executor) return;
+      renderWorkers(workers.items);
+      renderMetrics(metrics);
+      renderThroughput(throughput.items);
+    } catch (err) {
+      if (!refused(err)) notice("Cannot reach the API: " + err.message);
+    }
+  }
+
+  function overviewSoon() {
+    if (state.overviewTimer) return;
+    const wait = Math.max(0, state.overviewAt + OVERVIEW_MS - Date.now());
+    state.overviewTimer = setTimeout(() => {
+      state.overviewTimer = null;
+      state.overviewAt = Date.now();
+      refreshOverview();
+    }, wait);
+  }
+
+  // -- bulk actions: a selection, or everything matching the list's filter --------------
+  const VERBS = { retry: "Retry", cancel: "Cancel", delete: "Delete" };
+
+  // How many jobs the filter matches now (the kept counts: exact and cheap).
+  async function matching() {
+    const stats = (await api("GET", "/api/jobs/stats?" + q({ executorId: state.executor, type: state.filter.type }))).stats;
+    return state.filter.status ? stats[state.filter.status] : stats.total;
+  }
+
+  function describeFilter() {
+    const parts = [];
+    if (state.filter.status) parts.push("status " + state.filter.status);
+    if (state.filter.type) parts.push("type " + state.filter.type);
+    return parts.length ? " matching " + parts.join(", ") : "";
+  }
+
+  // The page's own confirmation (a <dialog>): resolves true on Confirm.
+  function confirmDialog(text) {
+    const dialog = $("#confirm");
+    $("#confirm-text").textContent = text;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+  }
+
+  function bulkSummary(action, r) {
+    const refused = Object.entries(r.refusedByStatus).map(([k, v]) => v + " " + k).join(", ");
+    return VERBS[action] + ": " + r.done + " done" + (r.refused ? ", " + r.refused + " refused (" + refused + ")" : "")
+      + (r.notFound ? ", " + r.notFound + " not found" : "") + ".";
+  }
+
+  async function bulk(action, scope) {
+    const selection = scope === "selection" ? [...state.selected] : null;
+    const count = selection ? selection.length : await matching();
+    const what = selection ? `the ${count} selected job${count === 1 ? "" : "s"}`
+      : `all ${count} job${count === 1 ? "" : "s"} of ${state.executor}${describeFilter()}`;
+    if (!(await confirmDialog(`${VERBS[action]} ${what}? Jobs whose state forbids it are left as they are.`))) return;
+    const body = { action, executorId: state.executor };
+    if (selection) body.ids = selection;
+    else { if (state.filter.status) body.status = state.filter.status; if (state.filter.type) body.type = state.filter.type; }
+    const r = await api("POST", "/api/jobs/bulk", body);
+    if (selection) state.selected.clear();
+    $("#bulk-result").textContent = bulkSummary(action, r);
   }
 
   // -- the job detail -----------------------------------------------------------------
@@ -357,6 +497,7 @@
       setLive("offline", "offline");
       return;
     }
+    state.overviewAt = 0;  // another executor or token: its overview at once
     await refresh();
     follow(generation);
   }
@@ -370,7 +511,7 @@
     $("#scope").addEventListener("submit", (e) => {
       e.preventDefault();
       state.executor = $("#executor").value.trim();
-      state.offset = 0;
+      firstPage();
       start();
     });
     $("#signin").addEventListener("submit", (e) => {
@@ -397,11 +538,18 @@
       const id = $("#f-id").value.trim();
       if (id) { openDetail(id); return; }
       state.filter = { status: $("#f-status").value, type: $("#f-type").value.trim() };
-      state.offset = 0;
+      firstPage();
       refreshSoon();
     });
-    $("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refreshSoon(); });
-    $("#next").addEventListener("click", () => { state.offset += PAGE; refreshSoon(); });
+    $("#prev").addEventListener("click", () => { state.cursor = state.cursors.pop() || null; refreshSoon(); });
+    $("#next").addEventListener("click", () => {
+      if (!state.nextCursor) return;
+      state.cursors.push(state.cursor);
+      state.cursor = state.nextCursor;
+      refreshSoon();
+    });
+    for (const b of document.querySelectorAll("[data-bulk]"))
+      b.addEventListener("click", () => act(() => bulk(b.dataset.bulk, b.dataset.bulkScope)));
     $("#detail").addEventListener("close", () => { state.detail = null; });
     // Relative times tick locally (no request): "Started 12s ago" stays true.
     setInterval(() => {
