@@ -294,8 +294,10 @@ def phase(url: str, connect: Callable[[], Any], kind: str, op: str, concurrency:
             client.close()
 
 
-async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> dict[str, Any]:
-    """``viewers`` SSE viewers of one executor on ``base``; commit → last viewer, per event."""
+async def fanout(base: str, key: str, url: str, viewers: int, events: int, server_pid: int) -> dict[str, Any]:
+    """``viewers`` SSE viewers of one executor on ``base``; commit → last viewer, per event,
+    and the CPU the server and this process spent per event (less noisy than latency on a
+    shared host)."""
     executor = f"fanout-{secrets.token_hex(3)}"
     with psycopg.connect(url, autocommit=True) as conn:
         job_id = conn.execute("select job_id from collab.assign_job_v1(type => 'bench.fan', "
@@ -347,10 +349,13 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> di
                 time.sleep(0.25)
         return int(listening)
 
+    cpu_before = {"server": sum(_cpu_seconds(p) for p in _tree(server_pid)), "client": _cpu_seconds(os.getpid())}
     listening = await asyncio.to_thread(produce)
     deadline = time.monotonic() + 60  # until every viewer has every event, or a minute
     while time.monotonic() < deadline and any(len(arrivals.get(seq, [])) < viewers for seq in sent):
         await asyncio.sleep(0.2)
+    cpu_ms_per_event = {"server": (sum(_cpu_seconds(p) for p in _tree(server_pid)) - cpu_before["server"]) / events * 1000,
+                        "client": (_cpu_seconds(os.getpid()) - cpu_before["client"]) / events * 1000}
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -363,7 +368,8 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> di
                 len(arrivals.get(seq, [])) for seq in sent),
             "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
             "last_viewer_max_ms": max(last, default=float("nan")),
-            "first_viewer_p50_ms": f[49], "first_viewer_p99_ms": f[98], "listen_connections": listening}
+            "first_viewer_p50_ms": f[49], "first_viewer_p99_ms": f[98], "listen_connections": listening,
+            "cpu_ms_per_event": cpu_ms_per_event}
 
 
 def _run_fast(coroutine: Any) -> Any:
@@ -427,7 +433,8 @@ def main() -> None:
                     print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
                           flush=True)
         if args.viewers:
-            fan = _run_fast(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events))
+            fan = _run_fast(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events,
+                                   bases["after"][1]))
             print(f"  fan-out: {fan}", flush=True)
         anchors_after = run_anchors(admin, args.anchor_seconds)
 

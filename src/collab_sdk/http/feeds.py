@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -53,6 +54,8 @@ log = logging.getLogger("collab.http")
 
 #: Events per read of a feed (and of a viewer catching up).
 PAGE_SIZE = 500
+#: How often viewers' ``next`` timeouts and stalls are checked (their resolution).
+TICK_SECONDS = 0.5
 
 
 class SlowConsumer(Exception):
@@ -150,15 +153,20 @@ class SharedFeeds:
         return viewer
 
     async def _sweep(self) -> None:
-        """Drop the viewers that took nothing from their buffer for ``slow_seconds``."""
+        """Every ``TICK_SECONDS``: wake the viewers whose ``next`` timeout has passed (one
+        timer for all of them, not one per wait), and drop the viewers that took nothing
+        for ``slow_seconds``."""
         loop = asyncio.get_running_loop()
         while self._viewers:
-            await asyncio.sleep(min(1.0, self.slow_seconds / 2))
+            await asyncio.sleep(TICK_SECONDS)
             now = loop.time()
-            for viewer in [v for v in self._viewers if v.stalled(now, self.slow_seconds)]:
-                log.info('{"event": "slow_consumer", "dropped": 1}')
-                self.dropped += 1
-                viewer.drop()
+            for viewer in list(self._viewers):
+                if viewer.stalled(now, self.slow_seconds):
+                    log.info('{"event": "slow_consumer", "dropped": 1}')
+                    self.dropped += 1
+                    viewer.drop()
+                elif viewer.wake_at <= now:
+                    viewer.ready.set()
 
     def _wake_all(self) -> None:
         for viewer in self._viewers:
@@ -200,7 +208,8 @@ class SharedFeeds:
 
 class Viewer:
     """One stream's view of a feed: ``await next(timeout)`` answers its next event, or
-    None when ``timeout`` passes (or the server is shutting down) first; raises
+    None when ``timeout`` passes (to within ``TICK_SECONDS``; or the server is shutting
+    down) first; raises
     ``StopAsyncIteration`` after a job's final event (``until_final``), ``SlowConsumer``
     once dropped, or the feed's failure. Also an async iterator. ``aclose()`` leaves."""
 
@@ -216,6 +225,7 @@ class Viewer:
         self._reader: EventReader | None = EventReader(client.rpc, key.events, since, feeds.page_size)
         self._end: BaseException | None = None  # raised once the queue is empty
         self._waiting = False  # its consumer is inside next()
+        self.wake_at = math.inf  # when its pending next() times out
         self._asked_at = asyncio.get_running_loop().time()  # when its consumer last left next()
 
     def __aiter__(self) -> Viewer:
@@ -251,13 +261,15 @@ class Viewer:
             if self.feed is None:
                 await self._catch_up()
                 continue
-            self.ready.clear()
-            if timeout is None:  # iterating: the consumer watches for shutdown itself
-                await self.ready.wait()
-            elif self.feeds._shutting_down.is_set() or not await wait_event(self.ready, timeout):
+            if timeout is not None and self.feeds._shutting_down.is_set():
                 return None
+            self.ready.clear()
+            self.wake_at = math.inf if timeout is None else asyncio.get_running_loop().time() + timeout
+            await self.ready.wait()  # set by the feed, a drop, shutdown or the sweeper's tick
             if not self._queue and self._end is None:
-                return None  # woken for nothing new: shutting down, or a spurious wake
+                if timeout is None:
+                    continue  # iterating: the consumer watches for shutdown itself
+                return None  # timed out (to within a tick), or shutting down
 
     async def _catch_up(self) -> None:
         """Read one page on its own, or join the feed once level with it."""
