@@ -65,7 +65,7 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -195,6 +195,18 @@ def collab_serve(url: str, key: str, tmp: str, rate_limit: str, *, before_src: P
 Processes = dict[str, Callable[[], set[int]]]  # name -> the pids it has now
 
 
+def _tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (uvicorn's workers under its supervisor)."""
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds process ``pid`` has used so far (0 once it is gone)."""
     try:
@@ -282,8 +294,10 @@ def phase(url: str, connect: Callable[[], Any], kind: str, op: str, concurrency:
             client.close()
 
 
-async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> dict[str, Any]:
-    """``viewers`` SSE viewers of one executor on ``base``; commit → last viewer, per event."""
+async def fanout(base: str, key: str, url: str, viewers: int, events: int, server_pid: int) -> dict[str, Any]:
+    """``viewers`` SSE viewers of one executor on ``base``; commit → last viewer, per event,
+    and the CPU the server and this process spent per event (less noisy than latency on a
+    shared host)."""
     executor = f"fanout-{secrets.token_hex(3)}"
     with psycopg.connect(url, autocommit=True) as conn:
         job_id = conn.execute("select job_id from collab.assign_job_v1(type => 'bench.fan', "
@@ -335,10 +349,13 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> di
                 time.sleep(0.25)
         return int(listening)
 
+    cpu_before = {"server": sum(_cpu_seconds(p) for p in _tree(server_pid)), "client": _cpu_seconds(os.getpid())}
     listening = await asyncio.to_thread(produce)
     deadline = time.monotonic() + 60  # until every viewer has every event, or a minute
     while time.monotonic() < deadline and any(len(arrivals.get(seq, [])) < viewers for seq in sent):
         await asyncio.sleep(0.2)
+    cpu_ms_per_event = {"server": (sum(_cpu_seconds(p) for p in _tree(server_pid)) - cpu_before["server"]) / events * 1000,
+                        "client": (_cpu_seconds(os.getpid()) - cpu_before["client"]) / events * 1000}
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -351,7 +368,18 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int) -> di
                 len(arrivals.get(seq, [])) for seq in sent),
             "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
             "last_viewer_max_ms": max(last, default=float("nan")),
-            "first_viewer_p50_ms": f[49], "first_viewer_p99_ms": f[98], "listen_connections": listening}
+            "first_viewer_p50_ms": f[49], "first_viewer_p99_ms": f[98], "listen_connections": listening,
+            "cpu_ms_per_event": cpu_ms_per_event}
+
+
+def _run_fast(coroutine: Any) -> Any:
+    """``asyncio.run`` on uvloop when it is installed: 1,000 viewer sockets cost the bench
+    process less, so that the figure is more the server's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def main() -> None:
@@ -365,11 +393,13 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
     parser.add_argument("--rate-limit", default="off", help="COLLAB_RATE_LIMIT for collab serve, e.g. 10000000/60")
+    parser.add_argument("--workers2", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure this tree's server with --workers 2 ('after2')")
     args = parser.parse_args()
     sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
     before_rev = None if args.before == "none" else (args.before or flask_revision())
-    kinds = ["sql"] + (["before"] if before_rev else []) + ["after"]
+    kinds = ["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
@@ -378,7 +408,9 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url}
+        urls = {"sql": url, "after": url, "after2": url}
+        if args.workers2:
+            bases["after2"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit, workers=2))
         if before_rev:
             src = export_src(before_rev, Path(tmp))
             urls["before"] = migrate_with(src, admin, "bench_before")
@@ -401,7 +433,8 @@ def main() -> None:
                     print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
                           flush=True)
         if args.viewers:
-            fan = asyncio.run(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events))
+            fan = _run_fast(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events,
+                                   bases["after"][1]))
             print(f"  fan-out: {fan}", flush=True)
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
@@ -435,7 +468,7 @@ def _processes(kind: str, pids: dict[str, int], monitor: psycopg.Connection[Any]
     processes: Processes = {"client": lambda: {os.getpid()},
                             "postgres": lambda: {pid for (pid,) in monitor.execute(_BACKENDS)}}
     if kind in pids:
-        processes["serve"] = lambda: {pids[kind]}
+        processes["serve"] = lambda: _tree(pids[kind])
     return processes
 
 

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -63,9 +64,23 @@ def _secret_values(env: Mapping[str, str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+_environ_secrets: tuple[float, list[str]] = (-1e9, [])
+
+
+def _process_secrets() -> list[str]:
+    """``_secret_values(os.environ)``, recomputed at most once a second: scanning the
+    environment on every line cost more than the rest of a request's access log."""
+    global _environ_secrets
+    now = time.monotonic()
+    if now - _environ_secrets[0] >= 1.0:
+        _environ_secrets = (now, _secret_values(os.environ))
+    return _environ_secrets[1]
+
+
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
-    """``text`` with every secret replaced by ``***`` (see the module doc)."""
-    for value in _secret_values(os.environ if env is None else env):
+    """``text`` with every secret replaced by ``***`` (see the module doc; the process's
+    environment is read again at most once a second)."""
+    for value in (_process_secrets() if env is None else _secret_values(env)):
         if value in text:
             text = text.replace(value, _MASK)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + _MASK, text)

@@ -1,12 +1,14 @@
 """Streams against `collab serve` as a real process: 200 concurrent SSE and WebSocket
 clients get every event of 2,000 once, in seq order, over one LISTEN connection; a killed
-client frees what it held; a slow WebSocket consumer is dropped with 4009; SIGTERM ends
+client frees what it held; a slow WebSocket consumer is dropped with 4009, a slow SSE one
+with a ``dropped`` event (and cut if it never reads again); SIGTERM ends
 every stream with an end event and the process exits 0."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import time
@@ -20,6 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from collab_sdk.http.pipeline import CUT_GRACE_SECONDS
 from collab_sdk.http.serve import DEFAULT_GRACE_SECONDS
 from collab_sdk.http.sockets import CLOSE_GOING_AWAY, CLOSE_SLOW_CONSUMER, SUBPROTOCOL
 from collab_sdk.transports.listen import APPLICATION_NAME
@@ -34,8 +37,33 @@ KEY = {"x-api-key": API_KEY}
 @pytest.fixture
 def live_server(db_url: str, tmp_path: Path) -> Iterator[Server]:
     with start_server(db_url, tmp_path, COLLAB_REQUIRE_JWT="0", COLLAB_API_KEY=API_KEY,
-                      COLLAB_RATE_LIMIT="off", COLLAB_WS_BUFFER="8", COLLAB_WS_SLOW_SECONDS="1") as running:
+                      COLLAB_RATE_LIMIT="off", COLLAB_WS_BUFFER="8", COLLAB_WS_SLOW_SECONDS="1",
+                      COLLAB_STREAM_BUFFER="8", COLLAB_STREAM_SLOW_SECONDS="1") as running:
         yield running
+
+
+def metric(server: Server, name: str) -> float:
+    """One of the server's own Prometheus figures."""
+    text = httpx.get(f"{server.base}/metrics", headers=KEY).text
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def small_socket(server: Server) -> socket.socket:
+    """A client socket with a small receive buffer (no autotuning to megabytes)."""
+    host, port = server.base.removeprefix("http://").split(":")
+    small = socket.socket()
+    small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    small.connect((host, int(port)))
+    return small
+
+
+def produce_blobs(owner: Caller, job_id: uuid.UUID) -> None:
+    """~12 MB of events: more than the socket buffers between a server and its client."""
+    blob = "x" * 60000
+    for _ in range(10):
+        owner.sql("select collab.append_job_event_v1(job_id => %s, worker_id => 'w1', "
+                  "payload => jsonb_build_object('blob', %s::text)) from generate_series(1, 20)",
+                  (job_id, blob))
 
 
 def listen_connections(owner: Caller) -> int:
@@ -126,7 +154,7 @@ async def test_200_streams_get_2000_events_once_in_order_over_one_listen(
     expected = committed(owner, job_id)
     assert len(expected) == 2003
     for i in range(clients):
-        assert seqs[i] == expected, f"client {i}: a gap, a repeat or a wrong order"
+        assert seqs[i] == expected, f"client {i} (ended {ends[i]}): a gap, a repeat or a wrong order"
         assert ends[i][0] in ("end", "final")
     # every stream left: the hub stops its listener
     await eventually_equal(lambda: listen_connections(owner), 0)
@@ -152,22 +180,11 @@ async def test_a_killed_client_frees_its_stream(live_server: Server, owner: Call
 async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Server, owner: Caller) -> None:
     job_id = assign(owner, executor_id="slow")
     claim(owner, executor_id="slow")
-    host, port = live_server.base.removeprefix("http://").split(":")
-    small = socket.socket()
-    small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)  # no autotuning to 32 MB
-    small.connect((host, int(port)))
+    small = small_socket(live_server)
     async with connect(ws_url(live_server, f"jobId={job_id}"), additional_headers=KEY,
                        max_queue=1, max_size=None, sock=small, compression=None) as ws:
         assert json.loads(await ws.recv())["type"] == "snapshot"
-        blob = "x" * 60000
-
-        def produce() -> None:  # ~12 MB of events: more than the socket buffers between us
-            for _ in range(10):
-                owner.sql("select collab.append_job_event_v1(job_id => %s, worker_id => 'w1', "
-                          "payload => jsonb_build_object('blob', %s::text)) from generate_series(1, 20)",
-                          (job_id, blob))
-
-        await asyncio.to_thread(produce)
+        await asyncio.to_thread(produce_blobs, owner, job_id)
         await asyncio.sleep(3)  # not reading: the server's outbox (8 messages) stays full
         received = 0
         with pytest.raises(ConnectionClosed) as closed:
@@ -176,6 +193,51 @@ async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Serve
                 received += 1
     assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_SLOW_CONSUMER
     assert received < 200
+
+
+def read_sse(sock: socket.socket, timeout: float) -> tuple[list[int], list[str]]:
+    """Everything the server sends until it closes: the event ids and the event names."""
+    sock.settimeout(timeout)
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    ids = [int(m) for m in re.findall(rb"^id: (\d+)$", data, re.M)]
+    names = [n.decode() for n in re.findall(rb"^event: (\w+)$", data, re.M)]
+    return ids, names
+
+
+async def flooded_sse_client(server: Server, owner: Caller, executor: str) -> socket.socket:
+    """A raw SSE client of a new job's stream, with a small receive buffer, that has not
+    read anything while ~12 MB of events were committed to it."""
+    job_id = assign(owner, executor_id=executor)
+    claim(owner, executor_id=executor)
+    small = small_socket(server)
+    small.sendall(f"GET {STREAM}?jobId={job_id} HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\n\r\n".encode())
+    await asyncio.to_thread(produce_blobs, owner, job_id)
+    return small
+
+
+@pytest.mark.slow
+async def test_a_slow_sse_consumer_is_dropped_with_a_dropped_event(live_server: Server, owner: Caller) -> None:
+    small = await flooded_sse_client(live_server, owner, "slow-sse")
+    await asyncio.sleep(3)  # not reading: its buffer (8 events) stays full for over a second
+    ids, names = await asyncio.to_thread(read_sse, small, 20)  # then it reads: the server ends it
+    small.close()
+    assert names == ["dropped"]
+    assert ids == sorted(set(ids)) and len(ids) < 202  # in order, once, and not everything
+    assert metric(live_server, "collab_http_slow_consumers_dropped_total") >= 1
+    await eventually_equal(lambda: metric(live_server, "collab_http_open_streams"), 0)
+
+
+@pytest.mark.slow
+async def test_a_dropped_sse_client_that_never_reads_again_is_cut(live_server: Server, owner: Caller) -> None:
+    small = await flooded_sse_client(live_server, owner, "stuck-sse")
+    await eventually_equal(lambda: metric(live_server, "collab_http_slow_consumers_dropped_total"), 1)
+    # never reading again: after the grace period the server gives up the stream and its viewer
+    await eventually_equal(lambda: metric(live_server, "collab_http_open_streams"), 0,
+                           timeout=CUT_GRACE_SECONDS + 10)
+    assert await asyncio.to_thread(listen_connections, owner) == 0
+    small.close()
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from collab_sdk.auth.jwks import parse_jwks
-from collab_sdk.auth.tokens import AuthConfig, Authenticator, AuthError, Identity, mint_token
+from collab_sdk.auth.tokens import (AuthConfig, Authenticator, AuthError, Identity, VerifiedTokens,
+                                   mint_token)
 from collab_sdk.errors import CollabError, ConfigurationError, Unauthorized, ValidationError
 from support.secret_capture import register_secret
 
@@ -120,6 +121,29 @@ def test_a_valid_token_gives_the_user_identity(scheme: Scheme) -> None:
     payload = claims()
     identity = scheme.auth.authenticate(bearer(scheme.sign(payload)))
     assert identity == Identity(role="authenticated", subject=USER, claims=payload, via="jwt")
+
+
+def test_a_verified_token_is_remembered_until_it_expires(scheme: Scheme, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = int(time.time())
+    token = scheme.sign(claims(iat=now, exp=now + 100))
+    first = scheme.auth.authenticate(bearer(token))
+    assert scheme.auth.authenticate(bearer(token)) is first  # no second signature check
+    head, body, signature = token.split(".")
+    forged = f"{head}.{b64(json.dumps(claims(sub=str(uuid.uuid4()))).encode())}.{signature}"
+    rejected(scheme.auth, bearer(forged), "invalid_signature")  # another token: verified
+    monkeypatch.setattr(time, "time", lambda: now)
+    remembered = VerifiedTokens(leeway=30, ttl=60)
+    remembered.put(token, first)
+    monkeypatch.setattr(time, "time", lambda: now + 59)
+    assert remembered.get(token) is first
+    monkeypatch.setattr(time, "time", lambda: now + 61)  # at most ttl seconds
+    assert remembered.get(token) is None
+    short = VerifiedTokens(leeway=30, ttl=600)
+    short.put(token, first)
+    monkeypatch.setattr(time, "time", lambda: now + 100 + 29)
+    assert short.get(token) is first
+    monkeypatch.setattr(time, "time", lambda: now + 100 + 31)  # never past exp and the leeway
+    assert short.get(token) is None
 
 
 def test_header_names_and_scheme_are_case_insensitive(scheme: Scheme) -> None:

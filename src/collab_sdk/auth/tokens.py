@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -73,7 +74,7 @@ from collab_sdk.auth.jwks import (JwksCache, JwksError, VerifyingKey, check_jwks
                               parse_jwks)
 from collab_sdk.errors import ConfigurationError, Unauthorized, ValidationError
 
-__all__ = ["AuthError", "Identity", "AuthConfig", "Authenticator", "mint_token"]
+__all__ = ["AuthError", "Identity", "AuthConfig", "Authenticator", "VerifiedTokens", "mint_token"]
 
 JWT_ALGORITHMS: dict[str, tuple[str, ...]] = {"local": ("HS256",), "jwks": ("ES256", "RS256")}
 FORBIDDEN_HEADERS = ("jku", "x5u", "x5c", "jwk", "crit")
@@ -198,6 +199,39 @@ class AuthConfig:
             require_iat=_flag(env, "COLLAB_JWT_REQUIRE_IAT"), project_ref=project_ref)
 
 
+class VerifiedTokens:
+    """The identities of recently verified tokens, so that a client sending the same
+    bearer token with every request costs one signature check, not one per request. An
+    entry lives until its token expires (``exp`` plus the leeway) and at most
+    ``ttl`` seconds (a key removed from the JWKS stops being trusted by then); at most
+    ``size`` entries (the oldest go first). Thread-safe."""
+
+    def __init__(self, *, leeway: float, ttl: float = 60.0, size: int = 4096) -> None:
+        self.leeway, self.ttl, self.size = leeway, ttl, size
+        self._entries: dict[str, tuple[Identity, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Identity | None:
+        """The identity ``token`` proved, if it was verified recently and is still valid."""
+        entry = self._entries.get(token)
+        if entry is None or time.time() >= entry[1]:
+            return None
+        return entry[0]
+
+    def put(self, token: str, identity: Identity) -> Identity:
+        """Remember a verified token's identity; returns it."""
+        exp = identity.claims.get("exp")
+        until = time.time() + self.ttl
+        if isinstance(exp, (int, float)):
+            until = min(until, exp + self.leeway)
+        with self._lock:
+            if len(self._entries) >= self.size:
+                for old in list(self._entries)[: self.size // 4]:
+                    self._entries.pop(old, None)
+            self._entries[token] = (identity, until)
+        return identity
+
+
 class Authenticator:
     """Turns request headers into an ``Identity`` (see the module doc); one per process,
     so that a fetched JWKS stays cached. Thread-safe."""
@@ -206,6 +240,9 @@ class Authenticator:
         self.config = config
         self.algorithms = JWT_ALGORITHMS[config.mode] if config.mode else ()
         self._jwks: JwksCache | None = None
+        self._verified = VerifiedTokens(leeway=config.leeway)
+        self._api_identity = Identity(role="service_role", subject=None, claims={"role": "service_role"},
+                                      via="api_key")
         if config.mode == "jwks":
             self._jwks = JwksCache(url=config.jwks_url, static=config.jwks, ttl=config.jwks_ttl,
                                    cooldown=config.jwks_cooldown, timeout=config.jwks_timeout)
@@ -222,6 +259,19 @@ class Authenticator:
 
     def verify_token(self, token: str) -> Identity:
         """The identity a bare JWT proves (e.g. one sent over a WebSocket)."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        return self._verified.put(token, self._verify(token))
+
+    async def verify_token_async(self, token: str) -> Identity:
+        """``verify_token`` with a non-blocking JWKS fetch."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        return self._verified.put(token, await self._verify_async(token))
+
+    def _verify(self, token: str) -> Identity:
         header = self._header(token)
         if self._jwks is None:
             return self._decode(token, self.config.jwt_secret or "", ["HS256"])
@@ -231,8 +281,7 @@ class Authenticator:
             raise _jwks_error(exc) from None
         return self._decode_with(token, header, key)
 
-    async def verify_token_async(self, token: str) -> Identity:
-        """``verify_token`` with a non-blocking JWKS fetch."""
+    async def _verify_async(self, token: str) -> Identity:
         header = self._header(token)
         if self._jwks is None:
             return self._decode(token, self.config.jwt_secret or "", ["HS256"])
@@ -260,7 +309,7 @@ class Authenticator:
         expected = self.config.api_key
         if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
             raise AuthError("invalid_api_key", "the API key is not valid")
-        return Identity(role="service_role", subject=None, claims={"role": "service_role"}, via="api_key")
+        return self._api_identity
 
     def _header(self, token: str) -> dict[str, Any]:
         if self.config.mode is None:

@@ -29,7 +29,7 @@ from collab_sdk.transports.base import EventFilter, HasLiveEvents, LiveSource, T
 from collab_sdk.timing import Backoff, wait_event
 
 
-__all__ = ["EventStream",
+__all__ = ["EventStream", "EventReader",
            "watch_events", "read_settled", "live_source_for", "job_filter"]
 
 log = logging.getLogger("collab.streams")
@@ -103,7 +103,7 @@ async def watch_events(rpc: RpcCore, events: EventFilter, *, since_seq: int = 0,
     wake.set()
     stop = asyncio.Event()
     listening = asyncio.create_task(source.run(events, wake.set, stop)) if source else None
-    reader = _Reader(rpc, events, since_seq, page_size)
+    reader = EventReader(rpc, events, since_seq, page_size)
     try:
         while True:
             wake.clear()
@@ -120,8 +120,9 @@ async def watch_events(rpc: RpcCore, events: EventFilter, *, since_seq: int = 0,
             await _stop_source(listening)
 
 
-class _Reader:
-    """Pages through the event log from a cursor, keeping the cursor and the horizon."""
+class EventReader:
+    """Pages through the event log from a cursor, keeping the cursor and the horizon
+    (``watch_events`` uses one per stream; ``collab_sdk.http.feeds`` one per shared feed)."""
 
     def __init__(self, rpc: RpcCore, events: EventFilter, since_seq: int,
                  page_size: int) -> None:
@@ -183,7 +184,7 @@ async def read_settled(rpc: RpcCore, events: EventFilter,
                        since_seq: int = 0) -> tuple[list[JobEvent], int]:
     """Every event after ``since_seq`` that is settled now, and the seq they reach (the
     point to resume from); errors are raised."""
-    reader = _Reader(rpc, events, since_seq, page_size=1000)
+    reader = EventReader(rpc, events, since_seq, page_size=1000)
     found = await reader.fetch()
     while reader.more:
         found += await reader.fetch()

@@ -24,7 +24,7 @@ import os
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import Field
 
@@ -80,21 +80,27 @@ async def metrics(call: Call) -> Response:
     registry = CollectorRegistry(auto_describe=True)
     counts = await call.runtime.client.metrics_by_executor()
     registry.register(CountsCollector(lambda: counts))
+    feeds = call.runtime.feeds
     streams = GaugeMetricFamily("collab_http_open_streams",
-                                "SSE and WebSocket streams this process serves over its LISTEN hub")
-    hub = call.runtime.hub
-    streams.add_metric([], hub.subscribers if hub is not None else 0)
-    registry.register(_Fixed(streams))
+                                "SSE and WebSocket event streams this process serves")
+    streams.add_metric([], feeds.viewers)
+    readers = GaugeMetricFamily("collab_http_stream_readers",
+                                "shared event readers (one per caller identity and filter)")
+    readers.add_metric([], feeds.feeds)
+    dropped = CounterMetricFamily("collab_http_slow_consumers_dropped",
+                                  "event streams dropped as slow consumers since the process started")
+    dropped.add_metric([], feeds.dropped)
+    registry.register(_Fixed(streams, readers, dropped))
     return Response(body=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class _Fixed:
     """A collector of metric families made for one scrape."""
 
-    def __init__(self, *families: GaugeMetricFamily) -> None:
+    def __init__(self, *families: GaugeMetricFamily | CounterMetricFamily) -> None:
         self.families = families
 
-    def collect(self) -> list[GaugeMetricFamily]:
+    def collect(self) -> list[GaugeMetricFamily | CounterMetricFamily]:
         """The families, as they are."""
         return list(self.families)
 

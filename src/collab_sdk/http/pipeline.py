@@ -18,6 +18,7 @@ checks the origin and authenticates (see ``collab_sdk.http.sockets``) over any `
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -39,10 +40,12 @@ if TYPE_CHECKING:
     from collab_sdk.http.runtime import Runtime
 
 __all__ = ["Request", "Response", "Route", "RouteTable", "SocketRoute", "Socket", "Call", "dispatch", "json_response", "error_response", "request_id_of",
-           "finish", "path_value", "caller_key"]
+           "finish", "path_value", "caller_key", "CUT_GRACE_SECONDS"]
 
 log = logging.getLogger("collab.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: How long a dropped stream's client gets to take what was sent before it is cut.
+CUT_GRACE_SECONDS = 5.0
 _CORS_HEADERS = ("Authorization, Content-Type, X-Api-Key, X-Idempotency-Key, X-Request-Id, "
                  "X-Collab-Signature, X-Collab-Delivery")
 
@@ -68,6 +71,10 @@ class Response:
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     stream: AsyncIterator[bytes] | None = None
+    #: For a stream: set once its client is dropped (a slow consumer). The stream still
+    #: yields its last chunks; a write the client leaves blocked for ``CUT_GRACE_SECONDS``
+    #: more ends the response there (the adapter closes the connection).
+    dropped: asyncio.Event | None = None
 
 
 @dataclass

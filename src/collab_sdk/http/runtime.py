@@ -22,11 +22,16 @@ Environment (``Settings.from_env``):
 - ``COLLAB_WS_BUFFER`` / ``COLLAB_WS_SLOW_SECONDS`` — a WebSocket's outbox (default 256
   messages) and how long it may stay full before its client is dropped as a slow
   consumer (default 5 s; ``collab_sdk.http.sockets``).
+- ``COLLAB_STREAM_BUFFER`` / ``COLLAB_STREAM_SLOW_SECONDS`` — how many events an SSE or
+  WebSocket viewer may hold untaken (default 1000) and how long it may leave no room
+  for the next read before it is dropped as a slow consumer (default 5 s;
+  ``collab_sdk.http.feeds``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -39,7 +44,9 @@ from typing import Any
 from collab_sdk import logs
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, Identity
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.streams import live_source_for
 from collab_sdk.http.errors import HttpError
+from collab_sdk.http.feeds import SharedFeeds
 from collab_sdk.http.hub import EventHub
 from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.base import ActsAsRole, ActsAsUser, Listens, LiveSource
@@ -63,6 +70,8 @@ class Settings:
     ws_buffer: int = 256
     ws_slow_seconds: float = 5.0
     cors_credentials: bool = True
+    stream_buffer: int = 1000
+    stream_slow_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,7 +88,9 @@ class Settings:
                    not in ("0", "off", "false", "no"),
                    rate_limit=limit, rate_window_seconds=window, buckets=buckets,
                    ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)),
-                   ws_slow_seconds=max(0.1, float(env.get("COLLAB_WS_SLOW_SECONDS") or 5)))
+                   ws_slow_seconds=max(0.1, float(env.get("COLLAB_WS_SLOW_SECONDS") or 5)),
+                   stream_buffer=max(1, int(env.get("COLLAB_STREAM_BUFFER") or 1000)),
+                   stream_slow_seconds=max(0.1, float(env.get("COLLAB_STREAM_SLOW_SECONDS") or 5)))
 
     def allows_origin(self, origin: str | None) -> bool:
         """Whether a browser at ``origin`` may read the answers (CORS)."""
@@ -153,6 +164,10 @@ class Runtime:
         self.hub = EventHub(transport) if isinstance(transport, Listens) and transport.can_listen else None
         #: Set when the server begins a graceful shutdown: open streams send ``end`` and close.
         self.shutting_down = asyncio.Event()
+        #: The shared readers of every SSE and WebSocket event stream of this process.
+        self.feeds = SharedFeeds(self._feed_source, self.shutting_down,
+                                 buffer=self.settings.stream_buffer,
+                                 slow_seconds=self.settings.stream_slow_seconds)
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -170,6 +185,21 @@ class Runtime:
         """What a stream of this process listens with: the hub, else the transport's own."""
         return self.hub if self.hub is not None else True
 
+    def _feed_source(self, client: AsyncCollabClient) -> LiveSource | None:
+        return self.hub if self.hub is not None else live_source_for(client.transport)
+
+    def reader_key(self, identity: Identity) -> str:
+        """Who ``client_for(identity)``'s reads run as: equal keys see the same rows (so
+        their event streams may share one reader): the trusted client, a role with its
+        exact claims, or the forwarded token."""
+        if identity.via == "api_key" or identity.role == "service_role":
+            return "trusted"
+        transport = self.client.transport
+        if not isinstance(transport, ActsAsRole) and isinstance(transport, ActsAsUser) \
+                and identity.token is not None:
+            return "token:" + identity.token
+        return "role:" + identity.role + ":" + json.dumps(identity.claims, sort_keys=True, default=str)
+
     def client_for(self, identity: Identity) -> AsyncCollabClient:
         """The client acting for ``identity``: an API key or ``service_role`` token is
         the trusted client; a user's token acts as that user (RLS and memberships) —
@@ -186,6 +216,7 @@ class Runtime:
 
     async def aclose(self) -> None:
         """Stop the hub and close the client's pool (on the loop that used them)."""
+        await self.feeds.aclose()
         if self.hub is not None:
             await self.hub.aclose()
         await self.client.aclose()

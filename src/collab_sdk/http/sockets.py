@@ -33,10 +33,11 @@ it names one (``timeout``, close 1000) or when the server shuts down (``shutdown
 1001). The client
 may send ``{"type": "ping"}`` at any time and gets ``{"type": "pong"}``; uvicorn pings at
 the protocol level too. **Backpressure**: each socket has a bounded outbox
-(``COLLAB_WS_BUFFER`` messages, default 256, behind the stream's own bounded read-ahead);
-a client that leaves it full for ``COLLAB_WS_SLOW_SECONDS`` (default 5) is dropped with
-close code ``4009`` (``slow_consumer``): what it had not taken is forgotten, and it
-reconnects with ``since``.
+(``COLLAB_WS_BUFFER`` messages, default 256, behind the viewer's own bounded buffer of
+``COLLAB_STREAM_BUFFER`` events, ``collab_sdk.http.feeds``); a client that leaves the
+outbox full for ``COLLAB_WS_SLOW_SECONDS`` (default 5), or its viewer's buffer without
+room for ``COLLAB_STREAM_SLOW_SECONDS``, is dropped with close code ``4009``
+(``slow_consumer``): what it had not taken is forgotten, and it reconnects with ``since``.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ from collab_sdk.http import wire
 from collab_sdk.http.bodies import validate_query
 from collab_sdk.http.devauth import LoopbackAuthenticator
 from collab_sdk.http.errors import Failure, HttpError, failure_for
+from collab_sdk.http.feeds import SlowConsumer, Viewer
 from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key, path_value
 from collab_sdk.http.runtime import Runtime
 from collab_sdk.http.sse import open_stream, resume_point
-from collab_sdk.models import JobEvent
 
 __all__ = ["serve_socket", "events_socket", "relay", "SUBPROTOCOL", "TOKEN_PREFIX",
            "AUTH_TIMEOUT_SECONDS", "CLOSE_SLOW_CONSUMER", "CLOSE_NORMAL", "CLOSE_GOING_AWAY",
@@ -166,10 +167,6 @@ async def _first_message_auth(runtime: Runtime, socket: Socket) -> Identity:
     return await runtime.authenticator.verify_token_async(message["token"])
 
 
-class _Overflow(Exception):
-    """The outbox filled: the client reads too slowly."""
-
-
 async def events_socket(call: Call, socket: Socket) -> None:
     """``WS /api/collab/events/ws``: snapshot, then each event once in seq order (see the
     module doc)."""
@@ -179,16 +176,16 @@ async def events_socket(call: Call, socket: Socket) -> None:
     snapshot = {"type": "snapshot", "seq": since,
                 "job": job.model_dump(mode="json", by_alias=True) if job is not None else None}
     await socket.send_text(json.dumps(snapshot))
-    stream = open_stream(call.runtime, call.client, query, since)
+    viewer = open_stream(call, query, since)
     try:
-        await relay(call.runtime, socket, _event_messages(stream), query.timeout)
+        await relay(call.runtime, socket, _event_messages(viewer), query.timeout)
     finally:
-        await stream.aclose()
+        await viewer.aclose()
 
 
-async def _event_messages(stream: AsyncIterator[JobEvent]) -> AsyncIterator[str]:
-    async for event in stream:
-        yield '{"type": "event", "event": ' + event.model_dump_json(by_alias=True) + "}"
+async def _event_messages(viewer: Viewer) -> AsyncIterator[str]:
+    async for item in viewer:
+        yield item.ws
 
 
 async def relay(runtime: Runtime, socket: Socket, messages: AsyncIterator[str],
@@ -205,7 +202,7 @@ async def relay(runtime: Runtime, socket: Socket, messages: AsyncIterator[str],
             try:  # a burst may fill the outbox; a client that never makes room is dropped
                 await asyncio.wait_for(outbox.put(message), runtime.settings.ws_slow_seconds)
             except asyncio.TimeoutError:
-                raise _Overflow() from None
+                raise SlowConsumer() from None
         return "final"
 
     async def write() -> None:
@@ -230,7 +227,7 @@ async def relay(runtime: Runtime, socket: Socket, messages: AsyncIterator[str],
         reason = "timeout" if "timeout" in tasks and tasks["timeout"] in done else "shutdown"
         if tasks["pump"] in done:
             exc = tasks["pump"].exception()
-            if isinstance(exc, _Overflow):
+            if isinstance(exc, SlowConsumer):
                 await _drop(socket, outbox, tasks["write"])
                 return
             if exc is not None:

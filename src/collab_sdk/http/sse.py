@@ -8,33 +8,40 @@ event as camelCase JSON, so a browser's ``EventSource`` resumes after a drop by 
 seconds (clients reconnect), a job's stream ends with an ``end`` event after the job's
 final event, and every stream ends with an ``end`` event when the server shuts down.
 
-A stream is an async generator on the server's event loop — no thread — and wakes on the
-runtime's ``EventHub``: every stream of a process shares one LISTEN connection.
+A stream is an async generator on the server's event loop — no thread — and one viewer of
+the runtime's shared feeds (``collab_sdk.http.feeds``): the streams of one caller identity
+and filter share one reader, woken by the ``EventHub`` (every stream of a process shares
+one LISTEN connection), and each event is serialized once for all of them. A client that
+reads too slowly — it leaves ``COLLAB_STREAM_BUFFER`` events untaken for
+``COLLAB_STREAM_SLOW_SECONDS`` — gets ``event: dropped`` with ``{"reason":
+"slow_consumer"}`` and the stream closes; it reconnects with ``Last-Event-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.client.streams import EventStream
+from collab_sdk.client.streams import job_filter
 from collab_sdk.http import wire
 from collab_sdk.http.errors import HttpError, failure_for
+from collab_sdk.http.feeds import FeedKey, SlowConsumer, Viewer
 from collab_sdk.http.pipeline import Call, Response
-from collab_sdk.http.runtime import Runtime
-from collab_sdk.models import JobEvent
 from collab_sdk.states import FINAL_EVENT_TYPES
 
 __all__ = ["events_stream", "open_stream", "resume_point", "KEEPALIVE_SECONDS",
-           "DEFAULT_TIMEOUT_SECONDS"]
+           "DEFAULT_TIMEOUT_SECONDS", "DROPPED"]
 
 #: Seconds between keep-alive comments on an idle stream.
 KEEPALIVE_SECONDS = 15.0
 #: How long a stream stays open when the query names no ``timeout``.
 DEFAULT_TIMEOUT_SECONDS = 300
 _END = "end"
+#: The event that ends the stream of a client dropped as a slow consumer (it reconnects
+#: with ``Last-Event-ID``).
+DROPPED = "dropped"
 
 
 async def events_stream(call: Call) -> Response:
@@ -42,9 +49,10 @@ async def events_stream(call: Call) -> Response:
     query: wire.StreamQuery = call.query
     since = resume_point(query, call.headers.get("last-event-id"))
     finished = await _finished(call.client, query, since)
-    messages = _messages(call.runtime, call.client, query, since, finished,
-                         float(query.timeout or DEFAULT_TIMEOUT_SECONDS))
-    return Response(media_type="text/event-stream", stream=messages,
+    dropped = asyncio.Event()
+    messages = _messages(call, query, since, finished, float(query.timeout or DEFAULT_TIMEOUT_SECONDS),
+                         dropped)
+    return Response(media_type="text/event-stream", stream=messages, dropped=dropped,
                     headers={"X-Accel-Buffering": "no"})  # proxies: pass each message on
 
 
@@ -65,13 +73,14 @@ async def _finished(client: AsyncCollabClient, query: wire.StreamQuery, since: i
             and not await client.events(job.id, after_seq=since, page_size=1))
 
 
-def open_stream(runtime: Runtime, client: AsyncCollabClient, query: wire.StreamQuery,
-                since: int) -> EventStream:
-    """The caller's event stream for ``query`` after ``since``, woken by the runtime's hub."""
-    source = runtime.live_source()
-    if query.job_id is not None:
-        return client.watch_job(query.job_id, since_seq=since, source=source)
-    return client.watch(executor_id=query.executor_id, since_seq=since, source=source)
+def open_stream(call: Call, query: wire.StreamQuery, since: int,
+                on_drop: Callable[[], None] | None = None) -> Viewer:
+    """The caller's view of ``query``'s events after ``since``: one of the viewers of the
+    runtime's shared feed for this caller's identity and filter (``collab_sdk.http.feeds``)."""
+    events = job_filter(query.job_id, query.executor_id)
+    key = FeedKey(call.runtime.reader_key(call.identity) if call.identity is not None else "trusted", events)
+    return call.runtime.feeds.open(key, call.client, since, until_final=query.job_id is not None,
+                                   on_drop=on_drop)
 
 
 def _last_event_id(value: str | None) -> int:
@@ -82,53 +91,41 @@ def _last_event_id(value: str | None) -> int:
     return int(value)
 
 
-async def _messages(runtime: Runtime, client: AsyncCollabClient, query: wire.StreamQuery,
-                    since: int, finished: bool, timeout: float) -> AsyncIterator[bytes]:
+async def _messages(call: Call, query: wire.StreamQuery, since: int, finished: bool,
+                    timeout: float, dropped: asyncio.Event) -> AsyncIterator[bytes]:
     yield b"retry: 2000\n\n"
     if finished:
         yield _event(_END, "{}")
         return
-    stream = open_stream(runtime, client, query, since)
-    shutdown: asyncio.Future[object] = asyncio.ensure_future(runtime.shutting_down.wait())
+    shutting_down = call.runtime.shutting_down
+    viewer = open_stream(call, query, since, on_drop=dropped.set)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    pending: asyncio.Future[object] | None = None
-    ended = False  # a job's final event, or the server shutting down: say ``end``
+    quiet_since = loop.time()
     try:
-        while (left := deadline - loop.time()) > 0:
-            if pending is None:
-                pending = asyncio.ensure_future(_next(stream))
-            done, _ = await asyncio.wait({pending, shutdown}, timeout=min(KEEPALIVE_SECONDS, left),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if pending in done:
-                item: asyncio.Future[object] = pending
-                pending = None
-                try:
-                    event = item.result()
-                    assert isinstance(event, JobEvent)
-                except StopAsyncIteration:
-                    ended = True
-                    break
-                except Exception as exc:  # sent to the client as an error event
-                    yield _event("error", json.dumps(failure_for(exc).envelope()))
-                    return
-                yield f"id: {event.seq}\n".encode() + _event("message", event.model_dump_json(by_alias=True))
-            elif shutdown in done:
-                ended = True
+        while (left := deadline - loop.time()) > 0 and not shutting_down.is_set():
+            try:
+                item = await viewer.next(min(KEEPALIVE_SECONDS, left))
+            except StopAsyncIteration:  # the job's final event was sent
                 break
-            elif not done:
+            except SlowConsumer:
+                yield _event(DROPPED, json.dumps({"reason": "slow_consumer"}))
+                return
+            except Exception as exc:  # sent to the client as an error event
+                yield _event("error", json.dumps(failure_for(exc).envelope()))
+                return
+            if item is not None:
+                yield item.sse
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= KEEPALIVE_SECONDS:
                 yield b": keepalive\n\n"
-        if ended:  # a timeout just closes: the client reconnects with Last-Event-ID
-            yield _event(_END, "{}")
+                quiet_since = loop.time()
+        else:
+            if not shutting_down.is_set():
+                return  # the timeout just closes: the client reconnects with Last-Event-ID
+        yield _event(_END, "{}")
     finally:
-        shutdown.cancel()
-        if pending is not None:
-            pending.cancel()  # EventStream reads ahead: cancelling a pending read is safe
-        await stream.aclose()  # the client went away, or the stream is over
-
-
-async def _next(stream: EventStream) -> object:
-    return await anext(stream)
+        await viewer.aclose()  # the client went away, or the stream is over
 
 
 def _event(kind: str, data: str) -> bytes:

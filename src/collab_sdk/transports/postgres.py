@@ -28,6 +28,7 @@ than that for its own reconnection: after a database restart (``collab db stop``
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -312,13 +313,22 @@ def choose_signature(fn: str, candidates: list[RpcSignature], args: Mapping[str,
 def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature) -> tuple[sql.Composable, list[Any]]:
     """The statement calling ``collab.<fn>`` with ``args`` by name, each cast to its
     declared type (as PostgREST binds a JSON body), and its parameters."""
-    named = sql.SQL(", ").join(
-        sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(signature.arg_types[name]))
-        for name in args)
-    target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
-    template = "select * from {}" if signature.returns_set else "select {} as value"
+    names = tuple(args)
+    query = _statement(fn, names, tuple(signature.arg_types[n] for n in names), signature.returns_set)
     params = [_adapt(value, signature.arg_types[name]) for name, value in args.items()]
-    return sql.SQL(template).format(target), params
+    return query, params
+
+
+@functools.lru_cache(maxsize=1024)
+def _statement(fn: str, names: tuple[str, ...], types: tuple[str, ...], returns_set: bool) -> sql.SQL:
+    """The composed text of a call, made once per function and argument list: composing
+    identifiers costs more than the call's own round trip on a hot path."""
+    named = sql.SQL(", ").join(
+        sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(pg_type))
+        for name, pg_type in zip(names, types))
+    target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
+    template = "select * from {}" if returns_set else "select {} as value"
+    return sql.SQL(sql.SQL(template).format(target).as_string())
 
 
 def _adapt(value: Any, pg_type: str) -> Any:
