@@ -47,8 +47,8 @@ class Attempt:
         self.handler_seconds: float | None = None
         #: The traceback of the exception the handler raised, if any (logged at the end).
         self.traceback = ""
-        #: Whether the attempt runs in OpenTelemetry spans (``collab_sdk.tracing``), asked
-        #: once when it starts.
+        #: Whether the attempt runs in OpenTelemetry spans (``collab_sdk.tracing``): asked
+        #: once per claim, not per job (the answer reads an environment variable).
         self.traced = False
 
     def handler_done(self) -> None:

@@ -43,6 +43,7 @@ from collab_sdk.logs import fields
 from collab_sdk.metrics import WorkerMetrics
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
+from collab_sdk.tracing import active as tracing_active
 from collab_sdk.worker import eventloop
 from collab_sdk.worker.attempt import Attempt
 from collab_sdk.worker.capabilities import listener_for, poll_interval_for, presence_for
@@ -268,9 +269,9 @@ class Worker:
                 await self._wait(backoff.next())
                 continue
             backoff.reset()
-            window = (claim_sent, time.time_ns())
+            window, traced = (claim_sent, time.time_ns()), tracing_active()
             for job in jobs:
-                self._start(runner, job, window)
+                self._start(runner, job, window, traced)
             if len(jobs) < free and not await self._wait(self.poll_interval):
                 self._count("polls")
                 self.metrics.woken("poll")
@@ -293,14 +294,15 @@ class Worker:
                   "claiming and exits with %d so that it is restarted", self.worker_id,
                   self._threads.abandoned, self.max_abandoned_threads, ExitStatus.STUCK)
 
-    def _start(self, runner: JobRunner, job: Job, claim_window: tuple[int, int] | None = None) -> None:
+    def _start(self, runner: JobRunner, job: Job, claim_window: tuple[int, int] | None = None,
+               traced: bool = False) -> None:
         task = self.tasks.find(job.type)
         assert task is not None, f"claimed {job.type} without a handler"
         presence = self.presence
         context = (presence.context(self.client, job, self.worker_id) if presence is not None
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
-        attempt.claim_window = claim_window
+        attempt.claim_window, attempt.traced = claim_window, traced
         self._busy += 1
         rescues = job.rescues if isinstance(job, ClaimedJob) else 0
         if isinstance(job, ClaimedJob) and job.solo is True:

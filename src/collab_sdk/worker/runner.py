@@ -32,7 +32,6 @@ from collab_sdk.worker.leases import LeaseKeeper
 from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
                                ValidationError)
 from collab_sdk.models import ClaimedJob, Job
-from collab_sdk.tracing import active as tracing_active
 from collab_sdk.tracing import attempt_span, child_span, set_outcome
 from collab_sdk.worker.processes import ChildFailed, HandlerDied, ProcessPool
 from collab_sdk.worker.tasks import PermanentFailure, Retry, Task
@@ -70,10 +69,9 @@ class JobRunner:
         aborted. A lost lease is an outcome like the others, whenever it happens: while
         the handler runs (it is cancelled) or while its result is being stored (the engine
         refuses it); ``attempt.lost_reason`` then says which. While OpenTelemetry is
-        active it all runs in the attempt's span (``collab_sdk.tracing``)."""
-        if not tracing_active():  # asked once per attempt: no span helper below looks again
+        active (``attempt.traced``) it all runs in the attempt's span (``collab_sdk.tracing``)."""
+        if not attempt.traced:  # the claim loop asked tracing once for the whole claim
             return await self._run(attempt, task)
-        attempt.traced = True
         job = attempt.job
         with attempt_span(type=job.type, job_id=str(job.id), attempt=job.attempts,
                           executor_id=job.executor_id, worker_id=self.worker_id,
