@@ -2096,11 +2096,12 @@ CREATE FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_
     AS $$
 begin
   return query
-  select * from collab.claim_jobs_v1(
+  select * from collab.claim_jobs_v2(
     executor_id => claim_one_job_v3.executor_id, worker_id => claim_one_job_v3.worker_id,
     lease_seconds => claim_one_job_v3.lease_seconds, max_jobs => 1,
     type_prefixes => case when claim_one_job_v3.type_prefix is null then null
-                          else array[claim_one_job_v3.type_prefix] end);
+                          else array[claim_one_job_v3.type_prefix] end,
+    alone => null);
 end
 $$;
 
@@ -2115,12 +2116,13 @@ begin
                                  artifacts => complete_and_claim_v1.artifacts,
                                  attempt => complete_and_claim_v1.attempt);
   return query
-  select * from collab.claim_jobs_v1(
+  select * from collab.claim_jobs_v2(
     executor_id => complete_and_claim_v1.executor_id,
     worker_id => complete_and_claim_v1.worker_id,
     lease_seconds => complete_and_claim_v1.lease_seconds, max_jobs => 1,
     type_prefixes => case when complete_and_claim_v1.type_prefix is null then null
-                          else array[complete_and_claim_v1.type_prefix] end);
+                          else array[complete_and_claim_v1.type_prefix] end,
+    alone => null);
 end
 $$;
 

@@ -129,9 +129,10 @@ class WorkerMetrics:
         """Count a wake-up of the claim loop (``notify`` or ``poll``)."""
         self.wakeups.labels(self.executor_id, source).inc()
 
-    def set_running(self, n: int) -> None:
-        """Attempts in flight now."""
-        self._running_now.set(n)
+    def count_running(self, running: Callable[[], int]) -> None:
+        """``collab_worker_running`` is ``running()`` (the attempts in flight), read when
+        scraped rather than set on every claim and end."""
+        self._running_now.set_function(running)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:
         """Serve ``/metrics`` on ``host:port`` (0: any free port) from a daemon thread; the port."""

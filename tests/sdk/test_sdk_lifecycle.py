@@ -76,6 +76,20 @@ async def test_assign_many_claim_many_complete_many(client: AsyncCollabClient) -
     assert await client.claim("ex", "w1") is None
 
 
+async def test_complete_many_ids_answers_only_the_completed_ids(client: AsyncCollabClient) -> None:
+    await client.assign_many([{"type": "t.ids", "executor_id": "ex", "payload": {"i": i}} for i in range(4)])
+    mine = await client.claim_many("ex", "w1", max_jobs=3)
+    theirs = await client.claim_many("ex", "w2", max_jobs=1)
+    assert len(mine) == 3 and len(theirs) == 1
+    done = await client.complete_many_ids("w1", [{"job_id": j.id, "result": {"ok": j.payload["i"]}}
+                                                 for j in [*mine, *theirs]])
+    assert done == {j.id for j in mine}  # w2's job is not w1's to complete: left out
+    stored = await client.get_job(mine[0].id)
+    assert stored.status is JobStatus.SUCCEEDED and stored.result == {"ok": mine[0].payload["i"]}
+    assert (await client.get_job(theirs[0].id)).status is JobStatus.RUNNING
+    assert await client.complete_many_ids("w1", []) == set()
+
+
 async def test_fail_backoff_dead_letter_and_dlq_retry_once(client: AsyncCollabClient, owner: Caller) -> None:
     assigned = await client.assign("t.flaky", executor_id="ex", max_attempts=2)
     job = await client.claim("ex", "w1")

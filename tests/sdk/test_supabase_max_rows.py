@@ -73,6 +73,13 @@ async def test_complete_many_and_claim_many_stay_under_max_rows(
         assert len(done) == 700 and {j.status.value for j in done} == {"succeeded"}
         assert len(postgrest.rpc_requests("complete_jobs_v1")) == 3
         assert owner.sql("select count(*) as n from collab.jobs where status = 'succeeded'")[0]["n"] == 700
+        await client.assign_many(specs(400, prefix="m"))
+        claimed = await client.claim_many("ex", "w1", max_jobs=300, lease_seconds=600)
+        claimed += await client.claim_many("ex", "w1", max_jobs=300, lease_seconds=600)
+        ids = await client.complete_many_ids("w1", [{"job_id": j.id} for j in claimed])
+        assert ids == {j.id for j in claimed} and len(ids) == 400
+        asked = postgrest.rpc_requests("complete_jobs_v1")[3:]
+        assert len(asked) == 2 and all(r.url.params["select"] == "id" for r in asked)  # ids only
 
 
 async def test_postgres_has_no_row_cap_and_sends_one_batch(db_url: str) -> None:

@@ -21,8 +21,8 @@ What it does per request, as PostgREST (v12) does:
    ``request.headers`` as transaction-local settings, then ``collab.<fn>(name => …)``
    with the arguments typed by ``json_to_record`` from the JSON body, as PostgREST binds
    them.
-6. **Answer:** a JSON array of rows for a set-returning function, the value (``to_json``)
-   otherwise. A set-returning function's rows are cut at ``max_rows`` (PostgREST's
+6. **Answer:** a JSON array of rows for a set-returning function (only the columns
+   ``?select=a,b`` names, when it does), the value (``to_json``) otherwise. A set-returning function's rows are cut at ``max_rows`` (PostgREST's
    ``db-max-rows``; Supabase's ``[api] max_rows``, 1,000 by default, local and hosted):
    the function runs in full, the answer holds the first ``max_rows`` rows and
    ``Content-Range: 0-<max_rows - 1>/*``; errors as ``{code, details, hint, message}`` with PostgREST's
@@ -258,7 +258,9 @@ class PostgrestStandin:
                         " set_config('request.headers', %s, true)",
                         (json.dumps(claims), request.url.path,
                          json.dumps({k.lower(): v for k, v in request.headers.items()})))
-                    cursor = await conn.execute(_call_query(schema, fn, function, body, self.max_rows),
+                    select = request.url.params.get("select")
+                    columns = [c.strip() for c in select.split(",")] if select and select != "*" else None
+                    cursor = await conn.execute(_call_query(schema, fn, function, body, self.max_rows, columns),
                                                 [json.dumps(body)] if body else [])
                     text, count = (await cursor.fetchone()) or (None, 0)
             except psycopg.Error as exc:
@@ -289,9 +291,10 @@ class PostgrestStandin:
 
 
 def _call_query(schema: str, fn: str, function: _Function, body: dict[str, Any],
-                max_rows: int | None = None) -> sql.Composed:
+                max_rows: int | None = None, selected: list[str] | None = None) -> sql.Composed:
     """``collab.fn(a => args.a, …)`` with ``args`` typed by ``json_to_record`` (as PostgREST),
-    a set's rows cut at ``max_rows`` (the function itself runs to the end first)."""
+    a set's rows cut at ``max_rows`` (the function itself runs to the end first), each
+    row only the ``selected`` columns when the request names them (``?select=a,b``)."""
     given = [(sql.Identifier(name), pg_type) for name, pg_type in function.params if name in body]
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(fn))
     call = sql.SQL("{}({})").format(target, sql.SQL(", ").join(
@@ -307,7 +310,11 @@ def _call_query(schema: str, fn: str, function: _Function, body: dict[str, Any],
             # A materialized CTE runs the function to its end, as PostgREST's does; then cut.
             rows = sql.SQL("with pgrst_all as materialized ({}) select pgrst_row from pgrst_all limit {}").format(
                 rows, sql.Literal(max_rows))
-        return sql.SQL("select coalesce(json_agg(r.pgrst_row), '[]')::text, count(*) from ({}) r").format(rows)
+        row: sql.Composable = sql.SQL("r.pgrst_row")
+        if selected:
+            row = sql.SQL("json_build_object({})").format(sql.SQL(", ").join(
+                sql.SQL("{}, (r.pgrst_row).{}").format(sql.Literal(c), sql.Identifier(c)) for c in selected))
+        return sql.SQL("select coalesce(json_agg({}), '[]')::text, count(*) from ({}) r").format(row, rows)
     return sql.SQL("select to_json({})::text, 1{}").format(call, source)
 
 

@@ -236,6 +236,17 @@ class AsyncCollabClient:
                                         completions=list(chunk))
         return done
 
+    async def complete_many_ids(self, worker_id: str,
+                                completions: Iterable[Mapping[str, Any]]) -> set[UUID]:
+        """``complete_many``, answering only the ids of the jobs completed: no rows are
+        sent back or parsed (the worker's completion batches use it)."""
+        done: set[UUID] = set()
+        for chunk in _chunks(list(completions), self.max_rows):
+            ids = await self.rpc.column("complete_jobs_v1", "id", worker_id=worker_id,
+                                        completions=list(chunk))
+            done.update(i if isinstance(i, UUID) else UUID(i) for i in ids)
+        return done
+
     async def fail(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,
                    retryable: bool | None = None, retry_delay_seconds: int | None = None,
                    attempt: int | None = None) -> Job:

@@ -73,6 +73,13 @@ class RpcCore:
         await self.connect()
         return await self.transport.call(fn, _rpc_args(args))
 
+    async def column(self, fn: str, name: str, /, **args: Any) -> list[Any]:
+        """The ``name`` column of every row of ``collab.<fn>``, unparsed: only that
+        column is sent back (for answers whose rows the caller does not need)."""
+        await self.connect()
+        rows = await self.transport.call(fn, _rpc_args(args), columns=[name])
+        return [row[name] for row in rows or []]
+
     async def one(self, model: type[M], fn: str, **args: Any) -> M:
         """The first row of ``collab.<fn>`` as ``model`` (``ProtocolError`` if none)."""
         rows = await self.call(fn, **args)

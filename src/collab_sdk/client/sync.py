@@ -251,6 +251,7 @@ class CollabClient:
     complete = _blocking(AsyncCollabClient.complete)
     complete_and_claim = _blocking(AsyncCollabClient.complete_and_claim)
     complete_many = _blocking(AsyncCollabClient.complete_many)
+    complete_many_ids = _blocking(AsyncCollabClient.complete_many_ids)
     fail = _blocking(AsyncCollabClient.fail)
     extend_lease = _blocking(AsyncCollabClient.extend_lease)
     progress = _blocking(AsyncCollabClient.progress)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -44,9 +44,11 @@ __all__ = ["Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "Ha
 class Transport(Protocol):
     """What ``AsyncCollabClient`` needs from a way into the database."""
 
-    async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
+    async def call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None = None) -> Any:
         """Call ``collab.<fn>(name => value, ...)``: rows (list of dicts) for a
-        set-returning function, else its value. Raises ``CollabError`` subclasses."""
+        set-returning function, else its value; ``columns`` keeps only those of each row
+        (PostgREST's ``select=``; for set-returning functions). Raises ``CollabError``
+        subclasses."""
         ...
 
     async def aclose(self) -> None:

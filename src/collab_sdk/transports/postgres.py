@@ -28,13 +28,12 @@ than that for its own reconnection: after a database restart (``collab db stop``
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import math
 import os
 import select
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +168,8 @@ class _Shared:
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row,
                     **_timeout_kwargs(url, connect_timeout)})
         self.signatures: dict[str, list[RpcSignature]] = {}
+        #: Statement text by (function, argument names, columns).
+        self.statements: dict[tuple[Any, ...], bytes] = {}
         self.opened = False
         self._opening: asyncio.Lock | None = None
         self._sweeping = False
@@ -273,12 +274,13 @@ class PostgresTransport:
         when nothing can listen (the stream polls)."""
         return PostgresLiveSource(self.listen_url) if self.listen_url is not None else None
 
-    async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
-        """Call ``collab.<fn>``; rows for a set-returning function, else its value."""
+    async def call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None = None) -> Any:
+        """Call ``collab.<fn>``; rows for a set-returning function (only ``columns`` of
+        each, when given), else its value."""
         try:
             async with await self._shared.connection() as conn:
                 signature = await self._signature(conn, fn, args)
-                query, params = rpc_statement(fn, args, signature)
+                query, params = self._statement(conn, fn, args, signature, columns)
                 if self.role is None:  # one autocommitted statement: no BEGIN/COMMIT trips
                     return await _run(conn, query, params, signature)
                 async with conn.transaction():
@@ -288,6 +290,17 @@ class PostgresTransport:
                     return await _run(conn, query, params, signature)
         except psycopg.Error as exc:
             raise _translate(exc, anonymous=self.role == "anon") from exc
+
+    def _statement(self, conn: Any, fn: str, args: Mapping[str, Any], signature: RpcSignature,
+                   columns: Sequence[str] | None) -> tuple[bytes, list[Any]]:
+        """``rpc_statement``'s text, composed once per function, argument names and columns
+        (composing it costs more than a batch claim's own Python work per job)."""
+        key = (fn, tuple(args), tuple(columns) if columns else None)
+        text = self._shared.statements.get(key)
+        if text is None:
+            query, _ = rpc_statement(fn, dict.fromkeys(args), signature, columns)
+            text = self._shared.statements[key] = query.as_bytes(conn)
+        return text, [_adapt(value, signature.arg_types[name]) for name, value in args.items()]
 
     async def _signature(self, conn: Any, fn: str, args: Mapping[str, Any]) -> RpcSignature:
         if fn not in self._shared.signatures:
@@ -310,25 +323,23 @@ def choose_signature(fn: str, candidates: list[RpcSignature], args: Mapping[str,
     raise error_from_code("42883", f"collab.{fn} with arguments ({', '.join(args)}) does not exist")
 
 
-def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature) -> tuple[sql.Composable, list[Any]]:
+def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature,
+                  columns: Sequence[str] | None = None) -> tuple[sql.Composable, list[Any]]:
     """The statement calling ``collab.<fn>`` with ``args`` by name, each cast to its
-    declared type (as PostgREST binds a JSON body), and its parameters."""
-    names = tuple(args)
-    query = _statement(fn, names, tuple(signature.arg_types[n] for n in names), signature.returns_set)
+    declared type (as PostgREST binds a JSON body), and its parameters; ``columns``
+    selects only those of a set-returning function's rows."""
+    named = sql.SQL(", ").join(
+        sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(signature.arg_types[name]))
+        for name in args)
+    target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
+    if not signature.returns_set:
+        query = sql.SQL("select {} as value").format(target)
+    elif columns:
+        query = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), target)
+    else:
+        query = sql.SQL("select * from {}").format(target)
     params = [_adapt(value, signature.arg_types[name]) for name, value in args.items()]
     return query, params
-
-
-@functools.lru_cache(maxsize=1024)
-def _statement(fn: str, names: tuple[str, ...], types: tuple[str, ...], returns_set: bool) -> sql.SQL:
-    """The composed text of a call, made once per function and argument list: composing
-    identifiers costs more than the call's own round trip on a hot path."""
-    named = sql.SQL(", ").join(
-        sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(pg_type))
-        for name, pg_type in zip(names, types))
-    target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
-    template = "select * from {}" if returns_set else "select {} as value"
-    return sql.SQL(sql.SQL(template).format(target).as_string())
 
 
 def _adapt(value: Any, pg_type: str) -> Any:
@@ -337,7 +348,7 @@ def _adapt(value: Any, pg_type: str) -> Any:
     return value
 
 
-async def _run(conn: Any, query: sql.Composable, params: list[Any], signature: RpcSignature) -> Any:
+async def _run(conn: Any, query: sql.Composable | bytes, params: list[Any], signature: RpcSignature) -> Any:
     rows = await (await conn.execute(query, params)).fetchall()
     if signature.returns_set:
         return rows

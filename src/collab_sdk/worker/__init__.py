@@ -2,7 +2,7 @@
 attempt) runs handlers registered with ``@worker.task`` (``tasks``). Each ``Attempt``
 (``attempt``) runs in ``runner`` with its ``JobContext`` (``context``), its lease kept by
 ``leases``, results batched by ``completions``. Stopping (``signals``, ``drain``),
-``heartbeat``, ``periodic`` jobs (``cron``) and what the transport may offer —
+``heartbeat``, ``periodic`` jobs (``cron``), ``Worker.run``'s event loop (``eventloop``: uvloop where installed) and what the transport may offer —
 ``LISTEN`` wake-ups and Realtime ``presence``, chosen in ``capabilities`` — are modules
 of their own. ``Worker.run`` exits with a ``collab_sdk.exits.ExitStatus``.
 

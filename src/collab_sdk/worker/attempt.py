@@ -47,6 +47,9 @@ class Attempt:
         self.handler_seconds: float | None = None
         #: The traceback of the exception the handler raised, if any (logged at the end).
         self.traceback = ""
+        #: Whether the attempt runs in OpenTelemetry spans (``collab_sdk.tracing``): asked
+        #: once per claim, not per job (the answer reads an environment variable).
+        self.traced = False
 
     def handler_done(self) -> None:
         """Tell the worker (once) that the handler no longer needs its slot."""

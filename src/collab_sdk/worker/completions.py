@@ -1,4 +1,5 @@
-"""Completing jobs in batches: handlers that finish together share one ``complete_jobs_v1``.
+"""Completing jobs in batches: handlers that finish together share one ``complete_jobs_v1``
+(``complete_many_ids``: only the completed jobs' ids come back).
 
 A handler's result waits for at most one event-loop turn plus the batch in flight: when
 nothing is being sent, a result goes out on the next turn (alone, if nothing else
@@ -58,10 +59,9 @@ class CompletionBatcher:
         completions = [{"job_id": job.id, "result": result, "attempt": job.attempts}
                        for job, result, _ in batch]
         try:
-            rows = await self.settle(f"{len(batch)} completions",
-                                     lambda: self.client.complete_many(self.worker_id, completions))
-            done = {row.id for row in rows or []}
-            answers: list[bool | None] = [job.id in done for job, _, _ in batch]
+            done = await self.settle(f"{len(batch)} completions",
+                                     lambda: self.client.complete_many_ids(self.worker_id, completions))
+            answers: list[bool | None] = [job.id in (done or ()) for job, _, _ in batch]
         except (ValidationError, PayloadTooLarge):
             answers = [None] * len(batch)
         for (_, _, future), answer in zip(batch, answers):

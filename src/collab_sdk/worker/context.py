@@ -25,12 +25,27 @@ R = TypeVar("R")
 class _Attempt:
     """What both contexts know: the job, the worker, the attempt and the cancel flag."""
 
-    def __init__(self, job: Job, worker_id: str, cancelled: threading.Event) -> None:
+    def __init__(self, job: Job, worker_id: str, cancelled: threading.Event | None = None) -> None:
         self.job = job
         self.worker_id = worker_id
-        #: Set when the job is lost (cancelled, lease stolen) or the worker shuts down.
-        self.cancelled = cancelled
-        self.logger = logging.getLogger(f"collab.job.{job.type}")
+        # Made on first use: most attempts never look (a threading.Event is a lock and a
+        # condition, a tenth of a no-op job's cost in the worker).
+        self._cancelled = cancelled
+        self._logger: logging.Logger | None = None
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the job is lost (cancelled, lease stolen) or the worker shuts down."""
+        if self._cancelled is None:
+            self._cancelled = threading.Event()
+        return self._cancelled
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger ``collab.job.<type>``, for the handler's own lines."""
+        if self._logger is None:
+            self._logger = logging.getLogger(f"collab.job.{self.job.type}")
+        return self._logger
 
     @property
     def attempt(self) -> int:
@@ -40,14 +55,14 @@ class _Attempt:
     @property
     def is_cancelled(self) -> bool:
         """Whether the handler should stop: its result will be discarded."""
-        return self.cancelled.is_set()
+        return self._cancelled is not None and self._cancelled.is_set()
 
 
 class JobContext(_Attempt):
     """The running attempt of one job, for an ``async`` handler."""
 
     def __init__(self, client: AsyncCollabClient, job: Job, worker_id: str) -> None:
-        super().__init__(job, worker_id, threading.Event())
+        super().__init__(job, worker_id)
         self.client = client
 
     async def progress(self, value: float | None = None, **fields: Any) -> JobEvent:

@@ -43,6 +43,8 @@ from collab_sdk.logs import fields
 from collab_sdk.metrics import WorkerMetrics
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.timing import Backoff
+from collab_sdk.tracing import active as tracing_active
+from collab_sdk.worker import eventloop
 from collab_sdk.worker.attempt import Attempt
 from collab_sdk.worker.capabilities import listener_for, poll_interval_for, presence_for
 from collab_sdk.worker.context import JobContext
@@ -122,6 +124,7 @@ class Worker:
         #: ``metrics_host:metrics_port`` while it runs when a port is given (0: any free
         #: port; ``metrics_port`` is then the one it got).
         self.metrics = WorkerMetrics(executor_id)
+        self.metrics.count_running(lambda: len(self._running))
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
 
@@ -168,11 +171,12 @@ class Worker:
     # -- running ---------------------------------------------------------------
 
     def run(self) -> ExitStatus:
-        """Run until SIGTERM/SIGINT (second signal: stop at once); the exit status."""
+        """Run until SIGTERM/SIGINT (second signal: stop at once); the exit status. On a
+        loop of its own: uvloop's where installed (``collab_sdk.worker.eventloop``)."""
         if self._sync_client is not None:
             future = asyncio.run_coroutine_threadsafe(self.run_async(), self._sync_client.loop)
             return handling_signals(self.request_stop, future.result)
-        return handling_signals(self.request_stop, lambda: asyncio.run(self.run_async()))
+        return handling_signals(self.request_stop, lambda: eventloop.run(self.run_async()))
 
     def request_stop(self) -> None:
         """Begin a graceful stop (thread- and signal-safe); a second call forces it."""
@@ -265,9 +269,9 @@ class Worker:
                 await self._wait(backoff.next())
                 continue
             backoff.reset()
-            window = (claim_sent, time.time_ns())
+            window, traced = (claim_sent, time.time_ns()), tracing_active()
             for job in jobs:
-                self._start(runner, job, window)
+                self._start(runner, job, window, traced)
             if len(jobs) < free and not await self._wait(self.poll_interval):
                 self._count("polls")
                 self.metrics.woken("poll")
@@ -290,14 +294,15 @@ class Worker:
                   "claiming and exits with %d so that it is restarted", self.worker_id,
                   self._threads.abandoned, self.max_abandoned_threads, ExitStatus.STUCK)
 
-    def _start(self, runner: JobRunner, job: Job, claim_window: tuple[int, int] | None = None) -> None:
+    def _start(self, runner: JobRunner, job: Job, claim_window: tuple[int, int] | None = None,
+               traced: bool = False) -> None:
         task = self.tasks.find(job.type)
         assert task is not None, f"claimed {job.type} without a handler"
         presence = self.presence
         context = (presence.context(self.client, job, self.worker_id) if presence is not None
                    else JobContext(self.client, job, self.worker_id))
         attempt = Attempt(job, context)
-        attempt.claim_window = claim_window
+        attempt.claim_window, attempt.traced = claim_window, traced
         self._busy += 1
         rescues = job.rescues if isinstance(job, ClaimedJob) else 0
         if isinstance(job, ClaimedJob) and job.solo is True:
@@ -316,7 +321,6 @@ class Worker:
         running.add_done_callback(functools.partial(self._finished, job.id))
         self._count("claimed")
         self.metrics.job_claimed(job.type)
-        self.metrics.set_running(len(self._running))
         if presence is not None:
             presence.job(job, "claimed")
             presence.job(job, "started")
@@ -339,7 +343,6 @@ class Worker:
             log.error("job %s: runner crashed: %r", job_id, done.exception())
         else:
             self._count("runner_cancelled")
-        self.metrics.set_running(len(self._running))
         self._wake.set()  # a slot is free
 
     def _handler_done(self) -> None:

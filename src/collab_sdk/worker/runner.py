@@ -18,7 +18,8 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -68,7 +69,9 @@ class JobRunner:
         aborted. A lost lease is an outcome like the others, whenever it happens: while
         the handler runs (it is cancelled) or while its result is being stored (the engine
         refuses it); ``attempt.lost_reason`` then says which. While OpenTelemetry is
-        active it all runs in the attempt's span (``collab_sdk.tracing``)."""
+        active (``attempt.traced``) it all runs in the attempt's span (``collab_sdk.tracing``)."""
+        if not attempt.traced:  # the claim loop asked tracing once for the whole claim
+            return await self._run(attempt, task)
         job = attempt.job
         with attempt_span(type=job.type, job_id=str(job.id), attempt=job.attempts,
                           executor_id=job.executor_id, worker_id=self.worker_id,
@@ -95,11 +98,14 @@ class JobRunner:
         began = time.monotonic()
         try:
             # Started in the handler's span: a sync handler's thread copies this context.
-            with child_span(f"collab.handler {job.type}"):
+            with _span(attempt, f"collab.handler {job.type}"):
                 handler = self._start(task, job, attempt)
                 self.leases.hold(attempt)
-                async with asyncio.timeout(task.timeout):
+                if task.timeout is None:  # no timeout object to make and enter per job
                     result = await handler
+                else:
+                    async with asyncio.timeout(task.timeout):
+                        result = await handler
             return lambda: self._complete(attempt, result)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -169,7 +175,7 @@ class JobRunner:
         return "lost"
 
     async def _complete(self, attempt: Attempt, result: Any) -> str:
-        with child_span("collab.complete"):
+        with _span(attempt, "collab.complete"):
             return await self._store(attempt, result)
 
     async def _store(self, attempt: Attempt, result: Any) -> str:
@@ -192,7 +198,7 @@ class JobRunner:
                     retry_delay_seconds: float | None = None, outcome: str | None = None) -> str:
         job = attempt.job
         delay = None if retry_delay_seconds is None else max(0, round(retry_delay_seconds))
-        with child_span("collab.fail", {"collab.retryable": int(retryable)}):
+        with _span(attempt, "collab.fail", {"collab.retryable": int(retryable)}):
             failed = await self._settle(str(job.id), lambda: self.client.fail(
                 job.id, self.worker_id, error=error, retryable=retryable, retry_delay_seconds=delay,
                 attempt=job.attempts), attempt)
@@ -230,6 +236,12 @@ class JobRunner:
                 log.error("%s: result not stored: %s", what, exc)
                 lost(f"its result was not stored: {exc}")
                 return None
+
+
+def _span(attempt: Attempt, name: str,
+          attributes: Mapping[str, str | int] | None = None) -> AbstractContextManager[Any]:
+    """``child_span`` while the attempt is traced, else nothing at all."""
+    return child_span(name, attributes) if attempt.traced else nullcontext()
 
 
 def _describe(exc: BaseException, limit: int | None = ERROR_LIMIT) -> str:

@@ -13,6 +13,7 @@ module-level function, so the child can import it.
 from __future__ import annotations
 
 import builtins
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -55,9 +56,10 @@ class Task:
     payload_model: builtins.type[BaseModel] | None = None
     isolation: str | None = None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
-        """Whether the handler is a coroutine function (else it runs in a thread)."""
+        """Whether the handler is a coroutine function (else it runs in a thread); asked
+        once, not on every attempt."""
         return inspect.iscoroutinefunction(self.handler)
 
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -151,13 +151,15 @@ class SupabaseTransport:
         """The session whose Realtime socket worker presence and broadcasts use."""
         return self.session
 
-    async def call(self, fn: str, args: Mapping[str, Any]) -> Any:
-        """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows or the value."""
+    async def call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None = None) -> Any:
+        """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows (only ``columns`` of
+        each, PostgREST's ``select=``, when given) or the value."""
         client = await self.supabase()
         attempts = 1 + (max(self.retries, 0) if fn in IDEMPOTENT_RPCS else 0)
         for attempt in range(attempts):
             try:
-                response = await client.schema(self.session.schema).rpc(fn, dict(args)).execute()
+                request = client.schema(self.session.schema).rpc(fn, dict(args))
+                response = await (request.select(*columns) if columns else request).execute()
                 return response.data
             except APIError as exc:
                 error = self._translate(fn, exc)
