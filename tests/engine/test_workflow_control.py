@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import pytest
+
 from support import Caller
 from workflow_support import (EXECUTOR, chain, claim, complete, drain, in_threads, outcome, published, run,
                               start, statuses, steps, sqlstate)
@@ -126,3 +128,50 @@ def test_a_cancel_racing_a_claim_waits_for_it_then_cancels_the_job(owner: Caller
     with sqlstate("CL410", "lease lost"):
         owner.rpc("complete_job_v1", job_id=job["id"], worker_id="w9")
     assert run(owner, run_id)["status"] == "cancelled"
+
+
+@pytest.mark.slow
+def test_cancels_racing_claims_and_completes_leave_no_live_job_behind(owner: Caller, db_url: str) -> None:
+    """Claims take no run lock and write nothing; a cancel skips the jobs they hold. With
+    real threads claiming and completing while others cancel: no deadlock, every
+    cancelled run keeps no queued or running job (a job claimed under the cancel is
+    cancelled by its claim's check), and its successors never start."""
+    wf = published(owner, chain(("a", "t.step"), ("b", "t.step")))
+    run_ids = [start(owner, wf["id"])["id"] for _ in range(60)]
+    doomed = set(run_ids[::2])
+
+    def work(i: int) -> Counter[str]:
+        me = Caller(db_url)
+        seen: Counter[str] = Counter()
+        try:
+            if i >= 4:  # cancellers: every other run, from both ends
+                for run_id in (sorted(doomed) if i == 4 else sorted(doomed, reverse=True)):
+                    seen[outcome(lambda: me.rpc("cancel_run_v1", run_id=run_id))] += 1
+                return seen
+            idle = 0
+            while idle < 10:
+                jobs = claim(me, f"w{i}", max_jobs=2)
+                idle = 0 if jobs else idle + 1
+                for job in jobs:
+                    seen[outcome(lambda: complete(me, job, f"w{i}"))] += 1
+        finally:
+            me.close()
+        return seen
+
+    results = in_threads(6, work)
+    cancels = results[4] + results[5]
+    assert set(cancels) <= {"ok", "CL412"} and 1 <= cancels["ok"] <= len(doomed)  # a run cancels once
+    assert all(set(r) <= {"ok", "CL410"} for r in results[:4])  # no deadlock, nothing else
+    runs = {str(r["id"]): r["status"] for r in owner.sql("select id, status from collab.workflow_runs")}
+    assert {runs[r] for r in run_ids if r not in doomed} == {"succeeded"}
+    assert {runs[r] for r in doomed} <= {"cancelled", "succeeded"}
+    live = owner.sql("select workflow_run_id, workflow_step_id, status from collab.jobs"
+                     " where status in ('queued', 'running')")
+    assert live == []
+    for run_id in doomed:
+        if runs[run_id] == "cancelled":
+            after = owner.sql("select status from collab.jobs where workflow_run_id = %s and workflow_step_id = 'b'",
+                              (run_id,))
+            # b started only if a had succeeded before the cancel; then it was cancelled too
+            assert all(j["status"] in ("cancelled", "succeeded") for j in after)
+            assert set(statuses(owner, run_id).values()) <= {"succeeded", "cancelled"}
