@@ -1,8 +1,8 @@
 -- collab workflows: `skipped` comes back, with the transition that produces it.
 --
 -- 20261201052100 dropped the state because nothing reached it. It now means what users of
--- DAG engines expect (Airflow's upstream_failed, Argo's Omitted, Hatchet's skipped): a
--- step that can never run because its run failed. In the transaction that fails a run
+-- DAG engines expect (Airflow calls it upstream_failed): a step that can never run
+-- because its run failed. In the transaction that fails a run
 -- (collab._stop_run with status 'failed'), every step still `pending` becomes `skipped`,
 -- each with a `step_skipped` event, written with the `step_cancelled` events of the
 -- steps the failure stopped and before `run_failed`, all in step id order. Before, those
