@@ -1536,21 +1536,25 @@ CREATE FUNCTION collab._stop_run(run_id uuid, status text, error text) RETURNS c
 declare
   r collab.workflow_runs;
   job_ids uuid[];
+  failed boolean := status = 'failed';
   reason text := case when status = 'cancelled' then 'cancelled: the run was cancelled'
                       else 'cancelled: the run failed' end;
+  skip_reason text := 'skipped: the run failed' || coalesce(' (' || left(error, 2000) || ')', '');
 begin
   select * into r from collab.workflow_runs x where x.id = _stop_run.run_id;
   with stopped as (
     update collab.workflow_step_runs s
-       set status = 'cancelled', error = reason, completed_at = now(), updated_at = now()
+       set status = case when s.status = 'pending' and failed then 'skipped' else 'cancelled' end,
+           error = case when s.status = 'pending' and failed then skip_reason else reason end,
+           completed_at = now(), updated_at = now()
      where s.run_id = r.id
-       and (s.status in ('queued', 'running', 'waiting') or (_stop_run.status = 'cancelled' and s.status = 'pending'))
-    returning s.step_id, s.job_id, s.type
+       and s.status in ('queued', 'running', 'waiting', 'pending')
+    returning s.step_id, s.job_id, s.status, s.error
   ), logged as (
     insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-    select r.id, r.executor_id, 'step_cancelled',
+    select r.id, r.executor_id, 'step_' || t.status,
            jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', t.step_id, 'job_id', t.job_id,
-                                                'error', reason)), r.id
+                                                'error', t.error)), r.id
       from stopped t order by t.step_id
   )
   select array_agg(t.job_id) filter (where t.job_id is not null) into job_ids from stopped t;
@@ -3366,7 +3370,7 @@ begin
            queued_at = null, started_at = null, completed_at = null, updated_at = now()
       from collab.workflow_step_runs o
      where s.run_id = r.id and o.run_id = s.run_id and o.step_id = s.step_id
-       and o.status in ('failed', 'cancelled')
+       and o.status in ('failed', 'cancelled', 'skipped')
     returning s.step_id, o.status as previous_status, o.job_id as previous_job_id, o.error as previous_error
   )
   select coalesce(jsonb_agg(jsonb_build_object('step_id', b.step_id, 'previous_status', b.previous_status,
@@ -3379,7 +3383,8 @@ begin
   select r.id, r.executor_id, 'step_pending',
          jsonb_build_object('run_id', r.id, 'step_id', e ->> 'step_id', 'previous_status', e ->> 'previous_status',
                             'previous_job_id', e -> 'previous_job_id'), r.id
-    from jsonb_array_elements(reset_steps) as e;
+    from jsonb_array_elements(reset_steps) with ordinality as x (e, n)
+   order by x.n;
   perform collab._set_run_status(r.id, 'running');
   perform collab._advance_run(r.id);
   update collab.job_dead_letters d
@@ -3492,10 +3497,10 @@ CREATE TABLE collab.workflow_step_runs (
     CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
     CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
+    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
 );
 
-COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|cancelled (running: read from the step''s job)';
+COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled (running: read from the step''s job; skipped: pending when its run failed)';
 
 CREATE FUNCTION collab.run_steps_v1(run_id uuid) RETURNS SETOF collab.workflow_step_runs
     LANGUAGE plpgsql STABLE

@@ -57,8 +57,10 @@ RUN_STATUSES = frozenset({"pending", "running", "paused", "succeeded", "failed",
 FINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 #: Every value of ``collab.workflow_step_runs.status`` as the RPCs report it (the table
 #: holds ``queued`` while the step's job runs; ``run_steps_v1`` says ``running``).
+#: ``skipped``: the step was still pending when its run failed, so it can never run
+#: (``retry_run_v1`` makes it pending again); a cancel makes such steps ``cancelled``.
 STEP_STATUSES = frozenset({"pending", "queued", "running", "waiting", "succeeded", "failed",
-                           "cancelled"})
+                           "skipped", "cancelled"})
 #: Step statuses that let the run go on past the step.
 DONE_STEP_STATUSES = frozenset({"succeeded"})
 #: How a run was started.

@@ -9,7 +9,7 @@ import pytest
 
 from support import Caller
 from workflow_support import (EXECUTOR, chain, claim, complete, drain, in_threads, outcome, published, run,
-                              start, statuses, steps, sqlstate)
+                              run_events, start, statuses, steps, sqlstate)
 
 APPROVAL_FLOW = chain(("fetch", "t.step"), ("ok", "approval"), ("send", "t.step"))
 
@@ -76,7 +76,10 @@ def test_cancel_during_a_running_step(owner: Caller) -> None:
     assert a["workflow_step_id"] == "a"
     cancelled = owner.one("cancel_run_v1", run_id=run_id, reason="user said stop")
     assert (cancelled["status"], cancelled["error"]) == ("cancelled", "user said stop")
-    assert set(statuses(owner, run_id).values()) == {"cancelled"}
+    assert set(statuses(owner, run_id).values()) == {"cancelled"}  # d, never started, too: not skipped
+    stopped = {e["payload"]["step_id"]: e["event_type"] for e in run_events(owner, run_id)
+               if e["event_type"] in ("step_cancelled", "step_skipped")}
+    assert stopped == {"a": "step_cancelled", "b": "step_cancelled", "c": "step_cancelled", "d": "step_cancelled"}
     jobs = {r["workflow_step_id"]: r["status"] for r in
             owner.sql("select workflow_step_id, status from collab.jobs where workflow_run_id = %s", (run_id,))}
     assert jobs == {"a": "cancelled", "b": "cancelled", "c": "cancelled"}  # d was never enqueued

@@ -122,7 +122,7 @@ def test_expired_lease_at_max_attempts_dead_letters_and_fails_the_run(owner: Cal
     assert claim(owner, "w2") == []  # the sweep dead-letters it instead
     failed = run(owner, r["id"])
     assert failed["status"] == "failed" and "step a failed: lease of worker w1 expired" in failed["error"]
-    assert statuses(owner, r["id"]) == {"a": "failed", "b": "pending"}
+    assert statuses(owner, r["id"]) == {"a": "failed", "b": "skipped"}
 
 
 def test_a_retried_job_keeps_its_step_queued_then_running(owner: Caller) -> None:
@@ -156,14 +156,65 @@ def test_a_dead_lettered_step_fails_the_run_and_cancels_queued_steps(owner: Call
     setup = _failing_run(owner)
     r = run(owner, setup["run"]["id"])
     assert (r["status"], r["error"]) == ("failed", "step B failed: boom")
-    assert statuses(owner, r["id"]) == {"A": "succeeded", "B": "failed", "C": "cancelled", "D": "pending"}
+    assert statuses(owner, r["id"]) == {"A": "succeeded", "B": "failed", "C": "cancelled", "D": "skipped"}
     job_c = owner.sql("select status from collab.jobs where id = %s", (setup["jobs"]["C"]["id"],))[0]
     assert job_c["status"] == "cancelled"
     assert claim(owner) == []
     assert owner.sql("select count(*) as n from collab.job_dead_letters")[0]["n"] == 1
 
 
-def test_retry_reruns_only_the_failed_and_cancelled_steps(owner: Caller) -> None:
+def test_a_failed_run_skips_its_pending_steps_in_the_failing_transaction(owner: Caller) -> None:
+    """D can never run once B failed: it is skipped (not cancelled, not left pending),
+    with a step_skipped event between the stopped steps' events and run_failed."""
+    setup = _failing_run(owner)
+    run_id, b_job = setup["run"]["id"], setup["jobs"]["B"]["id"]
+    d = steps(owner, run_id)["D"]
+    assert (d["status"], d["error"], d["job_id"]) == ("skipped", "skipped: the run failed (step B failed: boom)", None)
+    assert d["completed_at"] is not None
+    stored = owner.sql("select xact_id, event_type, payload ->> 'step_id' as step_id from collab.job_events"
+                       " where run_id = %s order by seq", (run_id,))
+    tail = [(e["event_type"], e["step_id"]) for e in stored][-4:]
+    assert tail == [("step_failed", "B"), ("step_cancelled", "C"), ("step_skipped", "D"), ("run_failed", None)]
+    [dead] = owner.sql("select xact_id from collab.job_events where job_id = %s order by seq desc limit 1", (b_job,))
+    assert {e["xact_id"] for e in stored[-4:]} == {dead["xact_id"]}, "one transaction with the job's failure"
+    events = run_events(owner, run_id)
+    [skip] = [e for e in events if e["event_type"] == "step_skipped"]
+    assert skip["payload"] == {"run_id": run_id, "step_id": "D", "error": d["error"]}
+    assert replay(events) == ("failed", statuses(owner, run_id))
+    snap = owner.value("run_snapshot_v1", run_id=run_id)
+    assert {s["step_id"]: s["status"] for s in snap["steps"]}["D"] == "skipped"
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_step_id = 'D'")[0]["n"] == 0
+
+
+def test_retry_runs_the_skipped_steps_after_the_retried_step(owner: Caller) -> None:
+    wf = published(owner, chain(("a", "t.step"), ("b", "t.step"), ("c", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    [a] = claim(owner)
+    owner.rpc("fail_job_v1", job_id=a["id"], worker_id="w1", error="down", retryable=False)
+    assert run(owner, run_id)["status"] == "failed"
+    assert statuses(owner, run_id) == {"a": "failed", "b": "skipped", "c": "skipped"}
+    watched = owner.value("run_snapshot_v1", run_id=run_id)  # a watcher follows from here
+    assert [s["status"] for s in watched["steps"]] == ["failed", "skipped", "skipped"]
+
+    retried = owner.one("retry_run_v1", run_id=run_id)
+    assert retried["status"] == "running"
+    assert statuses(owner, run_id) == {"a": "queued", "b": "pending", "c": "pending"}
+    assert all(s["error"] is None and s["completed_at"] is None
+               for k, s in steps(owner, run_id).items() if k != "a")
+    seen = owner.value("run_events_after_v1", run_id=run_id, after_seq=watched["cursor"])["events"]
+    assert [(e["event_type"], e["payload"].get("step_id")) for e in seen] == [
+        ("run_retried", None), ("step_pending", "a"), ("step_pending", "b"), ("step_pending", "c"),
+        ("run_running", None), ("step_queued", "a")]
+    assert {e["payload"]["step_id"]: e["payload"]["previous_status"] for e in seen[1:4]} == \
+        {"a": "failed", "b": "skipped", "c": "skipped"}
+    assert [x["previous_status"] for x in seen[0]["payload"]["reset"]] == ["failed", "skipped", "skipped"]
+
+    assert drain(owner) == ["a", "b", "c"]  # b and c only after the retried a
+    assert run(owner, run_id)["status"] == "succeeded"
+    assert replay(run_events(owner, run_id)) == ("succeeded", statuses(owner, run_id))
+
+
+def test_retry_reruns_only_the_failed_cancelled_and_skipped_steps(owner: Caller) -> None:
     setup = _failing_run(owner)
     run_id = setup["run"]["id"]
     with sqlstate("CL412", "it is failed"):  # a failed run is over: nothing to cancel
@@ -182,7 +233,7 @@ def test_retry_reruns_only_the_failed_and_cancelled_steps(owner: Caller) -> None
     assert [(c["s"], c["n"]) for c in counts] == [("A", 1), ("B", 2), ("C", 2), ("D", 1)]
     [event] = [e for e in run_events(owner, run_id) if e["event_type"] == "run_retried"]
     reset = {x["step_id"]: x["previous_status"] for x in event["payload"]["reset"]}
-    assert reset == {"B": "failed", "C": "cancelled"}
+    assert reset == {"B": "failed", "C": "cancelled", "D": "skipped"}
     assert event["payload"]["previous_error"] == "step B failed: boom"
 
 

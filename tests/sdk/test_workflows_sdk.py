@@ -133,10 +133,47 @@ async def test_cancel_and_retry_from_the_failed_step(client: AsyncCollabClient) 
     await client.fail(job.id, "w1", error="boom", retryable=False, attempt=job.attempts)
     failed = await client.workflows.get_run(other.id)
     assert failed.status == "failed"
+    # the steps after the failed one can never run: skipped (a cancel says cancelled)
+    assert [s.status for s in await client.workflows.steps(other.id)] == ["failed", "skipped", "skipped"]
+    assert [s.status for s in await client.workflows.steps(run.id)] == ["cancelled"] * 3
+    snapshot = await client.workflows.snapshot(other.id)
+    assert [s.status for s in snapshot.steps] == ["failed", "skipped", "skipped"]
+    logged = [(e.event_type, e.payload.get("step_id")) for e in await client.workflows.events(other.id)]
+    assert logged[-3:] == [("step_skipped", "publish"), ("step_skipped", "review"), ("run_failed", None)]
     retried = await client.workflows.retry(other.id)
     assert retried.status in ("running", "pending")
+    assert [s.status for s in await client.workflows.steps(other.id)] == ["queued", "pending", "pending"]
     await run_step(client, "t.fetch", {"second": True})
     assert (await client.workflows.get_run(other.id)).status == "paused"
+
+
+async def test_watchers_see_steps_skipped_by_a_failure_and_reset_by_a_retry(client: AsyncCollabClient) -> None:
+    workflow = await published(client, approval_flow())
+    run_id = (await client.workflows.start(workflow.id)).run.id
+
+    async def follow(since_seq: int) -> list[tuple[str, Any, int]]:
+        return [(e.event_type, e.payload.get("step_id"), e.seq)
+                async for e in client.workflows.watch_run(run_id, since_seq=since_seq, poll_interval=0.2)]
+
+    first = asyncio.create_task(follow(0))
+    job = await client.claim(EXECUTOR, "w1", type_prefix="t.fetch")
+    assert job is not None
+    await client.fail(job.id, "w1", error="boom", retryable=False, attempt=job.attempts)
+    failed = await asyncio.wait_for(first, 30)  # the failure ends the watch
+    assert [e[:2] for e in failed[-4:]] == [("step_failed", "fetch"), ("step_skipped", "publish"),
+                                            ("step_skipped", "review"), ("run_failed", None)]
+
+    second = asyncio.create_task(follow(failed[-1][2]))
+    await client.workflows.retry(run_id)
+    await run_step(client, "t.fetch", {"again": True})
+    await client.workflows.resume(run_id, "review", {"ok": True})
+    await run_step(client, "t.publish", {})
+    retried = [e[:2] for e in await asyncio.wait_for(second, 30)]
+    assert retried[:4] == [("run_retried", None), ("step_pending", "fetch"), ("step_pending", "publish"),
+                           ("step_pending", "review")]
+    assert retried[-1] == ("run_succeeded", None)
+    assert retried.index(("step_succeeded", "fetch")) < retried.index(("step_waiting", "review")) \
+        < retried.index(("step_queued", "publish"))
 
 
 async def test_schedules_and_webhooks(client: AsyncCollabClient) -> None:

@@ -33,7 +33,8 @@ _BY_ERROR: list[tuple[type[CollabError], ExitStatus]] = [
 
 #: How an event type or status is coloured on a terminal.
 STYLES = {"succeeded": "green", "failed": "red", "cancelled": "yellow", "retry_scheduled": "yellow",
-          "running": "cyan", "claimed": "cyan", "queued": "blue", "paused": "magenta", "waiting": "magenta"}
+          "running": "cyan", "claimed": "cyan", "queued": "blue", "paused": "magenta", "waiting": "magenta",
+          "skipped": "dim"}
 
 
 def exit_status_for(error: CollabError) -> ExitStatus:

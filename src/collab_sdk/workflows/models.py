@@ -19,7 +19,8 @@ __all__ = ["Node", "Edge", "Definition", "Workflow", "ValidationResult", "StepTy
 #: The words of each status column (``collab_sdk.states`` holds the same as sets).
 WorkflowStatus = Literal["draft", "published", "archived"]
 RunStatus = Literal["pending", "running", "paused", "succeeded", "failed", "cancelled"]
-StepStatus = Literal["pending", "queued", "running", "waiting", "succeeded", "failed", "cancelled"]
+StepStatus = Literal["pending", "queued", "running", "waiting", "succeeded", "failed", "skipped",
+                     "cancelled"]
 TriggerType = Literal["manual", "webhook", "schedule"]
 StepKind = Literal["job", "approval"]
 
