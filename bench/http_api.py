@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -167,10 +168,13 @@ def collab_serve(url: str, key: str, tmp: str, rate_limit: str, *, before_src: P
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "SUPABASE_"))}
     env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp)
-    if before_src is not None:
+    if before_src is not None and "import flask" in (before_src / "collab_sdk/http/app.py").read_text():
         env["PYTHONPATH"] = str(before_src)
         command = [sys.executable, "-c", "import sys; sys.argv[0] = 'collab'; from collab_sdk.cli import main; "
                    "sys.exit(main())", "serve", "--port", str(port), "--threads", str(threads)]
+    elif before_src is not None:  # an ASGI revision: its own server, one worker
+        env["PYTHONPATH"] = str(before_src)
+        command = [sys.executable, "-m", "collab_sdk.http.serve", "--port", str(port), "--workers", "1"]
     else:
         command = [sys.executable, "-m", "collab_sdk.http.serve", "--port", str(port), "--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
@@ -388,7 +392,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32", help="client counts ('none': fan-out only)")
     parser.add_argument("--anchor-seconds", type=int, default=15)
     parser.add_argument("--before", default=None, metavar="REV",
-                        help="the Flask revision to compare with (default: found from git); 'none' skips it")
+                        help="the revision to compare with (default: the last Flask one, found from git; "
+                        "an ASGI revision is served by its own python -m collab_sdk.http.serve); 'none' skips it")
     parser.add_argument("--serve-threads", type=int, default=16, help="the before server's --threads")
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
@@ -399,6 +404,10 @@ def main() -> None:
     sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
     before_rev = None if args.before == "none" else (args.before or flask_revision())
+    if before_rev and args.before is None and not all(importlib.util.find_spec(m) for m in ("flask", "waitress")):
+        print(f"  no before server: {before_rev} needs flask and waitress, which the http extra "
+              "no longer installs (pip install flask waitress to compare)", flush=True)
+        before_rev = None
     kinds = ["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
