@@ -21,11 +21,13 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   claimed beforehand (with ``workerId`` and ``attempt``, so the server makes one RPC, as
   SQL does). A phase ends early if it runs out of those jobs;
 - ``--viewers N`` (default 1000; 0 skips it): N SSE viewers of one executor's stream on
-  the *after* server (raw asyncio sockets in this process, following from the log's head),
-  then ``--fanout-events``
+  the *after* server and on an ASGI *before* server (raw asyncio sockets in this process,
+  on uvloop when installed, following from the log's head), then ``--fanout-events``
   single-event commits 0.25 s apart; for each, the time from just before the commit to
-  when the last (N-th) viewer has it. The *before* server cannot hold N streams (one
-  thread each, 16 threads), so it has no fan-out figure.
+  when the last (N-th) viewer has it, and the CPU the server and this process spent per
+  event. A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
+  it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
+  with ``--workers 2`` (CPU: its whole process tree).
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -412,6 +414,7 @@ def main() -> None:
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
+    flask_kinds: set[str] = set()
     with bench_server() as (admin, url), tempfile.TemporaryDirectory(prefix="collab-bench-http-") as tmp, \
             contextlib.ExitStack() as servers:
         anchors_before = run_anchors(admin, args.anchor_seconds)
@@ -425,6 +428,8 @@ def main() -> None:
             urls["before"] = migrate_with(src, admin, "bench_before")
             bases["before"] = servers.enter_context(collab_serve(urls["before"], key, tmp, args.rate_limit,
                                                                  before_src=src, threads=args.serve_threads))
+            if "import flask" in (src / "collab_sdk/http/app.py").read_text():
+                flask_kinds.add("before")  # one thread per stream: no fan-out figure
         monitor = servers.enter_context(psycopg.connect(admin, autocommit=True))
         pids = {name: pid for name, (_, pid) in bases.items()}
         connect: dict[str, Callable[[], Any]] = {"sql": lambda: Sql(url)}
@@ -442,9 +447,11 @@ def main() -> None:
                     print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
                           flush=True)
         if args.viewers:
-            fan = _run_fast(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events,
-                                   bases["after"][1]))
-            print(f"  fan-out: {fan}", flush=True)
+            fan = {}
+            for kind in [k for k in ("before", "after") if k in bases and k not in flask_kinds]:
+                fan[kind] = _run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
+                                             args.fanout_events, bases[kind][1]))
+                print(f"  fan-out {kind}: {fan[kind]}", flush=True)
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
