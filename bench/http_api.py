@@ -21,11 +21,13 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   claimed beforehand (with ``workerId`` and ``attempt``, so the server makes one RPC, as
   SQL does). A phase ends early if it runs out of those jobs;
 - ``--viewers N`` (default 1000; 0 skips it): N SSE viewers of one executor's stream on
-  the *after* server (raw asyncio sockets in this process, following from the log's head),
-  then ``--fanout-events``
+  the *after* server and on an ASGI *before* server (raw asyncio sockets in this process,
+  on uvloop when installed, following from the log's head), then ``--fanout-events``
   single-event commits 0.25 s apart; for each, the time from just before the commit to
-  when the last (N-th) viewer has it. The *before* server cannot hold N streams (one
-  thread each, 16 threads), so it has no fan-out figure.
+  when the last (N-th) viewer has it, and the CPU the server and this process spent per
+  event. A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
+  it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
+  with ``--workers 2`` (CPU: its whole process tree).
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -167,10 +170,13 @@ def collab_serve(url: str, key: str, tmp: str, rate_limit: str, *, before_src: P
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "SUPABASE_"))}
     env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp)
-    if before_src is not None:
+    if before_src is not None and "import flask" in (before_src / "collab_sdk/http/app.py").read_text():
         env["PYTHONPATH"] = str(before_src)
         command = [sys.executable, "-c", "import sys; sys.argv[0] = 'collab'; from collab_sdk.cli import main; "
                    "sys.exit(main())", "serve", "--port", str(port), "--threads", str(threads)]
+    elif before_src is not None:  # an ASGI revision: its own server, one worker
+        env["PYTHONPATH"] = str(before_src)
+        command = [sys.executable, "-m", "collab_sdk.http.serve", "--port", str(port), "--workers", "1"]
     else:
         command = [sys.executable, "-m", "collab_sdk.http.serve", "--port", str(port), "--workers", str(workers)]
     base = f"http://127.0.0.1:{port}"
@@ -388,7 +394,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32", help="client counts ('none': fan-out only)")
     parser.add_argument("--anchor-seconds", type=int, default=15)
     parser.add_argument("--before", default=None, metavar="REV",
-                        help="the Flask revision to compare with (default: found from git); 'none' skips it")
+                        help="the revision to compare with (default: the last Flask one, found from git; "
+                        "an ASGI revision is served by its own python -m collab_sdk.http.serve); 'none' skips it")
     parser.add_argument("--serve-threads", type=int, default=16, help="the before server's --threads")
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
@@ -399,10 +406,15 @@ def main() -> None:
     sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
     before_rev = None if args.before == "none" else (args.before or flask_revision())
+    if before_rev and args.before is None and not all(importlib.util.find_spec(m) for m in ("flask", "waitress")):
+        print(f"  no before server: {before_rev} needs flask and waitress, which the http extra "
+              "no longer installs (pip install flask waitress to compare)", flush=True)
+        before_rev = None
     kinds = ["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
+    flask_kinds: set[str] = set()
     with bench_server() as (admin, url), tempfile.TemporaryDirectory(prefix="collab-bench-http-") as tmp, \
             contextlib.ExitStack() as servers:
         anchors_before = run_anchors(admin, args.anchor_seconds)
@@ -416,6 +428,8 @@ def main() -> None:
             urls["before"] = migrate_with(src, admin, "bench_before")
             bases["before"] = servers.enter_context(collab_serve(urls["before"], key, tmp, args.rate_limit,
                                                                  before_src=src, threads=args.serve_threads))
+            if "import flask" in (src / "collab_sdk/http/app.py").read_text():
+                flask_kinds.add("before")  # one thread per stream: no fan-out figure
         monitor = servers.enter_context(psycopg.connect(admin, autocommit=True))
         pids = {name: pid for name, (_, pid) in bases.items()}
         connect: dict[str, Callable[[], Any]] = {"sql": lambda: Sql(url)}
@@ -433,9 +447,11 @@ def main() -> None:
                     print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
                           flush=True)
         if args.viewers:
-            fan = _run_fast(fanout(bases["after"][0], key, url, args.viewers, args.fanout_events,
-                                   bases["after"][1]))
-            print(f"  fan-out: {fan}", flush=True)
+            fan = {}
+            for kind in [k for k in ("before", "after") if k in bases and k not in flask_kinds]:
+                fan[kind] = _run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
+                                             args.fanout_events, bases[kind][1]))
+                print(f"  fan-out {kind}: {fan[kind]}", flush=True)
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}

@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse, Response as StarletteResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route as StarletteRoute, WebSocketRoute
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from collab_sdk.errors import CollabError, ValidationError
@@ -50,7 +50,7 @@ from collab_sdk.http.sockets import serve_socket
 from collab_sdk.local.storage import verify_signed_url_token
 from collab_sdk.transports.storage import check_object_path
 
-__all__ = ["create_app", "swagger_ui_dir", "core_request", "starlette_response", "starlette_path",
+__all__ = ["create_app", "CollabApp", "swagger_ui_dir", "core_request", "starlette_response", "starlette_path",
            "StarletteSocket"]
 
 log = logging.getLogger("collab.http")
@@ -160,7 +160,11 @@ def starlette_response(response: Response, *, head: bool = False) -> StarletteRe
                              headers=response.headers, media_type=media)
 
 
-def _endpoint(runtime: Runtime, routes: list[Route]) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
+#: A route table path's Starlette endpoint.
+Endpoint = Callable[[StarletteRequest], Awaitable[StarletteResponse]]
+
+
+def _endpoint(runtime: Runtime, routes: list[Route]) -> Endpoint:
     by_method = {r.method: r for r in routes}
     allow = ", ".join(sorted(by_method) + ["OPTIONS"])
 
@@ -240,7 +244,7 @@ def _socket_endpoint(runtime: Runtime, route: SocketRoute) -> Callable[[WebSocke
     return endpoint
 
 
-def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
+def create_app(runtime: Runtime, *, handle_signals: bool = False) -> CollabApp:
     """The ASGI app serving every route with ``runtime`` (which its lifespan closes).
     ``handle_signals``: on SIGTERM/SIGINT, tell open streams to end at once, before the
     server waits for its connections to close (``collab serve``)."""
@@ -251,8 +255,9 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
                 groups.setdefault(table.prefix + starlette_path(route.path), []).append(route)
             if route.function is not None:
                 groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
-    routes: list[BaseRoute] = [StarletteRoute(path, _endpoint(runtime, group), methods=_METHODS)
-                               for path, group in groups.items()]
+    endpoints = {path: _endpoint(runtime, group) for path, group in groups.items()}
+    routes: list[BaseRoute] = [StarletteRoute(path, endpoint, methods=_METHODS)
+                               for path, endpoint in endpoints.items()]
     routes += [WebSocketRoute(table.prefix + starlette_path(s.path), _socket_endpoint(runtime, s))
                for table in TABLES for s in table.sockets]
 
@@ -308,8 +313,31 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> Starlette:
                 restore()
             await runtime.aclose()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: http_error, Exception: unexpected})
+    return CollabApp(Starlette(routes=routes, lifespan=lifespan,
+                               exception_handlers={HTTPException: http_error, Exception: unexpected}),
+                     {path: endpoint for path, endpoint in endpoints.items() if "{" not in path})
+
+
+class CollabApp:
+    """The ASGI app ``create_app`` returns: an HTTP request for a path without parameters
+    (``/api/collab/task.claim``…) goes straight to its pipeline endpoint, found in a dict;
+    everything else — paths with parameters, WebSockets, the lifespan, the docs, the
+    dashboard — to the Starlette app (``starlette``). Starlette's router tries its routes'
+    patterns in turn and wraps every call in its middleware: for a small request, about as
+    much work as the pipeline itself."""
+
+    def __init__(self, starlette: Starlette, endpoints: Mapping[str, Endpoint]) -> None:
+        self.starlette = starlette
+        self.endpoints = dict(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                response = await endpoint(StarletteRequest(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
 
 
 def _chain_signals(runtime: Runtime) -> Callable[[], None] | None:

@@ -41,7 +41,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when serving, so that the CLI can read add_arguments cheaply
-    from starlette.applications import Starlette
+    from collab_sdk.http.app import CollabApp
 
     from collab_sdk.http.runtime import Runtime
 
@@ -54,7 +54,7 @@ log = logging.getLogger("collab.http")
 DEFAULT_GRACE_SECONDS = 10.0
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> CollabApp:
     """The app over ``Runtime.from_env()`` that passes SIGTERM on to its streams (the
     factory each uvicorn worker process calls)."""
     from collab_sdk.http.app import create_app
