@@ -9,8 +9,9 @@ the same run:
   ``GET /api/collab/events/stream?executorId=`` (Server-Sent Events, a member's JWT in
   ``Authorization``), and on events refreshes as the page does — one refresh at a time,
   events during it make one more after it — reading the counts (``GET /api/jobs/stats``,
-  ``--refresh stats``) or what dashboard.js's refresh reads (``--refresh page``: seven
-  reads, and the overview's three at most every 3 s);
+  ``--refresh stats``) or what dashboard.js's refresh reads (``--refresh page``: the
+  counts, the filtered list and the sections the events touched — here, enqueues: the
+  pending list —, and the overview's three reads at most every 3 s);
 - a producer commits one enqueue (``assign_job_v1``, autocommit) every ``--interval``
   seconds and notes the time its commit returned;
 - per dashboard and commit: *event* = the event's arrival − the commit, *update* = the end
@@ -73,17 +74,24 @@ def start_serve(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 OVERVIEW_S = 3.0  # dashboard.js's OVERVIEW_MS
+#: dashboard.js's TOUCHES: the sections an event's transition can change.
+TOUCHES = {"queued": ["pending"], "claimed": ["claimed", "pending"], "succeeded": ["claimed", "completed"],
+           "failed": ["claimed", "failed", "dlq"], "retry_scheduled": ["claimed", "pending"],
+           "cancelled": ["pending", "claimed", "failed"], "retried": ["pending", "completed", "failed", "dlq"]}
+SECTIONS = {"claimed": 50, "pending": 50, "completed": 20, "failed": 20}
 
 
-def page_reads(refresh: str, overview: bool) -> list[tuple[str, dict[str, Any]]]:
-    """What one refresh reads: the counts only, or what dashboard.js's refresh reads (its
-    seven reads, and the overview's three when ``overview``: at most every OVERVIEW_S)."""
+def page_reads(refresh: str, overview: bool, touched: set[str]) -> list[tuple[str, dict[str, Any]]]:
+    """What one refresh reads: the counts only, or what dashboard.js's refresh reads (the
+    counts, the filtered list and the sections the events touched; the overview's three
+    reads when ``overview``: at most every OVERVIEW_S)."""
     ex = {"executorId": EXECUTOR}
     if refresh == "stats":
         return [("/api/jobs/stats", ex)]
-    reads = [("/api/jobs/stats", ex), *(("/api/jobs", {**ex, "status": s, "limit": n}) for s, n in
-             (("claimed", 50), ("pending", 50), ("completed", 20), ("failed", 20))),
-             ("/api/collab/dlq", {**ex, "limit": 50, "includeRetried": "false"}), ("/api/jobs", {**ex, "limit": 50})]
+    reads = [("/api/jobs/stats", ex), ("/api/jobs", {**ex, "limit": 50}),
+             *(("/api/jobs", {**ex, "status": s, "limit": n}) for s, n in SECTIONS.items() if s in touched)]
+    if "dlq" in touched:
+        reads.append(("/api/collab/dlq", {**ex, "limit": 50, "includeRetried": "false"}))
     if overview:
         reads += [("/api/collab/workers/active", ex), ("/api/collab/metrics/overview", ex),
                   ("/api/collab/metrics/throughput", {**ex, "minutes": 60})]
@@ -96,18 +104,20 @@ async def dashboard(http: httpx.AsyncClient, token: str, since: int, committed: 
     refresh at a time; events during one make one more after it)."""
     auth = {"Authorization": f"Bearer {token}"}
     waiting: list[str] = []  # jobs whose events arrived since the last refresh began
+    touched: set[str] = set()
     refreshing: list[asyncio.Task[None]] = []
     overview_at = [0.0]
 
     async def refresh_loop() -> None:
         while waiting:
-            batch = waiting[:]
+            batch, parts = waiting[:], set(touched)
             waiting.clear()
+            touched.clear()
             overview = time.perf_counter() - overview_at[0] >= OVERVIEW_S
             if overview:
                 overview_at[0] = time.perf_counter()
             answers = await asyncio.gather(*(http.get(path, params=params, headers=auth)
-                                             for path, params in page_reads(refresh, overview)))
+                                             for path, params in page_reads(refresh, overview, parts)))
             assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
             done = time.perf_counter()
             updates.extend(done - committed[j] for j in batch)
@@ -115,14 +125,14 @@ async def dashboard(http: httpx.AsyncClient, token: str, since: int, committed: 
 
     params = {"executorId": EXECUTOR, "since": since, "timeout": 300}
     try:
-        await follow(http, auth, params, committed, events, waiting, refreshing, refresh_loop, ready)
+        await follow(http, auth, params, committed, events, waiting, touched, refreshing, refresh_loop, ready)
     finally:
         for task in refreshing:
             task.cancel()
 
 
 async def follow(http: httpx.AsyncClient, auth: dict[str, str], params: dict[str, Any], committed: dict[str, float],
-                 events: list[float], waiting: list[str], refreshing: list[asyncio.Task[None]],
+                 events: list[float], waiting: list[str], touched: set[str], refreshing: list[asyncio.Task[None]],
                  refresh_loop: Any, ready: asyncio.Event) -> None:
     """Read the stream; note each event and start a refresh unless one is running."""
     async with http.stream("GET", "/api/collab/events/stream", params=params,
@@ -135,9 +145,11 @@ async def follow(http: httpx.AsyncClient, auth: dict[str, str], params: dict[str
             while "\n\n" in buffer:
                 block, buffer = buffer.split("\n\n", 1)
                 data = "".join(line[5:].strip() for line in block.split("\n") if line.startswith("data:"))
-                job_id = json.loads(data).get("jobId") if data else None
+                event = json.loads(data) if data else {}
+                job_id = event.get("jobId")
                 if job_id not in committed:
                     continue
+                touched.update(TOUCHES.get(event.get("eventType"), []))
                 events.append(time.perf_counter() - committed[job_id])
                 waiting.append(job_id)
                 if not refreshing:

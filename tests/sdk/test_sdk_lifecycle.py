@@ -187,3 +187,17 @@ async def test_complete_and_claim_hands_over_the_next_job(client: AsyncCollabCli
     assert (await client.get_job(first.job_id)).result == {"n": 1}
     assert await client.complete_and_claim(nxt.id, "w1", executor_id="ex") is None
     assert (await client.get_job(second.job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_stats_by_type_throughput_and_bulk_actions(client: AsyncCollabClient) -> None:
+    await client.assign_many([JobSpec(type="a" if i < 3 else "b", executor_id="ex") for i in range(5)])
+    claimed = await client.claim_many("ex", "w1", max_jobs=2)
+    await client.complete_many("w1", [{"job_id": job.id, "result": {}} for job in claimed])
+    assert (await client.stats(executor_id="ex", type="a")).total == 3
+    minutes = await client.throughput(executor_id="ex", minutes=5)
+    assert len(minutes) == 5 and sum(m.succeeded for m in minutes) == 2
+    retried = await client.jobs_bulk("retry", executor_id="ex", statuses=["succeeded", "queued"])
+    assert (retried.done, retried.refused, retried.refused_by_status) == (2, 3, {"queued": 3})
+    cancelled = await client.jobs_bulk("cancel", executor_id="ex", job_ids=[claimed[0].id])
+    assert cancelled.done == 1 and cancelled.not_found == 0
+    assert (await client.stats(executor_id="ex")).cancelled == 1

@@ -419,7 +419,10 @@ class AsyncCollabClient:
 
     async def stats(self, *, executor_id: str | None = None, type: str | None = None) -> Stats:
         """Job counts by status (what you can see), of one job ``type`` if given: exact,
-        from the counts the database keeps (``stats_v2``), cheap at any table size."""
+        from the counts the database keeps, cheap at any table size (``stats_v1``, or
+        ``stats_v2`` with a type)."""
+        if type is None:
+            return await self.rpc.value(Stats, "stats_v1", executor_id=executor_id)
         return await self.rpc.value(Stats, "stats_v2", executor_id=executor_id, type=type)
 
     async def throughput(self, *, executor_id: str | None = None, minutes: int = 60) -> list[ThroughputMinute]:

@@ -13,6 +13,9 @@
     // The job list pages by cursor: `cursor` is the current page's (null: the first),
     // `cursors` those of the pages before it (Previous pops one), `nextCursor` the next's.
     cursor: null, cursors: [], nextCursor: null, selected: new Set(), overviewAt: 0, overviewTimer: null,
+    // The last answers, kept so that a refresh re-reads only what an event touched.
+    touched: new Set(), lists: { claimed: [], pending: [], completed: [], failed: [] },
+    dlq: { items: [] }, stats: null,
     filter: { status: "", type: "" }, detail: null, workers: [], jobs: {},
     // For tests and the curious: what the page has done.
     counters: { refreshes: 0, connects: 0, events: 0 },
@@ -255,37 +258,63 @@
 
   const scope = () => "?" + q({ executorId: state.executor });
 
+  // What an event can change: the seed's sections (and the dead letters) its transition
+  // leaves and enters. The counts and the filtered list are re-read on every transition.
+  const TOUCHES = {
+    queued: ["pending"], claimed: ["claimed", "pending"], succeeded: ["claimed", "completed"],
+    failed: ["claimed", "failed", "dlq"], retry_scheduled: ["claimed", "pending"],
+    cancelled: ["pending", "claimed", "failed"], retried: ["pending", "completed", "failed", "dlq"],
+  };
+  const SECTIONS = { claimed: 50, pending: 50, completed: 20, failed: 20 };
+  const EVERYTHING = ["claimed", "pending", "completed", "failed", "dlq", "counts"];
+
+  // Mark what the next refresh re-reads (everything when the cause is not one event).
+  function touch(parts) { for (const p of parts) state.touched.add(p); }
+
   async function refresh() {
     if (state.refreshing) { state.dirty = true; return; }
     state.refreshing = true;
     state.counters.refreshes += 1;
     const ex = state.executor;
+    const touched = state.touched;
+    state.touched = new Set();
     try {
-      const list = (status, limit) => api("GET", "/api/jobs?" + q({ executorId: ex, status, limit }));
-      const [stats, claimed, pending, completed, failed, dlq, all] = await Promise.all([
-        api("GET", "/api/jobs/stats" + scope()), list("claimed", 50), list("pending", 50),
-        list("completed", 20), list("failed", 20),
-        api("GET", "/api/collab/dlq?" + q({ executorId: ex, limit: 50, includeRetried: "false" })),
-        api("GET", "/api/jobs?" + q({ executorId: ex, status: state.filter.status, type: state.filter.type,
-                                     limit: PAGE, cursor: state.cursor })),
-      ]);
+      const reads = {};
+      for (const [status, limit] of Object.entries(SECTIONS))
+        if (touched.has(status)) reads[status] = api("GET", "/api/jobs?" + q({ executorId: ex, status, limit }));
+      if (touched.has("dlq"))
+        reads.dlq = api("GET", "/api/collab/dlq?" + q({ executorId: ex, limit: 50, includeRetried: "false" }));
+      if (touched.has("counts")) {
+        reads.stats = api("GET", "/api/jobs/stats" + scope());
+        reads.all = api("GET", "/api/jobs?" + q({ executorId: ex, status: state.filter.status, type: state.filter.type,
+                                                  limit: PAGE, cursor: state.cursor }));
+      }
+      const names = Object.keys(reads);
+      const got = Object.fromEntries((await Promise.all(Object.values(reads))).map((v, i) => [names[i], v]));
       if (ex !== state.executor) return;
+      for (const status of Object.keys(SECTIONS)) if (got[status]) state.lists[status] = got[status].jobs;
+      if (got.dlq) state.dlq = got.dlq;
       state.jobs = {};
-      renderSections(claimed.jobs, pending.jobs, completed.jobs, failed.jobs);
-      renderStats(stats.stats, renderDlq(dlq));
-      renderAll(all);
+      renderSections(state.lists.claimed, state.lists.pending, state.lists.completed, state.lists.failed);
+      if (got.stats) state.stats = got.stats.stats;
+      renderStats(state.stats, renderDlq(state.dlq));
+      if (got.all) renderAll(got.all);
       document.body.dataset.loaded = "1";
       overviewSoon();
       if (state.detail) await loadDetail(state.detail);
     } catch (err) {
+      touch(touched);  // read again next time
       if (!refused(err)) notice("Cannot reach the API: " + err.message);
     } finally {
       state.refreshing = false;
-      if (state.dirty) { state.dirty = false; refreshSoon(); }
+      if (state.dirty) { state.dirty = false; refreshSoon([]); }
     }
   }
 
-  function refreshSoon() {
+  // Refresh soon (coalesced: a burst of events is one refresh): what `parts` names, or
+  // everything when it is not given.
+  function refreshSoon(parts) {
+    touch(parts || EVERYTHING);
     if (state.timer) return;
     state.timer = setTimeout(() => { state.timer = null; refresh(); }, 60);
   }
@@ -433,7 +462,10 @@
       const event = JSON.parse(data);
       state.seq = Math.max(state.seq, Number(id || event.seq));
       state.counters.events += 1;
-      refreshSoon();
+      // A transition re-reads the counts and the sections it touches; another event
+      // (progress, a log line) only the open detail.
+      const parts = TOUCHES[event.eventType];
+      refreshSoon(parts ? [...parts, "counts"] : []);
       return "event";
     }
     if (kind === "error") notice("The event stream failed: " + data);
@@ -498,6 +530,7 @@
       return;
     }
     state.overviewAt = 0;  // another executor or token: its overview at once
+    touch(EVERYTHING);
     await refresh();
     follow(generation);
   }
