@@ -207,13 +207,42 @@ def test_a_page_whose_stream_is_cut_resumes_and_misses_nothing(browser: Browser,
     assert [e for e in errors if "ERR_" not in e and "Failed to load" not in e] == []
 
 
+def signed_in_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """``collab serve``'s environment requiring JWTs signed with ``SECRET``."""
+    return {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
+            "SUPABASE_JWT_SECRET": SECRET, "COLLAB_REQUIRE_JWT": "1", "COLLAB_RATE_LIMIT": "off",
+            "COLLAB_STORAGE_DIR": str(tmp_path / "storage"), "COLLAB_QUEUE_EXECUTOR": "exec-a"}
+
+
+def test_a_sign_in_sent_while_the_config_loads_keeps_the_token_out_of_the_url(
+        browser: Browser, db_url: str, owner: Caller, tmp_path: Path) -> None:
+    """The forms are wired before the page's first request: a sign-in submitted while
+    ``config.json`` is still on its way never falls through to the browser's own GET
+    (which would put the token in the URL, the server's log and the history)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    user = uuid.uuid4()
+    add_members(owner, user, {"exec-a": "admin"})
+    with process(["serve", "--port", str(port)], signed_in_env(db_url, tmp_path), tmp_path / "serve.log", base):
+        page = browser.new_page()
+        held: list[Any] = []
+        page.route("**/dashboard/config.json", lambda route: held.append(route))
+        page.goto(f"{base}/dashboard", wait_until="domcontentloaded")
+        page.fill("#token", mint_token(SECRET, sub=str(user)))
+        page.click("#signin button[type=submit]", no_wait_after=True)
+        page.wait_for_timeout(500)
+        assert "token" not in page.url and len(held) == 1, (page.url, held)
+        held[0].continue_()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+        expect(page.locator("#signout")).to_be_visible()
+        assert "token" not in page.url
+
+
 def test_sign_in_is_required_refused_with_a_bad_token_and_scoped_by_rls(
         browser: Browser, db_url: str, owner: Caller, tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "COLLAB_DATABASE_URL": db_url, "COLLAB_JWT_MODE": "local",
-           "SUPABASE_JWT_SECRET": SECRET, "COLLAB_REQUIRE_JWT": "1", "COLLAB_RATE_LIMIT": "off",
-           "COLLAB_STORAGE_DIR": str(tmp_path / "storage"), "COLLAB_QUEUE_EXECUTOR": "exec-a"}
+    env = signed_in_env(db_url, tmp_path)
     user = uuid.uuid4()
     add_members(owner, user, {"exec-a": "admin"})
     mine = owner.one("assign_job_v1", type="t", executor_id="exec-a")

@@ -515,6 +515,7 @@
   }
 
   async function start() {
+    if (!state.config) return;  // configure() starts once the config has arrived
     state.generation += 1;
     const generation = state.generation;
     if (state.abort) state.abort.abort();
@@ -536,11 +537,10 @@
   }
 
   // -- wiring -----------------------------------------------------------------------
-  async function main() {
-    state.config = await (await fetch("/dashboard/config.json")).json();
-    const params = new URLSearchParams(location.search);
-    state.executor = params.get("executor") || state.config.executorId;
-    $("#executor").value = state.executor;
+  // Every control is wired before the first await: a form submitted while the config is
+  // still loading must never fall through to the browser's own GET (the token would land
+  // in the URL, the server's log and the history). start() waits for the config itself.
+  function main() {
     $("#scope").addEventListener("submit", (e) => {
       e.preventDefault();
       state.executor = $("#executor").value.trim();
@@ -588,6 +588,15 @@
     setInterval(() => {
       for (const node of document.querySelectorAll("[data-since]")) node.textContent = ago(node.dataset.since);
     }, 1000);
+    configure();
+  }
+
+  async function configure() {
+    state.config = await (await fetch("/dashboard/config.json")).json();
+    const params = new URLSearchParams(location.search);
+    // An executor typed while the config was loading wins over the defaults.
+    state.executor = state.executor || params.get("executor") || state.config.executorId;
+    $("#executor").value = state.executor;
     if (!state.token && !state.config.devIdentity) notice("Sign in: paste a token (a Supabase session's access token).");
     start();
   }
