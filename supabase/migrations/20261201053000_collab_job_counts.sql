@@ -141,28 +141,34 @@ begin
 end
 $$;
 
--- No write may slip between the backfill and the triggers.
-lock table collab.jobs in share row exclusive mode;
+-- No write may slip between the backfill and the triggers: the lock, the triggers and the
+-- backfill are one statement (a DO block), because the supabase CLI runs a migration's
+-- statements one by one with no transaction around them, and LOCK needs one.
+do $$
+begin
+  lock table collab.jobs in share row exclusive mode;
 
-create trigger jobs_count_insert after insert on collab.jobs
-  referencing new table as new_rows
-  for each statement execute function collab._jobs_count_changes();
-create trigger jobs_count_update after update on collab.jobs
-  referencing old table as old_rows new table as new_rows
-  for each statement execute function collab._jobs_count_changes();
-create trigger jobs_count_delete after delete on collab.jobs
-  referencing old table as old_rows
-  for each statement execute function collab._jobs_count_changes();
-create trigger jobs_count_truncate after truncate on collab.jobs
-  for each statement execute function collab._jobs_count_truncate();
+  create trigger jobs_count_insert after insert on collab.jobs
+    referencing new table as new_rows
+    for each statement execute function collab._jobs_count_changes();
+  create trigger jobs_count_update after update on collab.jobs
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function collab._jobs_count_changes();
+  create trigger jobs_count_delete after delete on collab.jobs
+    referencing old table as old_rows
+    for each statement execute function collab._jobs_count_changes();
+  create trigger jobs_count_truncate after truncate on collab.jobs
+    for each statement execute function collab._jobs_count_truncate();
 
-insert into collab.job_counts (executor_id, type, status, minute, n)
-select j.executor_id, j.type, j.status,
-       case when j.finished_at is null or j.status not in ('succeeded', 'failed', 'cancelled')
-                 or j.finished_at < now() - interval '3 hours'
-            then '-infinity' else date_bin('1 minute', j.finished_at, timestamptz 'epoch') end,
-       count(*)
-  from collab.jobs j group by 1, 2, 3, 4;
+  insert into collab.job_counts (executor_id, type, status, minute, n)
+  select j.executor_id, j.type, j.status,
+         case when j.finished_at is null or j.status not in ('succeeded', 'failed', 'cancelled')
+                   or j.finished_at < now() - interval '3 hours'
+              then '-infinity' else date_bin('1 minute', j.finished_at, timestamptz 'epoch') end,
+         count(*)
+    from collab.jobs j group by 1, 2, 3, 4;
+end
+$$;
 
 -- The counts the caller may see (RLS), by executor, type, status and minute: what a read
 -- of both tables in one snapshot sums to. Invoker, in collab_private (not an endpoint).

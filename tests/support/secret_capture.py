@@ -165,8 +165,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _no_secret_in_logs() -> Iterator[None]:
     """Fail the test at teardown when a record (or a process's output) carried a secret
     while it ran. Autouse and from a plugin: set up before, torn down after, the test's
-    other function fixtures, so their set-up and tear-down are covered too."""
+    other function fixtures, so their set-up and tear-down are covered too. collab's
+    level is set again for each test: a test that configures logging (``collab.logs``)
+    must not turn the capture down for the tests after it."""
     _outside_tests.extend(CAPTURE.take())
+    logging.getLogger("collab").setLevel(logging.DEBUG)
     yield
     found = CAPTURE.take()
     if found:
