@@ -176,6 +176,17 @@ async def test_a_killed_client_frees_its_stream(live_server: Server, owner: Call
     assert httpx.get(f"{live_server.base}/api/collab/health").status_code == 200
 
 
+async def late_reads(ws: Any) -> tuple[int, int | None]:
+    """Read a socket that stopped reading until the server closes it: how many messages
+    it still got, and the close code the server sent."""
+    received = 0
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=20)
+            received += 1
+    return received, closed.value.rcvd.code if closed.value.rcvd is not None else None
+
+
 @pytest.mark.slow
 async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Server, owner: Caller) -> None:
     job_id = assign(owner, executor_id="slow")
@@ -186,13 +197,8 @@ async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Serve
         assert json.loads(await ws.recv())["type"] == "snapshot"
         await asyncio.to_thread(produce_blobs, owner, job_id)
         await asyncio.sleep(3)  # not reading: the server's outbox (8 messages) stays full
-        received = 0
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(ws.recv(), timeout=20)
-                received += 1
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_SLOW_CONSUMER
-    assert received < 200
+        received, code = await late_reads(ws)
+    assert code == CLOSE_SLOW_CONSUMER and received < 200
 
 
 @pytest.mark.slow
@@ -214,13 +220,8 @@ async def test_a_slow_run_socket_consumer_is_dropped_with_4009(live_server: Serv
                       "select %s, 'default', 'run_running', jsonb_build_object('blob', %s::text), %s "
                       "from generate_series(1, 20)", (run["id"], blob, run["id"]))
         await asyncio.sleep(3)  # not reading: the viewer's buffer and the outbox stay full
-        received = 0
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(ws.recv(), timeout=20)
-                received += 1
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_SLOW_CONSUMER
-    assert received < 200
+        received, code = await late_reads(ws)
+    assert code == CLOSE_SLOW_CONSUMER and received < 200
     await eventually_equal(lambda: metric(live_server, "collab_http_open_streams"), 0)
 
 
