@@ -14,12 +14,18 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   Flask): its ``src/`` from ``git archive``, served by its own ``collab serve --threads 16``;
   and this tree's ``python -m collab_sdk.http.serve --workers 1``. Both are subprocesses on
   free ports (API key, rate limit off unless ``--rate-limit``, access logs on);
-- for each concurrency and operation, N client threads (each with its own keep-alive
-  connection) call it in a loop for ``--seconds``: once as direct SQL
-  (``assign_job_v1``, ``claim_one_job_v3``, ``complete_job_v1``), once over HTTP with
-  httpx against each server. Claims drain jobs queued beforehand; results complete jobs
-  claimed beforehand (with ``workerId`` and ``attempt``, so the server makes one RPC, as
-  SQL does). A phase ends early if it runs out of those jobs;
+- for each concurrency and operation, N clients (each with its own keep-alive
+  connection, one request at a time) call it in a loop for ``--seconds``: once as direct
+  SQL (``assign_job_v1``, ``claim_one_job_v3``, ``complete_job_v1``), once over HTTP
+  against each server. By default (``--client loadgen``) the clients of a phase are one
+  ``bench/loadgen.py`` process of their own on uvloop: raw HTTP/1.1 over
+  ``asyncio.open_connection`` with pre-built request bytes, or one async psycopg
+  connection per client for SQL — the same closed loop, so the ratio stays fair, at
+  ~50–130 µs of client CPU per request instead of httpx threads' 340–800
+  (``--client threads``: the older httpx / psycopg threads in this process). Claims drain
+  jobs queued beforehand; results complete jobs claimed beforehand (with ``workerId`` and
+  ``attempt``, so the server makes one RPC, as SQL does). A phase ends early if it runs
+  out of those jobs;
 - ``--viewers N`` (default 1000; 0 skips it): N SSE viewers of one executor's stream on
   the *after* server and on an ASGI *before* server (raw asyncio sockets in this process,
   on uvloop when installed, following from the log's head), then ``--fanout-events``
@@ -32,7 +38,10 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
 client process, the server process and Postgres's client backends (from /proc); fan-out
-p50/p99/max and the server's LISTEN connections while the viewers are open. Results go to
+p50/p99/max and the server's LISTEN connections while the viewers are open. "client" CPU
+is the load generator's process (or this process with ``--client threads``), "server"
+the server's process tree, "postgres" every client backend (the server's pool, or the
+SQL clients' connections). Results go to
 stdout and bench/results/http.json.
 """
 
@@ -60,6 +69,7 @@ import httpx
 import psycopg
 
 from engine import ROOT, bench_server, enqueue, run_anchors
+from loadgen import request_body
 
 REPO = ROOT.parent
 
@@ -111,14 +121,14 @@ class Http:
         return response.json()
 
     def assign(self, executor: str) -> None:
-        self._post("task.assign", {"type": "bench.noop", "executorId": executor})
+        self._post("task.assign", request_body("assign", executor, ""))
 
     def claim(self, executor: str, worker: str) -> Any:
-        job = self._post("task.claim", {"executorId": executor, "workerId": worker, "leaseSeconds": 3600})["job"]
+        job = self._post("task.claim", request_body("claim", executor, worker))["job"]
         return job and job["id"]
 
     def result(self, job_id: Any, worker: str) -> None:
-        self._post("task.result", {"jobId": str(job_id), "ok": True, "workerId": worker, "attempt": 1})
+        self._post("task.result", request_body("result", "", worker, str(job_id)))
 
     def close(self) -> None:
         self.http.close()
@@ -268,8 +278,10 @@ def measure(clients: list[Any], op: Callable[[Any, int], bool], seconds: float,
 
 
 def phase(url: str, connect: Callable[[], Any], kind: str, op: str, concurrency: int, seconds: float,
-          processes: Processes) -> dict[str, Any]:
-    """One operation over one transport (``kind``) at one concurrency, jobs prepared first."""
+          processes: Processes, loadgen: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    """One operation over one transport (``kind``) at one concurrency, jobs prepared first:
+    from ``loadgen.py`` (``loadgen`` = its mode, target and key), else from threads of
+    this process calling ``connect()``'s clients."""
     executor = f"{op}-{kind}-{concurrency}-{secrets.token_hex(3)}"
     budget = int(seconds * PREFILL_PER_SECOND[kind])
     if op in ("claim", "result"):
@@ -292,12 +304,53 @@ def phase(url: str, connect: Callable[[], Any], kind: str, op: str, concurrency:
             client.result(job_id, "pre")
         return job_id is not None
 
+    if loadgen is not None:
+        return measure_loadgen(loadgen, op, executor, concurrency, seconds, list(claimed), processes)
     clients = [connect() for _ in range(concurrency)]
     try:
         return measure(clients, call, seconds, processes)
     finally:
         for client in clients:
             client.close()
+
+
+def measure_loadgen(loadgen: tuple[str, str, str], op: str, executor: str, concurrency: int,
+                    seconds: float, job_ids: list[Any], processes: Processes) -> dict[str, Any]:
+    """``op`` from a ``loadgen.py`` process (``loadgen`` = (mode, target, key)) with
+    ``concurrency`` connections for ``seconds``: its figures, and the CPU µs per request of
+    each of ``processes``, the client being that process (measured between its start
+    signal and its answer)."""
+    mode, target, key = loadgen
+    with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
+        ids.write("\n".join(str(j) for j in job_ids))
+        ids.flush()
+        command = [sys.executable, str(ROOT / "loadgen.py"), "--mode", mode, "--target", target, "--key", key,
+                   "--op", op, "--executor", executor, "--concurrency", str(concurrency),
+                   "--seconds", str(seconds)] + (["--jobs", ids.name] if op == "result" else [])
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"loadgen did not start: {proc.wait()}")
+            charged = {**processes, "client": lambda: {proc.pid}}
+            before = _cpu(charged)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            after = _cpu(charged)
+            if not line:
+                raise RuntimeError(f"loadgen failed: exit {proc.wait()}")
+            figures: dict[str, Any] = json.loads(line)
+            proc.stdin.write("bye\n")
+            proc.stdin.flush()
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            proc.wait(timeout=30)
+    done = max(1, figures["requests"])
+    figures["cpu_us_per_request"] = {name: sum(after[name][pid] - before[name].get(pid, 0.0) for pid in after[name])
+                                     / done * 1e6 for name in charged}
+    return figures
 
 
 async def fanout(base: str, key: str, url: str, viewers: int, events: int, server_pid: int) -> dict[str, Any]:
@@ -400,6 +453,9 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
     parser.add_argument("--rate-limit", default="off", help="COLLAB_RATE_LIMIT for collab serve, e.g. 10000000/60")
+    parser.add_argument("--client", choices=("loadgen", "threads"), default="loadgen",
+                        help="loadgen: bench/loadgen.py processes (raw HTTP/1.1 or async psycopg on uvloop); "
+                        "threads: httpx / psycopg threads in this process (the older, costlier client)")
     parser.add_argument("--workers2", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure this tree's server with --workers 2 ('after2')")
     args = parser.parse_args()
@@ -435,14 +491,18 @@ def main() -> None:
         connect: dict[str, Callable[[], Any]] = {"sql": lambda: Sql(url)}
         for name, (base, _) in bases.items():
             connect[name] = (lambda b: lambda: Http(b, key))(base)
+        loadgen: dict[str, tuple[str, str, str] | None] = {
+            kind: None if args.client == "threads" else
+            ("sql", url, "") if kind == "sql" else ("http", bases[kind][0], key) for kind in kinds}
         for op in OPS:  # warm up (and check) every path: plans, caches, the servers' pools
             for kind in kinds:
-                phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor))
+                phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor),
+                      loadgen[kind])
         for c in sweep:
             for op in OPS:
                 for kind in kinds:
                     f = figures[op][kind][c] = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
-                                                     _processes(kind, pids, monitor))
+                                                     _processes(kind, pids, monitor), loadgen[kind])
                     short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
                     print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
                           flush=True)

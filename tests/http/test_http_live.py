@@ -1,6 +1,6 @@
 """Streams against `collab serve` as a real process: 200 concurrent SSE and WebSocket
 clients get every event of 2,000 once, in seq order, over one LISTEN connection; a killed
-client frees what it held; a slow WebSocket consumer is dropped with 4009, a slow SSE one
+client frees what it held; a slow WebSocket consumer (events or run socket) is dropped with 4009, a slow SSE one
 with a ``dropped`` event (and cut if it never reads again); SIGTERM ends
 every stream with an end event and the process exits 0."""
 
@@ -176,6 +176,17 @@ async def test_a_killed_client_frees_its_stream(live_server: Server, owner: Call
     assert httpx.get(f"{live_server.base}/api/collab/health").status_code == 200
 
 
+async def late_reads(ws: Any) -> tuple[int, int | None]:
+    """Read a socket that stopped reading until the server closes it: how many messages
+    it still got, and the close code the server sent."""
+    received = 0
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=20)
+            received += 1
+    return received, closed.value.rcvd.code if closed.value.rcvd is not None else None
+
+
 @pytest.mark.slow
 async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Server, owner: Caller) -> None:
     job_id = assign(owner, executor_id="slow")
@@ -186,13 +197,32 @@ async def test_a_slow_websocket_consumer_is_dropped_with_4009(live_server: Serve
         assert json.loads(await ws.recv())["type"] == "snapshot"
         await asyncio.to_thread(produce_blobs, owner, job_id)
         await asyncio.sleep(3)  # not reading: the server's outbox (8 messages) stays full
-        received = 0
-        with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await asyncio.wait_for(ws.recv(), timeout=20)
-                received += 1
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_SLOW_CONSUMER
-    assert received < 200
+        received, code = await late_reads(ws)
+    assert code == CLOSE_SLOW_CONSUMER and received < 200
+
+
+@pytest.mark.slow
+async def test_a_slow_run_socket_consumer_is_dropped_with_4009(live_server: Server, owner: Caller) -> None:
+    async with httpx.AsyncClient(base_url=live_server.base, headers=KEY) as http:
+        made = (await http.post("/api/v1/workflows", json={"name": "slow", "definition": {
+            "nodes": [{"id": "gate", "type": "approval", "data": {}}], "edges": []}})).json()
+        assert (await http.post(f"/api/v1/workflows/{made['id']}/publish")).status_code == 200
+        run = (await http.post(f"/api/v1/workflows/{made['id']}/run", json={})).json()
+    small = small_socket(live_server)
+    url = live_server.base.replace("http://", "ws://") + f"/ws/runs/{run['id']}"
+    async with connect(url, additional_headers=KEY, max_queue=1, max_size=None, sock=small,
+                       compression=None) as ws:
+        assert json.loads(await ws.recv())["type"] == "snapshot"
+        await eventually_equal(lambda: metric(live_server, "collab_http_open_streams"), 1)
+        blob = "x" * 60000  # ~12 MB of the run's events (as its steps' would be)
+        for _ in range(10):
+            owner.sql("insert into collab.job_events (job_id, executor_id, event_type, payload, run_id) "
+                      "select %s, 'default', 'run_running', jsonb_build_object('blob', %s::text), %s "
+                      "from generate_series(1, 20)", (run["id"], blob, run["id"]))
+        await asyncio.sleep(3)  # not reading: the viewer's buffer and the outbox stay full
+        received, code = await late_reads(ws)
+    assert code == CLOSE_SLOW_CONSUMER and received < 200
+    await eventually_equal(lambda: metric(live_server, "collab_http_open_streams"), 0)
 
 
 def read_sse(sock: socket.socket, timeout: float) -> tuple[list[int], list[str]]:

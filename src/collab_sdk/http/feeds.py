@@ -7,8 +7,10 @@ same claims (``Runtime.reader_key``). ``SharedFeeds.open(key, client, events, si
 answers a ``Viewer``; the viewers of one key share one ``_Feed``: one task, one
 subscription to the live source (the ``EventHub``), one ``EventReader`` and its cursor.
 On each wake-up the feed reads once and hands the batch to every viewer, each event
-serialized once (``SharedEvent``: its JSON, its SSE message and its WebSocket message are
-made on first use and then shared).
+serialized once (``SharedEvent``: its JSON, its SSE message and its WebSocket messages are
+made on first use and then shared). The SSE endpoint, the events socket and the workflow
+run socket (``WS /ws/runs/{run_id}``, an ``EventFilter(run_id=...)`` read with
+``run_events_after_v1``) all follow feeds.
 
 Every viewer keeps its own cursor, so the stream stays what ``watch`` promises — every
 committed event once, in seq order, resumable by ``since``:
@@ -73,13 +75,14 @@ class FeedKey:
 class SharedEvent:
     """A committed event and its wire forms, each made once and shared by every viewer."""
 
-    __slots__ = ("event", "_json", "_sse", "_ws")
+    __slots__ = ("event", "_json", "_sse", "_ws", "_forms")
 
     def __init__(self, event: JobEvent) -> None:
         self.event = event
         self._json: str | None = None
         self._sse: bytes | None = None
         self._ws: str | None = None
+        self._forms: dict[Callable[[JobEvent], str], str] | None = None
 
     @property
     def seq(self) -> int:
@@ -106,6 +109,16 @@ class SharedEvent:
         if self._ws is None:
             self._ws = '{"type": "event", "event": ' + self.json + "}"
         return self._ws
+
+    def rendered(self, render: Callable[[JobEvent], str]) -> str:
+        """``render(event)``, computed once per ``render`` function and shared (e.g. the
+        run socket's ``{"type": "event", "seq", ...}`` message)."""
+        if self._forms is None:
+            self._forms = {}
+        text = self._forms.get(render)
+        if text is None:
+            text = self._forms[render] = render(self.event)
+        return text
 
 
 class SharedFeeds:
@@ -145,7 +158,7 @@ class SharedFeeds:
         is dropped as a slow consumer."""
         if self._shutdown_watch is None:
             self._shutdown_watch = asyncio.ensure_future(self._shutting_down.wait())
-            self._shutdown_watch.add_done_callback(lambda _: self._wake_all())
+            self._shutdown_watch.add_done_callback(self._on_shutdown)
         viewer = Viewer(self, key, client, since, until_final, on_drop)
         self._viewers.add(viewer)
         if self._sweeper is None or self._sweeper.done():
@@ -168,6 +181,10 @@ class SharedFeeds:
                 elif viewer.wake_at <= now:
                     viewer.ready.set()
 
+    def _on_shutdown(self, watch: asyncio.Future[Any]) -> None:
+        if not watch.cancelled():
+            self._wake_all()
+
     def _wake_all(self) -> None:
         for viewer in self._viewers:
             viewer.ready.set()
@@ -184,6 +201,9 @@ class SharedFeeds:
         self._viewers.discard(viewer)
         if viewer.feed is not None:
             self._leave(viewer.feed, viewer)
+        if not self._viewers and self._shutdown_watch is not None:
+            self._shutdown_watch.cancel()  # no task outlives the last viewer (the next opens one)
+            self._shutdown_watch = None
 
     def _leave(self, feed: _Feed, viewer: Viewer) -> None:
         """``viewer`` leaves ``feed``; the last one out stops it."""

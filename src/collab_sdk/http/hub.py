@@ -7,7 +7,7 @@ While at least one stream is subscribed, it runs one ``Listener``
 ``collab-listener``) and routes each notification's hint (``{executor_id, job_id, seq}``,
 either id null when a statement touched several) to the streams it may concern, indexed by
 job and by executor: a hint for job J wakes J's streams and its executor's, not the other
-999. After every (re)connect it wakes every stream, since notifications sent while it was
+999 (a workflow run's stream is indexed as the job its events name: the run id). After every (re)connect it wakes every stream, since notifications sent while it was
 away are lost. A wake-up only tells a stream's reader to read ``job_events_after_v1`` from
 its own ``seq`` again, as the caller (RLS applies): the catch-up by seq, with the reader's
 periodic poll, stays the guarantee; a lost or early hint costs latency, never an event.
@@ -38,6 +38,11 @@ class _Subscriber:
     events: EventFilter
     wake: Callable[[], None]
     woken: int = field(default=0)
+
+    @property
+    def job(self) -> str | None:
+        """The job id its hints name: a workflow run's events carry ``job_id`` = the run id."""
+        return self.events.job_id or self.events.run_id
 
 
 class EventHub:
@@ -77,8 +82,8 @@ class EventHub:
             self._remove(subscriber)
 
     def _add(self, sub: _Subscriber) -> None:
-        if sub.events.job_id is not None:
-            self._by_job.setdefault(sub.events.job_id, set()).add(sub)
+        if sub.job is not None:
+            self._by_job.setdefault(sub.job, set()).add(sub)
             self._jobs.add(sub)
         elif sub.events.executor_id is not None:
             self._by_executor.setdefault(sub.events.executor_id, set()).add(sub)
@@ -92,7 +97,7 @@ class EventHub:
             sub.wake()  # the listener is up: read once, in case it started before us
 
     def _remove(self, sub: _Subscriber) -> None:
-        for index, key in ((self._by_job, sub.events.job_id),
+        for index, key in ((self._by_job, sub.job),
                            (self._by_executor, sub.events.executor_id)):
             if key is not None and key in index:
                 index[key].discard(sub)

@@ -46,7 +46,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -238,9 +238,20 @@ async def relay(runtime: Runtime, socket: Socket, messages: AsyncIterator[str],
         await asyncio.wait([tasks["write"]], timeout=_DROP_GRACE_SECONDS)
         await socket.close(CLOSE_GOING_AWAY if reason == "shutdown" else CLOSE_NORMAL, reason)
     finally:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await _cancel_all(tasks.values())
+
+
+async def _cancel_all(tasks: Collection[asyncio.Future[object]]) -> None:
+    """Cancel ``tasks`` and wait until they are done. ``asyncio.wait``, not ``gather``: if
+    this task is itself cancelled meanwhile, ``gather`` would raise a child's
+    ``CancelledError`` in place of ours, and the canceller (an anyio cancel scope: the
+    test client's, Starlette's) would no longer recognise it as its own."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks)
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved: a task that failed as it was cancelled is not logged
 
 
 async def _drop(socket: Socket, outbox: asyncio.Queue[str | None], writer: asyncio.Future[object]) -> None:

@@ -30,8 +30,9 @@ from collab_sdk.http.errors import HttpError, failure_for
 from collab_sdk.http.feeds import FeedKey, SlowConsumer, Viewer
 from collab_sdk.http.pipeline import Call, Response
 from collab_sdk.states import FINAL_EVENT_TYPES
+from collab_sdk.transports.base import EventFilter
 
-__all__ = ["events_stream", "open_stream", "resume_point", "KEEPALIVE_SECONDS",
+__all__ = ["events_stream", "open_stream", "open_viewer", "resume_point", "KEEPALIVE_SECONDS",
            "DEFAULT_TIMEOUT_SECONDS", "DROPPED"]
 
 #: Seconds between keep-alive comments on an idle stream.
@@ -77,10 +78,16 @@ def open_stream(call: Call, query: wire.StreamQuery, since: int,
                 on_drop: Callable[[], None] | None = None) -> Viewer:
     """The caller's view of ``query``'s events after ``since``: one of the viewers of the
     runtime's shared feed for this caller's identity and filter (``collab_sdk.http.feeds``)."""
-    events = job_filter(query.job_id, query.executor_id)
+    return open_viewer(call, job_filter(query.job_id, query.executor_id), since,
+                       until_final=query.job_id is not None, on_drop=on_drop)
+
+
+def open_viewer(call: Call, events: EventFilter, since: int, *, until_final: bool,
+                on_drop: Callable[[], None] | None = None) -> Viewer:
+    """A viewer of ``events`` after ``since`` on the runtime's shared feed for the caller's
+    identity and ``events`` (``until_final``: it ends after the job's or run's final event)."""
     key = FeedKey(call.runtime.reader_key(call.identity) if call.identity is not None else "trusted", events)
-    return call.runtime.feeds.open(key, call.client, since, until_final=query.job_id is not None,
-                                   on_drop=on_drop)
+    return call.runtime.feeds.open(key, call.client, since, until_final=until_final, on_drop=on_drop)
 
 
 def _last_event_id(value: str | None) -> int:

@@ -8,9 +8,10 @@ worker and ``collab serve`` are in test_v1_live.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
@@ -87,6 +88,64 @@ def test_an_event_committed_while_the_snapshot_is_built_arrives_exactly_once(api
     assert replay(snapshot, events) == ("running", {"gate": "succeeded", "after": "queued"})
 
 
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def open_streams(api: Api) -> float:
+    """``collab_http_open_streams`` as /metrics reports it."""
+    text = api.get("/metrics").text
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("collab_http_open_streams ")]
+    return float(line.split()[1])
+
+
+def test_many_sockets_on_one_run_share_one_reader_and_each_gets_every_event_once(api: Api) -> None:
+    register(api, "team-a")
+    owner = api.user({"team-a": "client"})
+    run = start(api, published(api, chain(node("a"), node("b"), node("c")), owner), owner)
+    feeds, hub = api.runtime.feeds, api.runtime.hub
+    assert hub is not None
+    count = 8
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(api.http.websocket_connect(
+            f"{WS}/{run['id']}", subprotocols=[SUBPROTOCOL, f"bearer.{owner}"])) for _ in range(count)]
+        snapshots = [ws.receive_json() for ws in sockets]
+        assert all(s["type"] == "snapshot" for s in snapshots)
+        wait_for(lambda: feeds.viewers == count and feeds.feeds == 1)
+        assert hub.subscribers == 1  # one reader, one hub subscription for all eight
+        assert open_streams(api) == count
+        # another member of team-a reads with other claims: a reader of its own
+        other = api.user({"team-a": "client"})
+        with api.http.websocket_connect(f"{WS}/{run['id']}?timeout=2", headers=api.bearer(other)) as extra:
+            assert extra.receive_json()["type"] == "snapshot"
+            wait_for(lambda: feeds.viewers == count + 1 and feeds.feeds == 2)
+            assert read_all(extra) == ([{"type": "end", "reason": "timeout"}], CLOSE_NORMAL)
+        # a member of another executor gets nothing: 4404 before any event, and no reader
+        stranger = api.user({"team-b": "client"})
+        with api.http.websocket_connect(f"{WS}/{run['id']}", headers=api.bearer(stranger)) as ws:
+            messages, code = read_all(ws)
+        assert code == 4404 and [m["type"] for m in messages] == ["error"]
+        wait_for(lambda: feeds.feeds == 1 and feeds.viewers == count)
+        for _ in range(3):
+            (job,) = claim(api, "team-a")
+            complete(api, job)
+        received = [read_all(ws) for ws in sockets]
+    logged = ok(api.get(f"/api/v1/runs/{run['id']}/events"))
+    for snapshot, (messages, code) in zip(snapshots, received):
+        assert code == CLOSE_NORMAL and messages[-1] == {"type": "end", "reason": "final"}
+        events = [m for m in messages[:-1]]
+        assert all(m["type"] == "event" for m in events)
+        # every event after its own snapshot, once, in seq order, none lost
+        assert [e["seq"] for e in events] == [e["seq"] for e in logged if e["seq"] > snapshot["seq"]]
+        assert replay(snapshot, events) == ("succeeded", {"a": "succeeded", "b": "succeeded",
+                                                         "c": "succeeded"})
+    wait_for(lambda: feeds.viewers == 0 and feeds.feeds == 0)
+    assert open_streams(api) == 0
+
+
 def test_a_disconnect_leaves_no_subscription_or_task(api: Api) -> None:
     register(api)
     run = start(api, published(api))
@@ -108,8 +167,8 @@ def test_a_disconnect_leaves_no_subscription_or_task(api: Api) -> None:
             assert ws.receive_json()["type"] == "snapshot"
             ws.send_json({"type": "ping"})
             assert ws.receive_json() == {"type": "pong"}
-            assert hub.subscribers == 1 and hub.listener is not None
-            assert api.run(tasks) > before
+            wait_for(lambda: hub.subscribers == 1 and hub.listener is not None)  # the feed's, once it read
+            assert api.runtime.feeds.viewers == 1 and api.run(tasks) > before
         settled()
 
 

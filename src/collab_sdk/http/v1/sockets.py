@@ -17,27 +17,33 @@ header, a ``Sec-WebSocket-Protocol`` offer of ``collab.v1, bearer.<JWT>`` or a f
 
 A reconnect gets a fresh snapshot of the state then (``since`` is not needed: the
 snapshot is current). Pings, the bounded outbox and the 4009 slow-consumer drop are
-``collab_sdk.http.sockets.relay``'s. The stream wakes on the process's one LISTEN
-connection (``EventHub``), routed by run id: no LISTEN per socket.
+``collab_sdk.http.sockets.relay``'s. After the snapshot the socket is one viewer of the
+runtime's shared feeds (``collab_sdk.http.feeds``): every socket on one run with the same
+caller identity shares one reader (one ``run_events_after_v1`` per wake-up, each event
+serialized once), each keeps its own cursor from its own snapshot's ``seq``, and a viewer
+that leaves ``COLLAB_STREAM_BUFFER`` events untaken for ``COLLAB_STREAM_SLOW_SECONDS`` is
+dropped with 4009 too. The feed wakes on the process's one LISTEN connection
+(``EventHub``), routed by run id: no LISTEN per socket. Run sockets count in
+``collab_http_open_streams``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collab_sdk.http.feeds import Viewer
 from collab_sdk.http.pipeline import Call, Socket
-from collab_sdk.http.runtime import Runtime
 from collab_sdk.http.sockets import relay
+from collab_sdk.http.sse import open_viewer
 from collab_sdk.http.v1 import models as m
 from collab_sdk.models import JobEvent
 from collab_sdk.states import FINAL_RUN_STATUSES
-from collab_sdk.transports.base import EventFilter, LiveSource
+from collab_sdk.transports.base import EventFilter
 
-__all__ = ["RunStreamQuery", "run_socket", "snapshot_message", "RunWakeups"]
+__all__ = ["RunStreamQuery", "run_socket", "snapshot_message", "event_message"]
 
 
 class RunStreamQuery(BaseModel):
@@ -49,22 +55,6 @@ class RunStreamQuery(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=86400)
 
 
-class RunWakeups:
-    """The hub as a run stream's live source: a run's events carry ``job_id`` = the run
-    id, so the hub wakes the stream only for its own run's notifications."""
-
-    def __init__(self, hub: LiveSource) -> None:
-        self.hub = hub
-
-    async def run(self, events: EventFilter, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """Subscribe to the hub as the run's job stream until ``stop`` is set."""
-        await self.hub.run(EventFilter(job_id=events.run_id), wake, stop)
-
-
-def _live_source(runtime: Runtime) -> LiveSource | bool:
-    return RunWakeups(runtime.hub) if runtime.hub is not None else True
-
-
 async def snapshot_message(call: Call, run_id: UUID) -> m.SnapshotMessage:
     """The snapshot message of a run as the caller sees it now."""
     snap = await call.client.workflows.snapshot(run_id)
@@ -73,14 +63,20 @@ async def snapshot_message(call: Call, run_id: UUID) -> m.SnapshotMessage:
                              steps=[m.StepRunResponse.of(s) for s in snap.steps], seq=snap.cursor)
 
 
+def event_message(event: JobEvent) -> str:
+    """A run event as the socket's ``{"type": "event", ...}`` message (made once per event
+    for every viewer of a feed: ``SharedEvent.rendered``)."""
+    return m.EventMessage.of(event).model_dump_json()
+
+
 async def _nothing() -> AsyncIterator[str]:
     return
     yield  # an async generator that ends at once
 
 
-async def _event_messages(stream: AsyncIterator[JobEvent]) -> AsyncIterator[str]:
-    async for event in stream:
-        yield m.EventMessage.of(event).model_dump_json()
+async def _event_messages(viewer: Viewer) -> AsyncIterator[str]:
+    async for item in viewer:
+        yield item.rendered(event_message)
 
 
 async def run_socket(call: Call, socket: Socket) -> None:
@@ -92,9 +88,8 @@ async def run_socket(call: Call, socket: Socket) -> None:
     if snapshot.run.status in FINAL_RUN_STATUSES:  # its final event is in the snapshot
         await relay(call.runtime, socket, _nothing(), query.timeout)
         return
-    stream = call.client.workflows.watch_run(run_id, since_seq=snapshot.seq,
-                                             source=_live_source(call.runtime))
+    viewer = open_viewer(call, EventFilter(run_id=str(run_id)), snapshot.seq, until_final=True)
     try:
-        await relay(call.runtime, socket, _event_messages(stream), query.timeout)
+        await relay(call.runtime, socket, _event_messages(viewer), query.timeout)
     finally:
-        await stream.aclose()
+        await viewer.aclose()
