@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 
 from support import Caller
-from workflow_support import (EXECUTOR, chain, claim, complete, drain, in_threads, outcome, published, run,
-                              run_events, start, statuses, steps, sqlstate)
+from workflow_support import (EXECUTOR, chain, claim, claim_or_cancel, complete, drain, in_threads, outcome,
+                              published, run, run_events, start, statuses, steps, sqlstate)
 
 APPROVAL_FLOW = chain(("fetch", "t.step"), ("ok", "approval"), ("send", "t.step"))
 
@@ -143,25 +143,7 @@ def test_cancels_racing_claims_and_completes_leave_no_live_job_behind(owner: Cal
     run_ids = [start(owner, wf["id"])["id"] for _ in range(60)]
     doomed = set(run_ids[::2])
 
-    def work(i: int) -> Counter[str]:
-        me = Caller(db_url)
-        seen: Counter[str] = Counter()
-        try:
-            if i >= 4:  # cancellers: every other run, from both ends
-                for run_id in (sorted(doomed) if i == 4 else sorted(doomed, reverse=True)):
-                    seen[outcome(lambda: me.rpc("cancel_run_v1", run_id=run_id))] += 1
-                return seen
-            idle = 0
-            while idle < 10:
-                jobs = claim(me, f"w{i}", max_jobs=2)
-                idle = 0 if jobs else idle + 1
-                for job in jobs:
-                    seen[outcome(lambda: complete(me, job, f"w{i}"))] += 1
-        finally:
-            me.close()
-        return seen
-
-    results = in_threads(6, work)
+    results = in_threads(6, claim_or_cancel(db_url, doomed, claimers=4))
     cancels = results[4] + results[5]
     assert set(cancels) <= {"ok", "CL412"} and 1 <= cancels["ok"] <= len(doomed)  # a run cancels once
     assert all(set(r) <= {"ok", "CL410"} for r in results[:4])  # no deadlock, nothing else

@@ -1,6 +1,7 @@
 """Workflow runs advancing in SQL: payloads, the diamond under concurrent workers,
 fencing, lease expiry, failure, retry from the failed step, idempotent starts, input
-checks, and the event log replaying to the tables."""
+checks, the event log replaying to the tables, and a join's parents and cancels racing
+side-by-side branches."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import pytest
 from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
 from support import Caller
 from workflow_support import (DIAMOND, EXECUTOR, chain, claim, complete, drain, in_threads, outcome,
-                              published, replay, run, run_events, start, statuses, steps, sqlstate)
+                              published, replay, run, run_events, start, statuses, steps, sqlstate,
+                              claim_or_cancel, joins_enqueued_early)
 
 
 def test_diamond_payloads_and_context(owner: Caller) -> None:
@@ -80,16 +82,7 @@ def test_200_diamonds_with_8_concurrent_workers(owner: Caller, db_url: str) -> N
                          " group by 1, 2 having count(*) <> 1")
     assert per_step == []  # D (and every step) enqueued exactly once per run
     assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 800
-    # D was enqueued only after both B and C had succeeded (event seqs are drawn in order
-    # under the run lock; timestamps are transaction start times, so they cannot say).
-    late = owner.sql("""select d.workflow_run_id
-                          from collab.jobs d
-                          join collab.job_events dq on dq.job_id = d.id and dq.event_type = 'queued'
-                          join collab.jobs p on p.workflow_run_id = d.workflow_run_id
-                                            and p.workflow_step_id in ('B', 'C')
-                          join collab.job_events ps on ps.job_id = p.id and ps.event_type = 'succeeded'
-                         where d.workflow_step_id = 'D' and dq.seq < ps.seq""")
-    assert late == []
+    assert joins_enqueued_early(owner, "D", ("B", "C")) == []  # D only after both parents
     assert len(run_ids) == 200
 
 
@@ -440,3 +433,97 @@ def test_active_step_jobs_are_not_deleted(owner: Caller) -> None:
     owner.rpc("cancel_run_v1", run_id=run_id)
     assert owner.one("delete_job_v1", job_id=job_id)["status"] == "cancelled"
     assert outcome(lambda: owner.rpc("get_job_v1", job_id=job_id)) == "CL404"
+
+
+# r -> a1 -> a2, r -> b1 -> b2, a2 + b2 -> j: two branches of single-predecessor steps
+# finishing side by side, then a join.
+TWO_CHAINS = chain(("r", "t.step"), ("a1", "t.step"), ("a2", "t.step"), ("j", "t.step"))
+TWO_CHAINS["nodes"] += [{"id": "b1", "type": "t.step", "data": {}}, {"id": "b2", "type": "t.step", "data": {}}]
+TWO_CHAINS["edges"] += [{"id": "r-b1", "source": "r", "target": "b1"}, {"id": "b1-b2", "source": "b1", "target": "b2"},
+                        {"id": "b2-j", "source": "b2", "target": "j"}]
+
+
+def _complete_in_open_transaction(conn: psycopg.Connection, job: dict[str, Any]) -> None:
+    """Complete ``job`` in ``conn``'s open transaction, as the worker that claimed it."""
+    conn.execute("select 1 from collab.complete_job_v1(job_id => %s, worker_id => 'w1', result => '{}')",
+                 (job["id"],))
+
+
+def _jobs_by_step(owner: Caller, run_id: Any) -> dict[str, dict[str, Any]]:
+    return {j["workflow_step_id"]: j for j in claim(owner)
+            if str(j["workflow_run_id"]) == str(run_id)}
+
+
+def _two_chains_at_their_first_steps(owner: Caller) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """A run of TWO_CHAINS whose r succeeded; (run id, a1's and b1's claimed jobs)."""
+    wf = published(owner, TWO_CHAINS)
+    run_id = start(owner, wf["id"])["id"]
+    complete(owner, claim(owner)[0])  # r
+    first = _jobs_by_step(owner, run_id)
+    assert sorted(first) == ["a1", "b1"]
+    return run_id, first
+
+
+def test_a_joins_second_parent_waits_for_the_first_ones_commit(owner: Caller, db_url: str) -> None:
+    """The run-row lock serialises a join's parents, so exactly one of them sees the
+    other succeeded and enqueues the join."""
+    run_id, first = _two_chains_at_their_first_steps(owner)
+    complete(owner, first["a1"])
+    complete(owner, first["b1"])
+    second = _jobs_by_step(owner, run_id)
+    with psycopg.connect(db_url) as x, psycopg.connect(db_url) as y:
+        y.execute("set lock_timeout = '1s'")
+        _complete_in_open_transaction(x, second["a2"])
+        with sqlstate("55P03"):  # lock_not_available: b2 waits for a2's commit
+            _complete_in_open_transaction(y, second["b2"])
+        y.rollback()
+        x.commit()
+    assert statuses(owner, run_id)["j"] == "pending"
+    complete(owner, second["b2"])
+    assert drain(owner) == ["j"]
+    assert run(owner, run_id)["status"] == "succeeded"
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_run_id = %s", (run_id,))[0]["n"] == 6
+
+
+def test_a_cancel_waits_for_a_finishing_step_and_no_successor_survives(owner: Caller, db_url: str) -> None:
+    """A cancel waits for a step's finish (both lock the run); the successor that finish
+    enqueued is then cancelled with the rest."""
+    run_id, first = _two_chains_at_their_first_steps(owner)
+    with psycopg.connect(db_url) as x, psycopg.connect(db_url) as z:
+        z.execute("set lock_timeout = '1s'")
+        _complete_in_open_transaction(x, first["a1"])  # a2 queued, uncommitted
+        with sqlstate("55P03"):  # the cancel's exclusive lock waits for it
+            z.execute("select 1 from collab.cancel_run_v1(run_id => %s)", (run_id,))
+        z.rollback()
+        x.commit()
+    owner.rpc("cancel_run_v1", run_id=run_id)
+    assert statuses(owner, run_id) == {"r": "succeeded", "a1": "succeeded", "b1": "cancelled",
+                                       "a2": "cancelled", "b2": "cancelled", "j": "cancelled"}
+    assert owner.sql("select workflow_step_id from collab.jobs where workflow_run_id = %s"
+                     " and status in ('queued', 'running')", (run_id,)) == []
+
+
+def test_two_chains_and_a_join_under_8_workers_and_cancels(owner: Caller, db_url: str) -> None:
+    """Real threads completing side-by-side branches and a join of the same runs while
+    two threads cancel a third of them: no deadlock, every step once, the join once after
+    both parents, a cancelled run keeps no live job."""
+    wf = published(owner, TWO_CHAINS)
+    run_ids = [str(start(owner, wf["id"])["id"]) for _ in range(60)]
+    doomed = set(run_ids[::3])
+
+    results = in_threads(10, claim_or_cancel(db_url, doomed, claimers=8))
+    assert all(set(r) <= {"ok", "CL410"} for r in results[:8])  # no deadlock (40P01), nothing else
+    assert set(results[8] + results[9]) <= {"ok", "CL412"}
+    runs = {str(r["id"]): r["status"] for r in owner.sql("select id, status from collab.workflow_runs")}
+    assert {runs[r] for r in run_ids if r not in doomed} == {"succeeded"}
+    assert {runs[r] for r in doomed} <= {"cancelled", "succeeded"}
+    assert owner.sql("select 1 from collab.jobs where status in ('queued', 'running')") == []
+    assert owner.sql("select workflow_run_id, workflow_step_id from collab.jobs group by 1, 2"
+                     " having count(*) > 1") == []  # every step (the join too) enqueued at most once
+    for run_id in run_ids:
+        got = statuses(owner, run_id)
+        if runs[run_id] == "succeeded":
+            assert set(got.values()) == {"succeeded"}
+        else:
+            assert set(got.values()) <= {"succeeded", "cancelled"} and got["j"] == "cancelled"
+    assert joins_enqueued_early(owner, "j", ("a2", "b2")) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -136,3 +137,40 @@ def outcome(call: Callable[[], Any]) -> str:
     except psycopg.Error as exc:
         return exc.sqlstate or "error"
     return "ok"
+
+
+def joins_enqueued_early(caller: Caller, join: str, parents: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Runs whose ``join`` step was queued before one of its ``parents`` succeeded (event
+    seqs are drawn in order under the run lock; timestamps are transaction start times,
+    so they cannot say)."""
+    return caller.sql("""select d.workflow_run_id
+                           from collab.jobs d
+                           join collab.job_events dq on dq.job_id = d.id and dq.event_type = 'queued'
+                           join collab.jobs p on p.workflow_run_id = d.workflow_run_id
+                                             and p.workflow_step_id = any (%s)
+                           join collab.job_events ps on ps.job_id = p.id and ps.event_type = 'succeeded'
+                          where d.workflow_step_id = %s and dq.seq < ps.seq""", (list(parents), join))
+
+
+def claim_or_cancel(db_url: str, doomed: set[str], claimers: int) -> Callable[[int], Counter[str]]:
+    """A thread body for ``in_threads(claimers + 2, ...)``: threads below ``claimers``
+    claim and complete until nothing has been due ten times; the last two cancel the
+    ``doomed`` runs, one from each end. Each returns its outcomes ('ok' or SQLSTATE)."""
+    def work(i: int) -> Counter[str]:
+        me = Caller(db_url)
+        seen: Counter[str] = Counter()
+        try:
+            if i >= claimers:
+                for run_id in (sorted(doomed) if i == claimers else sorted(doomed, reverse=True)):
+                    seen[outcome(lambda: me.rpc("cancel_run_v1", run_id=run_id))] += 1
+                return seen
+            idle = 0
+            while idle < 10:
+                jobs = claim(me, f"w{i}", max_jobs=2)
+                idle = 0 if jobs else idle + 1
+                for job in jobs:
+                    seen[outcome(lambda: complete(me, job, f"w{i}"))] += 1
+        finally:
+            me.close()
+        return seen
+    return work

@@ -1,6 +1,7 @@
 """``@worker.step``: workflow steps run by workers — the catalog entry registered at
 start, typed config and input, a diamond's steps each run once with the join after both
-parents, a bad config failing the step for good, and a worker killed inside a step."""
+parents, a bad config failing the step for good, a retried run re-running only its failed and
+skipped steps (handler calls counted), and a worker killed inside a step."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from collab_sdk import AsyncCollabClient
 from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.loop import Worker
 from collab_sdk.worker.steps import Step
+from collab_sdk.worker.tasks import Retry
 from collab_sdk.workflows import Flow
 from support import Caller, eventually
 
@@ -146,6 +149,67 @@ async def test_cancelling_a_run_aborts_its_running_step_and_starts_no_successor(
     assert [s.status for s in await service.workflows.steps(run_id)] == ["cancelled", "cancelled"]
     jobs = await service.jobs_recent(executor_id="ex", type="t.wait")
     assert [j.status for j in jobs.items] == ["cancelled"]
+
+
+async def test_retrying_a_failed_run_reruns_only_its_failed_and_skipped_steps(
+        start_worker: Any, service: AsyncCollabClient, tmp_path: Path) -> None:
+    # a -> b -> c, a -> s, s + c -> d. b fails both attempts of its budget only after its
+    # sibling s has succeeded, so the failure finds a and s succeeded, c and d skipped.
+    calls_file = tmp_path / "calls"
+
+    def calls() -> Counter[str]:
+        """Handler calls per step, from the lines the handlers appended."""
+        return Counter(calls_file.read_text().split()) if calls_file.exists() else Counter()
+
+    async def sibling_succeeded(run_id: str) -> bool:
+        return {s.step_id: s.status for s in await service.workflows.steps(run_id)}["s"] == "succeeded"
+
+    def register(worker: Worker) -> None:
+        @worker.step("t.count", title="Count")
+        async def count(step: Step[dict[str, Any], dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
+            with calls_file.open("a") as out:
+                out.write(f"{step.step_id}\n")
+            if calls()[step.step_id] <= step.config.get("fail_first", 0):
+                await eventually(lambda: sibling_succeeded(step.run_id), timeout=20)
+                raise Retry(f"planned failure {calls()[step.step_id]}", after=0)
+            return {"step": step.step_id, "parents": sorted(step.steps)}
+
+    await start_worker(register, concurrency=4)
+    await registered(service, "t.count")
+    flow = Flow()
+    a = flow.step("a", "t.count")
+    b = flow.step("b", "t.count", after=[a], fail_first=2, max_attempts=2)
+    s = flow.step("s", "t.count", after=[a])
+    c = flow.step("c", "t.count", after=[b])
+    flow.step("d", "t.count", after=[s, c])
+    workflow = await _publish(service, flow.definition())
+    run_id = (await service.workflows.start(workflow.id)).run.id
+
+    async def status(wanted: str) -> bool:
+        return (await service.workflows.get_run(run_id)).status == wanted
+    await eventually(lambda: status("failed"), timeout=30)
+    assert calls() == {"a": 1, "b": 2, "s": 1}
+    assert {x.step_id: x.status for x in await service.workflows.steps(run_id)} == \
+        {"a": "succeeded", "b": "failed", "s": "succeeded", "c": "skipped", "d": "skipped"}
+
+    retried = await service.workflows.retry(run_id)
+    assert retried.status == "running"
+    await eventually(lambda: status("succeeded"), timeout=30)
+    await asyncio.sleep(0.5)  # time for a step to be (wrongly) run again
+    assert calls() == {"a": 1, "b": 3, "s": 1, "c": 1, "d": 1}, "b's two failed attempts and its re-run"
+    steps = {x.step_id: x for x in await service.workflows.steps(run_id)}
+    assert {k: x.status for k, x in steps.items()} == dict.fromkeys("abscd", "succeeded")
+    assert steps["b"].attempts == 3 and steps["a"].attempts == 1 and steps["s"].attempts == 1
+    run = await service.workflows.get_run(run_id)
+    assert run.context["d"] == {"step": "d", "parents": ["c", "s"]}
+    assert run.context["s"] == {"step": "s", "parents": ["a"]}, "s kept its output from before the retry"
+    events = await service.workflows.events(run_id)
+    [retry_event] = [e for e in events if e.event_type == "run_retried"]
+    assert {x["step_id"]: x["previous_status"] for x in retry_event.payload["reset"]} == \
+        {"b": "failed", "c": "skipped", "d": "skipped"}
+    assert "planned failure 2" in retry_event.payload["previous_error"]
+    resets = [e.payload["step_id"] for e in events if e.event_type == "step_pending" and e.seq > retry_event.seq]
+    assert sorted(resets) == ["b", "c", "d"]
 
 
 async def test_three_workers_and_a_direct_call_fire_a_due_schedule_once(
