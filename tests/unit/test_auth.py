@@ -450,7 +450,13 @@ def test_an_api_key_when_none_is_configured() -> None:
 def test_no_credentials() -> None:
     error = rejected(Authenticator(API), {"content-type": "application/json"}, "missing_credentials")
     assert "x-api-key" in error.message
-    rejected(Authenticator(API), {"authorization": "", "x-api-key": ""}, "missing_credentials")
+    rejected(Authenticator(API), {"x-api-key": ""}, "missing_credentials")
+
+
+def test_an_empty_authorization_header_does_not_fall_back_to_the_api_key() -> None:
+    """A present Authorization header decides, even empty (schemathesis sent one beside a
+    valid key and the request was served as the service role)."""
+    rejected(Authenticator(API), {"authorization": "", "x-api-key": API.api_key or ""}, "invalid_token")
 
 
 def test_an_api_key_is_refused_when_jwt_is_required() -> None:

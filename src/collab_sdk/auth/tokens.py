@@ -293,7 +293,9 @@ class Authenticator:
 
     def _credentials(self, headers: Mapping[str, str]) -> str | Identity:
         authorization, api_key = _header_value(headers, "authorization"), _header_value(headers, "x-api-key")
-        if authorization:
+        # A present Authorization header decides, even empty: a caller that sent one meant
+        # to be that token's caller, never to fall back to an API key sent beside it.
+        if authorization is not None:
             scheme, _, token = authorization.strip().partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthError("invalid_token", "Authorization must be 'Bearer <token>'")
