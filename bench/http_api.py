@@ -33,7 +33,9 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   when the last (N-th) viewer has it, and the CPU the server and this process spent per
   event. A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
   it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
-  with ``--workers 2`` (CPU: its whole process tree).
+  with ``--workers 2`` (CPU: its whole process tree). ``--unprepared`` adds *unprep*: this
+  tree's server with ``COLLAB_PREPARE=off`` (RPC statements never prepared, as behind a
+  transaction pooler), run last in each phase sweep.
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -78,7 +80,7 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -174,12 +176,15 @@ def migrate_with(src: Path, admin: str, name: str) -> str:
 
 @contextlib.contextmanager
 def collab_serve(url: str, key: str, tmp: str, rate_limit: str, *, before_src: Path | None = None,
-                 threads: int = 16, workers: int = 1) -> Iterator[tuple[str, int]]:
+                 threads: int = 16, workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     """A server on a free port against ``url``: (base URL, pid). With ``before_src``, that
-    tree's own ``collab serve --threads``; else this tree's ``collab_sdk.http.serve``."""
+    tree's own ``collab serve --threads``; else this tree's ``collab_sdk.http.serve``;
+    ``extra_env`` on top of its environment (``COLLAB_PREPARE=off`` for *unprep*)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLLAB_", "SUPABASE_"))}
-    env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp)
+    env.update(COLLAB_DATABASE_URL=url, COLLAB_API_KEY=key, COLLAB_RATE_LIMIT=rate_limit, COLLAB_HOME=tmp,
+               **(extra_env or {}))
     if before_src is not None and "import flask" in (before_src / "collab_sdk/http/app.py").read_text():
         env["PYTHONPATH"] = str(before_src)
         command = [sys.executable, "-c", "import sys; sys.argv[0] = 'collab'; from collab_sdk.cli import main; "
@@ -458,6 +463,8 @@ def main() -> None:
                         "threads: httpx / psycopg threads in this process (the older, costlier client)")
     parser.add_argument("--workers2", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure this tree's server with --workers 2 ('after2')")
+    parser.add_argument("--unprepared", action=argparse.BooleanOptionalAction, default=False,
+                        help="also measure this tree's server with COLLAB_PREPARE=off ('unprep')")
     args = parser.parse_args()
     sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
@@ -466,7 +473,8 @@ def main() -> None:
         print(f"  no before server: {before_rev} needs flask and waitress, which the http extra "
               "no longer installs (pip install flask waitress to compare)", flush=True)
         before_rev = None
-    kinds = ["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
+    kinds = (["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
+             + (["unprep"] if args.unprepared else []))
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
@@ -476,7 +484,10 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url, "after2": url}
+        urls = {"sql": url, "after": url, "after2": url, "unprep": url}
+        if args.unprepared:
+            bases["unprep"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                                 extra_env={"COLLAB_PREPARE": "off"}))
         if args.workers2:
             bases["after2"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit, workers=2))
         if before_rev:

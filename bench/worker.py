@@ -12,6 +12,10 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
 - an idle worker (poll interval 60 s, so only LISTEN can wake it): enqueue one job at a
   time and time until its handler starts (p50/p99).
 
+``--prepare on,off`` runs each concurrency's worker once with prepared RPC statements and
+once with ``COLLAB_PREPARE=off``, one after the other (an A/B in the same run);
+``--rounds N`` repeats that N times (the median is reported).
+
 Results go to stdout and bench/results/worker.json.
 """
 
@@ -21,8 +25,10 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import statistics
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +41,8 @@ from engine import bench_server, drain, enqueue, run_anchors
 ROOT = Path(__file__).resolve().parent
 
 
-def _run_worker(url: str, executor: str, concurrency: int) -> None:
+def _run_worker(url: str, executor: str, concurrency: int, prepare: str) -> None:
+    os.environ["COLLAB_PREPARE"] = prepare
     worker = Worker(AsyncCollabClient.from_url(url, max_size=4), executor_id=executor,
                     concurrency=concurrency, heartbeat_interval=0.2, poll_interval=1.0)
 
@@ -52,10 +59,11 @@ def _succeeded(conn: psycopg.Connection[Any], executor: str) -> int:
     return int(row[0]) if row else 0
 
 
-def worker_throughput(url: str, jobs: int, concurrency: int) -> float:
-    """Jobs/s of one worker process with ``concurrency`` slots, enqueue to last success."""
-    executor = f"w{concurrency}"
-    proc = mp.Process(target=_run_worker, args=(url, executor, concurrency))
+def worker_throughput(url: str, jobs: int, concurrency: int, prepare: str = "on") -> float:
+    """Jobs/s of one worker process with ``concurrency`` slots, enqueue to last success
+    (``prepare``: its ``COLLAB_PREPARE``)."""
+    executor = f"w{concurrency}-{prepare}-{uuid.uuid4().hex[:6]}"  # each run its own jobs and heartbeat
+    proc = mp.Process(target=_run_worker, args=(url, executor, concurrency, prepare))
     proc.start()
     with psycopg.connect(url, autocommit=True) as conn:
         while not conn.execute("select 1 from collab.worker_heartbeats_v2 where executor_id = %s",
@@ -102,20 +110,29 @@ def main() -> None:
     parser.add_argument("--concurrency", default="8,32,100")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--anchor-seconds", type=int, default=15)
+    parser.add_argument("--prepare", default="on", help="COLLAB_PREPARE of the workers, e.g. on,off")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each concurrency's workers")
     args = parser.parse_args()
+    modes = args.prepare.split(",")
     sweep = [int(c) for c in args.concurrency.split(",")]
 
     with bench_server() as (admin, url):
         before = run_anchors(admin, args.anchor_seconds)
         enqueue(url, "raw", args.jobs)
         engine_rate = drain(url, "raw", args.jobs, 1, "batch")
-        rates = {c: worker_throughput(url, args.jobs, c) for c in sweep}
+        runs: dict[str, list[float]] = {}
+        for c in sweep:
+            for _ in range(args.rounds):
+                for mode in modes:
+                    key = f"{c}" + ("" if modes == ["on"] else f" prepare={mode}")
+                    runs.setdefault(key, []).append(worker_throughput(url, args.jobs, c, mode))
+        rates = {key: statistics.median(values) for key, values in runs.items()}
         latency = asyncio.run(_latency(url, args.samples))
         after = run_anchors(admin, args.anchor_seconds)
 
     anchor = statistics.median([before["claim_complete_jobs_per_s"], after["claim_complete_jobs_per_s"]])
     report = {"anchors_before": before, "anchors_after": after, "engine_batch_drain_1_process": engine_rate,
-              "worker_jobs_per_s": rates, "latency_ms": latency}
+              "worker_jobs_per_s": rates, "worker_runs": runs, "latency_ms": latency}
     print(f"claim_complete anchor: {anchor:.0f} jobs/s")
     print(f"engine batch drain, 1 process: {engine_rate:.0f} jobs/s ({engine_rate / anchor:.2f}x anchor)")
     for c, rate in rates.items():

@@ -91,6 +91,7 @@ async def test_sdk_worker_and_stream_through_a_transaction_pooler(
     caplog.set_level(logging.INFO, logger="collab.transport")
     transport = PostgresTransport(pooled_url, pooler="transaction", listen_url=None, max_size=4)
     assert not transport.can_listen and transport.live_source() is None
+    assert not transport.prepares  # a prepared statement would stay on a lent server connection
     assert any("transaction-mode pooler" in r.getMessage() and "poll" in r.getMessage()
                for r in caplog.records)
     done: list[str] = []

@@ -6,10 +6,23 @@ PostgREST binds a JSON body. With ``role`` it acts as PostgREST does for that ca
 in one transaction, ``set_config('role', …, true)`` and ``request.jwt.claims``, then the
 call. Without ``role`` the connection's own user calls (trusted, like ``service_role``).
 
-Safe behind a transaction-mode pooler (Supavisor :6543): no session state, no prepared
-statements (``prepare_threshold=None``). Behind a *transaction-mode* pooler — named by
-``COLLAB_POOLER=transaction``, or port 6543 (Supavisor's transaction mode) unless
-``COLLAB_POOLER=session`` says otherwise — it also never LISTENs on the pooled URL: a
+Safe behind a transaction-mode pooler (Supavisor :6543): no session state. Behind a
+*transaction-mode* pooler — named by ``COLLAB_POOLER=transaction``, or port 6543
+(Supavisor's transaction mode) unless ``COLLAB_POOLER=session`` says otherwise — nothing is
+prepared (``prepare_threshold=None``: a prepared statement lives on whichever server
+connection the pooler lent). Anywhere else (a direct or session-mode URL) the RPC
+statements, whose text is composed once and never changes, are prepared on first use on
+each pooled connection: Postgres then skips parsing and planning each call (~40 µs of its
+CPU per ``claim``, ~12 % of the HTTP server's throughput; bench/README.md).
+``COLLAB_PREPARE=off`` turns that off (for an A/B measurement, or a transaction pooler on
+another port that is not named by ``COLLAB_POOLER``). A prepared statement can go stale
+while the process runs: a migration that changes a function's result type (or a table a
+``select *`` returns) makes Postgres answer ``0A000 cached plan must not change result
+type``, and a server-side ``DEALLOCATE``/``DISCARD ALL`` gives ``26000``/``42P05``. For
+exactly these errors — raised before the statement ran, so repeating it is safe — the call
+drops the connection's prepared statements (``DEALLOCATE ALL``) and runs once more; any
+other error, or the same one again, is the caller's. Behind a transaction-mode pooler it
+also never LISTENs on the pooled URL: a
 LISTEN (and the advisory lock an event listener holds) would stay on whichever server
 connection the pooler lent, and notifications would never arrive. Wake-ups then go
 through ``COLLAB_LISTEN_URL`` (a direct or session-mode URL) when it is set, else
@@ -49,7 +62,8 @@ from collab_sdk.timing import Backoff
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
-           "rpc_statement", "pooler_mode", "TRANSACTION_POOLER_PORT", "connect_timeout_from_env", "DEFAULT_CONNECT_TIMEOUT", "probe"]
+           "rpc_statement", "pooler_mode", "TRANSACTION_POOLER_PORT", "connect_timeout_from_env",
+           "DEFAULT_CONNECT_TIMEOUT", "probe", "prepare_from_env", "stale_prepared"]
 
 #: Seconds to wait for the database when ``COLLAB_CONNECT_TIMEOUT`` is not set.
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -90,6 +104,32 @@ def connect_timeout_from_env(env: Mapping[str, str] | None = None) -> float:
     if not seconds > 0 or math.isinf(seconds):
         raise ConfigurationError(f"COLLAB_CONNECT_TIMEOUT must be a positive number of seconds, not {raw!r}")
     return seconds
+
+
+def prepare_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``COLLAB_PREPARE`` of ``env`` (default ``os.environ``) lets the transport
+    prepare its statements: ``on`` (the default when unset) or ``off``; ``ConfigurationError``
+    otherwise. A transaction-mode pooler never prepares, whatever this says."""
+    raw = (os.environ if env is None else env).get("COLLAB_PREPARE", "").strip().lower()
+    if raw in ("", "on", "true", "1"):
+        return True
+    if raw in ("off", "false", "0"):
+        return False
+    raise ConfigurationError(f"COLLAB_PREPARE must be on or off, not {raw!r}")
+
+
+#: The errors of a stale prepared statement, by SQLSTATE and the (unlocalised) server
+#: routine raising it: a plan whose result type would change, a name the server forgot,
+#: a name it already has. Postgres raises each before running anything. A function that
+#: raises one of these codes itself (``exec_stmt_raise``) is not matched.
+_STALE_PREPARED = {("0A000", "RevalidateCachedQuery"), ("26000", "FetchPreparedStatement"),
+                   ("42P05", "StorePreparedStatement")}
+
+
+def stale_prepared(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` says a prepared statement no longer matches the server (the errors
+    a ``PostgresTransport`` call meets once and repeats unprepared)."""
+    return (exc.sqlstate, exc.diag.source_function) in _STALE_PREPARED
 
 
 def _where(url: str) -> str:
@@ -154,9 +194,12 @@ class RpcSignature:
 class _Shared:
     """The pool and the signature cache, shared by a transport and its ``as_role`` views."""
 
-    def __init__(self, url: str, min_size: int, max_size: int, connect_timeout: float) -> None:
+    def __init__(self, url: str, min_size: int, max_size: int, connect_timeout: float,
+                 prepare: bool) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
+        #: Whether pooled connections prepare the RPC statements (see the module doc).
+        self.prepare = prepare
         # reconnect_timeout: psycopg_pool retries a failed connection in the background
         # with a doubling delay (1 s, 2 s, 4 s, … for 5 minutes by default), and a caller
         # waits for that retry: after a long outage the pool would stay empty long after
@@ -165,7 +208,9 @@ class _Shared:
         self.pool = AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
             reconnect_timeout=connect_timeout, check=self._check_lent,
-            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row,
+            # With a threshold, ``execute(..., prepare=True)`` prepares at once; with None
+            # nothing ever is (psycopg ignores ``prepare=True`` then).
+            kwargs={"autocommit": True, "prepare_threshold": 5 if prepare else None, "row_factory": dict_row,
                     **_timeout_kwargs(url, connect_timeout)})
         self.signatures: dict[str, list[RpcSignature]] = {}
         #: Statement text by (function, argument names, columns).
@@ -242,7 +287,8 @@ class PostgresTransport:
                      _where(url), f"wake-ups through COLLAB_LISTEN_URL ({_where(self.listen_url)})"
                      if self.listen_url else "no COLLAB_LISTEN_URL, so workers and streams poll")
         self._shared = _Shared(url, min_size, max_size,
-                               connect_timeout if connect_timeout is not None else connect_timeout_from_env())
+                               connect_timeout if connect_timeout is not None else connect_timeout_from_env(),
+                               prepare=self.pooler is None and prepare_from_env())
         self._owns_pool = True
 
     def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> PostgresTransport:
@@ -253,6 +299,12 @@ class PostgresTransport:
         view.pooler, view.listen_url = self.pooler, self.listen_url
         view._shared, view._owns_pool = self._shared, False
         return view
+
+    @property
+    def prepares(self) -> bool:
+        """Whether the RPC statements are prepared: not behind a transaction-mode pooler,
+        and not with ``COLLAB_PREPARE=off``."""
+        return self._shared.prepare
 
     @property
     def can_listen(self) -> bool:
@@ -281,15 +333,36 @@ class PostgresTransport:
             async with await self._shared.connection() as conn:
                 signature = await self._signature(conn, fn, args)
                 query, params = self._statement(conn, fn, args, signature, columns)
-                if self.role is None:  # one autocommitted statement: no BEGIN/COMMIT trips
-                    return await _run(conn, query, params, signature)
-                async with conn.transaction():
-                    await conn.execute(
-                        "select set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
-                        (json.dumps(self.claims or {"role": self.role}), self.role))
-                    return await _run(conn, query, params, signature)
+                try:
+                    return await self._once(conn, query, params, signature)
+                except psycopg.Error as exc:
+                    if not (self._shared.prepare and stale_prepared(exc)):
+                        raise
+                    log.info("collab: collab.%s: prepared statements out of date (%s %s); "
+                             "deallocating them and calling again", fn, exc.sqlstate,
+                             exc.diag.message_primary)
+                    # psycopg sees the DEALLOCATE ALL and forgets its own names too (it
+                    # already has after an as_role transaction's rollback); the repeat is
+                    # not prepared, so it cannot meet a stale statement whatever psycopg
+                    # remembers. The next call prepares afresh.
+                    await conn.execute("deallocate all", prepare=False)
+                    return await self._once(conn, query, params, signature, prepare=False)
         except psycopg.Error as exc:
             raise _translate(exc, anonymous=self.role == "anon") from exc
+
+    async def _once(self, conn: Any, query: bytes, params: list[Any], signature: RpcSignature,
+                    prepare: bool = True) -> Any:
+        """One call: an autocommitted statement, or as ``role`` the claims and the call in
+        one transaction (rolled back on error, so a repeat starts clean). ``prepare``:
+        prepared on first use when the connection prepares at all (psycopg's threshold
+        would leave each pooled connection parsing its first calls of every RPC)."""
+        if self.role is None:  # one autocommitted statement: no BEGIN/COMMIT trips
+            return await _run(conn, query, params, signature, prepare)
+        async with conn.transaction():
+            await conn.execute(
+                "select set_config('request.jwt.claims', %s, true), set_config('role', %s, true)",
+                (json.dumps(self.claims or {"role": self.role}), self.role), prepare=prepare)
+            return await _run(conn, query, params, signature, prepare)
 
     def _statement(self, conn: Any, fn: str, args: Mapping[str, Any], signature: RpcSignature,
                    columns: Sequence[str] | None) -> tuple[bytes, list[Any]]:
@@ -304,7 +377,7 @@ class PostgresTransport:
 
     async def _signature(self, conn: Any, fn: str, args: Mapping[str, Any]) -> RpcSignature:
         if fn not in self._shared.signatures:
-            rows = await (await conn.execute(SIGNATURE_QUERY, (fn,))).fetchall()
+            rows = await (await conn.execute(SIGNATURE_QUERY, (fn,), prepare=False)).fetchall()
             self._shared.signatures[fn] = [RpcSignature(r["retset"], r["args"]) for r in rows]
         return choose_signature(fn, self._shared.signatures[fn], args)
 
@@ -348,8 +421,9 @@ def _adapt(value: Any, pg_type: str) -> Any:
     return value
 
 
-async def _run(conn: Any, query: sql.Composable | bytes, params: list[Any], signature: RpcSignature) -> Any:
-    rows = await (await conn.execute(query, params)).fetchall()
+async def _run(conn: Any, query: sql.Composable | bytes, params: list[Any], signature: RpcSignature,
+               prepare: bool = False) -> Any:
+    rows = await (await conn.execute(query, params, prepare=prepare)).fetchall()
     if signature.returns_set:
         return rows
     return rows[0]["value"] if rows else None
