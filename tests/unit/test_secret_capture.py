@@ -91,7 +91,9 @@ def test_a_suite_that_logs_a_secret_fails_at_teardown(pytester: pytest.Pytester,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_inner=INNER_SUITE)
     monkeypatch.setenv("PYTHONPATH", str(REPO / "tests"))
-    result = pytester.runpytest_subprocess("-p", "support.secret_capture", "-p", "no:cacheprovider")
+    # -rN: no short summary, which repeats each report in full when the CI variable is set
+    # (pytest truncates it only on a terminal), so the count below is the same everywhere.
+    result = pytester.runpytest_subprocess("-p", "support.secret_capture", "-p", "no:cacheprovider", "-rN")
     result.assert_outcomes(passed=3, errors=2)
     text = result.stdout.str()
     assert "ERROR at teardown of test_leaks_in_a_log_line" in text
