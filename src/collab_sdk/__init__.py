@@ -17,8 +17,8 @@ from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbidden,
                                InvalidTransition, LeaseLost, NotFound, PayloadTooLarge,
-                               ProtocolError, SchemaMismatch, StorageError, TransportError,
-                               Unauthorized, ValidationError)
+                               ProtocolError, ReadOnly, SchemaMismatch, StorageError, Transient,
+                               TransportError, Unauthorized, Unavailable, ValidationError)
 from collab_sdk.exits import ExitStatus
 from collab_sdk.local.storage import LocalStorage
 from collab_sdk.models import (Artifact, Assigned, DeadLetter, EngineCounts, Job, JobCount, JobEvent,
@@ -49,7 +49,7 @@ __all__ = [
     "Transport", "PostgresTransport", "SupabaseTransport", "Storage", "LocalStorage",
     "CollabError", "ValidationError", "Unauthorized", "Forbidden", "NotFound", "Conflict",
     "LeaseLost", "InvalidTransition", "PayloadTooLarge", "SchemaMismatch", "ConfigurationError",
-    "StorageError", "TransportError", "ProtocolError",
+    "StorageError", "TransportError", "Unavailable", "ReadOnly", "Transient", "ProtocolError",
     "Job", "JobStatus", "JobEvent", "JobSnapshot", "Artifact", "DeadLetter", "WorkerHeartbeat", "Membership",
     "Assigned", "JobSpec", "Page", "JobSummary", "Stats", "MetricsOverview", "EngineCounts", "JobCount",
 ]

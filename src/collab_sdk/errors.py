@@ -13,7 +13,10 @@
     ├── ConfigurationError     the environment or arguments name no usable database/keys
     │   └── MissingExtra       an optional dependency group (collab-sdk[embedded], [http]) is not installed
     ├── StorageError           an artifact could not be stored or signed
-    └── TransportError         the database or API could not be reached
+    └── TransportError         the database or API could not be reached (retry later)
+        ├── Unavailable        08*, 53*, 57P*, 58*, a pooler's refusal, no connection at all
+        │   └── ReadOnly       25006: it accepts reads only (failover, maintenance, hot standby)
+        ├── Transient          40001, 40P01, 55P03: this call lost a race; the same call may succeed
         └── ProtocolError      it answered something this SDK cannot read
 
 ``code`` is always an engine code — a SQLSTATE, a ``CL…`` code or a PostgREST
@@ -25,6 +28,15 @@ the CLI to exit statuses (``collab_sdk.cli.output``).
 Both transports translate their driver's errors here, and only there, keeping the
 engine's SQLSTATE (``code``) and PostgreSQL's ``hint`` and ``details``. The mapping is
 by code alone, so one failure raises the same exception through either transport.
+
+The three retryable kinds (``retry_kind``): an ``Unavailable`` database is down, starting,
+out of connections or behind a pooler that refused (pgbouncer says so with ``08P01``,
+Supavisor with ``XX000`` and a ``(ECODE)`` prefix: ``SUPAVISOR_UNAVAILABLE``); a ``ReadOnly``
+one answers reads and refuses every write; a ``Transient`` error is one call's bad luck
+(a serialization failure, a deadlock, a lock not granted at once) and the whole call was
+rolled back. The worker and streams wait out the first two, and retry all three, with
+jittered backoff (``collab_sdk.availability``); ``PostgresTransport`` retries a transient
+error a few times itself; HTTP answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -45,8 +57,16 @@ __all__ = [
     "require_extra",
     "StorageError",
     "TransportError",
+    "Unavailable",
+    "ReadOnly",
+    "Transient",
     "ProtocolError",
     "error_from_code",
+    "retry_kind",
+    "UNAVAILABLE_CLASSES",
+    "READ_ONLY_CODES",
+    "TRANSIENT_CODES",
+    "SUPAVISOR_UNAVAILABLE",
 ]
 
 
@@ -147,6 +167,23 @@ class TransportError(CollabError):
     """The database or API could not be reached, or answered something unexpected."""
 
 
+class Unavailable(TransportError):
+    """The database cannot serve anyone now: it is down, starting or shutting down, out of
+    connections or resources, or a pooler in front of it refused (SQLSTATE classes 08, 53,
+    57P, 58; Supavisor's ``SUPAVISOR_UNAVAILABLE``; a connection that could not be made)."""
+
+
+class ReadOnly(Unavailable):
+    """The database answers reads but refuses every write (SQLSTATE 25006): a failover in
+    progress, a maintenance window, a hot standby, Supabase's read-only mode on a full
+    disk. Nothing was written; the same call succeeds once it accepts writes again."""
+
+
+class Transient(TransportError):
+    """The call lost a race and was rolled back whole (40001 serialization failure,
+    40P01 deadlock, 55P03 lock not available): the same call again may well succeed."""
+
+
 class ProtocolError(TransportError):
     """The database or API answered, but not in the shape this SDK expects (a broken
     server or proxy, or a schema newer than it says)."""
@@ -174,9 +211,24 @@ _BY_CODE: dict[str, type[CollabError]] = {
     "PGRST302": Unauthorized,    # PostgREST: anonymous access disabled, no JWT given
 }
 
-# Connection exceptions, insufficient resources, operator intervention (e.g. a server
-# shutting down), system errors: the database is unavailable, not the request wrong.
-_UNAVAILABLE_CLASSES = ("08", "53", "57P", "58")
+#: Connection exceptions, insufficient resources, operator intervention (a server
+#: shutting down or starting), system errors: the database is unavailable, not the
+#: request wrong. pgbouncer reports its own refusals as ``08P01`` (``server conn
+#: crashed?``, ``query_wait_timeout``, ``no more connections allowed``).
+UNAVAILABLE_CLASSES = ("08", "53", "57P", "58")
+#: read_only_sql_transaction: every write of a read-only database (and "… during recovery"
+#: on a standby).
+READ_ONLY_CODES = frozenset({"25006"})
+#: serialization_failure (also a standby's conflict with recovery), deadlock_detected,
+#: lock_not_available.
+TRANSIENT_CODES = frozenset({"40001", "40P01", "55P03"})
+#: Supavisor's codes (its message's ``(ECODE)`` prefix, under SQLSTATE ``XX000``) that mean
+#: the pool cannot serve now: its database handler exited, a checkout timed out, a limit of
+#: connections is reached, its circuit breaker is open, the pool is shutting down.
+SUPAVISOR_UNAVAILABLE = frozenset({
+    "EDBHANDLEREXITED", "ECHECKOUTTIMEOUT", "ECIRCUITBREAKER", "EPOOLTERMINATING",
+    "EMAXCONN", "EMAXCONNSESSION", "EMAXCLIENTCONN", "EMAXCLIENTSESSION", "EMAXPROXYCONN",
+})
 
 
 def error_from_code(code: str | None, message: str, *, hint: str | None = None,
@@ -185,11 +237,38 @@ def error_from_code(code: str | None, message: str, *, hint: str | None = None,
 
     ``42501`` (permission denied) is ``Unauthorized`` for an ``anonymous`` caller and
     ``Forbidden`` otherwise, as PostgREST answers 401 / 403. Unknown codes give a plain
-    ``CollabError`` that still carries the code."""
+    ``CollabError`` that still carries the code. ``message`` matters for one code only:
+    Supavisor's ``XX000``, whose ``(ECODE)`` prefix says whether the pool is unavailable."""
     if code == "42501":
         cls: type[CollabError] = Unauthorized if anonymous else Forbidden
-    elif code and code.startswith(_UNAVAILABLE_CLASSES):
-        cls = TransportError
+    elif code in READ_ONLY_CODES:
+        cls = ReadOnly
+    elif code in TRANSIENT_CODES:
+        cls = Transient
+    elif code and code.startswith(UNAVAILABLE_CLASSES) or _supavisor_unavailable(code, message):
+        cls = Unavailable
     else:
         cls = _BY_CODE.get(code or "", CollabError)
     return cls(message, code=code, hint=hint, details=details)
+
+
+def _supavisor_unavailable(code: str | None, message: str) -> bool:
+    """Whether ``message`` is Supavisor saying its pool cannot serve now: ``XX000`` and
+    ``(ECODE) …`` with a code of ``SUPAVISOR_UNAVAILABLE``."""
+    if code != "XX000" or not message.startswith("(E"):
+        return False
+    return message[1:].partition(")")[0] in SUPAVISOR_UNAVAILABLE
+
+
+def retry_kind(exc: BaseException) -> str | None:
+    """``"read_only"``, ``"unavailable"`` or ``"transient"`` when retrying ``exc`` later may
+    succeed, else None (the call itself is wrong: retrying cannot help). Any other
+    ``TransportError`` (a plain one from a network failure, a ``ProtocolError`` from a
+    broken proxy) counts as unavailable."""
+    if isinstance(exc, ReadOnly):
+        return "read_only"
+    if isinstance(exc, Transient):
+        return "transient"
+    if isinstance(exc, TransportError):
+        return "unavailable"
+    return None

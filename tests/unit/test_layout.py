@@ -15,7 +15,8 @@ from support import REPO
 PACKAGE = REPO / "src" / "collab_sdk"
 
 #: Which collab_sdk packages each role package may import (besides itself and the
-#: top-level vocabulary modules: errors, models, states, timing, exits, logs, metrics, tracing).
+#: top-level vocabulary modules: errors, models, states, timing, availability, exits, logs, metrics,
+#: tracing).
 ALLOWED: dict[str, set[str]] = {
     "auth": set(),
     "transports": set(),
@@ -27,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"client", "transports", "local", "auth", "worker", "http", "workflows"},
     "testing": {"client", "worker", "local", "transports"},
 }
-VOCABULARY = {"errors", "models", "states", "timing", "exits", "logs", "metrics", "tracing"}
+VOCABULARY = {"errors", "models", "states", "timing", "availability", "exits", "logs", "metrics", "tracing"}
 
 
 def module_name(path: Path) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 import collab_sdk
 from collab_sdk.client.config import storage_for, transport_from_env
 from collab_sdk.errors import (CollabError, ConfigurationError, Forbidden, LeaseLost, TransportError, Unauthorized,
-                               ValidationError, error_from_code)
+                               Unavailable, ValidationError, error_from_code)
 from collab_sdk.models import Job, JobSpec, JobStatus, Page
 from collab_sdk.transports.postgres import PostgresTransport
 from collab_sdk.local.storage import LocalStorage
@@ -94,7 +94,7 @@ def test_job_spec_sends_run_at_in_utc() -> None:
 
 @pytest.mark.parametrize("code, anonymous, cls", [
     ("CL410", False, LeaseLost), ("22P02", False, ValidationError), ("42501", True, Unauthorized),
-    ("42501", False, Forbidden), ("08006", False, TransportError), ("57P01", False, TransportError),
+    ("42501", False, Forbidden), ("08006", False, Unavailable), ("57P01", False, Unavailable),
     ("XX000", False, CollabError),
 ])
 def test_error_mapping(code: str, anonymous: bool, cls: type[CollabError]) -> None:

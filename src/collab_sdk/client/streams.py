@@ -12,6 +12,11 @@ says *when* to read again:
 - ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``): Supabase Realtime ``postgres_changes``
   on ``collab.job_events``;
 - none: polling every ``poll_interval`` seconds, which is also every source's safety net.
+
+A stream outlives its database's outages: a read that meets an unavailable or contended
+database is retried from the cursor after a jittered delay (up to 5 s), and the stream's
+``Availability`` (``collab_sdk.availability``) logs one line when the trouble starts and
+one when it ends. A read-only database (a failover, a hot standby) still serves the reads.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
+from collab_sdk.availability import Availability
 from collab_sdk.client.rpc import RpcCore
 from collab_sdk.errors import TransportError
 from collab_sdk.states import FINAL_EVENT_TYPES, FINAL_RUN_EVENT_TYPES
@@ -132,6 +138,8 @@ class EventReader:
         self.more = False
         self.last: JobEvent | None = None
         self._backoff = Backoff(first=0.05, cap=5.0)
+        #: This reader's view of the database: one log line per change, not per retry.
+        self.availability = Availability(log, name="event stream")
         self._settle = Backoff(first=0.005, cap=0.2)
 
     async def next_batch(self) -> list[JobEvent]:
@@ -139,10 +147,10 @@ class EventReader:
         try:
             fresh = await self.fetch()
         except TransportError as exc:
-            if self._backoff.should_log():
-                log.warning("event stream: %s; retrying from seq %s", exc, self.cursor)
+            self.availability.failed(exc)
             await asyncio.sleep(self._backoff.next())
             return []
+        self.availability.succeeded(wrote=False)
         self._backoff.reset()
         return fresh
 

@@ -7,6 +7,13 @@ limited); a ``CollabError`` from the SDK becomes the status and stable code this
 table gives its class (``not_found``, ``lease_lost`` …); an ``AuthError`` answers its
 ``reason`` (``token_expired`` …). Anything else is a 500 ``internal_error`` whose details go
 to the log only, never to the caller.
+
+The database's own trouble is 503 with ``Retry-After`` (seconds), never a 500:
+``unavailable`` (unreachable, out of connections, a pooler's refusal: ``Unavailable`` or
+any other ``TransportError``), ``read_only`` (SQLSTATE 25006: a failover, maintenance, a
+hot standby; reads still work), ``busy`` (a ``Transient`` error that outlived the
+transport's own retries: ``PostgresTransport.call`` repeats it ``TRANSIENT_RETRIES`` times
+first). ``RETRY_AFTER`` has the seconds of each.
 """
 
 from __future__ import annotations
@@ -18,10 +25,14 @@ from typing import Any
 from collab_sdk.auth.tokens import AuthError
 from collab_sdk.errors import (CollabError, ConfigurationError, Conflict, Forbidden,
                                InvalidTransition, LeaseLost, NotFound, PayloadTooLarge,
-                               ProtocolError, SchemaMismatch, StorageError, TransportError,
-                               Unauthorized, ValidationError)
+                               ProtocolError, ReadOnly, SchemaMismatch, StorageError, Transient,
+                               TransportError, Unauthorized, ValidationError)
 
-__all__ = ["HttpError", "Failure", "failure_for"]
+__all__ = ["HttpError", "Failure", "failure_for", "RETRY_AFTER"]
+
+#: ``Retry-After`` seconds of each 503 code: a contended call is worth repeating at once, a
+#: lost connection soon, a read-only database (a failover takes tens of seconds) later.
+RETRY_AFTER = {"busy": 1, "unavailable": 1, "read_only": 5}
 
 
 class HttpError(Exception):
@@ -89,9 +100,14 @@ def _collab_failure(exc: CollabError) -> Failure:
     if isinstance(exc, ProtocolError):
         return Failure(502, "bad_gateway", "the database answered something unexpected",
                        unexpected=True)
+    if isinstance(exc, ReadOnly):
+        return _retry_later("read_only", "the database is read-only for now (failover or "
+                                         "maintenance); retry later")
+    if isinstance(exc, Transient):
+        return _retry_later("busy", "the database is busy (a serialization failure, deadlock or "
+                                    "lock timeout); retry")
     if isinstance(exc, TransportError):
-        return Failure(503, "unavailable", "the database is unavailable; retry later",
-                       {"Retry-After": "1"}, unexpected=True)
+        return _retry_later("unavailable", "the database is unavailable; retry later", unexpected=True)
     if isinstance(exc, (SchemaMismatch, ConfigurationError)):
         code = "schema_mismatch" if isinstance(exc, SchemaMismatch) else "misconfigured"
         return Failure(500, code, "the server is not configured for this database", unexpected=True)
@@ -99,6 +115,12 @@ def _collab_failure(exc: CollabError) -> Failure:
         if isinstance(exc, kind):
             return Failure(status, code, exc.message, errors=_listed(exc))
     return Failure(500, "internal_error", "internal error", unexpected=True)
+
+
+def _retry_later(code: str, message: str, *, unexpected: bool = False) -> Failure:
+    """A 503 ``code`` with its ``Retry-After``; ``unexpected`` logs the traceback (a lost
+    database is news; a read-only or contended one is logged by its line alone)."""
+    return Failure(503, code, message, {"Retry-After": str(RETRY_AFTER[code])}, unexpected=unexpected)
 
 
 def _listed(exc: CollabError) -> tuple[str, ...]:

@@ -43,8 +43,10 @@ from typing import Any
 
 from collab_sdk import logs
 from collab_sdk.auth.tokens import AuthConfig, Authenticator, Identity
+from collab_sdk.availability import Availability
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.streams import live_source_for
+from collab_sdk.errors import ReadOnly
 from collab_sdk.http.errors import HttpError
 from collab_sdk.http.feeds import SharedFeeds
 from collab_sdk.http.hub import EventHub
@@ -129,14 +131,22 @@ class RateLimiter:
 
     def __init__(self, client: AsyncCollabClient, limit: int, window_seconds: int) -> None:
         self.client, self.limit, self.window_seconds = client, limit, window_seconds
+        #: A read-only database cannot count hits: requests then pass uncounted (their
+        #: writes get 503 ``read_only`` anyway), logged once when it starts and once when over.
+        self.availability = Availability(logging.getLogger("collab.http"), name="rate limiter")
 
     async def hit(self, key: str) -> None:
         """Count one request of ``key``; raise a 429 (with ``Retry-After``) over the limit."""
         if self.limit <= 0:
             return
         # No SDK method wraps these operator RPCs: the client's RPC core calls them.
-        rows = await self.client.rpc.call("rate_limit_hit_v1", key=key[:200], limit=self.limit,
-                                          window_seconds=self.window_seconds)
+        try:
+            rows = await self.client.rpc.call("rate_limit_hit_v1", key=key[:200], limit=self.limit,
+                                              window_seconds=self.window_seconds)
+        except ReadOnly as exc:  # nothing can be counted, nor written: reads go on meanwhile
+            self.availability.failed(exc)
+            return
+        self.availability.succeeded()
         row = rows[0]
         if random.random() < 0.001:  # now and then, forget windows that ended long ago
             await self.client.rpc.call("rate_limit_prune_v1")

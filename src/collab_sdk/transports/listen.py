@@ -4,18 +4,23 @@ Workers listen on ``collab_jobs`` (payload: an executor id, or ``*``); event str
 ``collab_events`` (a small JSON hint). A notification is a hint; polling stays the
 guarantee. After every (re)connect the listener wakes the worker once, since
 notifications sent while it was away are lost. Reconnects back off with jitter, up to
-5 s, and log at most about once a second. LISTEN needs a session: a direct connection or
-a session-mode pooler, not Supavisor's transaction mode.
+5 s, forever; the log has one WARNING line when the connection is lost and one INFO line
+when it is back (failed reconnects between them are DEBUG). A read-only database (a
+failover, maintenance, a hot standby) still lets it LISTEN and take its advisory lock.
+LISTEN needs a session: a direct connection or a session-mode pooler, not Supavisor's
+transaction mode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import psycopg
 
+from collab_sdk.logs import fields
 from collab_sdk.timing import Backoff, wait_event
 from collab_sdk.transports.base import EventFilter
 
@@ -46,7 +51,10 @@ class Listener:
     def __init__(self, url: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
                  log_gate: Backoff | None = None, *, channel: str = CHANNEL) -> None:
         self.url = url
+        # Kept for the ``Listens`` signature: the lost / reconnected lines need no gate.
         self.log_gate = log_gate or Backoff()
+        #: When the connection was lost (``time.monotonic()``), None while connected.
+        self.lost_at: float | None = None
         self.accept = accept
         self.on_wake = on_wake
         self.channel = channel
@@ -62,8 +70,13 @@ class Listener:
                 await self._listen(stop, backoff)
             except psycopg.Error as exc:
                 self.connected.clear()
-                if self.log_gate.should_log():
-                    log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                if self.lost_at is None:
+                    self.lost_at = time.monotonic()
+                    log.warning("listen.lost", extra=fields(
+                        channel=self.channel, error=" ".join(str(exc).split()),
+                        reason="the LISTEN connection failed; reconnecting with backoff (polling meanwhile)"))
+                else:
+                    log.debug("LISTEN %s: reconnect failed: %s", self.channel, exc)
                 await wait_event(stop, backoff.next())
 
     async def _listen(self, stop: asyncio.Event, backoff: Backoff) -> None:
@@ -75,6 +88,10 @@ class Listener:
             await conn.execute(f"listen {self.channel}")
             self.connected.set()
             backoff.reset()
+            if self.lost_at is not None:
+                log.info("listen.reconnected", extra=fields(
+                    channel=self.channel, seconds=round(time.monotonic() - self.lost_at, 1)))
+                self.lost_at = None
             self.on_wake()  # anything sent while we were not listening
             while not stop.is_set():
                 async for note in conn.notifies(timeout=1.0):

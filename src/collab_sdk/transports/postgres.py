@@ -29,10 +29,14 @@ through ``COLLAB_LISTEN_URL`` (a direct or session-mode URL) when it is set, els
 nothing listens and workers and streams poll; one log line says which. Connecting fails fast: the first call makes one
 plain connection attempt (``connect_timeout``, default ``COLLAB_CONNECT_TIMEOUT`` or
 ``DEFAULT_CONNECT_TIMEOUT`` seconds) before the pool opens, so an unreachable server is one
-``TransportError`` rather than a pool retrying in the background; afterwards the pool waits
+``Unavailable`` error rather than a pool retrying in the background; afterwards the pool waits
 that long for a connection, never lends one the server has closed and never waits longer
 than that for its own reconnection: after a database restart (``collab db stop`` +
-``start``) the first call gets a new connection instead of failing. Its capabilities
+``start``) the first call gets a new connection instead of failing. Errors are translated by SQLSTATE (``collab_sdk.errors.error_from_code``); a failure
+without one (no connection could be made or kept) is ``Unavailable``. A ``Transient`` error
+(40001, 40P01, 55P03) rolled the whole call back — it is one autocommitted statement, or
+one transaction as a role — so ``call`` repeats it up to ``TRANSIENT_RETRIES`` times
+before raising it. Its capabilities
 (``collab_sdk.transports.base``): ``ActsAsRole`` (``as_role``), ``Listens``
 (``listener``: LISTEN needs a direct or session-mode connection) and ``HasLiveEvents``
 (``live_source``).
@@ -45,6 +49,7 @@ import json
 import logging
 import math
 import os
+import random
 import select
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,16 +62,21 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from collab_sdk.errors import CollabError, ConfigurationError, TransportError, error_from_code
+from collab_sdk.errors import CollabError, ConfigurationError, Transient, Unavailable, error_from_code
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
            "rpc_statement", "pooler_mode", "TRANSACTION_POOLER_PORT", "connect_timeout_from_env",
-           "DEFAULT_CONNECT_TIMEOUT", "probe", "prepare_from_env", "stale_prepared"]
+           "DEFAULT_CONNECT_TIMEOUT", "probe", "prepare_from_env", "stale_prepared",
+           "TRANSIENT_RETRIES"]
 
 #: Seconds to wait for the database when ``COLLAB_CONNECT_TIMEOUT`` is not set.
 DEFAULT_CONNECT_TIMEOUT = 5.0
+#: How many times ``call`` repeats a call that met a ``Transient`` error before raising it,
+#: and the first delay (seconds, doubling, jittered): 3 retries wait about 35 ms in all.
+TRANSIENT_RETRIES = 3
+TRANSIENT_DELAY = 0.01
 
 
 log = logging.getLogger("collab.transport")
@@ -153,7 +163,7 @@ def _timeout_kwargs(url: str, seconds: float) -> dict[str, Any]:
 
 
 async def probe(url: str, timeout: float) -> None:
-    """Make one connection to ``url`` and close it: ``TransportError`` (one line, naming
+    """Make one connection to ``url`` and close it: ``Unavailable`` (one line, naming
     the host but never the password) when the server cannot be reached within
     ``timeout`` seconds, ``ConfigurationError`` when ``url`` is not a connection string."""
     try:
@@ -162,11 +172,11 @@ async def probe(url: str, timeout: float) -> None:
                                                          **_timeout_kwargs(url, timeout))
         await conn.close()
     except TimeoutError:
-        raise TransportError(f"database unavailable: no answer from {_where(url)} within {timeout:g} s "
+        raise Unavailable(f"database unavailable: no answer from {_where(url)} within {timeout:g} s "
                              "(COLLAB_CONNECT_TIMEOUT)") from None
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split("\n")[0].split()).removeprefix("connection failed: ")
-        raise TransportError(f"database unavailable at {_where(url)}: {reason}") from None
+        raise Unavailable(f"database unavailable at {_where(url)}: {reason}") from None
     except psycopg.ProgrammingError as exc:  # libpq could not parse the connection string
         raise ConfigurationError(f"not a PostgreSQL connection string: {exc}") from None
 
@@ -328,7 +338,19 @@ class PostgresTransport:
 
     async def call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None = None) -> Any:
         """Call ``collab.<fn>``; rows for a set-returning function (only ``columns`` of
-        each, when given), else its value."""
+        each, when given), else its value. A ``Transient`` error (a serialization failure,
+        deadlock or lock timeout: the call was rolled back whole) is retried up to
+        ``TRANSIENT_RETRIES`` times after a few jittered milliseconds, then raised."""
+        for retry in range(TRANSIENT_RETRIES + 1):
+            try:
+                return await self._call(fn, args, columns)
+            except Transient:
+                if retry == TRANSIENT_RETRIES:
+                    raise
+                await asyncio.sleep(TRANSIENT_DELAY * 2 ** retry * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None) -> Any:
         try:
             async with await self._shared.connection() as conn:
                 signature = await self._signature(conn, fn, args)
@@ -430,8 +452,8 @@ async def _run(conn: Any, query: sql.Composable | bytes, params: list[Any], sign
 
 
 def _translate(exc: psycopg.Error, *, anonymous: bool) -> CollabError:
-    if exc.sqlstate is None:
-        return TransportError(f"database unavailable: {exc}")
+    if exc.sqlstate is None:  # no connection (refused, lost, a pool timeout, a pooler's FATAL)
+        return Unavailable(f"database unavailable: {exc}")
     diag = exc.diag
     return error_from_code(exc.sqlstate, diag.message_primary or str(exc), hint=diag.message_hint,
                            details=diag.message_detail, anonymous=anonymous)

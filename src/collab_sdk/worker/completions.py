@@ -8,6 +8,11 @@ Under load a worker thus pays one round trip for many jobs, idle it adds no dela
 ``complete_jobs_v1`` leaves out jobs the worker no longer holds, so each job learns
 whether it was completed. A batch the engine rejects as a whole (a result that is not
 JSON or too large) is answered with "try alone", so only the bad job fails.
+
+While the database is unavailable or read-only the batch in flight is retried with
+backoff (the runner's ``settle``, ``collab_sdk.availability``) and later results wait in
+memory behind it; once writes are accepted they go out, in batches, each fenced by the
+engine: a job whose lease was lost meanwhile is left out, and its result dropped.
 """
 
 from __future__ import annotations

@@ -5,8 +5,12 @@ after that, for as long as its handler runs. One loop checks the held attempts a
 times per third (no task or timer per job: most jobs end long before their first
 extension). An extension that says the lease is gone (cancelled, reclaimed after a
 pause, deleted) cancels the handler, whose result the engine would refuse anyway; one
-that cannot reach the database is retried on the next check until the lease would have
-expired.
+that meets an unavailable, read-only or contended database is retried on the next check
+(a quarter of a third of a lease later: never a tight loop) until the lease would have
+expired, and then the handler is cancelled too: once the database accepts writes again
+another worker may claim the job. Such failures are noted in the worker's
+``Availability`` (``collab_sdk.availability``: one log line per change of state, not one
+per job).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from collab_sdk.availability import Availability
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.errors import LeaseLost, NotFound, TransportError
+from collab_sdk.errors import CollabError, LeaseLost, NotFound
 from collab_sdk.logs import fields
 from collab_sdk.worker.attempt import Attempt
 
@@ -32,8 +37,11 @@ class LeaseKeeper:
     the worker's background loops)."""
 
     def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
-                 count: Callable[[str], None] | None = None) -> None:
+                 count: Callable[[str], None] | None = None,
+                 availability: Availability | None = None) -> None:
         self.client, self.worker_id, self.lease_seconds = client, worker_id, lease_seconds
+        #: Where failed extensions are noted (the worker's, shared by its loops).
+        self.availability = availability or Availability(log, name=worker_id)
         #: Counts ``lease_extensions`` and ``leases_lost`` (the worker's stats and metrics).
         self.count = count or (lambda key: None)
         self.interval = lease_seconds / 3
@@ -72,12 +80,14 @@ class LeaseKeeper:
                                            attempt=job.attempts)
             attempt.extended_at = time.monotonic()
             self.count("lease_extensions")
+            self.availability.succeeded()
         except (LeaseLost, NotFound):
             self._lost(attempt, "an extension was refused: the job was cancelled, reclaimed or deleted")
-        except TransportError as exc:
-            log.warning("job %s: could not extend the lease: %s", job.id, exc)
+        except CollabError as exc:
+            if self.availability.failed(exc) is None:
+                log.warning("job %s: could not extend the lease: %s", job.id, exc)
             if time.monotonic() >= attempt.extended_at + self.lease_seconds:
-                self._lost(attempt, "the lease could not be extended before it expired")
+                self._lost(attempt, f"the lease could not be extended before it expired: {exc}")
         finally:
             self._extending.pop(job.id, None)
 

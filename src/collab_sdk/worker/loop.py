@@ -37,12 +37,13 @@ from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.sync import CollabClient
-from collab_sdk.errors import CollabError, TransportError
+from collab_sdk.availability import Availability, retrying
+from collab_sdk.errors import CollabError
 from collab_sdk.exits import ExitStatus
 from collab_sdk.logs import fields
 from collab_sdk.metrics import WorkerMetrics
 from collab_sdk.models import ClaimedJob, Job
-from collab_sdk.timing import Backoff
+from collab_sdk.timing import Backoff, wait_event
 from collab_sdk.tracing import active as tracing_active
 from collab_sdk.worker import eventloop
 from collab_sdk.worker.attempt import Attempt
@@ -103,8 +104,11 @@ class Worker:
         self.fire_schedules = fire_schedules
         #: Counts of outcomes and wake-ups, for tests, logs and heartbeats.
         self.stats: dict[str, int] = {}
-        # One log gate for every loop: an outage logs about once a second in all.
+        # One log gate for the Realtime parts: their trouble logs about once a second in all.
         self._log_gate = Backoff()
+        #: The database's state as this worker's loops see it (``collab_sdk.availability``):
+        #: shared, so an outage or a read-only spell is one log line, and its end another.
+        self.availability = Availability(log, name=self.worker_id)
         #: The LISTEN wake-up source (a transport that ``Listens``; else polling alone).
         self.listener = listener_for(self.client.transport, executor_id, self._wake_up, self._log_gate)
         #: Publish presence and broadcasts on Supabase Realtime (a transport that ``HasRealtime``).
@@ -189,14 +193,14 @@ class Worker:
         self._threads = threads = HandlerThreads(self.max_abandoned_threads)
         processes = ProcessPool() if self.tasks.isolated else None
         runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads,
-                           processes, self._count)
+                           processes, self._count, availability=self.availability)
         self.presence = presence_for(self.client.transport, enabled=self.realtime,
                                      agent_id=self.worker_id, executor_id=self.executor_id,
                                      version=self.version, log_gate=self._log_gate)
         heartbeat = Heartbeat(self.client, worker_id=self.worker_id, executor_id=self.executor_id,
                               name=self.name, version=self.version, capacity=self.concurrency,
                               tasks=self.tasks, stats=self.stats, running=lambda: len(self._running),
-                              presence=self.presence, log_gate=self._log_gate)
+                              presence=self.presence, availability=self.availability)
         helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
                    *([self.listener.run(stop)] if self.listener is not None else []),
                    *self.schedule.loops(stop),
@@ -210,9 +214,10 @@ class Worker:
                 log.info("worker.metrics", extra=fields(
                     url=f"http://{self.metrics_host}:{self.metrics_port}/metrics"))
             await self.client.connect()
-            if self.steps:
-                await self.client.workflows.register_step_types(
-                    self.executor_id, [spec.catalog_entry() for spec in self.steps])
+            if self.steps:  # a worker started on a read-only database waits here
+                catalog = [spec.catalog_entry() for spec in self.steps]
+                await retrying(lambda: self.client.workflows.register_step_types(self.executor_id, catalog),
+                               self.availability, stop=stop)
             log.info("worker.started", extra=fields(worker=self.worker_id, executor=self.executor_id,
                                                     concurrency=self.concurrency,
                                                     types=sorted(self.tasks.by_type) + [
@@ -246,6 +251,8 @@ class Worker:
                             self.worker_id, threads.abandoned)
 
     async def _claim_loop(self, runner: JobRunner) -> None:
+        # An unavailable, read-only or contended database is waited out with backoff, never
+        # an exit (``collab_sdk.availability``); any other error ends the worker.
         backoff, filters, stop = Backoff(), self.tasks.claim_filters(), self._stops.event
         while not stop.is_set():
             if self._threads.stuck:
@@ -262,12 +269,13 @@ class Worker:
                 jobs = await self.client.claim_many(self.executor_id, self.worker_id, max_jobs=free,
                                                     lease_seconds=self.lease_seconds,
                                                     alone=self._busy == 0, **filters)
-            except TransportError as exc:
+            except CollabError as exc:
+                if self.availability.failed(exc) is None:
+                    raise
                 self._count("claim_errors")
-                if self._log_gate.should_log():
-                    log.warning("claim failed, retrying: %s", exc)
-                await self._wait(backoff.next())
+                await wait_event(stop, backoff.next())  # not woken early: no tight loop
                 continue
+            self.availability.succeeded()
             backoff.reset()
             window, traced = (claim_sent, time.time_ns()), tracing_active()
             for job in jobs:

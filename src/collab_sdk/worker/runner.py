@@ -7,15 +7,18 @@ would refuse it anyway. Once the handler is over nothing cancels the attempt any
 a lease lost while its result is stored is the engine's refusal, and the outcome is
 ``lost`` either way. A sync handler runs on a thread of its own (``threads``), an
 ``isolation="process"`` one in a child process (``processes``). Settling
-(complete / fail) is retried on transport errors until the lease would have expired —
-safe, because the engine answers a replay with the stored outcome.
+(complete / fail) is retried through an unavailable, read-only or contended database
+(``collab_sdk.availability``) for as long as it lasts: the result waits in memory and is
+delivered when the database accepts writes again, fenced as always — if the lease was
+lost meanwhile the engine refuses it, and it is dropped and counted
+(``results_dropped``). Repeating is safe: the engine answers a replay with the stored
+outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,13 +27,13 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
+from collab_sdk.availability import Availability, retrying
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.worker.attempt import Attempt
 from collab_sdk.worker.completions import CompletionBatcher
 from collab_sdk.worker.context import SyncJobContext
 from collab_sdk.worker.leases import LeaseKeeper
-from collab_sdk.errors import (CollabError, LeaseLost, PayloadTooLarge, TransportError,
-                               ValidationError)
+from collab_sdk.errors import CollabError, LeaseLost, PayloadTooLarge, ValidationError
 from collab_sdk.models import ClaimedJob, Job
 from collab_sdk.tracing import attempt_span, child_span, set_outcome
 from collab_sdk.worker.processes import ChildFailed, HandlerDied, ProcessPool
@@ -52,7 +55,8 @@ class JobRunner:
 
     def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
                  threads: HandlerThreads, processes: ProcessPool | None = None,
-                 count: Callable[[str], None] | None = None) -> None:
+                 count: Callable[[str], None] | None = None,
+                 availability: Availability | None = None) -> None:
         self.client = client
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
@@ -60,9 +64,11 @@ class JobRunner:
         #: The child processes of ``isolation="process"`` tasks (None: no such task).
         self.processes = processes
         self.count = count or (lambda key: None)
+        #: The worker's view of the database, shared with its other loops.
+        self.availability = availability or Availability(log, name=worker_id)
         self.completions = CompletionBatcher(client, worker_id, self._settle)
         #: Extends the leases of running attempts; ``leases.run()`` is a worker loop.
-        self.leases = LeaseKeeper(client, worker_id, lease_seconds, self.count)
+        self.leases = LeaseKeeper(client, worker_id, lease_seconds, self.count, self.availability)
 
     async def run(self, attempt: Attempt, task: Task) -> str:
         """Run the attempt to its end; the outcome: succeeded, retried, failed, lost or
@@ -184,7 +190,8 @@ class JobRunner:
             result = result.model_dump(mode="json")
         batched = await self.completions.complete(job, result)
         if batched is not None:
-            if not batched:
+            if not batched:  # the engine left it out of the batch: not ours any more
+                self.count("results_dropped")
                 attempt.lost_reason = "the lease was lost before its result was stored"
             return "succeeded" if batched else "lost"
         try:  # the batch was refused as a whole: this job alone says whether its result is bad
@@ -208,34 +215,27 @@ class JobRunner:
 
     async def _settle(self, what: str, call: Callable[[], Awaitable[T]],
                       attempt: Attempt | None = None) -> T | None:
-        """``call()``, retried on transport errors while the lease may still be ours;
-        None when the lease is lost or the call cannot be made (``attempt.lost_reason``
-        says why). ``what`` names it in logs."""
-        deadline, delay = time.monotonic() + self.lease_seconds, 0.1
-
+        """``call()``, retried with backoff through an unavailable, read-only or contended
+        database until it answers (``collab_sdk.availability.retrying``); None when the
+        engine refuses it — the lease is lost (counted as ``results_dropped``) or the call
+        is not allowed — and ``attempt.lost_reason`` says why. A bad result
+        (``ValidationError``, ``PayloadTooLarge``) is raised. ``what`` names it in logs."""
         def lost(reason: str) -> None:
             if attempt is not None:
                 attempt.lost_reason = reason
 
-        while True:
-            try:
-                return await call()
-            except LeaseLost:
-                lost("the lease was lost before its result was stored")
-                return None
-            except (ValidationError, PayloadTooLarge):
-                raise  # the result itself is bad: the caller fails the job permanently
-            except TransportError as exc:
-                if time.monotonic() >= deadline:
-                    log.error("%s: result not stored, database unreachable: %s", what, exc)
-                    lost(f"its result could not be stored: {exc}")
-                    return None
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, 5.0)
-            except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
-                log.error("%s: result not stored: %s", what, exc)
-                lost(f"its result was not stored: {exc}")
-                return None
+        try:
+            return await retrying(call, self.availability)
+        except LeaseLost:
+            self.count("results_dropped")
+            lost("the lease was lost before its result was stored")
+            return None
+        except (ValidationError, PayloadTooLarge):
+            raise  # the result itself is bad: the caller fails the job permanently
+        except CollabError as exc:  # e.g. forbidden: the lease expires, another worker retries
+            log.error("%s: result not stored: %s", what, exc)
+            lost(f"its result was not stored: {exc}")
+            return None
 
 
 def _span(attempt: Attempt, name: str,
