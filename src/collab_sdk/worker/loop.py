@@ -83,6 +83,9 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         #: This process's lease identity: fresh every time, never reused.
         self.worker_id = f"{self.name}-{secrets.token_hex(4)}"
+        #: The database's state as this worker's loops see it (``collab_sdk.availability``):
+        #: shared, so an outage or a read-only spell is one log line, and its end another.
+        self.availability = Availability(log, name=self.worker_id)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         #: Seconds between polls when nothing wakes the worker (default: 2, or 30 where
@@ -96,7 +99,7 @@ class Worker:
         self.version = version
         self.tasks = TaskRegistry()
         #: The periodic jobs (``periodic``), enqueued by every worker once per tick.
-        self.schedule = Periodic(self.client, executor_id)
+        self.schedule = Periodic(self.client, executor_id, self.availability)
         #: The workflow step types this worker handles (``step``), put in the catalog at start.
         self.steps: list[StepSpec] = []
         #: Fire due workflow schedules of the executor about once a minute (pg_cron does
@@ -106,9 +109,6 @@ class Worker:
         self.stats: dict[str, int] = {}
         # One log gate for the Realtime parts: their trouble logs about once a second in all.
         self._log_gate = Backoff()
-        #: The database's state as this worker's loops see it (``collab_sdk.availability``):
-        #: shared, so an outage or a read-only spell is one log line, and its end another.
-        self.availability = Availability(log, name=self.worker_id)
         #: The LISTEN wake-up source (a transport that ``Listens``; else polling alone).
         self.listener = listener_for(self.client.transport, executor_id, self._wake_up, self._log_gate)
         #: Publish presence and broadcasts on Supabase Realtime (a transport that ``HasRealtime``).

@@ -7,7 +7,9 @@ and tick however many workers, and pg_cron, call it).
 Every worker runs the tick loop of every periodic job, and each tick is enqueued with
 the idempotency key ``periodic:<type>:<tick>``, so one tick makes one job however many
 workers run, with ``<tick>`` the tick's instant in UTC (ISO 8601) whatever the time zone
-the cron expression is read in (``collab_sdk.worker.cron``).
+the cron expression is read in (``collab_sdk.worker.cron``). A tick that meets an
+unavailable or read-only database is retried with backoff until it is enqueued (late
+rather than lost: its key keeps it one job), noted in the worker's ``Availability``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from collections.abc import Coroutine
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from collab_sdk.availability import Availability, retrying
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.errors import CollabError, TransportError
+from collab_sdk.errors import CollabError
 from collab_sdk.timing import wait_event
 from collab_sdk.worker.cron import Cron
 
@@ -47,8 +50,11 @@ def tick_key(type: str, tick: datetime) -> str:
 class Periodic:
     """One worker's periodic jobs and their tick loops."""
 
-    def __init__(self, client: AsyncCollabClient, executor_id: str) -> None:
+    def __init__(self, client: AsyncCollabClient, executor_id: str,
+                 availability: Availability | None = None) -> None:
         self.client, self.executor_id = client, executor_id
+        #: Where failed ticks are noted (the worker's, shared by its loops).
+        self.availability = availability or Availability(log)
         self.jobs: list[PeriodicJob] = []
 
     def add(self, cron: str, type: str, payload: dict[str, Any] | None = None, *,
@@ -69,8 +75,9 @@ class Periodic:
             if await wait_event(stop, max(delay, 0)):
                 return
             try:
-                await self.enqueue_tick(tick, job.type, job.payload)
-            except TransportError as exc:
+                await retrying(lambda: self.enqueue_tick(tick, job.type, job.payload),
+                               self.availability, stop=stop)
+            except CollabError as exc:
                 log.warning("periodic %s at %s not enqueued: %s", job.type, tick.isoformat(), exc)
 
     async def enqueue_tick(self, tick: datetime, type: str, payload: dict[str, Any]) -> bool:
