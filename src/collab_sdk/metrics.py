@@ -17,6 +17,9 @@ process never collide), served by ``serve(port)`` on a thread of its own
 ``collab_worker_handler_seconds``          handler duration histogram, by executor and type
 ``collab_worker_lease_extensions_total``   leases extended
 ``collab_worker_leases_lost_total``        leases found gone while the handler ran
+``collab_worker_results_dropped_total``    finished results the engine refused: the lease
+                                           was lost before they could be stored (e.g. held
+                                           through an outage longer than the lease)
 ``collab_worker_wakeups_total``            claim loop wake-ups, by source (``notify``: a
                                            LISTEN/Realtime wake-up; ``poll``: the interval)
 ``collab_worker_running``                  attempts in flight
@@ -85,6 +88,9 @@ class WorkerMetrics:
                                         ["executor"], registry=self.registry)
         self.leases_lost = Counter("collab_worker_leases_lost", "Leases found gone while a handler ran",
                                    ["executor"], registry=self.registry)
+        self.results_dropped = Counter("collab_worker_results_dropped",
+                                       "Finished results refused because the lease was lost first",
+                                       ["executor"], registry=self.registry)
         self.wakeups = Counter("collab_worker_wakeups", "Claim loop wake-ups, by source",
                                ["executor", "source"], registry=self.registry)
         self.running = Gauge("collab_worker_running", "Attempts in flight", ["executor"],
@@ -124,6 +130,10 @@ class WorkerMetrics:
     def lease_lost(self) -> None:
         """Count a lease found gone."""
         self.leases_lost.labels(self.executor_id).inc()
+
+    def result_dropped(self) -> None:
+        """Count a finished result the engine refused (its lease was lost first)."""
+        self.results_dropped.labels(self.executor_id).inc()
 
     def woken(self, source: str) -> None:
         """Count a wake-up of the claim loop (``notify`` or ``poll``)."""

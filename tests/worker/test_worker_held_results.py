@@ -52,6 +52,8 @@ async def test_a_result_held_past_its_lease_is_dropped_counted_and_the_job_runs_
     await eventually(lambda: _status_is(service, job_id, "succeeded"), timeout=30)
     job = await service.get_job(job_id)
     assert runs == [1, 2] and job.result == {"attempt": 2}  # the fence refused the first result
+    assert worker.metrics.registry.get_sample_value(
+        "collab_worker_results_dropped_total", {"executor": "ex"}) == 1
     lost = [r for r in caplog.records if r.getMessage() == "job.finished"
             and getattr(r, FIELDS_ATTRIBUTE, {}).get("outcome") == "lost"]
     assert len(lost) == 1

@@ -367,6 +367,8 @@ class Worker:
             self.metrics.lease_extended()
         elif key == "leases_lost":
             self.metrics.lease_lost()
+        elif key == "results_dropped":
+            self.metrics.result_dropped()
 
     async def _refresh_overview(self, stop: asyncio.Event, interval: float = 10.0) -> None:
         """Keep ``metrics.overview`` (the executor's counts by type and state) fresh."""
