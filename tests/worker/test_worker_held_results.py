@@ -101,3 +101,31 @@ def _terminate_others(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select pg_terminate_backend(pid) from pg_stat_activity "
                      "where datname = current_database() and pid <> pg_backend_pid()")
+
+
+async def test_a_handlers_progress_waits_out_a_read_only_database(
+        db_url: str, service: AsyncCollabClient, start_worker: Any) -> None:
+    started, go = asyncio.Event(), asyncio.Event()
+
+    def register(worker: Worker) -> None:
+        @worker.task("progressing")
+        async def progressing(job: Job, ctx: JobContext) -> dict[str, bool]:
+            started.set()
+            await go.wait()
+            await ctx.progress(50, stage="half")  # meets the read-only database
+            return {"ok": True}
+
+    job_id = (await service.assign("progressing", executor_id="ex")).job_id
+    await start_worker(register, lease_seconds=30)
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.to_thread(set_read_only, db_url, True)
+    try:
+        go.set()
+        await asyncio.sleep(1.5)
+        assert "progress" not in [e.event_type for e in await service.events(job_id)]
+    finally:
+        await asyncio.to_thread(set_read_only, db_url, False)
+    await eventually(lambda: _status_is(service, job_id, "succeeded"), timeout=20)
+    job = await service.get_job(job_id)
+    assert job.attempts == 1 and job.result == {"ok": True}  # the handler neither failed nor ran again
+    assert [e.event_type for e in await service.events(job_id)] == ["queued", "claimed", "progress", "succeeded"]

@@ -3,6 +3,10 @@
 ``JobContext`` is for ``async`` handlers; a sync handler (running in a thread) gets
 ``SyncJobContext``, whose methods block on the worker's event loop. Every write is fenced
 by the worker's lease and the attempt, so a handler that lost its job cannot write to it.
+In a worker, ``progress`` and ``log`` wait out an unavailable, read-only or contended
+database (the worker's ``Availability``, ``collab_sdk.availability``) rather than raising
+into the handler, whose job would then fail and run again: the handler pauses until the
+event is stored, or until its lease is lost and it is cancelled.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collab_sdk.availability import Availability, retrying
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.models import Artifact, Job, JobEvent
 
@@ -61,6 +66,9 @@ class _Attempt:
 class JobContext(_Attempt):
     """The running attempt of one job, for an ``async`` handler."""
 
+    #: Set by the worker: its events then wait out an outage (see the module doc).
+    availability: Availability | None = None
+
     def __init__(self, client: AsyncCollabClient, job: Job, worker_id: str) -> None:
         super().__init__(job, worker_id)
         self.client = client
@@ -75,8 +83,13 @@ class JobContext(_Attempt):
         return await self._event("log", {"message": message, **fields})
 
     async def _event(self, event_type: str, payload: Mapping[str, Any]) -> JobEvent:
-        return await self.client.progress(self.job.id, self.worker_id, payload,
-                                          event_type=event_type, attempt=self.attempt)
+        def write() -> Coroutine[Any, Any, JobEvent]:
+            return self.client.progress(self.job.id, self.worker_id, payload,
+                                        event_type=event_type, attempt=self.attempt)
+
+        if self.availability is None:
+            return await write()
+        return await retrying(write, self.availability)
 
     async def upload_artifact(self, name: str, data: bytes | None = None, *,
                               file: str | Path | None = None, mime: str | None = None) -> Artifact:

@@ -309,6 +309,7 @@ class Worker:
         presence = self.presence
         context = (presence.context(self.client, job, self.worker_id) if presence is not None
                    else JobContext(self.client, job, self.worker_id))
+        context.availability = self.availability  # its events wait out an outage too
         attempt = Attempt(job, context)
         attempt.claim_window, attempt.traced = claim_window, traced
         self._busy += 1
