@@ -7,70 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from collab_sdk import AsyncCollabClient, Job, Worker
 from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
 from collab_sdk.transports.postgres import PostgresTransport, pooler_mode
 from support import Caller, eventually
-from support.processes import free_port
-
-PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+from support.pooler import pgbouncer
 
 
 @pytest.fixture
 def pooled_url(db_url: str) -> Iterator[str]:
     """A URL of this test's database through pgbouncer (pool_mode = transaction)."""
-    if not Path(PGBOUNCER).exists():
-        pytest.skip("pgbouncer is not installed (./dev test installs Debian's where apt can)")
-    info = conninfo_to_dict(db_url)
-    work = Path(tempfile.mkdtemp(prefix="collab-pgbouncer-"))
-    work.chmod(0o777)  # pgbouncer drops root for "nobody", who must read its files
-    port = free_port()
-    (work / "userlist.txt").write_text(f'"{info["user"]}" ""\n')
-    (work / "pgbouncer.ini").write_text(f"""[databases]
-{info["dbname"]} = host={info.get("host") or "127.0.0.1"} port={info["port"]} dbname={info["dbname"]} user={info["user"]}
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {work}/userlist.txt
-pool_mode = transaction
-default_pool_size = 4
-max_client_conn = 100
-ignore_startup_parameters = extra_float_digits,options
-logfile = {work}/pgbouncer.log
-""")
-    for file in work.iterdir():
-        file.chmod(0o644)
-    proc = subprocess.Popen([PGBOUNCER, "-u", "nobody", str(work / "pgbouncer.ini")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (work / "pgbouncer.log").read_text()
-            time.sleep(0.05)
-    try:
-        yield make_conninfo(db_url, host="127.0.0.1", port=str(port))
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(work, ignore_errors=True)
+    with pgbouncer(db_url) as url:
+        yield url
 
 
 def test_the_pooler_is_named_or_detected_by_its_port() -> None:
