@@ -887,64 +887,89 @@ end
 $$;
 
 CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-begin
-  insert into collab.job_events (job_id, executor_id, event_type, payload)
-  select n.id, n.executor_id, 'queued',
-         jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
-    from new_rows n;
-  perform collab._notify_claimable(
-    (select array_agg(distinct n.executor_id) from new_rows n where n.next_run_at <= now()));
-  return null;
-end
-$$;
+  begin
+    with logged as (
+      insert into collab.job_events (job_id, executor_id, event_type, payload)
+      select n.id, n.executor_id, 'queued',
+             jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
+        from new_rows n
+    )
+    insert into collab.job_count_deltas (executor_id, type, status, minute, n)
+    select r.executor_id, r.type, r.status,
+           case when r.finished_at is null or r.status not in ('succeeded', 'failed', 'cancelled')
+                then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
+           count(*)
+      from new_rows r group by 1, 2, 3, 4;
+    perform collab._notify_claimable(
+      (select array_agg(distinct n.executor_id) from new_rows n where n.next_run_at <= now()));
+    if random() < 1.0 / 512 then
+      perform collab._fold_job_counts();
+    end if;
+    return null;
+  end
+  $$;
 
 CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     SET enable_nestloop TO 'off'
     AS $$
-declare
-  woken text[];
-begin
-  with changed as materialized (
-    select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
-           case
-             when n.status = 'running' and n.attempts > o.attempts then 'claimed'
-             when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
-             when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
-             when o.status <> 'failed' and n.status = 'failed' then 'failed'
-             when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
-             when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
-           end as event_type,
-           case
-             when n.status = 'running' then
-               jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
-                                  'lease_until', n.lease_until, 'previous_status', o.status)
-             when n.status = 'queued' and o.status = 'running' then
-               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
-                                  'next_run_at', n.next_run_at)
-             when n.status = 'failed' then
-               jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
-             else
-               jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
-           end as payload
-      from new_rows n join old_rows o on o.id = n.id
-  ), logged as (
-    insert into collab.job_events (job_id, executor_id, event_type, payload)
-    select c.id, c.executor_id, c.event_type, c.payload
-      from changed c where c.event_type is not null
-     order by c.id
-  )
-  select array_agg(distinct c.executor_id) into woken
-    from changed c
-   where c.status = 'queued' and c.old_status <> 'queued' and c.next_run_at <= now();
-  perform collab._notify_claimable(woken);
-  return null;
-end
-$$;
+  declare
+    woken text[];
+  begin
+    with changed as materialized (
+      select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
+             case
+               when n.status = 'running' and n.attempts > o.attempts then 'claimed'
+               when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
+               when o.status = 'running' and n.status = 'queued' then 'retry_scheduled'
+               when o.status <> 'failed' and n.status = 'failed' then 'failed'
+               when o.status <> 'cancelled' and n.status = 'cancelled' then 'cancelled'
+               when o.status in ('succeeded', 'failed', 'cancelled') and n.status = 'queued' then 'retried'
+             end as event_type,
+             case
+               when n.status = 'running' then
+                 jsonb_build_object('attempt', n.attempts, 'worker_id', n.lease_owner,
+                                    'lease_until', n.lease_until, 'previous_status', o.status)
+               when n.status = 'queued' and o.status = 'running' then
+                 jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000),
+                                    'next_run_at', n.next_run_at)
+               when n.status = 'failed' then
+                 jsonb_build_object('attempt', n.attempts, 'error', left(n.last_error, 2000))
+               else
+                 jsonb_build_object('attempt', n.attempts, 'previous_status', o.status)
+             end as payload
+        from new_rows n join old_rows o on o.id = n.id
+    ), logged as (
+      insert into collab.job_events (job_id, executor_id, event_type, payload)
+      select c.id, c.executor_id, c.event_type, c.payload
+        from changed c where c.event_type is not null
+       order by c.id
+    ), counted as (
+      insert into collab.job_count_deltas (executor_id, type, status, minute, n)
+      select r.executor_id, r.type, r.status,
+             case when r.finished_at is null or r.status not in ('succeeded', 'failed', 'cancelled')
+                  then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
+             sum(r.d)
+        from (select n.executor_id, n.type, n.status, n.finished_at, 1 as d from new_rows n
+              union all
+              select o.executor_id, o.type, o.status, o.finished_at, -1 from old_rows o) r
+       group by 1, 2, 3, 4
+      having sum(r.d) <> 0
+    )
+    select array_agg(distinct c.executor_id) into woken
+      from changed c
+     where c.status = 'queued' and c.old_status <> 'queued' and c.next_run_at <= now();
+    perform collab._notify_claimable(woken);
+    if random() < 1.0 / 512 then
+      perform collab._fold_job_counts();
+    end if;
+    return null;
+  end
+  $$;
 
 CREATE FUNCTION collab._jobs_count_changes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -4109,11 +4134,7 @@ CREATE TRIGGER jobs_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TAB
 
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON collab.jobs REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
 
-CREATE TRIGGER jobs_count_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
-
 CREATE TRIGGER jobs_count_truncate AFTER TRUNCATE ON collab.jobs FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_truncate();
-
-CREATE TRIGGER jobs_count_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_count_changes();
 
 CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT WHEN ((current_setting('collab.workflow_jobs'::text, true) = 'on'::text)) EXECUTE FUNCTION collab._jobs_workflow_after_update();
 

@@ -261,6 +261,9 @@ class Worker:
             # Results still being stored are bounded too, by another concurrency's worth.
             free = min(self.concurrency - self._busy, 2 * self.concurrency - len(self._running))
             if free <= 0 or self._solo is not None:  # a suspect runs alone: nothing beside it
+                # Only a slot freed from now on counts: a wake-up left over from the claim
+                # would make this loop spin (two futures a turn) until one is free.
+                self._wake.clear()
                 await self._wait(None)
                 continue
             self._wake.clear()
