@@ -48,6 +48,7 @@ def seed_finished(conn: psycopg.Connection[Any], *, executor_id: str = "ex", due
                     select g, 'kept', now() - %(kept_age)s::interval + g * interval '1 us'
                       from generate_series(1, %(kept)s) g) s
         """, {"ex": executor_id, "due": due, "kept": kept, "due_age": DUE_AGE, "kept_age": KEPT_AGE})
+        conn.execute("analyze collab.jobs")  # else the dead letters' join below is planned as a nested loop
         conn.execute("""
             insert into collab.job_events (job_id, executor_id, event_type, payload)
             select j.id, j.executor_id, 'progress', jsonb_build_object('i', i)
@@ -73,7 +74,7 @@ def seed_finished(conn: psycopg.Connection[Any], *, executor_id: str = "ex", due
               from collab.jobs j
              where j.type = 't.seed' and j.executor_id = %(ex)s and (j.payload ->> 'n')::int %% %(every)s = 0
         """, {"ex": executor_id, "every": artifact_every}).rowcount
-    conn.execute("analyze collab.jobs; analyze collab.job_events; analyze collab.job_dead_letters")
+    conn.execute("analyze collab.job_events; analyze collab.job_dead_letters")
     return Seeded(due, kept, events_per_job, dead, artifacts)
 
 
