@@ -53,6 +53,7 @@ def _timed(timings: Timings, kind: str, call: Any) -> Any:
 
 def _claimer(url: str, i: int, stop: threading.Event, timings: Timings) -> None:
     caller = Caller(url)
+    caller.conn.execute("set application_name = 'claimer'")
     try:
         while not stop.is_set():
             jobs = _timed(timings, "claim", lambda: caller.rpc(
@@ -72,6 +73,7 @@ def _retrier(url: str, targets: list[dict[str, Any]], stop: threading.Event, tim
     """Retry due failed jobs (or their dead letters) while the purge runs: each either
     wins (the job is queued again and must stay) or finds it purged (CL404)."""
     caller = Caller(url)
+    caller.conn.execute("set application_name = 'retrier'")
     try:
         for n, target in enumerate(targets):
             if stop.is_set():
@@ -91,6 +93,30 @@ def _retrier(url: str, targets: list[dict[str, Any]], stop: threading.Event, tim
         caller.close()
 
 
+def _lock_watcher(url: str, stop: threading.Event, waits: dict[str, float]) -> None:
+    """Sample pg_stat_activity every 20 ms: the longest stretch each kind of caller (the
+    claimers, the retrier) was seen waiting for a lock that the purge's connection holds
+    (``pg_blocking_pids``), by application name."""
+    since: dict[int, tuple[str, float]] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            now = time.monotonic()
+            waiting = {pid: name for pid, name in conn.execute(
+                "select a.pid, a.application_name from pg_stat_activity a"
+                " where a.application_name in ('claimer', 'retrier') and a.wait_event_type = 'Lock'"
+                "   and exists (select 1 from pg_stat_activity b where b.pid = any (pg_blocking_pids(a.pid))"
+                "                 and b.application_name = 'purger')").fetchall()}
+            for pid, name in waiting.items():
+                since.setdefault(pid, (name, now))
+            for pid in list(since):
+                if pid not in waiting:
+                    name, began = since.pop(pid)
+                    waits[name] = max(waits.get(name, 0.0), now - began)
+            time.sleep(0.02)
+    for name, began in since.values():
+        waits[name] = max(waits.get(name, 0.0), time.monotonic() - began)
+
+
 @pytest.mark.slow
 def test_purge_a_large_share_while_claimers_run(db_url: str, owner: Caller) -> None:
     seeded = seed_finished(owner.conn, due=DUE, kept=JOBS - DUE - QUEUED)
@@ -107,14 +133,16 @@ def test_purge_a_large_share_while_claimers_run(db_url: str, owner: Caller) -> N
                         " on d.job_id = j.id where j.payload->>'seed' = 'due' and d.retried_job_id is null"
                         " order by j.finished_at desc limit 200")
 
-    timings, stop, retried = Timings(), threading.Event(), set()
+    timings, stop, retried, lock_waits = Timings(), threading.Event(), set(), {}
     threads = [threading.Thread(target=_claimer, args=(db_url, i, stop, timings)) for i in range(CLAIMERS)]
     threads.append(threading.Thread(target=_retrier, args=(db_url, targets, stop, timings, retried)))
+    threads.append(threading.Thread(target=_lock_watcher, args=(db_url, stop, lock_waits)))
     for t in threads:
         t.start()
     try:
         time.sleep(0.3)  # the claimers are at work before the purge starts
         purger, cursor, purged, batches = Caller(db_url), None, 0, 0
+        purger.conn.execute("set application_name = 'purger'")
         started = time.monotonic()
         while True:
             answer = _timed(timings, "batch", lambda: purger.value(
@@ -135,9 +163,13 @@ def test_purge_a_large_share_while_claimers_run(db_url: str, owner: Caller) -> N
 
     print(f"\npurged {purged} of {JOBS} jobs in {batches} batches, {elapsed:.1f} s ({purged / elapsed:,.0f} rows/s);"
           f" worst: " + ", ".join(f"{k} {v * 1000:.0f} ms (of {timings.count[k]})" for k, v in
-                                  sorted(timings.worst.items())))
+                                  sorted(timings.worst.items()))
+          + "; longest wait on the purge's locks: " + ", ".join(f"{k} {v * 1000:.0f} ms"
+                                                              for k, v in sorted(lock_waits.items())))
     worst_batch = timings.worst["batch"]
     assert timings.count["claim"] > 100  # the claimers really ran beside the purge
+    assert "claimer" not in lock_waits, lock_waits  # a claim never waits for the purge
+    assert lock_waits.get("retrier", 0.0) <= worst_batch + 0.1, (lock_waits, worst_batch)
     for kind in ("claim", "complete", "retry", "dlq_retry"):
         assert timings.worst.get(kind, 0.0) <= worst_batch + SLACK, (kind, timings.worst)
     # Only the due rows went: every due job not retried meanwhile, and no other job.
