@@ -15,8 +15,6 @@ from collab_sdk.local.storage import LocalStorage
 from support import Caller
 from support.retention import seed_finished
 
-from conftest import Connect
-
 
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
@@ -58,7 +56,7 @@ async def test_purge_without_storage_leaves_the_objects_listed(client: AsyncColl
     assert not any(storage.object_file("artifacts", p).exists() for p in paths)
 
 
-async def test_policy_and_apply_as_users(connect: Connect, owner: Caller,
+async def test_policy_and_apply_as_users(connect: Any, owner: Caller,
                                          member: Callable[[dict[str, str]], Any]) -> None:
     admin = await connect(as_="user", user_id=member({"ex": "admin"}))
     worker = await connect(as_="user", user_id=member({"ex": "worker"}))
