@@ -64,6 +64,17 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._artifacts_list_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  insert into collab.storage_deletions (executor_id, bucket, path)
+  values (old.executor_id, old.bucket, old.path);
+  return null;
+end
+$$;
+
 CREATE FUNCTION collab._bulk_match(executor_id text, job_ids uuid[], statuses text[], type text) RETURNS TABLE(id uuid, status text)
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -1330,6 +1341,86 @@ CREATE FUNCTION collab._page(rows jsonb, n integer, page_size integer) RETURNS j
   end
 $$;
 
+CREATE FUNCTION collab._purge_dead_letters_batch(of_executor text, before timestamp with time zone, batch_size integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  n integer;
+begin
+  if before is null then
+    return 0;
+  end if;
+  with picked as (
+    select d.id from collab.job_dead_letters d
+     where d.created_at < before and (of_executor is null or d.executor_id = of_executor)
+     order by d.created_at
+     limit batch_size
+       for update skip locked
+  ), gone as (
+    delete from collab.job_dead_letters d using picked p where d.id = p.id returning 1
+  )
+  select count(*) into n from gone;
+  return n;
+end
+$$;
+
+CREATE FUNCTION collab._purge_jobs_batch(of_executor text, succeeded_before timestamp with time zone, failed_before timestamp with time zone, cancelled_before timestamp with time zone, batch_size integer, after jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  horizon timestamptz := greatest(succeeded_before, failed_before, cancelled_before);
+  after_at timestamptz;
+  after_id uuid;
+  n_jobs integer;
+  n_events integer;
+  last_at timestamptz;
+  last_id uuid;
+begin
+  if horizon is null then
+    return jsonb_build_object('purged', 0, 'events', 0, 'cursor', null, 'done', true);
+  end if;
+  begin
+    after_at := (after ->> 'finishedAt')::timestamptz;
+    after_id := (after ->> 'id')::uuid;
+  exception when others then
+    perform collab._raise('CL400', 'invalid cursor: pass the cursor of the previous batch');
+  end;
+  with picked as (
+    select j.id, j.finished_at from collab.jobs j
+     where j.finished_at < horizon
+       and (after_at is null or (j.finished_at >= after_at and (j.finished_at, j.id) > (after_at, after_id)))
+       and (of_executor is null or j.executor_id = of_executor)
+       and ((j.status = 'succeeded' and j.finished_at < succeeded_before)
+            or (j.status = 'failed' and j.finished_at < failed_before)
+            or (j.status = 'cancelled' and j.finished_at < cancelled_before))
+       and (j.workflow_run_id is null
+            or not exists (select 1 from collab.workflow_runs r
+                            where r.id = j.workflow_run_id and r.status in ('pending', 'running', 'paused')))
+     order by j.finished_at, j.id
+     limit batch_size
+       for update of j skip locked
+  ), gone as (
+    delete from collab.jobs j using picked p where j.id = p.id
+    returning j.id, j.finished_at
+  ), events as (
+    delete from collab.job_events e using gone g where e.job_id = g.id
+    returning 1
+  ), tail as (
+    select g.finished_at, g.id from gone g order by g.finished_at desc, g.id desc limit 1
+  )
+  select (select count(*) from gone), (select count(*) from events),
+         (select t.finished_at from tail t), (select t.id from tail t)
+    into n_jobs, n_events, last_at, last_id;
+  return jsonb_build_object(
+    'purged', n_jobs, 'events', n_events,
+    'cursor', case when n_jobs < batch_size then null
+                   else jsonb_build_object('finishedAt', last_at, 'id', last_id) end,
+    'done', n_jobs < batch_size);
+end
+$$;
+
 CREATE FUNCTION collab._raise(code text, message text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -1449,6 +1540,26 @@ begin
   if not exists (select 1 from collab.workflows w where w.id = _require_visible_workflow.workflow_id) then
     perform collab._raise('CL404', format('workflow %s not found', workflow_id));
   end if;
+end
+$$;
+
+CREATE FUNCTION collab._retention_policy(of_executor text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  p collab.retention_policies;
+  is_default boolean := false;
+begin
+  select * into p from collab.retention_policies r where r.executor_id = of_executor;
+  if not found then
+    p := row(of_executor, 86400, 604800, 86400, 604800, true, null)::collab.retention_policies;
+    is_default := true;
+  end if;
+  return jsonb_build_object(
+    'executorId', of_executor, 'succeededSeconds', p.succeeded_seconds, 'failedSeconds', p.failed_seconds,
+    'cancelledSeconds', p.cancelled_seconds, 'deadLetterSeconds', p.dead_letter_seconds,
+    'enabled', p.enabled, 'isDefault', is_default, 'updatedAt', p.updated_at);
 end
 $$;
 
@@ -1624,6 +1735,26 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.ack_storage_deletions_v1(ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  n integer;
+  e text;
+begin
+  if cardinality(ids) > 1000 then
+    perform collab._raise('CL400', 'at most 1000 ids');
+  end if;
+  for e in select distinct d.executor_id from collab.storage_deletions d where d.id = any (ids) loop
+    perform collab._require_member(e, '{worker,admin}');
+  end loop;
+  delete from collab.storage_deletions d where d.id = any (ids);
+  get diagnostics n = row_count;
+  return n;
+end
+$$;
+
 CREATE TABLE collab.artifacts (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     job_id uuid NOT NULL,
@@ -1719,6 +1850,78 @@ begin
     values (j.id, j.executor_id, event_type,
             payload || jsonb_build_object('attempt', j.attempts, 'worker_id', worker_id))
     returning *;
+end
+$$;
+
+CREATE FUNCTION collab.apply_retention_v1(executor_id text, worker_id text, batch_size integer DEFAULT 1000, lease_seconds integer DEFAULT 60, interval_seconds integer DEFAULT 60) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  s collab.retention_state;
+  policy jsonb;
+  batch jsonb := jsonb_build_object('purged', 0, 'events', 0);
+  n_dead integer := 0;
+  finished boolean := false;
+  skipped constant jsonb := jsonb_build_object('ran', false, 'purged', 0, 'events', 0, 'deadLetters', 0,
+                                              'done', true);
+begin
+  perform collab._check_name('executor_id', executor_id);
+  perform collab._check_name('worker_id', worker_id);
+  perform collab._check_range('batch_size', batch_size, 1, 10000);
+  perform collab._check_range('lease_seconds', lease_seconds, 1, 3600);
+  perform collab._check_range('interval_seconds', interval_seconds, 1, 86400);
+  perform collab._require_member(executor_id, '{worker,admin}');
+  insert into collab.retention_state (executor_id) values (apply_retention_v1.executor_id)
+  on conflict on constraint retention_state_pkey do nothing;
+  -- A caller in the middle of a batch holds the row: skip it, never wait for it.
+  select * into s from collab.retention_state r where r.executor_id = apply_retention_v1.executor_id
+     for update skip locked;
+  if not found then
+    return skipped;
+  end if;
+  if not (coalesce(s.lease_owner = worker_id and s.lease_until >= now(), false)
+          or (coalesce(s.lease_until < now(), true) and s.next_run_at <= now())) then
+    return skipped;
+  end if;
+  policy := collab._retention_policy(executor_id);
+  if not (policy ->> 'enabled')::boolean then
+    update collab.retention_state r
+       set lease_owner = null, lease_until = null, cursor = null,
+           next_run_at = now() + make_interval(secs => interval_seconds)
+     where r.executor_id = s.executor_id;
+    return skipped;
+  end if;
+  if s.lease_until is null then  -- a new pass (else: this caller's, or a dead caller's, goes on)
+    s.last_started_at := now();
+    s.last_purged := 0;
+    s.cursor := null;
+  end if;
+  if s.cursor is distinct from '"dead-letters"'::jsonb then
+    batch := collab._purge_jobs_batch(
+      executor_id,
+      now() - make_interval(secs => (policy ->> 'succeededSeconds')::integer),
+      now() - make_interval(secs => (policy ->> 'failedSeconds')::integer),
+      now() - make_interval(secs => (policy ->> 'cancelledSeconds')::integer),
+      batch_size, s.cursor);
+    s.cursor := case when (batch ->> 'done')::boolean then '"dead-letters"'::jsonb else batch -> 'cursor' end;
+  else
+    n_dead := collab._purge_dead_letters_batch(
+      executor_id, now() - make_interval(secs => (policy ->> 'deadLetterSeconds')::integer), batch_size);
+    finished := n_dead < batch_size;
+  end if;
+  update collab.retention_state r
+     set lease_owner = case when finished then null else worker_id end,
+         lease_until = case when finished then null else now() + make_interval(secs => lease_seconds) end,
+         cursor = case when finished then null else s.cursor end,
+         next_run_at = case when finished then now() + make_interval(secs => interval_seconds)
+                            else s.next_run_at end,
+         last_started_at = s.last_started_at,
+         last_finished_at = case when finished then now() else s.last_finished_at end,
+         last_purged = s.last_purged + (batch ->> 'purged')::integer + n_dead
+   where r.executor_id = s.executor_id;
+  return jsonb_build_object('ran', true, 'purged', (batch ->> 'purged')::integer,
+                            'events', (batch ->> 'events')::integer, 'deadLetters', n_dead, 'done', finished);
 end
 $$;
 
@@ -3140,6 +3343,37 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer DEFAULT 0, executor_id text DEFAULT NULL::text, statuses text[] DEFAULT '{succeeded}'::text[], batch_size integer DEFAULT 1000, cursor jsonb DEFAULT NULL::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  before timestamptz;
+begin
+  perform collab._check_range('older_than_seconds', older_than_seconds, 0, 2147483647);
+  perform collab._check_range('batch_size', batch_size, 1, 10000);
+  if statuses is null or cardinality(statuses) = 0
+     or not statuses <@ array['succeeded', 'failed', 'cancelled'] then
+    perform collab._raise('CL400', 'statuses must be a non-empty subset of succeeded, failed, cancelled');
+  end if;
+  if cursor is not null and jsonb_typeof(cursor) is distinct from 'object' then
+    perform collab._raise('CL400', 'invalid cursor: pass the cursor of the previous batch');
+  end if;
+  if executor_id is not null then
+    perform collab._require_member(executor_id, '{admin}');
+  elsif not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: purging every executor needs the service role; pass executor_id');
+  end if;
+  before := now() - make_interval(secs => older_than_seconds);
+  return collab._purge_jobs_batch(
+    executor_id,
+    case when 'succeeded' = any (statuses) then before end,
+    case when 'failed' = any (statuses) then before end,
+    case when 'cancelled' = any (statuses) then before end,
+    batch_size, cursor);
+end
+$$;
+
 CREATE FUNCTION collab.purge_jobs_v1(older_than_seconds integer DEFAULT 0, executor_id text DEFAULT NULL::text, statuses text[] DEFAULT '{succeeded}'::text[]) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3354,6 +3588,17 @@ begin
   perform collab._advance_run(r.id);
   select * into r from collab.workflow_runs u where u.id = r.id;
   return next collab_private._live_run(r);
+end
+$$;
+
+CREATE FUNCTION collab.retention_policy_v1(executor_id text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_name('executor_id', executor_id);
+  perform collab._require_member(executor_id, '{client,worker,admin}');
+  return collab._retention_policy(executor_id);
 end
 $$;
 
@@ -3604,6 +3849,54 @@ CREATE FUNCTION collab.schema_version() RETURNS integer
     SET search_path TO ''
     AS $$ select 4 $$;
 
+CREATE FUNCTION collab.set_retention_policy_v1(executor_id text, policy jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  existing jsonb;
+  merged jsonb;
+  field text;
+begin
+  perform collab._check_name('executor_id', executor_id);
+  if jsonb_typeof(policy) is distinct from 'object' then
+    perform collab._raise('CL400', 'policy must be a JSON object');
+  end if;
+  for field in select jsonb_object_keys(policy) loop
+    if field not in ('succeededSeconds', 'failedSeconds', 'cancelledSeconds', 'deadLetterSeconds', 'enabled') then
+      perform collab._raise('CL400', format('unknown policy field %s: succeededSeconds, failedSeconds, '
+                                            'cancelledSeconds, deadLetterSeconds or enabled',
+                                            quote_literal(left(field, 50))));
+    end if;
+    if field = 'enabled' and jsonb_typeof(policy -> field) is distinct from 'boolean' then
+      perform collab._raise('CL400', 'enabled must be true or false');
+    end if;
+    if field <> 'enabled' and jsonb_typeof(policy -> field) <> 'null'
+       and (jsonb_typeof(policy -> field) <> 'number' or (policy ->> field)::numeric <> floor((policy ->> field)::numeric)
+            or (policy ->> field)::numeric not between 0 and 2147483647) then
+      perform collab._raise('CL400', format('%s must be whole seconds between 0 and 2147483647, or null to keep forever',
+                                            field));
+    end if;
+  end loop;
+  perform collab._require_member(executor_id, '{admin}');
+  existing := collab._retention_policy(executor_id);
+  merged := existing || policy;
+  insert into collab.retention_policies as r
+         (executor_id, succeeded_seconds, failed_seconds, cancelled_seconds, dead_letter_seconds, enabled)
+  values (executor_id, (merged ->> 'succeededSeconds')::integer, (merged ->> 'failedSeconds')::integer,
+          (merged ->> 'cancelledSeconds')::integer, (merged ->> 'deadLetterSeconds')::integer,
+          (merged ->> 'enabled')::boolean)
+  on conflict on constraint retention_policies_pkey do update
+     set succeeded_seconds = excluded.succeeded_seconds, failed_seconds = excluded.failed_seconds,
+         cancelled_seconds = excluded.cancelled_seconds, dead_letter_seconds = excluded.dead_letter_seconds,
+         enabled = excluded.enabled, updated_at = now();
+  -- A changed policy applies at the next call, not after the current pause.
+  update collab.retention_state s set next_run_at = now()
+   where s.executor_id = set_retention_policy_v1.executor_id and s.lease_until is null;
+  return collab._retention_policy(executor_id);
+end
+$$;
+
 CREATE FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -3669,6 +3962,35 @@ begin
     select * from collab.step_types s
      where step_types_v1.executor_id is null or s.executor_id in ('*', step_types_v1.executor_id)
      order by s.category, s.name, s.executor_id;
+end
+$$;
+
+CREATE TABLE collab.storage_deletions (
+    id bigint NOT NULL,
+    executor_id text NOT NULL,
+    bucket text NOT NULL,
+    path text NOT NULL,
+    queued_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE collab.storage_deletions IS 'Storage objects of deleted artifacts, listed for deletion by the SDK (storage_deletions_v1)';
+
+CREATE FUNCTION collab.storage_deletions_v1(executor_id text DEFAULT NULL::text, page_size integer DEFAULT 100) RETURNS SETOF collab.storage_deletions
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_range('page_size', page_size, 1, 1000);
+  if storage_deletions_v1.executor_id is not null then
+    perform collab._require_member(storage_deletions_v1.executor_id, '{worker,admin}');
+  elsif not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: every executor needs the service role; pass executor_id');
+  end if;
+  return query
+    select * from collab.storage_deletions d
+     where storage_deletions_v1.executor_id is null or d.executor_id = storage_deletions_v1.executor_id
+     order by d.id
+     limit page_size;
 end
 $$;
 
@@ -4008,6 +4330,45 @@ CREATE TABLE collab.rate_limits (
     hits integer NOT NULL
 );
 
+CREATE TABLE collab.retention_policies (
+    executor_id text NOT NULL,
+    succeeded_seconds integer DEFAULT 86400,
+    failed_seconds integer DEFAULT 604800,
+    cancelled_seconds integer DEFAULT 86400,
+    dead_letter_seconds integer DEFAULT 604800,
+    enabled boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT retention_policies_cancelled_seconds_check CHECK ((cancelled_seconds >= 0)),
+    CONSTRAINT retention_policies_dead_letter_seconds_check CHECK ((dead_letter_seconds >= 0)),
+    CONSTRAINT retention_policies_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
+    CONSTRAINT retention_policies_failed_seconds_check CHECK ((failed_seconds >= 0)),
+    CONSTRAINT retention_policies_succeeded_seconds_check CHECK ((succeeded_seconds >= 0))
+);
+
+COMMENT ON TABLE collab.retention_policies IS 'How long each executor keeps finished jobs and dead letters (null: forever); no row: the defaults';
+
+CREATE TABLE collab.retention_state (
+    executor_id text NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    cursor jsonb,
+    next_run_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_started_at timestamp with time zone,
+    last_finished_at timestamp with time zone,
+    last_purged bigint DEFAULT 0 NOT NULL
+);
+
+COMMENT ON TABLE collab.retention_state IS 'The retention lease and progress per executor (apply_retention_v1)';
+
+ALTER TABLE collab.storage_deletions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME collab.storage_deletions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE collab.workflow_webhook_secrets (
     workflow_id uuid NOT NULL,
     executor_id text NOT NULL,
@@ -4045,8 +4406,17 @@ ALTER TABLE ONLY collab.jobs
 ALTER TABLE ONLY collab.rate_limits
     ADD CONSTRAINT rate_limits_pkey PRIMARY KEY (bucket_key);
 
+ALTER TABLE ONLY collab.retention_policies
+    ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (executor_id);
+
+ALTER TABLE ONLY collab.retention_state
+    ADD CONSTRAINT retention_state_pkey PRIMARY KEY (executor_id);
+
 ALTER TABLE ONLY collab.step_types
     ADD CONSTRAINT step_types_pkey PRIMARY KEY (executor_id, name);
+
+ALTER TABLE ONLY collab.storage_deletions
+    ADD CONSTRAINT storage_deletions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY collab.worker_heartbeats_v2
     ADD CONSTRAINT worker_heartbeats_v2_pkey PRIMARY KEY (worker_id);
@@ -4076,6 +4446,8 @@ CREATE INDEX job_dead_letters_executor_idx ON collab.job_dead_letters USING btre
 
 CREATE INDEX job_dead_letters_job_idx ON collab.job_dead_letters USING btree (job_id);
 
+CREATE INDEX job_dead_letters_retried_job_idx ON collab.job_dead_letters USING btree (retried_job_id) WHERE (retried_job_id IS NOT NULL);
+
 CREATE INDEX job_events_job_idx ON collab.job_events USING btree (job_id, seq);
 
 CREATE INDEX job_events_run_idx ON collab.job_events USING btree (run_id, seq) WHERE (run_id IS NOT NULL);
@@ -4095,6 +4467,8 @@ CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id
 CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id);
 
 CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
+
+CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
 
@@ -4121,6 +4495,8 @@ CREATE INDEX workflows_created_idx ON collab.workflows USING btree (created_at D
 CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (executor_id, created_at DESC, id DESC);
 
 CREATE INDEX workflows_parent_idx ON collab.workflows USING btree (parent_id) WHERE (parent_id IS NOT NULL);
+
+CREATE TRIGGER artifacts_list_deleted AFTER DELETE ON collab.artifacts FOR EACH ROW EXECUTE FUNCTION collab._artifacts_list_deleted();
 
 CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_dead_letters FOR EACH ROW WHEN (((old.retried_at IS NULL) AND (new.retried_at IS NOT NULL) AND (old.job_id IS NOT NULL))) EXECUTE FUNCTION collab._refuse_step_dead_letter_retry();
 
@@ -4222,11 +4598,29 @@ ALTER TABLE collab.rate_limits ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY rate_limits_service ON collab.rate_limits TO service_role USING (true) WITH CHECK (true);
 
+ALTER TABLE collab.retention_policies ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY retention_policies_read_member ON collab.retention_policies FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
+ALTER TABLE collab.retention_state ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY retention_state_read_member ON collab.retention_state FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
+
 ALTER TABLE collab.step_types ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY step_types_read_member ON collab.step_types FOR SELECT TO authenticated USING (((executor_id = '*'::text) OR (executor_id IN ( SELECT m.executor_id
    FROM collab.executor_members m
   WHERE (m.user_id = ( SELECT auth.uid() AS uid))))));
+
+ALTER TABLE collab.storage_deletions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY storage_deletions_read_member ON collab.storage_deletions FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+   FROM collab.executor_members m
+  WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 
 CREATE POLICY webhook_secrets_owner_only ON collab.workflow_webhook_secrets FOR SELECT TO service_role USING (false);
 
@@ -4263,6 +4657,8 @@ GRANT USAGE ON SCHEMA collab TO authenticated;
 GRANT USAGE ON SCHEMA collab TO service_role;
 
 REVOKE ALL ON FUNCTION collab._advance_run(run_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._artifacts_list_deleted() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._bulk_match(executor_id text, job_ids uuid[], statuses text[], type text) FROM PUBLIC;
 
@@ -4359,6 +4755,10 @@ GRANT ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) TO service_r
 REVOKE ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._purge_dead_letters_batch(of_executor text, before timestamp with time zone, batch_size integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._purge_jobs_batch(of_executor text, succeeded_before timestamp with time zone, failed_before timestamp with time zone, cancelled_before timestamp with time zone, batch_size integer, after jsonb) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
 
@@ -4381,6 +4781,8 @@ GRANT ALL ON FUNCTION collab._require_visible_run(run_id uuid) TO service_role;
 REVOKE ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._require_visible_workflow(workflow_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._retention_policy(of_executor text) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._run_event(r collab.workflow_runs, event_type text, payload jsonb) FROM PUBLIC;
@@ -4394,6 +4796,10 @@ REVOKE ALL ON FUNCTION collab._stop_run(run_id uuid, status text, error text) FR
 REVOKE ALL ON FUNCTION collab._xid_upper_bound() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._xids_settled(xid xid8) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab.ack_storage_deletions_v1(ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.ack_storage_deletions_v1(ids bigint[]) TO authenticated;
+GRANT ALL ON FUNCTION collab.ack_storage_deletions_v1(ids bigint[]) TO service_role;
 
 GRANT SELECT ON TABLE collab.artifacts TO authenticated;
 GRANT ALL ON TABLE collab.artifacts TO service_role;
@@ -4415,6 +4821,10 @@ GRANT ALL ON TABLE collab.job_events TO service_role;
 REVOKE ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb, event_type text, attempt integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb, event_type text, attempt integer) TO authenticated;
 GRANT ALL ON FUNCTION collab.append_job_event_v1(job_id uuid, worker_id text, payload jsonb, event_type text, attempt integer) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.apply_retention_v1(executor_id text, worker_id text, batch_size integer, lease_seconds integer, interval_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.apply_retention_v1(executor_id text, worker_id text, batch_size integer, lease_seconds integer, interval_seconds integer) TO authenticated;
+GRANT ALL ON FUNCTION collab.apply_retention_v1(executor_id text, worker_id text, batch_size integer, lease_seconds integer, interval_seconds integer) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.archive_workflow_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.archive_workflow_v1(workflow_id uuid) TO authenticated;
@@ -4608,6 +5018,10 @@ REVOKE ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.publish_workflow_v1(workflow_id uuid) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO service_role;
@@ -4634,6 +5048,10 @@ GRANT ALL ON FUNCTION collab.remove_executor_member_v1(executor_id text, user_id
 REVOKE ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) TO authenticated;
 GRANT ALL ON FUNCTION collab.resume_run_v1(run_id uuid, step_id text, data jsonb) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.retention_policy_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.retention_policy_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.retention_policy_v1(executor_id text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.retry_job_v1(job_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.retry_job_v1(job_id uuid) TO authenticated;
@@ -4674,6 +5092,10 @@ REVOKE ALL ON FUNCTION collab.schema_version() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.schema_version() TO authenticated;
 GRANT ALL ON FUNCTION collab.schema_version() TO service_role;
 
+REVOKE ALL ON FUNCTION collab.set_retention_policy_v1(executor_id text, policy jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.set_retention_policy_v1(executor_id text, policy jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.set_retention_policy_v1(executor_id text, policy jsonb) TO service_role;
+
 REVOKE ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) TO authenticated;
 GRANT ALL ON FUNCTION collab.start_run_v1(workflow_id uuid, input jsonb, idempotency_key text) TO service_role;
@@ -4689,6 +5111,13 @@ GRANT ALL ON FUNCTION collab.stats_v2(executor_id text, type text) TO service_ro
 REVOKE ALL ON FUNCTION collab.step_types_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO service_role;
+
+GRANT SELECT ON TABLE collab.storage_deletions TO authenticated;
+GRANT ALL ON TABLE collab.storage_deletions TO service_role;
+
+REVOKE ALL ON FUNCTION collab.storage_deletions_v1(executor_id text, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.storage_deletions_v1(executor_id text, page_size integer) TO authenticated;
+GRANT ALL ON FUNCTION collab.storage_deletions_v1(executor_id text, page_size integer) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.throughput_v1(executor_id text, minutes integer) TO authenticated;
@@ -4745,3 +5174,9 @@ GRANT SELECT ON TABLE collab.job_dead_letters TO authenticated;
 GRANT ALL ON TABLE collab.job_dead_letters TO service_role;
 
 GRANT ALL ON TABLE collab.rate_limits TO service_role;
+
+GRANT SELECT ON TABLE collab.retention_policies TO authenticated;
+GRANT ALL ON TABLE collab.retention_policies TO service_role;
+
+GRANT SELECT ON TABLE collab.retention_state TO authenticated;
+GRANT ALL ON TABLE collab.retention_state TO service_role;

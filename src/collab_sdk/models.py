@@ -34,6 +34,9 @@ __all__ = [
     "Horizon",
     "Artifact",
     "DeadLetter",
+    "RetentionPolicy",
+    "RetentionBatch",
+    "StorageDeletion",
     "WorkerHeartbeat",
     "Membership",
     "Assigned",
@@ -325,6 +328,42 @@ class BulkResult(CollabModel):
     refused: int
     refused_by_status: dict[str, int]
     not_found: int
+
+
+class RetentionPolicy(CollabModel):
+    """How long an executor keeps finished jobs and dead letters (``retention_policy_v1``):
+    seconds after ``finished_at`` (dead letters: after ``created_at``), ``None`` for
+    forever. ``is_default``: the executor has set none, so these are the defaults."""
+
+    executor_id: str
+    succeeded_seconds: int | None
+    failed_seconds: int | None
+    cancelled_seconds: int | None
+    dead_letter_seconds: int | None
+    enabled: bool
+    is_default: bool = False
+    updated_at: datetime | None = None
+
+
+class RetentionBatch(CollabModel):
+    """One ``apply_retention_v1`` call: whether it ran (held the executor's lease), what it
+    deleted, and whether the pass is over."""
+
+    ran: bool
+    purged: int
+    events: int
+    dead_letters: int
+    done: bool
+
+
+class StorageDeletion(CollabModel):
+    """A Storage object whose artifact row was deleted, listed for removal."""
+
+    id: int
+    executor_id: str
+    bucket: str
+    path: str
+    queued_at: datetime
 
 
 class FinishedCounts(CollabModel):

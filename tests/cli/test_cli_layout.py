@@ -12,8 +12,8 @@ from types import ModuleType
 import click
 import pytest
 
-from collab_sdk.cli import (connect, db, demo, dev, dlq, jobs, members, monitor, runs, serve, supabase, watch,
-                            worker, workflows)
+from collab_sdk.cli import (connect, db, demo, dev, dlq, jobs, members, monitor, retention, runs, serve, supabase,
+                            watch, worker, workflows)
 from collab_sdk.exits import ExitStatus
 
 # `collab_sdk.cli.main` is the entry point function; the module behind it:
@@ -35,6 +35,8 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["workers"], monitor), (["metrics"], monitor),
     (["members", "add", "ex", "u"], members), (["members", "remove", "ex", "u"], members),
     (["members", "list", "ex"], members),
+    (["retention", "show", "ex"], retention), (["retention", "set", "ex"], retention),
+    (["retention", "apply", "ex"], retention),
     (["workflows", "list"], workflows), (["workflows", "show", "id"], workflows),
     (["workflows", "create", "n", "--executor", "e", "--definition", "{}"], workflows),
     (["workflows", "validate", "id"], workflows), (["workflows", "publish", "id"], workflows),
@@ -43,7 +45,7 @@ COMMANDS: list[tuple[list[str], ModuleType]] = [
     (["runs", "resume", "id", "step"], runs), (["runs", "cancel", "id"], runs), (["runs", "retry", "id"], runs),
     (["serve"], serve), (["token", "--sub", "u"], serve), (["dev"], dev),
 ]
-GROUPED = ("db", "supabase", "dlq", "members", "workflows", "runs")
+GROUPED = ("db", "supabase", "dlq", "members", "retention", "workflows", "runs")
 
 
 def resolve(cli: click.Group, argv: list[str]) -> click.Command:

@@ -104,6 +104,21 @@ async def test_upload_errors(storage: SupabaseStorage, api: respx.MockRouter) ->
     assert offline.value.reason == "network_error"
 
 
+async def test_remove_request_and_errors(storage: SupabaseStorage, api: respx.MockRouter) -> None:
+    # storage/src/http/routes/object/deleteObjects.ts: DELETE /object/{bucket} {prefixes}
+    route = api.delete(f"{STORAGE}/object/artifacts").mock(return_value=httpx.Response(200, json=[
+        {"name": "ex/j/a.txt", "bucket_id": "artifacts"}]))
+    await storage.remove("artifacts", ["ex/j/a.txt", "ex/j/gone.txt"])
+    assert json.loads(route.calls.last.request.content) == {"prefixes": ["ex/j/a.txt", "ex/j/gone.txt"]}
+    route.mock(return_value=httpx.Response(403, json={
+        "statusCode": "403", "error": "Unauthorized", "message": "new row violates row-level security policy"}))
+    with pytest.raises(StorageError) as denied:
+        await storage.remove("artifacts", ["ex/j/a.txt"])
+    assert denied.value.details == "status 403"
+    with pytest.raises(ValidationError):
+        await storage.remove("artifacts", ["../escape"])
+
+
 async def test_bad_paths_send_nothing(storage: SupabaseStorage, api: respx.MockRouter) -> None:
     with pytest.raises(ValidationError):
         await storage.upload("artifacts", "../escape", b"x", None)

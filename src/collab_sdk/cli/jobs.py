@@ -191,11 +191,14 @@ def cmd_retry(client: CollabClient, *, job_id: str, as_json: bool) -> int:
 @click.option("--status", "statuses", multiple=True, type=Choice(sorted(FINAL_JOB_STATUSES)),
               help="repeatable: succeeded, failed, cancelled (default succeeded)")
 @click.option("--executor")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=1000, show_default=True,
+              help="jobs deleted per transaction")
 @with_client
 def cmd_purge(client: CollabClient, *, older_than: int | None, statuses: tuple[str, ...], executor: str | None,
-              as_json: bool) -> int:
-    """Delete finished jobs; prints how many."""
-    deleted = client.purge(older_than_seconds=older_than, executor_id=executor, statuses=list(statuses) or None)
+              batch_size: int, as_json: bool) -> int:
+    """Delete finished jobs in batches (each its own transaction); prints how many."""
+    deleted = client.purge(older_than_seconds=older_than, executor_id=executor, statuses=list(statuses) or None,
+                           batch_size=batch_size)
     if as_json:
         print_json({"purged": deleted})
     else:

@@ -10,11 +10,12 @@ the dispatch, and the exit status each error means.
     collab assign TYPE --executor E [--payload JSON] [--run-at ISO | --delay S]
     collab jobs [--status S] [--executor E] [--follow]
     collab job ID                            a job with its events, artifacts and whole errors
-    collab cancel ID [--reason R] | collab retry ID | collab purge [--older-than S] [--status S]
+    collab cancel ID [--reason R] | collab retry ID | collab purge [--older-than S] [--status S] [--batch-size N]
     collab watch ID [--since SEQ] [--timeout S]  a job's events live, until it finishes
     collab dlq list | collab dlq retry ID    (a dead letter's id or its job's)
     collab stats [--executor E] | collab metrics [--executor E] | collab workers [--within S]
     collab members add|remove EXECUTOR USER_ID [--role R]
+    collab retention show|set|apply EXECUTOR  how long finished jobs and dead letters are kept
     collab workflows list|show|create|validate|publish|run
     collab runs list|show|watch|resume|cancel|retry
     collab token --sub UID [--executor E=worker]  a local HS256 JWT for development
@@ -23,7 +24,7 @@ the dispatch, and the exit status each error means.
     collab --version
 
 Each group module (``db``, ``supabase``, ``demo``, ``worker``, ``jobs``, ``watch``, ``dlq``,
-``monitor``, ``members``, ``workflows``, ``runs``, ``serve``, ``dev``) adds its commands in ``register``; this module knows
+``monitor``, ``members``, ``retention``, ``workflows``, ``runs``, ``serve``, ``dev``) adds its commands in ``register``; this module knows
 none of their options. ``collab_sdk.cli.connect`` picks the database. Every command, and
 ``collab worker``, exits with a ``collab_sdk.exits.ExitStatus``.
 """
@@ -36,7 +37,7 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import psycopg
 
-from collab_sdk.cli import (db, demo, dev, dlq, jobs, members, monitor, runs, serve, supabase,
+from collab_sdk.cli import (db, demo, dev, dlq, jobs, members, monitor, retention, runs, serve, supabase,
                             watch, worker, workflows)
 from collab_sdk.cli.base import Group
 from collab_sdk.cli.output import exit_status_for
@@ -46,7 +47,7 @@ from collab_sdk.exits import ExitStatus
 __all__ = ["GROUPS", "build_cli", "main", "collab_version"]
 
 #: The command group modules, in the order ``collab --help`` (and the README) lists them.
-GROUPS = (db, supabase, demo, worker, jobs, watch, dlq, monitor, members, workflows, runs, serve,
+GROUPS = (db, supabase, demo, worker, jobs, watch, dlq, monitor, members, retention, workflows, runs, serve,
           dev)
 
 

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
+from types import EllipsisType, TracebackType
 from typing import Any, cast
 from uuid import UUID
 
@@ -21,7 +21,10 @@ from typing_extensions import Self, TypeVar
 
 from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, ClaimedJob, DeadLetter,
                                EngineCounts, Job, JobEvent, JobSnapshot, JobSpec, JobSummary, Membership,
-                               MetricsOverview, Page, Stats, ThroughputMinute, WorkerHeartbeat)
+                               MetricsOverview, Page, RetentionBatch, RetentionPolicy, Stats, ThroughputMinute,
+                               WorkerHeartbeat)
+from collab_sdk.client.retention import (DEFAULT_BATCH_SIZE, apply_retention_pass, purge_in_batches,
+                                         remove_deleted_objects)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
@@ -304,10 +307,51 @@ class AsyncCollabClient:
         return await self.rpc.one(Job, "delete_job_v1", job_id=job_id)
 
     async def purge(self, *, older_than_seconds: int | None = None, executor_id: str | None = None,
-                    statuses: Sequence[str] | None = None) -> int:
-        """Delete finished jobs (default: succeeded) older than the age; the count deleted."""
-        return await self.rpc.value(int, "purge_jobs_v1", older_than_seconds=older_than_seconds,
-                                    executor_id=executor_id, statuses=statuses)
+                    statuses: Sequence[str] | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+        """Delete finished jobs (default: succeeded) older than the age, with their events
+        and artifact rows, ``batch_size`` jobs per transaction (``purge_jobs_batch_v1``);
+        the count deleted. With Storage configured, the deleted artifacts' objects are
+        removed too (``remove_deleted_objects``; a Storage failure is logged, not raised:
+        the objects stay listed)."""
+        purged = await purge_in_batches(self.rpc, older_than_seconds=older_than_seconds, executor_id=executor_id,
+                                        statuses=statuses, batch_size=batch_size)
+        if self.storage is not None:
+            await remove_deleted_objects(self.rpc, self.storage, executor_id)
+        return purged
+
+    async def retention_policy(self, executor_id: str) -> RetentionPolicy:
+        """The executor's retention policy (the defaults until one is set)."""
+        return await self.rpc.value(RetentionPolicy, "retention_policy_v1", executor_id=executor_id)
+
+    async def set_retention_policy(self, executor_id: str, *, succeeded_seconds: int | None | EllipsisType = ...,
+                                   failed_seconds: int | None | EllipsisType = ...,
+                                   cancelled_seconds: int | None | EllipsisType = ...,
+                                   dead_letter_seconds: int | None | EllipsisType = ...,
+                                   enabled: bool | EllipsisType = ...) -> RetentionPolicy:
+        """Change the fields given (seconds, or ``None`` to keep forever); the others keep
+        their value. Needs the admin role."""
+        given = {"succeededSeconds": succeeded_seconds, "failedSeconds": failed_seconds,
+                 "cancelledSeconds": cancelled_seconds, "deadLetterSeconds": dead_letter_seconds,
+                 "enabled": enabled}
+        return await self.rpc.value(RetentionPolicy, "set_retention_policy_v1", executor_id=executor_id,
+                                    policy={k: v for k, v in given.items() if v is not ...})
+
+    async def apply_retention(self, executor_id: str, worker_id: str, *,
+                              batch_size: int = DEFAULT_BATCH_SIZE) -> RetentionBatch:
+        """One pass of the executor's retention policy, batch by batch, if it is due and no
+        one else holds the executor's retention lease (``ran`` False otherwise); then the
+        deleted artifacts' Storage objects, with Storage configured."""
+        done = await apply_retention_pass(self.rpc, executor_id, worker_id, batch_size=batch_size)
+        if self.storage is not None:
+            await remove_deleted_objects(self.rpc, self.storage, executor_id)
+        return done
+
+    async def remove_deleted_objects(self, executor_id: str | None = None) -> int:
+        """Remove the Storage objects of deleted artifact rows (of one executor, or of all:
+        trusted callers); the count removed."""
+        if self.storage is None:
+            raise ConfigurationError("this client has no artifact storage configured")
+        return await remove_deleted_objects(self.rpc, self.storage, executor_id)
 
     # -- reads ---------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ class LocalStorage:
                            self.secret, algorithm="HS256")
         return f"{self.base_url}/storage/v1/object/sign/{bucket}/{quote(path)}?token={token}"
 
+    async def remove(self, bucket: str, paths: list[str]) -> None:
+        """Delete the objects' files (a missing one is no error)."""
+        files = [self.object_file(bucket, path) for path in paths]
+        await asyncio.to_thread(_unlink_all, files)
+
     async def aclose(self) -> None:
         """Nothing to release."""
 
@@ -68,6 +73,14 @@ def verify_signed_url_token(secret: str, bucket: str, path: str, token: str) -> 
         raise StorageError(f"invalid signed URL: {exc}", reason="invalid_signature") from exc
     if claims["url"] != f"{bucket}/{path}":
         raise StorageError("signed URL is for another object", reason="invalid_signature")
+
+
+def _unlink_all(files: list[Path]) -> None:
+    try:
+        for file in files:
+            file.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot remove {exc.filename}: {exc.strerror}", reason="storage_error") from exc
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -26,6 +26,10 @@ class Storage(Protocol):
         """A URL that downloads ``bucket/path`` for the next ``expires_in`` seconds."""
         ...
 
+    async def remove(self, bucket: str, paths: list[str]) -> None:
+        """Delete the objects at ``bucket/<path>`` for each path; a missing one is no error."""
+        ...
+
     async def aclose(self) -> None:
         """Release sessions. Calling it twice is harmless."""
         ...

@@ -52,6 +52,7 @@ from collab_sdk.worker.context import JobContext
 from collab_sdk.worker.drain import InFlight
 from collab_sdk.worker.heartbeat import Heartbeat
 from collab_sdk.worker.periodic import Periodic, fire_schedules
+from collab_sdk.worker.retention import apply_retention
 from collab_sdk.worker.processes import ProcessPool
 from collab_sdk.worker.runner import JobRunner
 from collab_sdk.worker.signals import StopRequests, handling_signals
@@ -74,7 +75,7 @@ class Worker:
                  name: str | None = None, concurrency: int = 8, lease_seconds: int = 60,
                  poll_interval: float | None = None, heartbeat_interval: float = 5.0,
                  drain_timeout: float = 30.0, version: str | None = None,
-                 realtime: bool = True, fire_schedules: bool = True,
+                 realtime: bool = True, fire_schedules: bool = True, retention: bool = True,
                  max_abandoned_threads: int | None = None, metrics_port: int | None = None,
                  metrics_host: str = "0.0.0.0") -> None:
         self._sync_client = client if isinstance(client, CollabClient) else None
@@ -105,6 +106,8 @@ class Worker:
         #: Fire due workflow schedules of the executor about once a minute (pg_cron does
         #: it too where installed; a schedule's tick makes one run however many call).
         self.fire_schedules = fire_schedules
+        #: Apply the executor's retention policy about once a minute (``worker.retention``).
+        self.retention = retention
         #: Counts of outcomes and wake-ups, for tests, logs and heartbeats.
         self.stats: dict[str, int] = {}
         # One log gate for the Realtime parts: their trouble logs about once a second in all.
@@ -204,7 +207,8 @@ class Worker:
         helpers = [heartbeat.run(stop, self.heartbeat_interval), runner.leases.run(),
                    *([self.listener.run(stop)] if self.listener is not None else []),
                    *self.schedule.loops(stop),
-                   *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else [])]
+                   *([fire_schedules(self.client, self.executor_id, stop)] if self.fire_schedules else []),
+                   *([apply_retention(self.client, self.executor_id, self.worker_id, stop)] if self.retention else [])]
         if self.metrics_port is not None:
             helpers.append(self._refresh_overview(stop))
         background = [asyncio.create_task(helper) for helper in helpers]

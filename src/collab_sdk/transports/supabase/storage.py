@@ -59,6 +59,16 @@ class SupabaseStorage:
                                reason="no_signed_url")
         return url
 
+    async def remove(self, bucket: str, paths: list[str]) -> None:
+        """Delete the objects (one request; Storage ignores paths that hold none)."""
+        for path in paths:
+            check_object_path(bucket, path)
+        client = await self.session.client()
+        try:
+            await client.storage.from_(bucket).remove(paths)
+        except (StorageException, httpx.HTTPError) as exc:
+            raise _storage_error(f"cannot remove {len(paths)} object(s) from {bucket}", exc) from exc
+
     async def aclose(self) -> None:
         """Nothing to release: the transport owns the session (``transport.aclose()``)."""
 
