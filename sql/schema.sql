@@ -633,6 +633,44 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  sent jsonb := coalesce(nullif(current_setting('collab.event_hints', true), ''), '{}');
+  was constant jsonb := sent;
+  named jsonb;
+  job text;
+begin
+  if sent ? '*' then
+    return;
+  end if;
+  if cardinality(executor_ids) > 8 then
+    perform pg_notify('collab_events', json_build_object('executor_id', null, 'job_id', null)::text);
+    perform set_config('collab.event_hints', '{"*": null}', true);
+    return;
+  end if;
+  for i in 1 .. coalesce(cardinality(executor_ids), 0) loop
+    named := sent -> executor_ids[i];  -- sql null: nothing yet; json null: every job
+    job := job_ids[i];
+    continue when named = 'null' or named ? job;
+    if job is null or jsonb_array_length(coalesce(named, '[]')) >= 4 then
+      job := null;
+      named := 'null';
+    else
+      named := coalesce(named, '[]') || to_jsonb(job);
+    end if;
+    perform pg_notify('collab_events',
+                      json_build_object('executor_id', executor_ids[i], 'job_id', job)::text);
+    sent := jsonb_set(sent, array[executor_ids[i]], named);
+  end loop;
+  if sent <> was then
+    perform set_config('collab.event_hints', sent::text, true);
+  end if;
+end
+$$;
+
 CREATE FUNCTION collab._hmac_sha256(key bytea, message bytea) RETURNS bytea
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -859,18 +897,18 @@ CREATE FUNCTION collab._job_events_notify() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-  hint text;
+  executor_ids text[];
+  job_ids text[];
 begin
-  -- Called only while someone listens (the trigger's WHEN clause asks).
-  select json_build_object(
-           'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
-           'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
-           'seq', max(n.seq))::text
-    into hint
-    from new_rows n
-  having count(*) > 0;
-  if hint is not null then
-    perform pg_notify('collab_events', hint);
+  select array_agg(e.executor_id), array_agg(e.job_id)
+    into executor_ids, job_ids
+    from (select n.executor_id,
+                 case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
+            from new_rows n
+           group by n.executor_id
+           limit 9) e;  -- more than 8 is "everything"
+  if executor_ids is not null then
+    perform collab._hint_event_readers(executor_ids, job_ids);
   end if;
   return null;
 end
@@ -1117,8 +1155,7 @@ begin
     end if;
   end if;
   if collab._event_listeners_present() then
-    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
-                                                         'job_id', new.workflow_run_id)::text);
+    perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
   end if;
   return new;
 end
@@ -1279,15 +1316,26 @@ CREATE FUNCTION collab._notify_claimable(executor_ids text[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
+declare
+  sent text[] := coalesce(nullif(current_setting('collab.claim_hints', true), ''), '{}');
+  fresh text[];
 begin
   if executor_ids is null or cardinality(executor_ids) = 0 then
     return;
   end if;
-  if cardinality(executor_ids) > 8 then
-    perform pg_notify('collab_jobs', '*');
-  else
-    perform pg_notify('collab_jobs', e) from unnest(executor_ids) as e;
+  fresh := array(select distinct e from unnest(executor_ids) as e where e <> all (sent));
+  if cardinality(fresh) = 0 then
+    return;
   end if;
+  if '*' = any (sent) then
+    null;  -- every worker is woken at commit already
+  elsif cardinality(executor_ids) > 8 then
+    perform pg_notify('collab_jobs', '*');
+    fresh := fresh || '*'::text;
+  else
+    perform pg_notify('collab_jobs', e) from unnest(fresh) as e;
+  end if;
+  perform set_config('collab.claim_hints', (sent || fresh)::text, true);
 end
 $$;
 
@@ -4286,6 +4334,9 @@ REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_listeners_present() TO service_role;
 
 REVOKE ALL ON FUNCTION collab._fold_job_counts() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._hmac_sha256(key bytea, message bytea) FROM PUBLIC;
 
