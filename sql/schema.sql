@@ -1318,20 +1318,29 @@ CREATE FUNCTION collab._notify_claimable(executor_ids text[]) RETURNS void
     AS $$
 declare
   sent text[] := coalesce(nullif(current_setting('collab.claim_hints', true), ''), '{}');
-  fresh text[];
+  fresh text[] := executor_ids;
 begin
   if executor_ids is null or cardinality(executor_ids) = 0 then
     return;
   end if;
-  fresh := array(select distinct e from unnest(executor_ids) as e where e <> all (sent));
-  if cardinality(fresh) = 0 then
-    return;
+  -- One executor (every single-job call) needs no query: plain expressions only.
+  if cardinality(executor_ids) = 1 then
+    if executor_ids[1] = any (sent) then
+      return;
+    end if;
+  else
+    fresh := array(select distinct e from unnest(executor_ids) as e where e <> all (sent));
+    if cardinality(fresh) = 0 then
+      return;
+    end if;
   end if;
   if '*' = any (sent) then
     null;  -- every worker is woken at commit already
   elsif cardinality(executor_ids) > 8 then
     perform pg_notify('collab_jobs', '*');
     fresh := fresh || '*'::text;
+  elsif cardinality(fresh) = 1 then
+    perform pg_notify('collab_jobs', fresh[1]);
   else
     perform pg_notify('collab_jobs', e) from unnest(fresh) as e;
   end if;
