@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from collab_sdk.local.paths import compat_sql_path
 from support import REPO, Caller, database_url
 
 API_ROLES = ("anon", "authenticated")
@@ -64,6 +65,14 @@ def test_an_api_role_calling_a_probe_is_refused(owner: Caller, anon: Caller) -> 
 def test_the_projects_public_schema_keeps_postgresqls_default(owner: Caller) -> None:
     """The global revoke would reach every schema; ``public`` gets PUBLIC back."""
     assert _executable_by(owner, _probe(owner, "public")) == [*API_ROLES, "public"]
+
+
+def test_the_look_alikes_auth_helpers_stay_executable_when_made_after_migrating(owner: Caller) -> None:
+    """sql/supabase_compat.sql runs before every ``collab db migrate``: a helper it
+    creates on a database already migrated must still be callable by the API roles."""
+    owner.sql("drop function auth.role()")
+    owner.sql(compat_sql_path().read_text())
+    assert _executable_by(owner, "auth.role()") == [*API_ROLES, "public"]
 
 
 def test_a_migrator_that_may_not_act_for_postgres_changes_only_its_own(server_url: str) -> None:
