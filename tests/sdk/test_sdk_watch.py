@@ -251,7 +251,7 @@ async def test_a_transaction_over_several_executors_wakes_each_executors_streams
         db_url: str, owner: Caller) -> None:
     """Executor streams of a and b, and the stream of a job of a that the transaction
     touches after its executor's named hints ran out (the hint then names no job)."""
-    late = (await asyncio.to_thread(owner.one, "assign_job_v1", type="t.late", executor_id="a"))["job_id"]
+    late = (await asyncio.to_thread(owner.one, "assign_job_v1", type="t.late", executor_id="a"))["job_id"]  # type: ignore[index]
     async with AsyncCollabClient.from_url(db_url) as client:
         streams: dict[str, list[JobEvent]] = {"a": [], "b": [], "job": []}
         watchers = [await _listening_watch(db_url, client, streams["a"], executor_id="a"),
