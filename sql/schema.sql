@@ -897,19 +897,41 @@ CREATE FUNCTION collab._job_events_notify() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
+  low_executor text;
+  high_executor text;
+  low_job text;
+  high_job text;
+  hinted text;
   executor_ids text[];
   job_ids text[];
 begin
-  select array_agg(e.executor_id), array_agg(e.job_id)
-    into executor_ids, job_ids
-    from (select n.executor_id,
-                 case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
-            from new_rows n
-           group by n.executor_id
-           limit 9) e;  -- more than 8 is "everything"
-  if executor_ids is not null then
-    perform collab._hint_event_readers(executor_ids, job_ids);
+  -- One executor (the common case) takes one plain aggregate, as before.
+  select min(n.executor_id), max(n.executor_id), min(n.job_id::text), max(n.job_id::text)
+    into low_executor, high_executor, low_job, high_job
+    from new_rows n;
+  if low_executor is null then
+    return null;
+  elsif low_executor = high_executor then
+    hinted := current_setting('collab.event_hints', true);
+    if (hinted is null or hinted = '') and low_job = high_job then
+      perform pg_notify('collab_events',
+                        json_build_object('executor_id', low_executor, 'job_id', low_job)::text);
+      perform set_config('collab.event_hints',
+                         json_build_object(low_executor, json_build_array(low_job))::text, true);
+      return null;
+    end if;
+    executor_ids := array[low_executor];
+    job_ids := array[case when low_job = high_job then low_job end];
+  else
+    select array_agg(e.executor_id), array_agg(e.job_id)
+      into executor_ids, job_ids
+      from (select n.executor_id,
+                   case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
+              from new_rows n
+             group by n.executor_id
+             limit 9) e;  -- more than 8 is "everything"
   end if;
+  perform collab._hint_event_readers(executor_ids, job_ids);
   return null;
 end
 $$;
@@ -1316,35 +1338,15 @@ CREATE FUNCTION collab._notify_claimable(executor_ids text[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-declare
-  sent text[] := coalesce(nullif(current_setting('collab.claim_hints', true), ''), '{}');
-  fresh text[] := executor_ids;
 begin
   if executor_ids is null or cardinality(executor_ids) = 0 then
     return;
   end if;
-  -- One executor (every single-job call) needs no query: plain expressions only.
-  if cardinality(executor_ids) = 1 then
-    if executor_ids[1] = any (sent) then
-      return;
-    end if;
-  else
-    fresh := array(select distinct e from unnest(executor_ids) as e where e <> all (sent));
-    if cardinality(fresh) = 0 then
-      return;
-    end if;
-  end if;
-  if '*' = any (sent) then
-    null;  -- every worker is woken at commit already
-  elsif cardinality(executor_ids) > 8 then
+  if cardinality(executor_ids) > 8 then
     perform pg_notify('collab_jobs', '*');
-    fresh := fresh || '*'::text;
-  elsif cardinality(fresh) = 1 then
-    perform pg_notify('collab_jobs', fresh[1]);
   else
-    perform pg_notify('collab_jobs', e) from unnest(fresh) as e;
+    perform pg_notify('collab_jobs', e) from unnest(executor_ids) as e;
   end if;
-  perform set_config('collab.claim_hints', (sent || fresh)::text, true);
 end
 $$;
 

@@ -17,8 +17,9 @@
 --     nothing more for that executor; more than 8 executors in one statement send one
 --     hint naming nothing, and then the transaction sends no more. The payload no longer
 --     carries a seq: readers never used it (they read from their own seq).
---   collab_jobs: per executor once (and `*` once), and one Realtime broadcast per
---     executor where Supabase Realtime exists.
+--   collab_jobs: unchanged (Postgres folds its payloads: one notification per executor
+--     and transaction already), but one Realtime broadcast per executor and transaction
+--     where Supabase Realtime exists, instead of one per statement.
 -- So a transaction sends at most 5 hints per executor it touches, however many
 -- statements it runs. A hint is still only a hint: readers catch up by seq, and a hint
 -- naming no job wakes every job stream (bench/notify_per_transaction.py measured this
@@ -70,24 +71,50 @@ revoke all on function collab._hint_event_readers(text[], text[]) from public, a
 grant execute on function collab._hint_event_readers(text[], text[]) to service_role;
 
 -- The events trigger (called only while someone listens: the trigger's WHEN clause asks):
--- per executor of the statement, its job when there is just one.
+-- per executor of the statement, its job when there is just one. The transaction's first
+-- statement for one job (every claim, complete, single assign) sends its hint and sets
+-- the marker inline, as collab._hint_event_readers would: a nested call there cost
+-- about 10 us of server CPU per transaction, a third of the statement's insert
+-- (bench/README.md, notify_per_transaction.py).
 create or replace function collab._job_events_notify() returns trigger
   language plpgsql set search_path = ''
 as $$
 declare
+  low_executor text;
+  high_executor text;
+  low_job text;
+  high_job text;
+  hinted text;
   executor_ids text[];
   job_ids text[];
 begin
-  select array_agg(e.executor_id), array_agg(e.job_id)
-    into executor_ids, job_ids
-    from (select n.executor_id,
-                 case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
-            from new_rows n
-           group by n.executor_id
-           limit 9) e;  -- more than 8 is "everything"
-  if executor_ids is not null then
-    perform collab._hint_event_readers(executor_ids, job_ids);
+  -- One executor (the common case) takes one plain aggregate, as before.
+  select min(n.executor_id), max(n.executor_id), min(n.job_id::text), max(n.job_id::text)
+    into low_executor, high_executor, low_job, high_job
+    from new_rows n;
+  if low_executor is null then
+    return null;
+  elsif low_executor = high_executor then
+    hinted := current_setting('collab.event_hints', true);
+    if (hinted is null or hinted = '') and low_job = high_job then
+      perform pg_notify('collab_events',
+                        json_build_object('executor_id', low_executor, 'job_id', low_job)::text);
+      perform set_config('collab.event_hints',
+                         json_build_object(low_executor, json_build_array(low_job))::text, true);
+      return null;
+    end if;
+    executor_ids := array[low_executor];
+    job_ids := array[case when low_job = high_job then low_job end];
+  else
+    select array_agg(e.executor_id), array_agg(e.job_id)
+      into executor_ids, job_ids
+      from (select n.executor_id,
+                   case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
+              from new_rows n
+             group by n.executor_id
+             limit 9) e;  -- more than 8 is "everything"
   end if;
+  perform collab._hint_event_readers(executor_ids, job_ids);
   return null;
 end
 $$;
@@ -116,55 +143,40 @@ begin
 end
 $$;
 
--- NOTIFY collab_jobs (and, where Supabase Realtime exists, one private broadcast
--- `jobs.claimable` on `queue:<executor>`) for the executors of claimable jobs that this
--- transaction has not woken yet; `*` when a statement names more than 8. The setting
--- `collab.claim_hints` lists the executors woken so far (and `*`).
+-- Claim wake-ups. NOTIFY collab_jobs needs nothing: its payload is the executor id (or
+-- `*`), which Postgres folds within a transaction, and a marker would cost every
+-- single-job assign more than the duplicate check it saves (bench/README.md). The
+-- Realtime broadcasts do not fold (each is a row of realtime.messages), so where Supabase
+-- Realtime exists the body of 20261201012000_collab_claim_broadcasts.sql gains a marker:
+-- `collab.claim_hints` lists the executors broadcast to so far in this transaction.
 do $$
-declare
-  broadcast text := '';
 begin
-  if to_regprocedure('realtime.send(jsonb, text, text, boolean)') is not null then
-    broadcast := $b$
-    perform realtime.send(jsonb_build_object('executorId', e), 'jobs.claimable', 'queue:' || e, true)
-       from unnest(fresh) as e
-      where e <> '*';$b$;
-  end if;
-  execute format($f$
-create or replace function collab._notify_claimable(executor_ids text[]) returns void
-  language plpgsql set search_path = ''
-as $body$
-declare
-  sent text[] := coalesce(nullif(current_setting('collab.claim_hints', true), ''), '{}');
-  fresh text[] := executor_ids;
-begin
-  if executor_ids is null or cardinality(executor_ids) = 0 then
+  if to_regprocedure('realtime.send(jsonb, text, text, boolean)') is null then
     return;
   end if;
-  -- One executor (every single-job call) needs no query: plain expressions only.
-  if cardinality(executor_ids) = 1 then
-    if executor_ids[1] = any (sent) then
+
+  create or replace function collab._notify_claimable(executor_ids text[]) returns void
+    language plpgsql set search_path = ''
+  as $f$
+  declare
+    sent text[] := coalesce(nullif(current_setting('collab.claim_hints', true), ''), '{}');
+    fresh text[];
+  begin
+    if executor_ids is null or cardinality(executor_ids) = 0 then
       return;
     end if;
-  else
+    if cardinality(executor_ids) > 8 then
+      perform pg_notify('collab_jobs', '*');
+    else
+      perform pg_notify('collab_jobs', e) from unnest(executor_ids) as e;
+    end if;
     fresh := array(select distinct e from unnest(executor_ids) as e where e <> all (sent));
-    if cardinality(fresh) = 0 then
-      return;
+    if cardinality(fresh) > 0 then
+      perform realtime.send(jsonb_build_object('executorId', e), 'jobs.claimable', 'queue:' || e, true)
+         from unnest(fresh) as e;
+      perform set_config('collab.claim_hints', (sent || fresh)::text, true);
     end if;
-  end if;
-  if '*' = any (sent) then
-    null;  -- every worker is woken at commit already
-  elsif cardinality(executor_ids) > 8 then
-    perform pg_notify('collab_jobs', '*');
-    fresh := fresh || '*'::text;
-  elsif cardinality(fresh) = 1 then
-    perform pg_notify('collab_jobs', fresh[1]);
-  else
-    perform pg_notify('collab_jobs', e) from unnest(fresh) as e;
-  end if;%s
-  perform set_config('collab.claim_hints', (sent || fresh)::text, true);
-end
-$body$;
-$f$, broadcast);
+  end
+  $f$;
 end
 $$;
