@@ -644,6 +644,44 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  sent jsonb := coalesce(nullif(current_setting('collab.event_hints', true), ''), '{}');
+  was constant jsonb := sent;
+  named jsonb;
+  job text;
+begin
+  if sent ? '*' then
+    return;
+  end if;
+  if cardinality(executor_ids) > 8 then
+    perform pg_notify('collab_events', json_build_object('executor_id', null, 'job_id', null)::text);
+    perform set_config('collab.event_hints', '{"*": null}', true);
+    return;
+  end if;
+  for i in 1 .. coalesce(cardinality(executor_ids), 0) loop
+    named := sent -> executor_ids[i];  -- sql null: nothing yet; json null: every job
+    job := job_ids[i];
+    continue when named = 'null' or named ? job;
+    if job is null or jsonb_array_length(coalesce(named, '[]')) >= 4 then
+      job := null;
+      named := 'null';
+    else
+      named := coalesce(named, '[]') || to_jsonb(job);
+    end if;
+    perform pg_notify('collab_events',
+                      json_build_object('executor_id', executor_ids[i], 'job_id', job)::text);
+    sent := jsonb_set(sent, array[executor_ids[i]], named);
+  end loop;
+  if sent <> was then
+    perform set_config('collab.event_hints', sent::text, true);
+  end if;
+end
+$$;
+
 CREATE FUNCTION collab._hmac_sha256(key bytea, message bytea) RETURNS bytea
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -870,19 +908,41 @@ CREATE FUNCTION collab._job_events_notify() RETURNS trigger
     SET search_path TO ''
     AS $$
 declare
-  hint text;
+  low_executor text;
+  high_executor text;
+  low_job text;
+  high_job text;
+  hinted text;
+  executor_ids text[];
+  job_ids text[];
 begin
-  -- Called only while someone listens (the trigger's WHEN clause asks).
-  select json_build_object(
-           'executor_id', case when min(n.executor_id) = max(n.executor_id) then min(n.executor_id) end,
-           'job_id', case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end,
-           'seq', max(n.seq))::text
-    into hint
-    from new_rows n
-  having count(*) > 0;
-  if hint is not null then
-    perform pg_notify('collab_events', hint);
+  -- One executor (the common case) takes one plain aggregate, as before.
+  select min(n.executor_id), max(n.executor_id), min(n.job_id::text), max(n.job_id::text)
+    into low_executor, high_executor, low_job, high_job
+    from new_rows n;
+  if low_executor is null then
+    return null;
+  elsif low_executor = high_executor then
+    hinted := current_setting('collab.event_hints', true);
+    if (hinted is null or hinted = '') and low_job = high_job then
+      perform pg_notify('collab_events',
+                        json_build_object('executor_id', low_executor, 'job_id', low_job)::text);
+      perform set_config('collab.event_hints',
+                         json_build_object(low_executor, json_build_array(low_job))::text, true);
+      return null;
+    end if;
+    executor_ids := array[low_executor];
+    job_ids := array[case when low_job = high_job then low_job end];
+  else
+    select array_agg(e.executor_id), array_agg(e.job_id)
+      into executor_ids, job_ids
+      from (select n.executor_id,
+                   case when min(n.job_id::text) = max(n.job_id::text) then min(n.job_id::text) end as job_id
+              from new_rows n
+             group by n.executor_id
+             limit 9) e;  -- more than 8 is "everything"
   end if;
+  perform collab._hint_event_readers(executor_ids, job_ids);
   return null;
 end
 $$;
@@ -1153,8 +1213,7 @@ begin
     end if;
   end if;
   if collab._event_listeners_present() then
-    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
-                                                         'job_id', new.workflow_run_id)::text);
+    perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
   end if;
   return new;
 end
@@ -4703,6 +4762,9 @@ REVOKE ALL ON FUNCTION collab._event_listeners_present() FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._event_listeners_present() TO service_role;
 
 REVOKE ALL ON FUNCTION collab._fold_job_counts() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._hint_event_readers(executor_ids text[], job_ids text[]) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._hmac_sha256(key bytea, message bytea) FROM PUBLIC;
 

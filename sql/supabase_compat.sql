@@ -26,6 +26,8 @@ $$;
 
 -- auth.uid(), auth.role(), auth.jwt(): read the claims PostgREST puts in
 -- `request.jwt.claims` (and the older per-claim settings), exactly as Supabase does.
+-- EXECUTE is granted explicitly: once collab is migrated, the migrating role's new
+-- functions are not executable by PUBLIC by default (20261202021000), and policies call these.
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
 
@@ -40,6 +42,7 @@ begin
           (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
         )::uuid
       $f$;
+    grant execute on function auth.uid() to public;
   end if;
   if to_regprocedure('auth.role()') is null then
     create function auth.role() returns text
@@ -50,6 +53,7 @@ begin
           (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
         )::text
       $f$;
+    grant execute on function auth.role() to public;
   end if;
   if to_regprocedure('auth.jwt()') is null then
     create function auth.jwt() returns jsonb
@@ -60,6 +64,7 @@ begin
           nullif(current_setting('request.jwt.claims', true), '')
         )::jsonb
       $f$;
+    grant execute on function auth.jwt() to public;
   end if;
 end
 $$;

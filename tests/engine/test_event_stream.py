@@ -14,9 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
-from support import Caller, assign, claim, raises_sqlstate
+from support import Caller, assign, assign_one_by_one, claim, raises_sqlstate
 
 
 def read(caller: Caller, after: int = 0, horizon: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
@@ -128,17 +129,79 @@ def test_bad_arguments(owner: Caller, anon: Caller, db_url: str) -> None:
             conn.execute("select collab.job_events_after_v1()")
 
 
-def test_one_notification_per_statement_carrying_only_a_hint(owner: Caller, db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as listener:
+def _listening(db_url: str, channel: str = "collab_events") -> psycopg.Connection:
+    listener = psycopg.connect(db_url, autocommit=True)
+    if channel == "collab_events":
         listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
-        listener.execute("listen collab_events")
+    listener.execute(f"listen {channel}")
+    return listener
+
+
+def test_hints_name_the_executor_and_the_job_and_nothing_else(owner: Caller, db_url: str) -> None:
+    with _listening(db_url) as listener:
         owner.rpc("assign_jobs_v1", jobs=[{"type": "t.batch", "executor_id": "ex"}] * 500)
         job_id = assign(owner, executor_id="other")
+        owner.rpc("assign_jobs_v1", jobs=[{"type": "t.two", "executor_id": e} for e in ("a", "b", "b")])
         hints = [json.loads(n.payload) for n in listener.notifies(timeout=0.5)]
-    last = all_seqs(owner)[-1]
-    assert hints[0]["executor_id"] == "ex" and hints[0]["job_id"] is None and hints[0]["seq"] == last - 1
-    assert hints[1] == {"executor_id": "other", "job_id": str(job_id), "seq": last}
-    assert len(hints) == 2
+    assert hints[:2] == [{"executor_id": "ex", "job_id": None}, {"executor_id": "other", "job_id": str(job_id)}]
+    a_job = owner.sql("select id from collab.jobs where executor_id = 'a'")[0]["id"]
+    assert sorted(hints[2:], key=lambda h: h["executor_id"]) == [
+        {"executor_id": "a", "job_id": str(a_job)}, {"executor_id": "b", "job_id": None}]
+
+
+def test_ten_thousand_statements_in_one_transaction_send_a_handful(owner: Caller, db_url: str) -> None:
+    """Postgres folds only identical payloads; the transaction remembers what it hinted:
+    the first 4 jobs by name, then the executor once, then nothing (collab_jobs: once)."""
+    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+        ids = assign_one_by_one(db_url, ["ex"] * 10_000)
+        hints = [json.loads(n.payload) for n in events.notifies(timeout=1.0)]
+        wakeups = [n.payload for n in jobs.notifies(timeout=0.3)]
+    assert len(ids) == 10_000 and len(set(ids)) == 10_000
+    assert hints == [{"executor_id": "ex", "job_id": j} for j in ids[:4]] + [{"executor_id": "ex", "job_id": None}]
+    assert wakeups == ["ex"]
+    assert owner.sql("select count(*) as n from collab.job_events")[0]["n"] == 10_000
+
+
+def test_each_executor_of_a_transaction_is_hinted(owner: Caller, db_url: str) -> None:
+    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+        assign_one_by_one(db_url, ["a", "b", "c"] * 1000)
+        hints = [json.loads(n.payload) for n in events.notifies(timeout=1.0)]
+        wakeups = sorted(n.payload for n in jobs.notifies(timeout=0.3))
+    assert wakeups == ["a", "b", "c"]
+    for executor in "abc":
+        mine = [h for h in hints if h["executor_id"] == executor]
+        assert len(mine) == 5 and mine[-1]["job_id"] is None and all(h["job_id"] for h in mine[:4])
+    assert len(hints) == 15  # nothing for nobody: every hint names its executor
+
+
+def test_past_eight_executors_a_transaction_hints_everything_once(owner: Caller, db_url: str) -> None:
+    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+        with psycopg.connect(db_url) as writer:
+            for _ in range(3):
+                writer.execute("select collab.assign_jobs_v1(jobs => %s)",
+                               (Jsonb([{"type": "t", "executor_id": f"ex{i}"} for i in range(20)]),))
+            writer.execute("select collab.assign_job_v1(type => 't', executor_id => 'late')")
+        hints = [json.loads(n.payload) for n in events.notifies(timeout=1.0)]
+        wakeups = [n.payload for n in jobs.notifies(timeout=0.3)]
+    assert hints == [{"executor_id": None, "job_id": None}]
+    assert wakeups == ["*", "late"]  # Postgres folds the three '*'
+
+
+def test_a_rolled_back_savepoint_takes_its_hints_back(owner: Caller, db_url: str) -> None:
+    """The marker and the notifications queued under a savepoint go back together: after
+    5 jobs under a rolled-back savepoint (the executor fully hinted, had it committed),
+    the next job of that executor is hinted again."""
+    with _listening(db_url) as events:
+        with psycopg.connect(db_url) as writer:
+            writer.execute("select 1")  # the transaction is open: the block below is a savepoint
+            with pytest.raises(ZeroDivisionError), writer.transaction():
+                for _ in range(5):
+                    writer.execute("select collab.assign_job_v1(type => 't.gone', executor_id => 'ex')")
+                raise ZeroDivisionError
+            kept = writer.execute("select job_id from collab.assign_job_v1(type => 't.kept', executor_id => 'ex')"
+                                  ).fetchone()[0]  # type: ignore[index]
+        hints = [json.loads(n.payload) for n in events.notifies(timeout=0.5)]
+    assert hints == [{"executor_id": "ex", "job_id": str(kept)}]
 
 
 def test_no_notifications_while_nobody_holds_the_listener_lock(owner: Caller, db_url: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from support import Caller, add_members
+from support import Caller, add_members, assign_one_by_one
 from support.supabase import Policies, realtime_policies, supabase_db_url, supabase_template_db
 
 __all__ = ["supabase_db_url", "supabase_template_db"]  # fixtures used here
@@ -230,6 +230,15 @@ def test_claimable_jobs_send_one_private_broadcast_per_executor_and_statement(wo
                " run_at => now() + interval '1 hour')")
     assert _queue_messages(world) == []  # not claimable yet: nobody is woken
     worker.rpc("assign_job_v1", type="t.b", executor_id="exec-a")
+    assert [m["topic"] for m in _queue_messages(world)] == ["queue:exec-a"]
+
+
+def test_a_transaction_broadcasts_once_per_executor_however_many_statements(world: World) -> None:
+    world.owner.sql("delete from realtime.messages")
+    assign_one_by_one(world.url, ["exec-a", "exec-b"] * 500)
+    assert sorted(m["topic"] for m in _queue_messages(world)) == ["queue:exec-a", "queue:exec-b"]
+    world.owner.sql("delete from realtime.messages")
+    assign_one_by_one(world.url, ["exec-a"])  # the next transaction is woken again
     assert [m["topic"] for m in _queue_messages(world)] == ["queue:exec-a"]
 
 

@@ -23,7 +23,7 @@ from collab_sdk.transports.base import EventFilter
 from collab_sdk.transports.listen import PostgresLiveSource
 from collab_sdk.client.sync import CollabClient
 from collab_sdk.transports.listen import APPLICATION_NAME
-from support import Caller, eventually
+from support import Caller, assign_one_by_one, eventually
 
 
 async def collect(stream: AsyncIterator[JobEvent], into: list[JobEvent], until: int | None = None) -> None:
@@ -222,3 +222,53 @@ async def test_a_timed_out_wait_loses_nothing(client: AsyncCollabClient) -> None
     with pytest.raises(StopAsyncIteration):
         await anext(stream)  # closed
 
+
+
+async def _listening_watch(db_url: str, client: AsyncCollabClient, into: list[JobEvent],
+                           **where: Any) -> asyncio.Task[None]:
+    """A watch that only a wake-up can move (it polls every 60 s), its LISTEN connected
+    and its first read done."""
+    source = PostgresLiveSource(db_url)
+    task = asyncio.create_task(collect(client.watch(poll_interval=60, source=source, **where), into))
+    await eventually(lambda: source.listener is not None and source.listener.connected.is_set())
+    await asyncio.sleep(0.2)  # the read after connecting
+    return task
+
+
+async def test_ten_thousand_statements_in_one_transaction_reach_the_stream(db_url: str, owner: Caller) -> None:
+    """A handful of hints for 10,000 statements (tests/engine/test_event_stream.py) still
+    wake the stream, which reads all 10,000 events by seq."""
+    async with AsyncCollabClient.from_url(db_url) as client:
+        seen: list[JobEvent] = []
+        watcher = await _listening_watch(db_url, client, seen, executor_id="ex")
+        ids = await asyncio.to_thread(assign_one_by_one, db_url, ["ex"] * 10_000)
+        await eventually(lambda: len(seen) >= 10_000, timeout=30)
+        watcher.cancel()
+    assert [str(e.job_id) for e in seen] == ids and [e.seq for e in seen] == committed(owner)
+
+
+async def test_a_transaction_over_several_executors_wakes_each_executors_streams(
+        db_url: str, owner: Caller) -> None:
+    """Executor streams of a and b, and the stream of a job of a that the transaction
+    touches after its executor's named hints ran out (the hint then names no job)."""
+    late = (await asyncio.to_thread(owner.one, "assign_job_v1", type="t.late", executor_id="a"))["job_id"]  # type: ignore[index]
+    async with AsyncCollabClient.from_url(db_url) as client:
+        streams: dict[str, list[JobEvent]] = {"a": [], "b": [], "job": []}
+        watchers = [await _listening_watch(db_url, client, streams["a"], executor_id="a"),
+                    await _listening_watch(db_url, client, streams["b"], executor_id="b"),
+                    await _listening_watch(db_url, client, streams["job"], job_id=late)]
+        await eventually(lambda: len(streams["a"]) == len(streams["job"]) == 1)
+
+        def one_transaction() -> None:
+            with psycopg.connect(db_url) as writer:
+                for executor in ["a", "b"] * 6:
+                    writer.execute("select collab.assign_job_v1(type => 't.x', executor_id => %s)", (executor,))
+                writer.execute("select collab.cancel_job_v1(job_id => %s)", (late,))
+
+        await asyncio.to_thread(one_transaction)
+        await eventually(lambda: len(streams["a"]) == 8 and len(streams["b"]) == 6 and len(streams["job"]) == 2,
+                         timeout=10)
+        for watcher in watchers:
+            watcher.cancel()
+    assert [e.event_type for e in streams["job"]] == ["queued", "cancelled"]
+    assert {e.executor_id for e in streams["a"]} == {"a"} and {e.executor_id for e in streams["b"]} == {"b"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from support.concurrency import in_threads
 from support.callers import Caller, add_members, database_url, raises_sqlstate, rpc_query
-from support.jobs import assign, claim, events, expire_lease, job, make_due
+from support.jobs import assign, assign_one_by_one, claim, events, expire_lease, job, make_due
 from support.schema import empty_database, migration_history, schema_fingerprint
 from support.waiting import eventually
 
@@ -14,5 +14,5 @@ from support.waiting import eventually
 REPO = Path(__file__).resolve().parents[2]
 
 __all__ = ["REPO", "Caller", "add_members", "database_url", "raises_sqlstate", "rpc_query",
-           "assign", "claim", "events", "expire_lease", "job", "make_due",
+           "assign", "assign_one_by_one", "claim", "events", "expire_lease", "job", "make_due",
            "empty_database", "migration_history", "schema_fingerprint", "eventually", "in_threads"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
+
 from support.callers import Caller
 
-__all__ = ["assign", "claim", "job", "events", "expire_lease", "make_due"]
+__all__ = ["assign", "assign_one_by_one", "claim", "job", "events", "expire_lease", "make_due"]
 
 
 def assign(caller: Caller, type: str = "t.noop", executor_id: str = "ex", **kw: Any) -> uuid.UUID:
@@ -15,6 +17,21 @@ def assign(caller: Caller, type: str = "t.noop", executor_id: str = "ex", **kw: 
     row = caller.one("assign_job_v1", type=type, executor_id=executor_id, **kw)
     assert row is not None
     return row["job_id"]
+
+
+def assign_one_by_one(db_url: str, executors: list[str], type: str = "t.one") -> list[str]:
+    """One ``assign_job_v1`` statement per entry of ``executors`` (its executor), all in
+    one transaction of the database owner (pipelined); the job ids, in order."""
+    with psycopg.connect(db_url) as writer, writer.cursor() as cur:
+        cur.executemany("select job_id from collab.assign_job_v1(type => %s, executor_id => %s)",
+                        [(type, e) for e in executors], returning=True)
+        ids = []
+        while True:
+            row = cur.fetchone()
+            assert row is not None
+            ids.append(str(row[0]))
+            if not cur.nextset():
+                return ids
 
 
 def claim(caller: Caller, executor_id: str = "ex", worker_id: str = "w1", lease_seconds: int = 60,

@@ -8,7 +8,7 @@ early notification, or a restart loses nothing and repeats nothing. A live sourc
 says *when* to read again:
 
 - ``PostgresLiveSource``: ``LISTEN collab_events`` on its own connection (the triggers
-  send one small hint per statement), reconnecting forever;
+  send a few small hints per transaction), reconnecting forever;
 - ``RealtimeLiveSource`` (``collab_sdk.transports.supabase.realtime``): Supabase Realtime ``postgres_changes``
   on ``collab.job_events``;
 - none: polling every ``poll_interval`` seconds, which is also every source's safety net.

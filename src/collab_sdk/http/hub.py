@@ -4,8 +4,9 @@
 WebSocket stream of ``collab serve`` passes to ``AsyncCollabClient.watch(source=hub)``.
 While at least one stream is subscribed, it runs one ``Listener``
 (``collab_sdk.transports.listen``, ``LISTEN collab_events``, application name
-``collab-listener``) and routes each notification's hint (``{executor_id, job_id, seq}``,
-either id null when a statement touched several) to the streams it may concern, indexed by
+``collab-listener``) and routes each notification's hint (``{executor_id, job_id}``: the job
+null when a statement touched several of the executor's jobs or the transaction more than
+4, both null past 8 executors) to the streams it may concern, indexed by
 job and by executor: a hint for job J wakes J's streams and its executor's, not the other
 999 (a workflow run's stream is indexed as the job its events name: the run id). After every (re)connect it wakes every stream, since notifications sent while it was
 away are lost. A wake-up only tells a stream's reader to read ``job_events_after_v1`` from

@@ -29,7 +29,8 @@ __all__ = ["Listener", "PostgresLiveSource", "CHANNEL", "EVENTS_CHANNEL", "EVENT
 
 #: Notified when jobs of an executor become claimable.
 CHANNEL = "collab_jobs"
-#: Notified once per statement that writes job_events (while a listener holds the lock below).
+#: Notified by transactions that write job_events, a few times each at most (while a
+#: listener holds the lock below).
 EVENTS_CHANNEL = "collab_events"
 #: The advisory lock key an ``EVENTS_CHANNEL`` listener holds shared for as long as it
 #: listens: the triggers send event notifications only while someone holds it.
