@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from collab_sdk.http.wire import ClientTime, Cursor
 from collab_sdk.models import JobEvent, Page
 from collab_sdk.workflows.models import Run, Schedule, StepRun, StepType, Workflow
 
@@ -101,7 +102,7 @@ class WorkflowListQuery(_Request):
     status: Literal["draft", "published", "archived"] | None = None
     executor_id: str | None = Field(default=None, min_length=1, max_length=200)
     page_size: int = Field(default=20, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: Cursor | None = None
 
 
 class DuplicateInput(_Request):
@@ -176,11 +177,11 @@ class RunListQuery(_Request):
 
     workflow_id: UUID | None = None
     status: Literal["pending", "running", "paused", "succeeded", "failed", "cancelled"] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: ClientTime | None = None
+    until: ClientTime | None = None
     executor_id: str | None = Field(default=None, min_length=1, max_length=200)
     page_size: int = Field(default=20, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: Cursor | None = None
 
 
 class StepRunResponse(BaseModel):
@@ -252,7 +253,7 @@ class EventList(_EventListBase):
 class EventsQuery(_Request):
     """``GET /api/v1/runs/{id}/events``: the events after ``after_seq`` (default all)."""
 
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, le=2**62)
 
 
 class ValidationResponse(BaseModel):
@@ -265,6 +266,12 @@ class ValidationResponse(BaseModel):
 class ScheduleInput(_Request):
     """``POST /api/v1/triggers/schedule``: a cron trigger of a workflow; with
     ``schedule_id``, the fields to change of that schedule (omitted: kept)."""
+
+    # A new schedule needs its workflow and cron (the handler's 422 otherwise).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["schedule_id"], "properties": {"schedule_id": {"type": "string"}}},
+        {"required": ["workflow_id", "cron"], "properties": {"workflow_id": {"type": "string"},
+                                                             "cron": {"type": "string"}}}]})
 
     workflow_id: UUID | None = None
     schedule_id: UUID | None = None
