@@ -7,7 +7,7 @@ document allows); auth not ignored — then a stateful run that follows the docu
 links (assign → job, create → workflow → run …). Any mismatch fails.
 
 The budget is bounded (about a minute): ``COLLAB_FUZZ_EXAMPLES`` cases per operation
-(default 25) and ``COLLAB_FUZZ_SCENARIOS`` stateful scenarios (default 40). Raise them to
+(default 5) and ``COLLAB_FUZZ_SCENARIOS`` stateful scenarios (default 15). Raise them to
 run longer by hand, e.g. ``COLLAB_FUZZ_EXAMPLES=400 COLLAB_FUZZ_SCENARIOS=1500``.
 
 ``positive_data_acceptance`` allows a 400 on the few operations whose answer depends on
@@ -33,8 +33,8 @@ from http_support import API_KEY, Server, start_server
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = int(os.environ.get("COLLAB_FUZZ_EXAMPLES") or 25)
-SCENARIOS = int(os.environ.get("COLLAB_FUZZ_SCENARIOS") or 40)
+EXAMPLES = int(os.environ.get("COLLAB_FUZZ_EXAMPLES") or 5)
+SCENARIOS = int(os.environ.get("COLLAB_FUZZ_SCENARIOS") or 15)
 #: Operations whose 400 is about stored state, not the request (the seed's statuses).
 STATEFUL_400 = {
     "workflows.publish": "the saved definition does not validate (`error.errors`)",

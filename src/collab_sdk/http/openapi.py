@@ -162,7 +162,8 @@ def _operation(route: Route, refs: dict[tuple[Any, str], Any], *, tag: str) -> d
             route.media_type: {"schema": refs[(route.response, "serialization")]}}}
     errors = set(route.errors) | {500}
     if route.auth:
-        errors |= {401, 429}
+        # A caller's route talks to the database: read-only or unreachable is a 503.
+        errors |= {401, 429, 503}
     if route.body is not None:
         errors |= {400, 413, 415, 422}
     if route.query is not None or "<" in (route.path or ""):
@@ -171,6 +172,10 @@ def _operation(route: Route, refs: dict[tuple[Any, str], Any], *, tag: str) -> d
     for status in sorted(errors):
         responses[str(status)] = {"description": _STATUS_TEXT.get(status, "Error"), "content": {
             "application/json": {"schema": error_schema}}}
+        if status in (429, 503):
+            responses[str(status)]["headers"] = {"Retry-After": {
+                "description": "seconds to wait before trying again",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
     op["responses"] = responses
     return op
 
