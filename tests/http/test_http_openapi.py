@@ -82,7 +82,7 @@ def test_integral_numbers_are_integers_and_a_null_body_is_no_object(api: Api) ->
 def _keys(value: Any) -> set[str]:
     """Every key of every object in ``value`` except property names (the schema keywords)."""
     if isinstance(value, list):
-        return set().union(*map(_keys, value)) if value else set()
+        return set().union(*map(_keys, value))
     if not isinstance(value, dict):
         return set()
     found = set(value)
