@@ -51,6 +51,7 @@ def fuzz_config(base_url: str) -> SchemathesisConfig:
     take it away); the per-operation allowances above."""
     return SchemathesisConfig.from_dict({
         "base-url": base_url,
+        "request-timeout": 30,  # a hung request fails its case, not the whole budget
         "auth": {"openapi": {"apiKey": {"api_key": API_KEY}}},
         "checks": {"enabled": True},
         "operations": [
@@ -115,11 +116,13 @@ _SETTINGS = dict(deadline=None, derandomize=False,
 
 
 @schema.parametrize()
+@pytest.mark.timeout(max(300, EXAMPLES * 8))  # every operation in one test: scale with the budget
 @settings(max_examples=EXAMPLES, **_SETTINGS)  # type: ignore[arg-type]
 def test_every_operation_holds_its_contract(case: Any) -> None:
     case.call_and_validate()
 
 
+@pytest.mark.timeout(max(300, SCENARIOS))
 def test_stateful_runs_hold_the_contract(api_schema: Any) -> None:
     """Sequences of calls along the document's links, every response checked."""
     machine = api_schema.as_state_machine()
