@@ -64,7 +64,7 @@ def test_each_function_serves_its_route(name: str, deployed_env: None, api: Api)
                 assert_error(http.post("/", json={"dlqId": "00000000-0000-0000-0000-000000000000"},
                                        headers=headers), 404, "not_found")
             elif name == "sign-artifact":
-                assert_error(http.get("/?path=../x", headers=headers), 400, "invalid_path")
+                assert_error(http.get("/?path=../x", headers=headers), 400, "invalid_query")
             else:
                 response = http.request(route.method, "/", headers=headers)
                 assert response.status_code == 200, response.json()

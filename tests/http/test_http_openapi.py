@@ -3,11 +3,14 @@ covering every route with its request and response schemas."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
-from collab_sdk.http.openapi import OPENAPI_FILE, openapi_document
+from collab_sdk.http.openapi import NO_NUL_PATTERN, OPENAPI_FILE, openapi_document
 from collab_sdk.http.routes import ROUTES
-from http_support import Api
+from collab_sdk.http.wire import CURSOR_PATTERN, SSE_EVENTS
+from http_support import Api, assert_error
 from support import REPO
 
 
@@ -36,3 +39,53 @@ def test_every_route_is_documented() -> None:
     recent = doc["paths"]["/api/collab/jobs/recent"]["get"]
     assert {p["name"] for p in recent["parameters"]} >= {"limit", "executorId", "cursor"}
     assert doc["paths"]["/api/collab/health"]["get"]["security"] == []
+
+
+def test_the_document_states_what_the_server_refuses() -> None:
+    """Bounds render as JSON Schema keywords, every read string says it refuses NUL, and
+    free JSON is a ``JsonValue`` (the server's own refusals, written down)."""
+    doc = openapi_document()
+    assert not _keys(doc) & {"ge", "le", "gt", "lt"}, "a bound pydantic could not render"
+    schemas = doc["components"]["schemas"]
+    assign = schemas["AssignBody"]["properties"]
+    assert {"type": "integer", "minimum": 1, "maximum": 1000} in assign["maxAttempts"]["anyOf"]
+    assert {"type": "string", "maxLength": 255, "minLength": 1, "pattern": NO_NUL_PATTERN} in \
+        assign["idempotencyKey"]["anyOf"]
+    payload = next(s for s in assign["payload"]["anyOf"] if s.get("type") == "object")
+    assert payload["additionalProperties"] == {"$ref": "#/components/schemas/JsonValue"}
+    assert schemas["JsonValue"]["pattern"] == NO_NUL_PATTERN
+    recent = doc["paths"]["/api/collab/jobs/recent"]["get"]["parameters"]
+    cursor = next(p for p in recent if p["name"] == "cursor")["schema"]["anyOf"][0]
+    assert cursor["pattern"] == CURSOR_PATTERN
+    stream = doc["paths"]["/api/collab/events/stream"]["get"]["responses"]["200"]["content"]
+    events = stream["text/event-stream"]["schema"]["oneOf"]
+    assert [e["properties"]["event"]["const"] for e in events] == list(SSE_EVENTS)
+
+
+def test_integral_numbers_are_integers_and_a_null_body_is_no_object(api: Api) -> None:
+    assigned = api.post("/api/collab/task.assign", {"type": "t.int", "executorId": "ex",
+                                                     "maxAttempts": 3.0, "priority": -2.0})
+    assert assigned.status_code == 200, assigned.content
+    job = api.get(f"/api/collab/job/{assigned.json()['jobId']}").json()["job"]
+    assert (job["maxAttempts"], job["priority"]) == (3, -2)
+    assert_error(api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex",
+                                                       "maxAttempts": 2.5}), 422, "invalid_body")
+    assert_error(api.post("/api/collab/task.assign", {"type": "t", "executorId": "ex",
+                                                       "maxAttempts": True}), 422, "invalid_body")
+    cancel = f"/api/collab/job/{assigned.json()['jobId']}/cancel"
+    null = api.http.post(cancel, content=b"null", headers={**api.as_service(),
+                                                           "content-type": "application/json"})
+    assert_error(null, 422, "invalid_body")
+    assert api.http.post(cancel, headers=api.as_service()).status_code == 200
+
+
+def _keys(value: Any) -> set[str]:
+    """Every key of every object in ``value`` except property names (the schema keywords)."""
+    if isinstance(value, list):
+        return set().union(*map(_keys, value))
+    if not isinstance(value, dict):
+        return set()
+    found = set(value)
+    for key, child in value.items():
+        found |= _keys(child) if key != "properties" else set().union(*map(_keys, child.values()))
+    return found

@@ -65,9 +65,20 @@ def test_an_executor_stream_closes_after_its_timeout(api: Api) -> None:
     assert [json.loads(m["data"])["executorId"] for m in messages] == ["exec-a"]
 
 
+def test_stream_of_everything_and_of_a_job_in_its_executor(api: Api) -> None:
+    """Neither filter: every event the caller may read; both: the job's, in that executor
+    only (another executor's job is a 404, as if it did not exist)."""
+    a = assign(api.owner, executor_id="exec-a")
+    b = assign(api.owner, executor_id="exec-b")
+    everything = parse_sse(api.get(f"{STREAM}?timeout=1").text)
+    assert {json.loads(m["data"])["jobId"] for m in everything if "id" in m} == {str(a), str(b)}
+    assert_error(api.get(f"{STREAM}?jobId={a}&executorId=exec-b"), 404, "not_found")
+    own = parse_sse(api.get(f"{STREAM}?jobId={a}&executorId=exec-a&timeout=1").text)
+    assert {json.loads(m["data"])["jobId"] for m in own if "id" in m} == {str(a)}
+
+
 def test_stream_errors(api: Api) -> None:
-    assert_error(api.get(STREAM), 422, "invalid_query")
-    assert_error(api.get(f"{STREAM}?jobId={uuid.uuid4()}&executorId=ex"), 422, "invalid_query")
+    assert_error(api.get(f"{STREAM}?jobId={uuid.uuid4()}&executorId=ex"), 404, "not_found")
     assert_error(api.get(f"{STREAM}?jobId={uuid.uuid4()}"), 404, "not_found")
     assert_error(api.get(f"{STREAM}?jobId=nope"), 400, "invalid_query")
     assert_error(api.get(f"{STREAM}?executorId=ex&since=-1"), 400, "invalid_query")

@@ -33,7 +33,9 @@ class _Refused(ValueError):
 
 
 def read_json(raw: bytes | None, content_type: str | None, *, required: bool) -> Any:
-    """The JSON value of a body already read (``None`` when empty and not required)."""
+    """The JSON value of a body already read; an optional body that is absent is ``{}``
+    (every field at its default), while a body of JSON ``null`` is a value like any other
+    (and no object: the model refuses it)."""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     if mime and not (mime == "application/json" or (mime.startswith("application/")
                                                      and mime.endswith("+json"))):
@@ -45,7 +47,7 @@ def read_json(raw: bytes | None, content_type: str | None, *, required: bool) ->
     if not raw or not raw.strip():
         if required:
             raise HttpError(400, "invalid_json", "the request body must be a JSON object")
-        return None
+        return {}
     return parse_json(raw)
 
 
@@ -111,14 +113,18 @@ def describe_errors(exc: PydanticValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False)[:5]:
         where = ".".join(str(p) for p in error["loc"]) or "body"
-        parts.append(f"{where}: {error['msg']}")
+        # The pattern is in the OpenAPI document; repeating it (a cursor's is 400
+        # characters) helps nobody reading the message.
+        problem = ("does not have the documented form" if error["type"] == "string_pattern_mismatch"
+                   else error["msg"])
+        parts.append(f"{where}: {problem}")
     return "; ".join(parts)
 
 
 def validate_body(model: type[M], value: Any) -> M:
-    """``value`` (parsed JSON, None for no body) as ``model``, or a 422."""
+    """``value`` (parsed JSON) as ``model``, or a 422."""
     try:
-        return model.model_validate({} if value is None else value)
+        return model.model_validate(value)
     except PydanticValidationError as exc:
         raise HttpError(422, "invalid_body", describe_errors(exc)) from None
 

@@ -187,7 +187,7 @@ async def sign_artifact(call: Call) -> wire.SignedUrl:
     ``<executor>/<job id>/<name>`` (``collab_sdk.client.artifacts``); the job must list it."""
     query: wire.SignQuery = call.query
     if query.bucket not in call.runtime.settings.buckets:
-        raise HttpError(400, "bucket_not_allowed", f"bucket {query.bucket!r} may not be signed")
+        raise HttpError(403, "bucket_not_allowed", f"bucket {query.bucket!r} may not be signed")
     job_id = _artifact_job(query.bucket, query.path)
     url = await call.client.sign_artifact(query.path, expires_in=query.expires, bucket=query.bucket,
                                     job_id=job_id)

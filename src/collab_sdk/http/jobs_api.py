@@ -129,14 +129,13 @@ async def enqueue(call: Call) -> w.Enqueued:
 
 async def list_jobs(call: Call) -> w.JobList:
     """`GET /api/jobs`: priority desc, then created asc; `limit` 50, `offset` 0, or the
-    page after `cursor` (keyset); `nextCursor` continues after a full page."""
+    page after `cursor` (keyset; `offset` is then not used); `nextCursor` continues
+    after a full page."""
     query: w.ListQuery = call.query
     # No SDK method wraps these seed-only listings: the client's RPC core calls them.
     scope = dict(executor_id=_executor(call, query.executor_id), statuses=w.statuses_for(query.status),
                  type=query.type, page_size=query.limit)
-    if query.cursor is not None and query.offset:
-        raise HttpError(422, "invalid_query", "pass cursor or offset, not both")
-    if query.offset:
+    if query.offset and query.cursor is None:
         jobs = await call.client.rpc.many(Job, "jobs_list_v1", **scope, page_offset=query.offset)
     else:
         # The first page too: the keyset read is per status, so an unfiltered first page

@@ -18,10 +18,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from collab_sdk.http.errors import HttpError
-from collab_sdk.http.wire import Body, Input, Int, Key, Name, Query, Text
+from collab_sdk.http.wire import (DATE_PATTERN, OFFSET_PATTERN, TIME_PATTERN, UUID_PATTERN, Body,
+                                  RUN_AT_DESCRIPTION, Attempts, ClientTime, Input, Key, Name,
+                                  Priority, Query, Text)
 from collab_sdk.models import BulkAction, BulkResult, Job, JobStatus, Stats
 
 __all__ = ["STATUS_WORDS", "statuses_for", "page_cursor", "after_cursor", "QueueJob", "EnqueuedJob", "queue_job", "enqueued_job",
@@ -43,6 +45,11 @@ _FILTERS: dict[str, list[str]] = {
 def statuses_for(word: str | None) -> list[str] | None:
     """collab's statuses a seed ``status`` filter selects (None: every status)."""
     return None if word is None else _FILTERS[word]
+
+
+#: ``page_cursor``'s form: what ``after_cursor`` reads (every match parses).
+QUEUE_CURSOR_PATTERN = (rf"^-?[0-9]{{1,5}}~{DATE_PATTERN}T{TIME_PATTERN}{OFFSET_PATTERN}"
+                        rf"~{UUID_PATTERN}$")
 
 
 def page_cursor(job: Job) -> str:
@@ -128,6 +135,11 @@ class EnqueueBody(Body):
     job type) or a generic `{ type, payload }`; `executorId` (default: the server's queue
     executor), `priority`, `maxAttempts` and `runAt` are collab's extras."""
 
+    # One of them is required (the handler's 422 otherwise): the schema says so too.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+        {"required": ["type"], "properties": {"type": {"type": "string"}}}]})
+
     prompt: Prompt | None = Field(default=None, description="the seed's job: its instructions")
     branch: Short | None = None
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")] | None = \
@@ -137,9 +149,9 @@ class EnqueueBody(Body):
     type: Name | None = Field(default=None, description="the job type (default: the server's)")
     payload: dict[str, Any] | None = Field(default=None, description="a generic job's payload")
     executor_id: Name | None = None
-    priority: Int | None = Field(default=None, ge=-32768, le=32767)
-    max_attempts: Int | None = Field(default=None, ge=1, le=1000)
-    run_at: AwareDatetime | None = None
+    priority: Priority | None = None
+    max_attempts: Attempts | None = None
+    run_at: ClientTime | None = Field(default=None, description=RUN_AT_DESCRIPTION)
 
 
 class ScopeQuery(Query):
@@ -164,8 +176,10 @@ class ListQuery(ScopeQuery):
     status: _Filter | None = None
     type: Name | None = None
     limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
-    cursor: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    offset: int = Field(default=0, ge=0, le=1_000_000,
+                        description="rows to skip (not used with a `cursor`, which names the page)")
+    cursor: Annotated[str, StringConstraints(pattern=QUEUE_CURSOR_PATTERN)] | None = Field(
+        default=None, description="a page's `nextCursor`: the page after it")
 
 
 class Enqueued(Body):

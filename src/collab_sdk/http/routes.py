@@ -92,7 +92,7 @@ ROUTES: tuple[Route, ...] = (
     Route("artifacts.sign", "GET", "/artifacts/sign", h.sign_artifact, wire.SignedUrl,
           "A short-lived download URL for an artifact of a job the caller may read "
           "(`expires` 60-86400 s)", query=wire.SignQuery, function="sign-artifact",
-          errors=(404,)),
+          errors=(403, 404)),
 )
 
 SOCKETS: tuple[SocketRoute, ...] = (

@@ -58,7 +58,7 @@ from collab_sdk.http.errors import Failure, HttpError, failure_for
 from collab_sdk.http.feeds import SlowConsumer, Viewer
 from collab_sdk.http.pipeline import Call, Socket, SocketRoute, caller_key, path_value
 from collab_sdk.http.runtime import Runtime
-from collab_sdk.http.sse import open_stream, resume_point
+from collab_sdk.http.sse import open_stream, resume_point, stream_job
 
 __all__ = ["serve_socket", "events_socket", "relay", "SUBPROTOCOL", "TOKEN_PREFIX",
            "AUTH_TIMEOUT_SECONDS", "CLOSE_SLOW_CONSUMER", "CLOSE_NORMAL", "CLOSE_GOING_AWAY",
@@ -172,7 +172,7 @@ async def events_socket(call: Call, socket: Socket) -> None:
     module doc)."""
     query: wire.StreamQuery = call.query
     since = resume_point(query, None)
-    job = await call.client.get_job(query.job_id) if query.job_id is not None else None
+    job = await stream_job(call.client, query)
     snapshot = {"type": "snapshot", "seq": since,
                 "job": job.model_dump(mode="json", by_alias=True) if job is not None else None}
     await socket.send_text(json.dumps(snapshot))

@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Callable
 
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.client.streams import job_filter
+from collab_sdk.errors import NotFound
+from collab_sdk.models import Job
 from collab_sdk.http import wire
 from collab_sdk.http.errors import HttpError, failure_for
 from collab_sdk.http.feeds import FeedKey, SlowConsumer, Viewer
@@ -32,7 +34,7 @@ from collab_sdk.http.pipeline import Call, Response
 from collab_sdk.states import FINAL_EVENT_TYPES
 from collab_sdk.transports.base import EventFilter
 
-__all__ = ["events_stream", "open_stream", "open_viewer", "resume_point", "KEEPALIVE_SECONDS",
+__all__ = ["events_stream", "stream_job", "open_stream", "open_viewer", "resume_point", "KEEPALIVE_SECONDS",
            "DEFAULT_TIMEOUT_SECONDS", "DROPPED"]
 
 #: Seconds between keep-alive comments on an idle stream.
@@ -58,18 +60,26 @@ async def events_stream(call: Call) -> Response:
 
 
 def resume_point(query: wire.StreamQuery, last_event_id: str | None) -> int:
-    """The seq to stream after: ``since`` or ``Last-Event-ID``, whichever is later;
-    exactly one of ``jobId`` and ``executorId`` must be given."""
-    if (query.job_id is None) == (query.executor_id is None):
-        raise HttpError(422, "invalid_query", "give exactly one of jobId and executorId")
+    """The seq to stream after: ``since`` or ``Last-Event-ID``, whichever is later."""
     return max(query.since or 0, _last_event_id(last_event_id))
 
 
-async def _finished(client: AsyncCollabClient, query: wire.StreamQuery, since: int) -> bool:
-    """For a job: it is visible (else NotFound) and already final with nothing after ``since``."""
+async def stream_job(client: AsyncCollabClient, query: wire.StreamQuery) -> Job | None:
+    """The job a stream follows (None for an executor's or every visible event): visible
+    to the caller and of ``executorId`` when both are given, else NotFound."""
     if query.job_id is None:
-        return False
+        return None
     job = await client.get_job(query.job_id)
+    if query.executor_id is not None and job.executor_id != query.executor_id:
+        raise NotFound(f"no job {job.id} in executor {query.executor_id}", code="CL404")
+    return job
+
+
+async def _finished(client: AsyncCollabClient, query: wire.StreamQuery, since: int) -> bool:
+    """For a job: it is already final with nothing after ``since``."""
+    job = await stream_job(client, query)
+    if job is None:
+        return False
     return (job.status.value in FINAL_EVENT_TYPES
             and not await client.events(job.id, after_seq=since, page_size=1))
 

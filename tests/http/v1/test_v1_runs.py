@@ -67,8 +67,9 @@ def test_list_runs_by_workflow_status_and_date_range(api: Api) -> None:
     assert ids(ok(api.get(f"{V1}/runs", params={"until": b["created_at"]}))) == [a["id"]]
     window = {"since": b["created_at"], "until": c["created_at"]}
     assert ids(ok(api.get(f"{V1}/runs", params=window))) == [b["id"]]
-    assert_error(api.get(f"{V1}/runs", params={"since": c["created_at"], "until": a["created_at"]}),
-                 400, "invalid_input")
+    # An until before since is an empty range, not an error (every schema-valid query pages).
+    assert ok(api.get(f"{V1}/runs", params={"since": c["created_at"], "until": a["created_at"]}))["items"] == []
+    assert_error(api.get(f"{V1}/runs", params={"since": "0.5"}), 400, "invalid_query")
     assert_error(api.get(f"{V1}/runs", params={"since": "yesterday"}), 400, "invalid_query")
 
 

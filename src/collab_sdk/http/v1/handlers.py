@@ -147,6 +147,8 @@ async def start_run(call: Call) -> Response:
 async def list_runs(call: Call) -> m.RunPage:
     """``GET /runs``: newest first, by workflow, status and date range."""
     q: m.RunListQuery = call.query
+    if q.since is not None and q.until is not None and q.until < q.since:
+        return m.RunPage(items=[], count=0)  # an empty range (the engine would refuse it)
     return m.RunPage.of(await call.client.workflows.list_runs(
         workflow_id=q.workflow_id, executor_id=q.executor_id, status=q.status, since=q.since,
         until=q.until, page_size=q.page_size, cursor=q.cursor))

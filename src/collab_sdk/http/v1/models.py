@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from collab_sdk.http.wire import ClientTime, Cursor, Name
 from collab_sdk.models import JobEvent, Page
 from collab_sdk.workflows.models import Run, Schedule, StepRun, StepType, Workflow
 
@@ -25,7 +26,7 @@ __all__ = ["WorkflowCreate", "WorkflowUpdate", "WorkflowResponse", "WorkflowPage
            "CatalogQuery", "StepTypeResponse", "Catalog", "SnapshotMessage",
            "EventMessage", "EndMessage"]
 
-_EXECUTOR = Field(default=None, min_length=1, max_length=200,
+_EXECUTOR = Field(default=None,
                   description="collab's extension: the executor (tenant). Omitted: the caller's "
                               "only executor, or `default` for the service role")
 
@@ -47,7 +48,7 @@ class WorkflowCreate(_Request):
     description: str = ""
     definition: dict[str, Any] = Field(default_factory=lambda: {"nodes": [], "edges": []})
     input_schema: dict[str, Any] | None = None
-    executor_id: str | None = _EXECUTOR
+    executor_id: Name | None = _EXECUTOR
 
 
 class WorkflowUpdate(_Request):
@@ -99,9 +100,9 @@ class WorkflowListQuery(_Request):
     """``GET /api/v1/workflows``: filters and paging."""
 
     status: Literal["draft", "published", "archived"] | None = None
-    executor_id: str | None = Field(default=None, min_length=1, max_length=200)
+    executor_id: Name | None = None
     page_size: int = Field(default=20, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: Cursor | None = None
 
 
 class DuplicateInput(_Request):
@@ -172,15 +173,16 @@ class RunPage(BaseModel):
 
 class RunListQuery(_Request):
     """``GET /api/v1/runs``: by workflow, status and creation time (``since`` <=
-    ``created_at`` < ``until``), newest first."""
+    ``created_at`` < ``until``; an ``until`` before ``since`` is an empty range), newest
+    first."""
 
     workflow_id: UUID | None = None
     status: Literal["pending", "running", "paused", "succeeded", "failed", "cancelled"] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    executor_id: str | None = Field(default=None, min_length=1, max_length=200)
+    since: ClientTime | None = None
+    until: ClientTime | None = None
+    executor_id: Name | None = None
     page_size: int = Field(default=20, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=500)
+    cursor: Cursor | None = None
 
 
 class StepRunResponse(BaseModel):
@@ -252,7 +254,7 @@ class EventList(_EventListBase):
 class EventsQuery(_Request):
     """``GET /api/v1/runs/{id}/events``: the events after ``after_seq`` (default all)."""
 
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, le=2**62)
 
 
 class ValidationResponse(BaseModel):
@@ -265,6 +267,12 @@ class ValidationResponse(BaseModel):
 class ScheduleInput(_Request):
     """``POST /api/v1/triggers/schedule``: a cron trigger of a workflow; with
     ``schedule_id``, the fields to change of that schedule (omitted: kept)."""
+
+    # A new schedule needs its workflow and cron (the handler's 422 otherwise).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["schedule_id"], "properties": {"schedule_id": {"type": "string"}}},
+        {"required": ["workflow_id", "cron"], "properties": {"workflow_id": {"type": "string"},
+                                                             "cron": {"type": "string"}}}]})
 
     workflow_id: UUID | None = None
     schedule_id: UUID | None = None
@@ -311,7 +319,7 @@ class SchedulesQuery(_Request):
     """``GET /api/v1/triggers/schedules``: by workflow or executor."""
 
     workflow_id: UUID | None = None
-    executor_id: str | None = Field(default=None, min_length=1, max_length=200)
+    executor_id: Name | None = None
 
 
 class WebhookSecretResponse(BaseModel):
@@ -326,7 +334,7 @@ class WebhookSecretResponse(BaseModel):
 class CatalogQuery(_Request):
     """``GET /api/v1/catalog/steps``: whose step types (see ``executor_id``)."""
 
-    executor_id: str | None = _EXECUTOR
+    executor_id: Name | None = _EXECUTOR
 
 
 class StepTypeResponse(BaseModel):
