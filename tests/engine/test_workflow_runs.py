@@ -527,3 +527,52 @@ def test_two_chains_and_a_join_under_8_workers_and_cancels(owner: Caller, db_url
         else:
             assert set(got.values()) <= {"succeeded", "cancelled"} and got["j"] == "cancelled"
     assert joins_enqueued_early(owner, "j", ("a2", "b2")) == []
+
+
+def test_one_batch_complete_finishes_a_joins_parents_and_other_runs_steps(owner: Caller) -> None:
+    """complete_jobs_v1 finishing B and C of one diamond and A of another in one
+    statement: the trigger settles each run once, in one statement that reads the steps
+    it finished from its own overlay (a statement does not see its own updates), so D is
+    enqueued exactly once, after both parents, with both outputs."""
+    wf = published(owner, DIAMOND)
+    first, second = (start(owner, wf["id"], input={"i": i})["id"] for i in range(2))
+    [a1, a2] = sorted(claim(owner), key=lambda j: str(j["workflow_run_id"]) == second)
+    complete(owner, a1, result={"a": 1})
+    batch = claim(owner) + [a2]
+    assert sorted((str(j["workflow_run_id"]), j["workflow_step_id"]) for j in batch) == \
+        sorted([(first, "B"), (first, "C"), (second, "A")])
+    owner.rpc("complete_jobs_v1", worker_id="w1",
+              completions=[{"job_id": str(j["id"]), "result": {j["workflow_step_id"]: str(j["workflow_run_id"])}}
+                           for j in batch])
+    assert statuses(owner, first) == {"A": "succeeded", "B": "succeeded", "C": "succeeded", "D": "queued"}
+    assert statuses(owner, second) == {"A": "succeeded", "B": "queued", "C": "queued", "D": "pending"}
+    [d] = owner.sql("select payload from collab.jobs where workflow_run_id = %s and workflow_step_id = 'D'", (first,))
+    assert d["payload"]["steps"] == {"B": {"B": first}, "C": {"C": first}}
+    kinds = [(e["event_type"], e["payload"].get("step_id")) for e in run_events(owner, first)]
+    assert kinds[-3:] == [("step_succeeded", "B"), ("step_succeeded", "C"), ("step_queued", "D")]
+    drain(owner)
+    for run_id in (first, second):
+        assert run(owner, run_id)["status"] == "succeeded"
+        assert replay(run_events(owner, run_id)) == ("succeeded", statuses(owner, run_id))
+
+
+def test_a_batch_with_a_success_and_a_dead_letter_of_one_run_fails_it_once(owner: Caller) -> None:
+    """B succeeds and C dead-letters in one statement: the run fails once (step_succeeded
+    B, step_failed C, step_skipped D, run_failed), and D is never enqueued."""
+    wf = published(owner, DIAMOND)
+    run_id = start(owner, wf["id"])["id"]
+    [a] = claim(owner)
+    complete(owner, a)
+    b, c = sorted(claim(owner), key=lambda j: j["workflow_step_id"])
+    owner.sql("""update collab.jobs
+                    set status = case when id = %(b)s then 'succeeded' else 'failed' end,
+                        result = case when id = %(b)s then '{"b": 1}'::jsonb end,
+                        last_error = case when id = %(c)s then 'no' end, finished_at = now()
+                  where id in (%(b)s, %(c)s)""", {"b": b["id"], "c": c["id"]})
+    r = run(owner, run_id)
+    assert (r["status"], r["error"]) == ("failed", "step C failed: no")
+    assert r["context"] == {"A": {"by": "A"}, "B": {"b": 1}}
+    assert statuses(owner, run_id) == {"A": "succeeded", "B": "succeeded", "C": "failed", "D": "skipped"}
+    kinds = [e["event_type"] for e in run_events(owner, run_id)]
+    assert kinds[-4:] == ["step_succeeded", "step_failed", "step_skipped", "run_failed"]
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_step_id = 'D'")[0]["n"] == 0
