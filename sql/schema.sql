@@ -827,6 +827,16 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._job_events_step_run() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  select j.workflow_run_id into new.run_id from collab.jobs j where j.id = new.job_id;
+  return new;
+end
+$$;
+
 CREATE FUNCTION collab._job_events_take_xid() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1021,6 +1031,7 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  perform set_config('collab.step_events', 'on', true);
   if new.status = 'running' then
     perform 1 from collab.workflow_step_runs s
      where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
@@ -3448,27 +3459,25 @@ begin
   end;
   select coalesce(jsonb_agg(e.event order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
-    from (select * from (
-            select x.seq, to_jsonb(x) - 'xact_id' as event
-              from collab.job_events x
-             where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
-            union all
-            select x.seq, jsonb_build_object(
-                     'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
-                     'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
-                     'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
-                                || (x.payload - 'lease_until' - 'previous_status'),
-                     'created_at', x.created_at, 'run_id', rid)
-              from collab.jobs j
-              join collab.job_events x on x.job_id = j.id
-             where j.workflow_run_id = rid
-               and x.event_type in ('claimed', 'retry_scheduled')
-               and x.seq > after and x.seq <= h.safe_seq
-               and not exists (select 1 from collab.job_events t
-                                where t.run_id = rid and t.seq < x.seq
-                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
-                                  and t.payload ->> 'job_id' = j.id::text)) u
-           order by u.seq
+    from (select x.seq,
+                 case when x.job_id = rid then to_jsonb(x) - 'xact_id'
+                      else jsonb_build_object(
+                             'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
+                             'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                             'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
+                                        || (x.payload - 'lease_until' - 'previous_status'),
+                             'created_at', x.created_at, 'run_id', rid) end as event
+            from collab.job_events x
+            left join collab.jobs j on j.id = x.job_id and x.job_id <> rid
+           where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
+             and (x.job_id = rid
+                  or (j.workflow_run_id = rid
+                      and x.event_type in ('claimed', 'retry_scheduled')
+                      and not exists (select 1 from collab.job_events t
+                                       where t.run_id = rid and t.job_id = rid and t.seq < x.seq
+                                         and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                         and t.payload ->> 'job_id' = j.id::text)))
+           order by x.seq
            limit page_size) e;
   return jsonb_build_object(
     'events', page,
@@ -4125,6 +4134,8 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
+CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['claimed'::text, 'retry_scheduled'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
+
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
@@ -4323,6 +4334,8 @@ REVOKE ALL ON FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) 
 REVOKE ALL ON FUNCTION collab._is_step_id(value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._job_events_step_run() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 

@@ -384,6 +384,32 @@ def test_a_claim_and_a_scheduled_retry_wake_the_run_watchers(owner: Caller, db_u
     assert kinds[-2:] == ["step_running", "step_queued"]
 
 
+def test_a_step_jobs_claims_and_retries_carry_its_run_id(owner: Caller) -> None:
+    """Realtime's run_id=eq.<run> filter is pushed a step's start and retry: the job's
+    claimed and retry_scheduled rows have run_id; its other rows and plain jobs' do not."""
+    wf = published(owner, chain(("a", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    plain = owner.one("assign_job_v1", type="t.plain", executor_id=EXECUTOR)
+    assert plain is not None
+    plain_id = plain["job_id"]
+    [job] = claim(owner, max_jobs=1)
+    owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="again", retry_delay_seconds=0)
+    both = claim(owner)
+    assert {j["type"] for j in both} == {"t.step", "t.plain"}  # one statement claims both
+    for j in both:
+        complete(owner, j)
+    rows = owner.sql("select job_id, event_type, run_id from collab.job_events where job_id in (%s, %s)"
+                     " order by seq", (job["id"], plain_id))
+    step_rows = [(r["event_type"], r["run_id"]) for r in rows if r["job_id"] == job["id"]]
+    rid = uuid.UUID(run_id)
+    assert step_rows == [("queued", None), ("claimed", rid), ("retry_scheduled", rid), ("claimed", rid),
+                         ("succeeded", None)]
+    assert {r["run_id"] for r in rows if r["job_id"] == plain_id} == {None}
+    kinds = [(e["event_type"], e["payload"].get("attempt")) for e in run_events(owner, run_id)]
+    assert kinds == [("run_pending", None), ("step_queued", None), ("run_running", None), ("step_running", 1),
+                     ("step_queued", 1), ("step_running", 2), ("step_succeeded", None), ("run_succeeded", None)]
+
+
 def test_runs_list_filters_and_pages(owner: Caller) -> None:
     wf = published(owner, chain(("a", "t.step")))
     ids = [start(owner, wf["id"])["id"] for _ in range(3)]
