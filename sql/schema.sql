@@ -1605,6 +1605,71 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._store_webhook_secret(workflow_id uuid, executor_id text, secret text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  fingerprint text := left(encode(sha256(convert_to(secret, 'UTF8')), 'hex'), 16);
+  vault_id uuid;
+  sealed bytea;
+  cipher text;
+begin
+  select x.vault_secret_id into vault_id from collab.workflow_webhook_secrets x
+   where x.workflow_id = _store_webhook_secret.workflow_id for update;
+  if vault_id is not null then
+    execute 'select vault.update_secret($1, $2)' using vault_id, secret;
+  elsif collab_private._vault_present() then
+    execute 'select vault.create_secret($1, $2, $3)' into vault_id
+      using secret, 'collab.webhook.' || workflow_id || '.' || gen_random_uuid(),
+            format('collab webhook secret of workflow %s', workflow_id);
+  else
+    cipher := case when exists (select 1 from pg_catalog.pg_extension where extname = 'pgcrypto')
+                   then 'pgp' else 'hmac-ctr' end;
+    sealed := collab_private._webhook_cipher(true, convert_to(secret, 'UTF8'), cipher);
+  end if;
+  insert into collab.workflow_webhook_secrets as x (workflow_id, executor_id, vault_secret_id, secret_encrypted,
+                                                    cipher, fingerprint)
+  values (_store_webhook_secret.workflow_id, _store_webhook_secret.executor_id, vault_id, sealed, cipher,
+          fingerprint)
+  on conflict on constraint workflow_webhook_secrets_pkey do update
+     set vault_secret_id = excluded.vault_secret_id, secret_encrypted = excluded.secret_encrypted,
+         cipher = excluded.cipher, fingerprint = excluded.fingerprint, created_at = now();
+end
+$_$;
+
+CREATE FUNCTION collab._webhook_secret(workflow_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  x collab.workflow_webhook_secrets;
+  clear text;
+begin
+  select * into x from collab.workflow_webhook_secrets s where s.workflow_id = _webhook_secret.workflow_id;
+  if not found then
+    return null;
+  end if;
+  if x.vault_secret_id is not null then
+    execute 'select decrypted_secret from vault.decrypted_secrets where id = $1' into clear using x.vault_secret_id;
+    return clear;
+  end if;
+  return convert_from(collab_private._webhook_cipher(false, x.secret_encrypted, x.cipher), 'UTF8');
+end
+$_$;
+
+CREATE FUNCTION collab._webhook_secrets_after_delete() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+begin
+  if old.vault_secret_id is not null then
+    execute 'delete from vault.secrets where id = $1' using old.vault_secret_id;
+  end if;
+  return null;
+end
+$_$;
+
 CREATE FUNCTION collab._xid_upper_bound() RETURNS xid8
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -2352,11 +2417,8 @@ begin
   w := collab._lock_workflow(workflow_id, '{client,admin}');
   -- 32 bytes from two v4 UUIDs (244 bits of the server's strong random source).
   s := 'whsec_' || encode(sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())), 'hex');
-  insert into collab.workflow_webhook_secrets as x (workflow_id, executor_id, secret, fingerprint)
-  values (w.id, w.executor_id, s, left(encode(sha256(convert_to(s, 'UTF8')), 'hex'), 16))
-  on conflict on constraint workflow_webhook_secrets_pkey do update
-     set secret = excluded.secret, fingerprint = excluded.fingerprint, created_at = now();
-  return (select jsonb_build_object('workflow_id', x.workflow_id, 'secret', x.secret,
+  perform collab._store_webhook_secret(w.id, w.executor_id, s);
+  return (select jsonb_build_object('workflow_id', x.workflow_id, 'secret', s,
                                     'fingerprint', x.fingerprint, 'created_at', x.created_at)
             from collab.workflow_webhook_secrets x where x.workflow_id = w.id);
 end
@@ -3816,9 +3878,8 @@ declare
   expected bytea;
   input jsonb;
 begin
-  select x.secret into provided from collab.workflow_webhook_secrets x
-   where x.workflow_id = webhook_start_run_v1.workflow_id;
-  if not found then
+  provided := collab._webhook_secret(webhook_start_run_v1.workflow_id);
+  if provided is null then
     perform collab._raise('CL404', format('no webhook for workflow %s', coalesce(webhook_start_run_v1.workflow_id::text, 'null')));
   end if;
   key := convert_to(provided, 'UTF8');
@@ -4019,12 +4080,16 @@ CREATE TABLE collab.rate_limits (
 CREATE TABLE collab.workflow_webhook_secrets (
     workflow_id uuid NOT NULL,
     executor_id text NOT NULL,
-    secret text NOT NULL,
     fingerprint text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    vault_secret_id uuid,
+    secret_encrypted bytea,
+    cipher text,
+    CONSTRAINT workflow_webhook_secrets_cipher_check CHECK ((cipher = ANY (ARRAY['pgp'::text, 'hmac-ctr'::text]))),
+    CONSTRAINT workflow_webhook_secrets_stored CHECK ((((vault_secret_id IS NOT NULL) AND (secret_encrypted IS NULL) AND (cipher IS NULL)) OR ((vault_secret_id IS NULL) AND (secret_encrypted IS NOT NULL) AND (cipher IS NOT NULL))))
 );
 
-COMMENT ON TABLE collab.workflow_webhook_secrets IS 'Per-workflow webhook secrets; readable by SECURITY DEFINER functions only';
+COMMENT ON TABLE collab.workflow_webhook_secrets IS 'Per-workflow webhook secrets, never in clear: a Supabase Vault id, or ciphertext (cipher pgp: pgcrypto; hmac-ctr: built in) under collab_private.secret_keys; read by SECURITY DEFINER functions only';
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_bucket_path_key UNIQUE (bucket, path);
@@ -4159,6 +4224,8 @@ CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW W
 CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
 
 CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
+
+CREATE TRIGGER webhook_secrets_after_delete AFTER DELETE ON collab.workflow_webhook_secrets FOR EACH ROW WHEN ((old.vault_secret_id IS NOT NULL)) EXECUTE FUNCTION collab._webhook_secrets_after_delete();
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
@@ -4408,6 +4475,12 @@ REVOKE ALL ON FUNCTION collab._settle_run(r collab.workflow_runs, step_ids text[
 REVOKE ALL ON FUNCTION collab._start_run(w collab.workflows, input jsonb, idempotency_key text, trigger_type text, schedule_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._stop_run(run_id uuid, status text, error text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._store_webhook_secret(workflow_id uuid, executor_id text, secret text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._webhook_secret(workflow_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._webhook_secrets_after_delete() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._xid_upper_bound() FROM PUBLIC;
 
