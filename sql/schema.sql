@@ -8,10 +8,59 @@ CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
     AS $$
 declare
   r collab.workflow_runs;
+  c record;
+  next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
-  perform collab._settle_run(r);
-  return (select x.status from collab.workflow_runs x where x.id = _advance_run.run_id);
+  with ready as materialized (
+    select s.step_id, s.type, s.kind, s.config, s.max_attempts,
+           jsonb_build_object(
+             'input', r.input,
+             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
+                                  from collab.workflow_step_runs q
+                                 where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
+                               '{}'::jsonb)) as input
+      from collab.workflow_step_runs s
+     where s.run_id = r.id and s.status = 'pending'
+       and not exists (select 1 from collab.workflow_step_runs q
+                        where q.run_id = s.run_id and q.step_id = any (s.predecessors)
+                          and q.status <> 'succeeded')
+  ), enqueued as (
+    insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
+    select y.type, r.executor_id,
+           jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
+                              'config', y.config) || y.input,
+           y.max_attempts, r.id, y.step_id
+      from ready y where y.kind = 'job'
+     order by y.step_id
+    returning id, workflow_step_id
+  ), moved as (
+    update collab.workflow_step_runs s
+       set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
+           job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
+      from ready y left join enqueued e on e.workflow_step_id = y.step_id
+     where s.run_id = r.id and s.step_id = y.step_id
+    returning s.step_id, s.status, s.type, s.job_id
+  )
+  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+  select r.id, r.executor_id, 'step_' || m.status,
+         jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type,
+                                              'job_id', m.job_id)), r.id
+    from moved m order by m.step_id;
+
+  select count(*) as total,
+         count(*) filter (where s.status = 'succeeded') as done,
+         count(*) filter (where s.status in ('queued', 'running')) as active,
+         count(*) filter (where s.status = 'waiting') as waiting
+    into c
+    from collab.workflow_step_runs s where s.run_id = r.id;
+  next_status := case when c.done = c.total then 'succeeded'
+                      when c.active = 0 and c.waiting > 0 then 'paused'
+                      else 'running' end;
+  if next_status <> r.status then
+    perform collab._set_run_status(r.id, next_status);
+  end if;
+  return next_status;
 end
 $$;
 
@@ -963,17 +1012,22 @@ CREATE FUNCTION collab._jobs_workflow_after_update() RETURNS trigger
     SET enable_nestloop TO 'off'
     AS $$
 declare
+  run_ids uuid[];
   orphans uuid[];
-  f record;
+  rid uuid;
   r collab.workflow_runs;
-  failure text;
+  d record;
 begin
   perform set_config('collab.workflow_jobs', '', true);
 
   -- A job claimed while its step is no longer active (the run was cancelled or failed
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
-  -- is refused (lease lost). (As in 20261201052000: a scalar subquery per job, since
-  -- enable_nestloop is off for the transition tables' join.)
+  -- is refused (lease lost).
+  --
+  -- The step rows are looked up by scalar subqueries (one index probe per job): this
+  -- function runs with enable_nestloop off (for the transition tables' join), which
+  -- would turn a join or a NOT EXISTS against workflow_step_runs into a hash join over
+  -- the whole table (13 ms a step with 200,000 step rows). Only a claim flags an orphan.
   if current_setting('collab.workflow_orphans', true) = 'on' then
     perform set_config('collab.workflow_orphans', '', true);
     select array_agg(n.id) into orphans
@@ -990,25 +1044,56 @@ begin
      where j.id = any (orphans) and j.status = 'running';
   end if;
 
-  -- Finished step jobs, by run: lock the runs in id order, then settle each.
-  for f in
-    select n.workflow_run_id as run_id,
-           array_agg(n.workflow_step_id order by n.workflow_step_id) as step_ids,
-           array_agg(n.id order by n.workflow_step_id) as job_ids,
-           array_agg(n.status order by n.workflow_step_id) as statuses,
-           array_agg(n.result order by n.workflow_step_id) as results,
-           array_agg(n.last_error order by n.workflow_step_id) as errors
-      from new_rows n join old_rows o on o.id = n.id
-     where n.workflow_run_id is not null and n.status in ('succeeded', 'failed', 'cancelled')
-       and o.status <> n.status
-     group by n.workflow_run_id
-     order by n.workflow_run_id
-  loop
-    select * into r from collab.workflow_runs x where x.id = f.run_id for update;
-    continue when not found;
-    failure := collab._settle_run(r, f.step_ids, f.job_ids, f.statuses, f.results, f.errors);
-    if failure is not null then
-      perform collab._stop_run(r.id, 'failed', failure);
+  -- Finished jobs of active steps: lock their runs in id order, then settle each run.
+  -- (A step that is not active for its job now never will be again: a retried run gives
+  -- the step a new job. So the filter needs no lock.)
+  select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
+    from new_rows n join old_rows o on o.id = n.id
+   where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+     and (select s.status from collab.workflow_step_runs s
+           where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
+             and s.job_id = n.id) = 'queued';
+  if run_ids is null then
+    return null;
+  end if;
+  foreach rid in array run_ids loop
+    select * into r from collab.workflow_runs x where x.id = rid for update;
+    with done as (
+      update collab.workflow_step_runs s
+         set status = case when n.status = 'succeeded' then 'succeeded'
+                           when n.status = 'failed' then 'failed' else 'cancelled' end,
+             output = case when n.status = 'succeeded' then n.result end,
+             error = case when n.status = 'failed' then left(coalesce(n.last_error, 'failed'), 16384)
+                          when n.status = 'cancelled'
+                            then left(coalesce('its job was cancelled: ' || n.last_error, 'its job was cancelled'), 16384)
+                     end,
+             completed_at = now(), updated_at = now()
+        from new_rows n join old_rows o on o.id = n.id
+       where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
+         and s.status = 'queued'
+         and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+      returning s.step_id, s.status, s.output, s.error, s.job_id
+    ), logged as (
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select rid, r.executor_id, 'step_' || t.status,
+             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id)
+             || case when t.status <> 'succeeded' then jsonb_build_object('error', left(t.error, 2000))
+                     when octet_length(coalesce(t.output, 'null'::jsonb)::text) <= 65536
+                       then jsonb_build_object('output', t.output)
+                     else '{"output_truncated": true}'::jsonb end,
+             rid
+        from done t order by t.step_id
+    )
+    select count(*) as n,
+           (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
+                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
+      into d
+      from done t;
+    continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
+    if d.failure is not null then
+      perform collab._stop_run(rid, 'failed', d.failure);
+    else
+      perform collab._advance_run(rid);
     end if;
   end loop;
   return null;
@@ -1395,115 +1480,6 @@ begin
       jsonb_strip_nulls(jsonb_build_object('previous_status', before, 'error', left(r.error, 2000))));
   end if;
   return r;
-end
-$$;
-
-CREATE FUNCTION collab._settle_run(r collab.workflow_runs, step_ids text[] DEFAULT '{}'::text[], job_ids uuid[] DEFAULT '{}'::uuid[], statuses text[] DEFAULT '{}'::text[], results jsonb[] DEFAULT '{}'::jsonb[], errors text[] DEFAULT '{}'::text[]) RETURNS text
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-declare
-  active boolean := r.status in ('pending', 'running', 'paused');
-  failure text;
-begin
-  with finished as (
-    select f.step_id, f.job_id, f.status, f.result, f.error
-      from unnest(step_ids, job_ids, statuses, results, errors) as f (step_id, job_id, status, result, error)
-  ), done as (
-    update collab.workflow_step_runs s
-       set status = f.status,
-           output = case when f.status = 'succeeded' then f.result end,
-           error = case when f.status = 'failed' then left(coalesce(f.error, 'failed'), 16384)
-                        when f.status = 'cancelled'
-                          then left(coalesce('its job was cancelled: ' || f.error, 'its job was cancelled'), 16384)
-                   end,
-           completed_at = now(), updated_at = now()
-      from finished f
-     where s.run_id = r.id and s.step_id = f.step_id and s.job_id = f.job_id and s.status = 'queued'
-    returning s.step_id, s.status, s.output, s.error, s.job_id
-  ), failed as materialized (
-    select (array_agg(format('step %s %s: %s', t.step_id,
-                             case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
-                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
-      from done t
-  ), steps as materialized (
-    -- The run's steps as this statement leaves them (it cannot read its own updates).
-    select s.step_id, s.type, s.kind, s.config, s.max_attempts, s.predecessors,
-           coalesce(d.status, s.status) as status,
-           case when d.step_id is null then s.output else d.output end as output
-      from collab.workflow_step_runs s left join done d on d.step_id = s.step_id
-     where s.run_id = r.id
-  ), ready as materialized (
-    select s.step_id, s.type, s.kind, s.config, s.max_attempts,
-           jsonb_build_object(
-             'input', r.input,
-             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
-                                  from steps q where q.step_id = any (s.predecessors)), '{}'::jsonb)) as input
-      from steps s, failed x
-     where active and x.failure is null and s.status = 'pending'
-       and not exists (select 1 from steps q where q.step_id = any (s.predecessors) and q.status <> 'succeeded')
-  ), enqueued as (
-    insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
-    select y.type, r.executor_id,
-           jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
-                              'config', y.config) || y.input,
-           y.max_attempts, r.id, y.step_id
-      from ready y where y.kind = 'job'
-     order by y.step_id
-    returning id, workflow_step_id
-  ), moved as (
-    update collab.workflow_step_runs s
-       set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
-           job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
-      from ready y left join enqueued e on e.workflow_step_id = y.step_id
-     where s.run_id = r.id and s.step_id = y.step_id
-    returning s.step_id, s.status, s.type, s.job_id
-  ), next as materialized (
-    -- A ready step is pending in `steps`; it counts as queued (job) or waiting (approval).
-    select case when count(*) = count(*) filter (where s.status = 'succeeded') then 'succeeded'
-                when count(*) filter (where s.status in ('queued', 'running') or y.kind = 'job') = 0
-                     and count(*) filter (where s.status = 'waiting' or y.kind = 'approval') > 0 then 'paused'
-                else 'running' end as status
-      from steps s left join ready y on y.step_id = s.step_id
-     where active and (select x.failure from failed x) is null
-    having count(*) > 0
-  ), ran as (
-    -- As collab._set_run_status: the error cleared, the context written when the run ends.
-    update collab.workflow_runs u
-       set status = n.status, error = null,
-           context = case when n.status = 'succeeded'
-                          then coalesce((select jsonb_object_agg(s.step_id, s.output order by s.step_id)
-                                           from steps s where s.status = 'succeeded'), '{}'::jsonb)
-                          else u.context end,
-           started_at = coalesce(u.started_at, now()),
-           completed_at = case when n.status = 'succeeded' then now() end,
-           updated_at = now()
-      from next n
-     where u.id = r.id and n.status <> r.status
-    returning u.status
-  ), logged as (
-    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-    select r.id, r.executor_id, e.event_type, e.payload, r.id
-      from (select 1 as k, t.step_id, 'step_' || t.status as event_type,
-                   jsonb_build_object('run_id', r.id, 'step_id', t.step_id, 'job_id', t.job_id)
-                   || case when t.status <> 'succeeded' then jsonb_build_object('error', left(t.error, 2000))
-                           when octet_length(coalesce(t.output, 'null'::jsonb)::text) <= 65536
-                             then jsonb_build_object('output', t.output)
-                           else '{"output_truncated": true}'::jsonb end as payload
-              from done t
-            union all
-            select 2, m.step_id, 'step_' || m.status,
-                   jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type,
-                                                        'job_id', m.job_id))
-              from moved m
-            union all
-            select 3, null, 'run_' || x.status,
-                   jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'previous_status', r.status)
-              from ran x) e
-     order by e.k, e.step_id
-  )
-  select x.failure into failure from failed x;
-  return case when active then failure end;
 end
 $$;
 
@@ -4469,8 +4445,6 @@ REVOKE ALL ON FUNCTION collab._retry_backoff_seconds(attempt integer) FROM PUBLI
 REVOKE ALL ON FUNCTION collab._run_event(r collab.workflow_runs, event_type text, payload jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._set_run_status(run_id uuid, status text, error text) FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._settle_run(r collab.workflow_runs, step_ids text[], job_ids uuid[], statuses text[], results jsonb[], errors text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._start_run(w collab.workflows, input jsonb, idempotency_key text, trigger_type text, schedule_id uuid) FROM PUBLIC;
 

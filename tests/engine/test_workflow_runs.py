@@ -557,9 +557,9 @@ def test_two_chains_and_a_join_under_8_workers_and_cancels(owner: Caller, db_url
 
 def test_one_batch_complete_finishes_a_joins_parents_and_other_runs_steps(owner: Caller) -> None:
     """complete_jobs_v1 finishing B and C of one diamond and A of another in one
-    statement: the trigger settles each run once, in one statement that reads the steps
-    it finished from its own overlay (a statement does not see its own updates), so D is
-    enqueued exactly once, after both parents, with both outputs."""
+    statement: the statement trigger settles each run once, with every step the
+    statement finished, so D is enqueued exactly once, after both parents, with both
+    outputs, and the other run moves on."""
     wf = published(owner, DIAMOND)
     first, second = (start(owner, wf["id"], input={"i": i})["id"] for i in range(2))
     [a1, a2] = sorted(claim(owner), key=lambda j: str(j["workflow_run_id"]) == second)
