@@ -947,6 +947,16 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab._job_events_step_run() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  select j.workflow_run_id into new.run_id from collab.jobs j where j.id = new.job_id;
+  return new;
+end
+$$;
+
 CREATE FUNCTION collab._job_events_take_xid() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1202,6 +1212,7 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
+  perform set_config('collab.step_events', 'on', true);
   if new.status = 'running' then
     perform 1 from collab.workflow_step_runs s
      where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
@@ -1764,6 +1775,71 @@ begin
   return collab._set_run_status(r.id, status, error);
 end
 $$;
+
+CREATE FUNCTION collab._store_webhook_secret(workflow_id uuid, executor_id text, secret text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  fingerprint text := left(encode(sha256(convert_to(secret, 'UTF8')), 'hex'), 16);
+  vault_id uuid;
+  sealed bytea;
+  cipher text;
+begin
+  select x.vault_secret_id into vault_id from collab.workflow_webhook_secrets x
+   where x.workflow_id = _store_webhook_secret.workflow_id for update;
+  if vault_id is not null then
+    execute 'select vault.update_secret($1, $2)' using vault_id, secret;
+  elsif collab_private._vault_present() then
+    execute 'select vault.create_secret($1, $2, $3)' into vault_id
+      using secret, 'collab.webhook.' || workflow_id || '.' || gen_random_uuid(),
+            format('collab webhook secret of workflow %s', workflow_id);
+  else
+    cipher := case when exists (select 1 from pg_catalog.pg_extension where extname = 'pgcrypto')
+                   then 'pgp' else 'hmac-ctr' end;
+    sealed := collab_private._webhook_cipher(true, convert_to(secret, 'UTF8'), cipher);
+  end if;
+  insert into collab.workflow_webhook_secrets as x (workflow_id, executor_id, vault_secret_id, secret_encrypted,
+                                                    cipher, fingerprint)
+  values (_store_webhook_secret.workflow_id, _store_webhook_secret.executor_id, vault_id, sealed, cipher,
+          fingerprint)
+  on conflict on constraint workflow_webhook_secrets_pkey do update
+     set vault_secret_id = excluded.vault_secret_id, secret_encrypted = excluded.secret_encrypted,
+         cipher = excluded.cipher, fingerprint = excluded.fingerprint, created_at = now();
+end
+$_$;
+
+CREATE FUNCTION collab._webhook_secret(workflow_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+declare
+  x collab.workflow_webhook_secrets;
+  clear text;
+begin
+  select * into x from collab.workflow_webhook_secrets s where s.workflow_id = _webhook_secret.workflow_id;
+  if not found then
+    return null;
+  end if;
+  if x.vault_secret_id is not null then
+    execute 'select decrypted_secret from vault.decrypted_secrets where id = $1' into clear using x.vault_secret_id;
+    return clear;
+  end if;
+  return convert_from(collab_private._webhook_cipher(false, x.secret_encrypted, x.cipher), 'UTF8');
+end
+$_$;
+
+CREATE FUNCTION collab._webhook_secrets_after_delete() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $_$
+begin
+  if old.vault_secret_id is not null then
+    execute 'delete from vault.secrets where id = $1' using old.vault_secret_id;
+  end if;
+  return null;
+end
+$_$;
 
 CREATE FUNCTION collab._xid_upper_bound() RETURNS xid8
     LANGUAGE plpgsql
@@ -2604,11 +2680,8 @@ begin
   w := collab._lock_workflow(workflow_id, '{client,admin}');
   -- 32 bytes from two v4 UUIDs (244 bits of the server's strong random source).
   s := 'whsec_' || encode(sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())), 'hex');
-  insert into collab.workflow_webhook_secrets as x (workflow_id, executor_id, secret, fingerprint)
-  values (w.id, w.executor_id, s, left(encode(sha256(convert_to(s, 'UTF8')), 'hex'), 16))
-  on conflict on constraint workflow_webhook_secrets_pkey do update
-     set secret = excluded.secret, fingerprint = excluded.fingerprint, created_at = now();
-  return (select jsonb_build_object('workflow_id', x.workflow_id, 'secret', x.secret,
+  perform collab._store_webhook_secret(w.id, w.executor_id, s);
+  return (select jsonb_build_object('workflow_id', x.workflow_id, 'secret', s,
                                     'fingerprint', x.fingerprint, 'created_at', x.created_at)
             from collab.workflow_webhook_secrets x where x.workflow_id = w.id);
 end
@@ -3753,27 +3826,25 @@ begin
   end;
   select coalesce(jsonb_agg(e.event order by e.seq), '[]'::jsonb), count(*), max(e.seq)
     into page, n, last_seq
-    from (select * from (
-            select x.seq, to_jsonb(x) - 'xact_id' as event
-              from collab.job_events x
-             where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
-            union all
-            select x.seq, jsonb_build_object(
-                     'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
-                     'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
-                     'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
-                                || (x.payload - 'lease_until' - 'previous_status'),
-                     'created_at', x.created_at, 'run_id', rid)
-              from collab.jobs j
-              join collab.job_events x on x.job_id = j.id
-             where j.workflow_run_id = rid
-               and x.event_type in ('claimed', 'retry_scheduled')
-               and x.seq > after and x.seq <= h.safe_seq
-               and not exists (select 1 from collab.job_events t
-                                where t.run_id = rid and t.seq < x.seq
-                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
-                                  and t.payload ->> 'job_id' = j.id::text)) u
-           order by u.seq
+    from (select x.seq,
+                 case when x.job_id = rid then to_jsonb(x) - 'xact_id'
+                      else jsonb_build_object(
+                             'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
+                             'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                             'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
+                                        || (x.payload - 'lease_until' - 'previous_status'),
+                             'created_at', x.created_at, 'run_id', rid) end as event
+            from collab.job_events x
+            left join collab.jobs j on j.id = x.job_id and x.job_id <> rid
+           where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
+             and (x.job_id = rid
+                  or (j.workflow_run_id = rid
+                      and x.event_type in ('claimed', 'retry_scheduled')
+                      and not exists (select 1 from collab.job_events t
+                                       where t.run_id = rid and t.job_id = rid and t.seq < x.seq
+                                         and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                         and t.payload ->> 'job_id' = j.id::text)))
+           order by x.seq
            limit page_size) e;
   return jsonb_build_object(
     'events', page,
@@ -4189,9 +4260,8 @@ declare
   expected bytea;
   input jsonb;
 begin
-  select x.secret into provided from collab.workflow_webhook_secrets x
-   where x.workflow_id = webhook_start_run_v1.workflow_id;
-  if not found then
+  provided := collab._webhook_secret(webhook_start_run_v1.workflow_id);
+  if provided is null then
     perform collab._raise('CL404', format('no webhook for workflow %s', coalesce(webhook_start_run_v1.workflow_id::text, 'null')));
   end if;
   key := convert_to(provided, 'UTF8');
@@ -4431,12 +4501,16 @@ ALTER TABLE collab.storage_deletions ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 CREATE TABLE collab.workflow_webhook_secrets (
     workflow_id uuid NOT NULL,
     executor_id text NOT NULL,
-    secret text NOT NULL,
     fingerprint text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    vault_secret_id uuid,
+    secret_encrypted bytea,
+    cipher text,
+    CONSTRAINT workflow_webhook_secrets_cipher_check CHECK ((cipher = ANY (ARRAY['pgp'::text, 'hmac-ctr'::text]))),
+    CONSTRAINT workflow_webhook_secrets_stored CHECK ((((vault_secret_id IS NOT NULL) AND (secret_encrypted IS NULL) AND (cipher IS NULL)) OR ((vault_secret_id IS NULL) AND (secret_encrypted IS NOT NULL) AND (cipher IS NOT NULL))))
 );
 
-COMMENT ON TABLE collab.workflow_webhook_secrets IS 'Per-workflow webhook secrets; readable by SECURITY DEFINER functions only';
+COMMENT ON TABLE collab.workflow_webhook_secrets IS 'Per-workflow webhook secrets, never in clear: a Supabase Vault id, or ciphertext (cipher pgp: pgcrypto; hmac-ctr: built in) under collab_private.secret_keys; read by SECURITY DEFINER functions only';
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_bucket_path_key UNIQUE (bucket, path);
@@ -4561,6 +4635,8 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
+CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['claimed'::text, 'retry_scheduled'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
+
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
@@ -4580,6 +4656,8 @@ CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW W
 CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
 
 CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
+
+CREATE TRIGGER webhook_secrets_after_delete AFTER DELETE ON collab.workflow_webhook_secrets FOR EACH ROW WHEN ((old.vault_secret_id IS NOT NULL)) EXECUTE FUNCTION collab._webhook_secrets_after_delete();
 
 ALTER TABLE ONLY collab.artifacts
     ADD CONSTRAINT artifacts_job_id_fkey FOREIGN KEY (job_id) REFERENCES collab.jobs(id) ON DELETE CASCADE;
@@ -4779,6 +4857,8 @@ REVOKE ALL ON FUNCTION collab._is_step_id(value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION collab._job_events_step_run() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_after_insert() FROM PUBLIC;
@@ -4854,6 +4934,12 @@ REVOKE ALL ON FUNCTION collab._set_run_status(run_id uuid, status text, error te
 REVOKE ALL ON FUNCTION collab._start_run(w collab.workflows, input jsonb, idempotency_key text, trigger_type text, schedule_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._stop_run(run_id uuid, status text, error text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._store_webhook_secret(workflow_id uuid, executor_id text, secret text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._webhook_secret(workflow_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._webhook_secrets_after_delete() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._xid_upper_bound() FROM PUBLIC;
 

@@ -384,6 +384,32 @@ def test_a_claim_and_a_scheduled_retry_wake_the_run_watchers(owner: Caller, db_u
     assert kinds[-2:] == ["step_running", "step_queued"]
 
 
+def test_a_step_jobs_claims_and_retries_carry_its_run_id(owner: Caller) -> None:
+    """Realtime's run_id=eq.<run> filter is pushed a step's start and retry: the job's
+    claimed and retry_scheduled rows have run_id; its other rows and plain jobs' do not."""
+    wf = published(owner, chain(("a", "t.step")))
+    run_id = start(owner, wf["id"])["id"]
+    plain = owner.one("assign_job_v1", type="t.plain", executor_id=EXECUTOR)
+    assert plain is not None
+    plain_id = plain["job_id"]
+    [job] = claim(owner, max_jobs=1)
+    owner.rpc("fail_job_v1", job_id=job["id"], worker_id="w1", error="again", retry_delay_seconds=0)
+    both = claim(owner)
+    assert {j["type"] for j in both} == {"t.step", "t.plain"}  # one statement claims both
+    for j in both:
+        complete(owner, j)
+    rows = owner.sql("select job_id, event_type, run_id from collab.job_events where job_id in (%s, %s)"
+                     " order by seq", (job["id"], plain_id))
+    step_rows = [(r["event_type"], r["run_id"]) for r in rows if r["job_id"] == job["id"]]
+    rid = uuid.UUID(run_id)
+    assert step_rows == [("queued", None), ("claimed", rid), ("retry_scheduled", rid), ("claimed", rid),
+                         ("succeeded", None)]
+    assert {r["run_id"] for r in rows if r["job_id"] == plain_id} == {None}
+    kinds = [(e["event_type"], e["payload"].get("attempt")) for e in run_events(owner, run_id)]
+    assert kinds == [("run_pending", None), ("step_queued", None), ("run_running", None), ("step_running", 1),
+                     ("step_queued", 1), ("step_running", 2), ("step_succeeded", None), ("run_succeeded", None)]
+
+
 def test_runs_list_filters_and_pages(owner: Caller) -> None:
     wf = published(owner, chain(("a", "t.step")))
     ids = [start(owner, wf["id"])["id"] for _ in range(3)]
@@ -527,3 +553,52 @@ def test_two_chains_and_a_join_under_8_workers_and_cancels(owner: Caller, db_url
         else:
             assert set(got.values()) <= {"succeeded", "cancelled"} and got["j"] == "cancelled"
     assert joins_enqueued_early(owner, "j", ("a2", "b2")) == []
+
+
+def test_one_batch_complete_finishes_a_joins_parents_and_other_runs_steps(owner: Caller) -> None:
+    """complete_jobs_v1 finishing B and C of one diamond and A of another in one
+    statement: the statement trigger settles each run once, with every step the
+    statement finished, so D is enqueued exactly once, after both parents, with both
+    outputs, and the other run moves on."""
+    wf = published(owner, DIAMOND)
+    first, second = (start(owner, wf["id"], input={"i": i})["id"] for i in range(2))
+    [a1, a2] = sorted(claim(owner), key=lambda j: str(j["workflow_run_id"]) == second)
+    complete(owner, a1, result={"a": 1})
+    batch = claim(owner) + [a2]
+    assert sorted((str(j["workflow_run_id"]), j["workflow_step_id"]) for j in batch) == \
+        sorted([(first, "B"), (first, "C"), (second, "A")])
+    owner.rpc("complete_jobs_v1", worker_id="w1",
+              completions=[{"job_id": str(j["id"]), "result": {j["workflow_step_id"]: str(j["workflow_run_id"])}}
+                           for j in batch])
+    assert statuses(owner, first) == {"A": "succeeded", "B": "succeeded", "C": "succeeded", "D": "queued"}
+    assert statuses(owner, second) == {"A": "succeeded", "B": "queued", "C": "queued", "D": "pending"}
+    [d] = owner.sql("select payload from collab.jobs where workflow_run_id = %s and workflow_step_id = 'D'", (first,))
+    assert d["payload"]["steps"] == {"B": {"B": first}, "C": {"C": first}}
+    kinds = [(e["event_type"], e["payload"].get("step_id")) for e in run_events(owner, first)]
+    assert kinds[-3:] == [("step_succeeded", "B"), ("step_succeeded", "C"), ("step_queued", "D")]
+    drain(owner)
+    for run_id in (first, second):
+        assert run(owner, run_id)["status"] == "succeeded"
+        assert replay(run_events(owner, run_id)) == ("succeeded", statuses(owner, run_id))
+
+
+def test_a_batch_with_a_success_and_a_dead_letter_of_one_run_fails_it_once(owner: Caller) -> None:
+    """B succeeds and C dead-letters in one statement: the run fails once (step_succeeded
+    B, step_failed C, step_skipped D, run_failed), and D is never enqueued."""
+    wf = published(owner, DIAMOND)
+    run_id = start(owner, wf["id"])["id"]
+    [a] = claim(owner)
+    complete(owner, a)
+    b, c = sorted(claim(owner), key=lambda j: j["workflow_step_id"])
+    owner.sql("""update collab.jobs
+                    set status = case when id = %(b)s then 'succeeded' else 'failed' end,
+                        result = case when id = %(b)s then '{"b": 1}'::jsonb end,
+                        last_error = case when id = %(c)s then 'no' end, finished_at = now()
+                  where id in (%(b)s, %(c)s)""", {"b": b["id"], "c": c["id"]})
+    r = run(owner, run_id)
+    assert (r["status"], r["error"]) == ("failed", "step C failed: no")
+    assert r["context"] == {"A": {"by": "A"}, "B": {"b": 1}}
+    assert statuses(owner, run_id) == {"A": "succeeded", "B": "succeeded", "C": "failed", "D": "skipped"}
+    kinds = [e["event_type"] for e in run_events(owner, run_id)]
+    assert kinds[-4:] == ["step_succeeded", "step_failed", "step_skipped", "run_failed"]
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_step_id = 'D'")[0]["n"] == 0
