@@ -1224,6 +1224,7 @@ begin
     end if;
   end if;
   if collab._event_listeners_present() then
+    -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
     perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
   end if;
   return new;

@@ -36,7 +36,7 @@ create trigger job_events_step_run before insert on collab.job_events
         and current_setting('collab.step_events', true) = 'on')
   execute function collab._job_events_step_run();
 
--- As in 20261201052000, plus the flag for the trigger above. (The hint naming the run is
+-- As in 20261202020000, plus the flag for the trigger above. (The hint naming the run is
 -- still sent: the events trigger's hint names the job, and LISTEN hubs route run
 -- watchers by the run id.)
 create or replace function collab._jobs_workflow_claimed() returns trigger
@@ -55,8 +55,8 @@ begin
     end if;
   end if;
   if collab._event_listeners_present() then
-    perform pg_notify('collab_events', json_build_object('executor_id', new.executor_id,
-                                                         'job_id', new.workflow_run_id)::text);
+    -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
+    perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
   end if;
   return new;
 end
