@@ -296,6 +296,8 @@ async def test_stable_functions_run_read_only(postgrest: PostgrestStandin, owner
     owner.sql("create function collab.t_sneaky_read() returns bigint language plpgsql stable"
               " as $$ begin return nextval('collab.t_counter'); end $$")
     owner.sql("grant usage, update on sequence collab.t_counter to service_role")
+    # Granted by hand: functions made after migrating are no longer executable by PUBLIC.
+    owner.sql("grant execute on function collab.t_sneaky_read() to service_role")
     transport = SupabaseTransport(SUPABASE_URL, SECRET_KEY)
     try:
         with pytest.raises(CollabError) as refused:
