@@ -35,7 +35,9 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
   with ``--workers 2`` (CPU: its whole process tree). ``--unprepared`` adds *unprep*: this
   tree's server with ``COLLAB_PREPARE=off`` (RPC statements never prepared, as behind a
-  transaction pooler), run last in each phase sweep.
+  transaction pooler), run last in each phase sweep. ``--rounds R`` repeats the sweep R
+  times, a different kind first each round: every figure is then the median over the
+  rounds, and each ratio to SQL the median of the rounds' own ratios.
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -463,6 +465,9 @@ def main() -> None:
                         "threads: httpx / psycopg threads in this process (the older, costlier client)")
     parser.add_argument("--workers2", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure this tree's server with --workers 2 ('after2')")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the phase sweep (each kind first in turn): figures are medians, and "
+                        "each ratio to SQL the median of the rounds' own ratios")
     parser.add_argument("--unprepared", action=argparse.BooleanOptionalAction, default=False,
                         help="also measure this tree's server with COLLAB_PREPARE=off ('unprep')")
     args = parser.parse_args()
@@ -509,14 +514,23 @@ def main() -> None:
             for kind in kinds:
                 phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor),
                       loadgen[kind])
-        for c in sweep:
-            for op in OPS:
-                for kind in kinds:
-                    f = figures[op][kind][c] = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
-                                                     _processes(kind, pids, monitor), loadgen[kind])
-                    short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
-                    print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
-                          flush=True)
+        rounds: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {
+            op: {k: {c: [] for c in sweep} for k in kinds} for op in OPS}
+        for r in range(args.rounds):
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # each kind first in turn
+            for c in sweep:
+                for op in OPS:
+                    for kind in order:
+                        f = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
+                                  _processes(kind, pids, monitor), loadgen[kind])
+                        rounds[op][kind][c].append(f)
+                        short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
+                        print(f"  round {r + 1}: {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over "
+                              f"{f['seconds']:.1f} s{short}", flush=True)
+        for op in OPS:
+            for kind in kinds:
+                for c in sweep:
+                    figures[op][kind][c] = _median_figures(rounds[op][kind][c], rounds[op]["sql"][c])
         if args.viewers:
             fan = {}
             for kind in [k for k in ("before", "after") if k in bases and k not in flask_kinds]:
@@ -526,8 +540,7 @@ def main() -> None:
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
-    ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["per_s"] / figures[op]["sql"][c]["per_s"]
-                          for k in kinds if k != "sql"},
+    ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["over_sql"] for k in kinds if k != "sql"},
                        **{f"{k}_over_anchor": figures[op][k][c]["per_s"] / anchor[ANCHOR_OF[op]] for k in kinds}}
                    for c in sweep} for op in OPS}
     print(f"\nbefore = {before_rev or '-'}; anchors (median): insert1 {anchor['insert1_rows_per_s']:.0f} rows/s, "
@@ -548,6 +561,18 @@ def main() -> None:
               "ratios": ratios, "fanout": fan}
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "http.json").write_text(json.dumps(report, indent=2))
+
+
+def _median_figures(runs: list[dict[str, Any]], sql_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One kind's figures over its rounds: the median of each, and ``over_sql``, the median
+    of its rate ÷ direct SQL's in the same round (a round's phases run back to back, so the
+    host's load moves them together); ``rounds`` keeps every round's figures."""
+    cpu = {name: statistics.median(f["cpu_us_per_request"][name] for f in runs)
+           for name in runs[0]["cpu_us_per_request"]}
+    return {**{key: statistics.median(f[key] for f in runs) for key in ("requests", "seconds", "per_s", "p50_ms", "p99_ms")},
+            "cpu_us_per_request": cpu,
+            "over_sql": statistics.median(f["per_s"] / q["per_s"] for f, q in zip(runs, sql_runs)),
+            "rounds": runs}
 
 
 def _processes(kind: str, pids: dict[str, int], monitor: psycopg.Connection[Any]) -> Processes:
