@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request as StarletteRequest
+from starlette.requests import Request as StarletteRequest
 from starlette.responses import FileResponse, Response as StarletteResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route as StarletteRoute, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -50,8 +50,8 @@ from collab_sdk.http.sockets import serve_socket
 from collab_sdk.local.storage import verify_signed_url_token
 from collab_sdk.transports.storage import check_object_path
 
-__all__ = ["create_app", "CollabApp", "swagger_ui_dir", "core_request", "request_from_scope",
-           "starlette_response", "raw_headers", "send_response", "starlette_path", "StarletteSocket"]
+__all__ = ["create_app", "CollabApp", "swagger_ui_dir", "core_request", "starlette_response", "starlette_path",
+           "StarletteSocket"]
 
 log = logging.getLogger("collab.http")
 
@@ -94,30 +94,21 @@ def starlette_path(path: str) -> str:
 
 
 async def core_request(request: StarletteRequest) -> Request:
-    """The pipeline's view of a Starlette request (``request_from_scope`` of its scope)."""
-    return request_from_scope(request.scope, request.receive)
-
-
-def request_from_scope(scope: Scope, receive: Receive) -> Request:
-    """The pipeline's view of an ASGI HTTP request, read from its scope (Starlette's URL
-    and header objects cost more than the rest of a small request's handling); its body
-    comes from ``receive`` when the route reads it."""
+    """The pipeline's view of a Starlette request, read from its ASGI scope (Starlette's
+    URL and header objects cost more than the rest of a small request's handling)."""
+    scope = request.scope
     query: dict[str, list[str]] = {}
     if raw_query := scope.get("query_string"):
         for name, value in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True):
             query.setdefault(name, []).append(value)
 
     async def read_body(limit: int) -> bytes:
-        chunks, size, more = [], 0, True
-        while more and size <= limit:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()  # as Starlette's request.stream() does
-            if message["type"] == "http.request":
-                more = message.get("more_body", False)
-                if chunk := message.get("body", b""):
-                    chunks.append(chunk)
-                    size += len(chunk)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
         return b"".join(chunks)
 
     return Request(scope["method"], scope["path"],
@@ -169,70 +160,30 @@ def starlette_response(response: Response, *, head: bool = False) -> StarletteRe
                              headers=response.headers, media_type=media)
 
 
-def raw_headers(response: Response, body: bytes) -> list[tuple[bytes, bytes]]:
-    """The ASGI header list of an answer without a stream whose body is ``body``: exactly
-    what ``starlette_response`` would send (its headers, then ``content-length`` unless the
-    status has no body, then ``content-type``, ``text/*`` with its charset)."""
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-    given = {name for name, _ in raw}
-    if b"content-length" not in given and not (response.status < 200 or response.status in (204, 304)):
-        raw.append((b"content-length", b"%d" % len(body)))
-    media = response.media_type
-    if media and b"content-type" not in given:
-        if media.startswith("text/") and "charset=" not in media.lower():
-            media += "; charset=utf-8"
-        raw.append((b"content-type", media.encode("latin-1")))
-    return raw
+#: A route table path's Starlette endpoint.
+Endpoint = Callable[[StarletteRequest], Awaitable[StarletteResponse]]
 
 
-async def send_response(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
-    """Send a pipeline ``Response`` over ASGI: a stream through ``starlette_response``, any
-    other answer as its two messages directly (no Starlette response object: for a small
-    request that is a measurable share of the server's work)."""
-    head = scope["method"] == "HEAD"
-    if response.stream is not None and not head:
-        await starlette_response(response)(scope, receive, send)
-        return
-    body = b"" if head else response.body
-    await send({"type": "http.response.start", "status": response.status,
-                "headers": raw_headers(response, body)})
-    await send({"type": "http.response.body", "body": body})
-
-
-#: A route table path's pipeline: (ASGI scope, receive, path arguments) → the answer.
-Answerer = Callable[[Scope, Receive, Mapping[str, Any]], Awaitable[Response]]
-
-
-def _answerer(runtime: Runtime, routes: list[Route]) -> Answerer:
+def _endpoint(runtime: Runtime, routes: list[Route]) -> Endpoint:
     by_method = {r.method: r for r in routes}
     allow = ", ".join(sorted(by_method) + ["OPTIONS"])
 
-    async def answer(scope: Scope, receive: Receive, path_args: Mapping[str, Any]) -> Response:
-        method = scope["method"]
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        method = request.method
         route = by_method.get("GET" if method == "HEAD" else method) or \
             (routes[0] if method == "OPTIONS" or len(routes) == 1 else None)
-        request = request_from_scope(scope, receive)
         if route is None:
             failure = Failure(405, "method_not_allowed", f"use {allow.replace(', OPTIONS', '')}",
                               {"Allow": allow})
-            response = error_response(failure)
-            finish(runtime, request.headers, response, request_id_of(request.headers))
-            return response
-        response = await dispatch(runtime, route, request, path_args)
-        if response.status == 405 and len(routes) > 1:
-            response.headers["Allow"] = allow
-        if method == "OPTIONS" and "Access-Control-Allow-Methods" in response.headers:
-            response.headers["Access-Control-Allow-Methods"] = allow  # every method of the path
-        return response
-
-    return answer
-
-
-def _endpoint(answer: Answerer) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
-    """A path with parameters: Starlette's router found it and parsed them."""
-    async def endpoint(request: StarletteRequest) -> StarletteResponse:
-        response = await answer(request.scope, request.receive, request.path_params)
-        return starlette_response(response, head=request.method == "HEAD")
+            answer = error_response(failure)
+            finish(runtime, _lower(request.headers), answer, request_id_of(_lower(request.headers)))
+            return starlette_response(answer)
+        answer = await dispatch(runtime, route, await core_request(request), request.path_params)
+        if answer.status == 405 and len(routes) > 1:
+            answer.headers["Allow"] = allow
+        if method == "OPTIONS" and "Access-Control-Allow-Methods" in answer.headers:
+            answer.headers["Access-Control-Allow-Methods"] = allow  # every method of the path
+        return starlette_response(answer, head=method == "HEAD")
 
     return endpoint
 
@@ -304,9 +255,9 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> CollabApp:
                 groups.setdefault(table.prefix + starlette_path(route.path), []).append(route)
             if route.function is not None:
                 groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
-    answerers = {path: _answerer(runtime, group) for path, group in groups.items()}
-    routes: list[BaseRoute] = [StarletteRoute(path, _endpoint(answer), methods=_METHODS)
-                               for path, answer in answerers.items()]
+    endpoints = {path: _endpoint(runtime, group) for path, group in groups.items()}
+    routes: list[BaseRoute] = [StarletteRoute(path, endpoint, methods=_METHODS)
+                               for path, endpoint in endpoints.items()]
     routes += [WebSocketRoute(table.prefix + starlette_path(s.path), _socket_endpoint(runtime, s))
                for table in TABLES for s in table.sockets]
 
@@ -364,26 +315,27 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> CollabApp:
 
     return CollabApp(Starlette(routes=routes, lifespan=lifespan,
                                exception_handlers={HTTPException: http_error, Exception: unexpected}),
-                     {path: answer for path, answer in answerers.items() if "{" not in path})
+                     {path: endpoint for path, endpoint in endpoints.items() if "{" not in path})
 
 
 class CollabApp:
     """The ASGI app ``create_app`` returns: an HTTP request for a path without parameters
-    (``/api/collab/task.claim``…) goes straight to its pipeline, found in a dict, and its
-    answer straight to ASGI (``send_response``); everything else — paths with parameters,
-    WebSockets, the lifespan, the docs, the dashboard — to the Starlette app
-    (``starlette``). Starlette's router tries its routes' patterns in turn and wraps every
-    call in its middleware: for a small request, about as much work as the pipeline itself."""
+    (``/api/collab/task.claim``…) goes straight to its pipeline endpoint, found in a dict;
+    everything else — paths with parameters, WebSockets, the lifespan, the docs, the
+    dashboard — to the Starlette app (``starlette``). Starlette's router tries its routes'
+    patterns in turn and wraps every call in its middleware: for a small request, about as
+    much work as the pipeline itself."""
 
-    def __init__(self, starlette: Starlette, answerers: Mapping[str, Answerer]) -> None:
+    def __init__(self, starlette: Starlette, endpoints: Mapping[str, Endpoint]) -> None:
         self.starlette = starlette
-        self.answerers = dict(answerers)
+        self.endpoints = dict(endpoints)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            answer = self.answerers.get(scope["path"])
-            if answer is not None:
-                await send_response(await answer(scope, receive, {}), scope, receive, send)
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                response = await endpoint(StarletteRequest(scope, receive, send))
+                await response(scope, receive, send)
                 return
         await self.starlette(scope, receive, send)
 
