@@ -31,7 +31,8 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   on uvloop when installed, following from the log's head), then ``--fanout-events``
   single-event commits 0.25 s apart; for each, the time from just before the commit to
   when the last (N-th) viewer has it, and the CPU the server and this process spent per
-  event. A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
+  event (``--fanout-rounds R``: R runs per server, alternating; p50/p99/max over every
+  event of every run, CPU per event the median of the runs). A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
   it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
   with ``--workers 2`` (CPU: its whole process tree). ``--unprepared`` adds *unprep*: this
   tree's server with ``COLLAB_PREPARE=off`` (RPC statements never prepared, as behind a
@@ -429,7 +430,7 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int, serve
     first = [(min(arrivals[seq]) - at) * 1000 for seq, at in sent.items() if arrivals.get(seq)]
     q = statistics.quantiles(last, n=100) if len(last) > 1 else (last * 99 or [float("nan")] * 99)
     f = statistics.quantiles(first, n=100) if len(first) > 1 else (first * 99 or [float("nan")] * 99)
-    return {"viewers": viewers, "ready": ready[0], "events": events,
+    return {"viewers": viewers, "ready": ready[0], "events": events, "last_viewer_ms": last,
             "events_every_viewer_got": len(last), "viewers_per_event": statistics.mean(
                 len(arrivals.get(seq, [])) for seq in sent),
             "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
@@ -459,6 +460,8 @@ def main() -> None:
     parser.add_argument("--serve-threads", type=int, default=16, help="the before server's --threads")
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
+    parser.add_argument("--fanout-rounds", type=int, default=1,
+                        help="fan-out runs per server, alternating (latencies pooled, CPU per event the median)")
     parser.add_argument("--rate-limit", default="off", help="COLLAB_RATE_LIMIT for collab serve, e.g. 10000000/60")
     parser.add_argument("--client", choices=("loadgen", "threads"), default="loadgen",
                         help="loadgen: bench/loadgen.py processes (raw HTTP/1.1 or async psycopg on uvloop); "
@@ -532,11 +535,15 @@ def main() -> None:
                 for c in sweep:
                     figures[op][kind][c] = _median_figures(rounds[op][kind][c], rounds[op]["sql"][c])
         if args.viewers:
-            fan = {}
-            for kind in [k for k in ("before", "after") if k in bases and k not in flask_kinds]:
-                fan[kind] = _run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
-                                             args.fanout_events, bases[kind][1]))
-                print(f"  fan-out {kind}: {fan[kind]}", flush=True)
+            fanned = [k for k in ("before", "after") if k in bases and k not in flask_kinds]
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fanned}
+            for r in range(args.fanout_rounds):
+                for kind in fanned[r % len(fanned):] + fanned[:r % len(fanned)]:
+                    runs[kind].append(_run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
+                                                       args.fanout_events, bases[kind][1])))
+                    shown = {k: v for k, v in runs[kind][-1].items() if k != "last_viewer_ms"}
+                    print(f"  fan-out round {r + 1} {kind}: {shown}", flush=True)
+            fan = {kind: _pooled_fanout(found) for kind, found in runs.items()}
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
@@ -556,11 +563,28 @@ def main() -> None:
                 print(f"{op:6} {c:>3} | {kind:6} {f['per_s']:6.0f} {f['p50_ms']:6.2f} {f['p99_ms']:6.2f} | "
                       f"{over_sql} {r[f'{kind}_over_anchor']:5.2f} | {cpu['client']:5.0f} "
                       f"{cpu.get('serve', 0):6.0f} {cpu['postgres']:5.0f}")
+    for kind, f in (fan or {}).items():
+        print(f"fan-out {kind:6}: {args.viewers} viewers, {f['events']} events: last viewer p50 "
+              f"{f['last_viewer_p50_ms']:.1f} / p99 {f['last_viewer_p99_ms']:.1f} / max {f['last_viewer_max_ms']:.1f} ms; "
+              f"CPU per event: server {f['cpu_ms_per_event']['server']:.1f} ms; LISTEN connections "
+              f"{f['listen_connections']}")
     report = {"args": vars(args), "before_revision": before_rev, "anchors_before": anchors_before,
               "anchors_after": anchors_after, "anchor": anchor, "anchor_of": ANCHOR_OF, "figures": figures,
               "ratios": ratios, "fanout": fan}
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "http.json").write_text(json.dumps(report, indent=2))
+
+
+def _pooled_fanout(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fan-out rounds of one server: the last viewer's p50/p99/max over every event of every
+    round, the median CPU per event, and each round's own figures."""
+    last = [ms for run in runs for ms in run["last_viewer_ms"]]
+    q = statistics.quantiles(last, n=100) if len(last) > 1 else [float("nan")] * 99
+    return {"events": len(last), "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
+            "last_viewer_max_ms": max(last, default=float("nan")),
+            "cpu_ms_per_event": {name: statistics.median(run["cpu_ms_per_event"][name] for run in runs)
+                                 for name in runs[0]["cpu_ms_per_event"]},
+            "listen_connections": max(run["listen_connections"] for run in runs), "rounds": runs}
 
 
 def _median_figures(runs: list[dict[str, Any]], sql_runs: list[dict[str, Any]]) -> dict[str, Any]:
