@@ -36,7 +36,9 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
   with ``--workers 2`` (CPU: its whole process tree). ``--unprepared`` adds *unprep*: this
   tree's server with ``COLLAB_PREPARE=off`` (RPC statements never prepared, as behind a
-  transaction pooler), run last in each phase sweep. ``--rounds R`` repeats the sweep R
+  transaction pooler), run last in each phase sweep. ``--pool N`` adds *pool*: this tree's
+  server with ``COLLAB_POOL_SIZE=N`` (the others keep the default 10 connections, which
+  caps a server at 10 RPCs in flight where 32 SQL clients have 32). ``--rounds R`` repeats the sweep R
   times, a different kind first each round: every figure is then the median over the
   rounds, and each ratio to SQL the median of the rounds' own ratios.
 
@@ -83,7 +85,7 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000, "pool": 5000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -471,6 +473,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the phase sweep (each kind first in turn): figures are medians, and "
                         "each ratio to SQL the median of the rounds' own ratios")
+    parser.add_argument("--pool", type=int, default=0, metavar="N",
+                        help="also measure this tree's server with COLLAB_POOL_SIZE=N ('pool'; default servers keep 10)")
     parser.add_argument("--unprepared", action=argparse.BooleanOptionalAction, default=False,
                         help="also measure this tree's server with COLLAB_PREPARE=off ('unprep')")
     args = parser.parse_args()
@@ -482,7 +486,7 @@ def main() -> None:
               "no longer installs (pip install flask waitress to compare)", flush=True)
         before_rev = None
     kinds = (["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
-             + (["unprep"] if args.unprepared else []))
+             + (["unprep"] if args.unprepared else []) + (["pool"] if args.pool else []))
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
@@ -492,7 +496,10 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url, "after2": url, "unprep": url}
+        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url}
+        if args.pool:
+            bases["pool"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                               extra_env={"COLLAB_POOL_SIZE": str(args.pool)}))
         if args.unprepared:
             bases["unprep"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
                                                                  extra_env={"COLLAB_PREPARE": "off"}))
