@@ -31,11 +31,16 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   on uvloop when installed, following from the log's head), then ``--fanout-events``
   single-event commits 0.25 s apart; for each, the time from just before the commit to
   when the last (N-th) viewer has it, and the CPU the server and this process spent per
-  event. A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
+  event (``--fanout-rounds R``: R runs per server, alternating; p50/p99/max over every
+  event of every run, CPU per event the median of the runs). A Flask *before* server cannot hold N streams (one thread each, 16 threads), so
   it has no fan-out figure. ``--workers2`` (default on) adds *after2*: this tree's server
   with ``--workers 2`` (CPU: its whole process tree). ``--unprepared`` adds *unprep*: this
   tree's server with ``COLLAB_PREPARE=off`` (RPC statements never prepared, as behind a
-  transaction pooler), run last in each phase sweep.
+  transaction pooler), run last in each phase sweep. ``--pool N`` adds *pool*: this tree's
+  server with ``COLLAB_POOL_SIZE=N`` (the others keep the default 10 connections, which
+  caps a server at 10 RPCs in flight where 32 SQL clients have 32). ``--rounds R`` repeats the sweep R
+  times, a different kind first each round: every figure is then the median over the
+  rounds, and each ratio to SQL the median of the rounds' own ratios.
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -80,7 +85,7 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000, "pool": 5000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -427,7 +432,7 @@ async def fanout(base: str, key: str, url: str, viewers: int, events: int, serve
     first = [(min(arrivals[seq]) - at) * 1000 for seq, at in sent.items() if arrivals.get(seq)]
     q = statistics.quantiles(last, n=100) if len(last) > 1 else (last * 99 or [float("nan")] * 99)
     f = statistics.quantiles(first, n=100) if len(first) > 1 else (first * 99 or [float("nan")] * 99)
-    return {"viewers": viewers, "ready": ready[0], "events": events,
+    return {"viewers": viewers, "ready": ready[0], "events": events, "last_viewer_ms": last,
             "events_every_viewer_got": len(last), "viewers_per_event": statistics.mean(
                 len(arrivals.get(seq, [])) for seq in sent),
             "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
@@ -457,12 +462,19 @@ def main() -> None:
     parser.add_argument("--serve-threads", type=int, default=16, help="the before server's --threads")
     parser.add_argument("--viewers", type=int, default=1000, help="SSE fan-out viewers (0: skip)")
     parser.add_argument("--fanout-events", type=int, default=40)
+    parser.add_argument("--fanout-rounds", type=int, default=1,
+                        help="fan-out runs per server, alternating (latencies pooled, CPU per event the median)")
     parser.add_argument("--rate-limit", default="off", help="COLLAB_RATE_LIMIT for collab serve, e.g. 10000000/60")
     parser.add_argument("--client", choices=("loadgen", "threads"), default="loadgen",
                         help="loadgen: bench/loadgen.py processes (raw HTTP/1.1 or async psycopg on uvloop); "
                         "threads: httpx / psycopg threads in this process (the older, costlier client)")
     parser.add_argument("--workers2", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure this tree's server with --workers 2 ('after2')")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the phase sweep (each kind first in turn): figures are medians, and "
+                        "each ratio to SQL the median of the rounds' own ratios")
+    parser.add_argument("--pool", type=int, default=0, metavar="N",
+                        help="also measure this tree's server with COLLAB_POOL_SIZE=N ('pool'; default servers keep 10)")
     parser.add_argument("--unprepared", action=argparse.BooleanOptionalAction, default=False,
                         help="also measure this tree's server with COLLAB_PREPARE=off ('unprep')")
     args = parser.parse_args()
@@ -474,7 +486,7 @@ def main() -> None:
               "no longer installs (pip install flask waitress to compare)", flush=True)
         before_rev = None
     kinds = (["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
-             + (["unprep"] if args.unprepared else []))
+             + (["unprep"] if args.unprepared else []) + (["pool"] if args.pool else []))
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
     fan: dict[str, Any] | None = None
@@ -484,7 +496,10 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url, "after2": url, "unprep": url}
+        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url}
+        if args.pool:
+            bases["pool"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                               extra_env={"COLLAB_POOL_SIZE": str(args.pool)}))
         if args.unprepared:
             bases["unprep"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
                                                                  extra_env={"COLLAB_PREPARE": "off"}))
@@ -509,25 +524,37 @@ def main() -> None:
             for kind in kinds:
                 phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor),
                       loadgen[kind])
-        for c in sweep:
-            for op in OPS:
-                for kind in kinds:
-                    f = figures[op][kind][c] = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
-                                                     _processes(kind, pids, monitor), loadgen[kind])
-                    short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
-                    print(f"  {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over {f['seconds']:.1f} s{short}",
-                          flush=True)
+        rounds: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {
+            op: {k: {c: [] for c in sweep} for k in kinds} for op in OPS}
+        for r in range(args.rounds):
+            order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # each kind first in turn
+            for c in sweep:
+                for op in OPS:
+                    for kind in order:
+                        f = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
+                                  _processes(kind, pids, monitor), loadgen[kind])
+                        rounds[op][kind][c].append(f)
+                        short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
+                        print(f"  round {r + 1}: {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over "
+                              f"{f['seconds']:.1f} s{short}", flush=True)
+        for op in OPS:
+            for kind in kinds:
+                for c in sweep:
+                    figures[op][kind][c] = _median_figures(rounds[op][kind][c], rounds[op]["sql"][c])
         if args.viewers:
-            fan = {}
-            for kind in [k for k in ("before", "after") if k in bases and k not in flask_kinds]:
-                fan[kind] = _run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
-                                             args.fanout_events, bases[kind][1]))
-                print(f"  fan-out {kind}: {fan[kind]}", flush=True)
+            fanned = [k for k in ("before", "after") if k in bases and k not in flask_kinds]
+            runs: dict[str, list[dict[str, Any]]] = {k: [] for k in fanned}
+            for r in range(args.fanout_rounds):
+                for kind in fanned[r % len(fanned):] + fanned[:r % len(fanned)]:
+                    runs[kind].append(_run_fast(fanout(bases[kind][0], key, urls[kind], args.viewers,
+                                                       args.fanout_events, bases[kind][1])))
+                    shown = {k: v for k, v in runs[kind][-1].items() if k != "last_viewer_ms"}
+                    print(f"  fan-out round {r + 1} {kind}: {shown}", flush=True)
+            fan = {kind: _pooled_fanout(found) for kind, found in runs.items()}
         anchors_after = run_anchors(admin, args.anchor_seconds)
 
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
-    ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["per_s"] / figures[op]["sql"][c]["per_s"]
-                          for k in kinds if k != "sql"},
+    ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["over_sql"] for k in kinds if k != "sql"},
                        **{f"{k}_over_anchor": figures[op][k][c]["per_s"] / anchor[ANCHOR_OF[op]] for k in kinds}}
                    for c in sweep} for op in OPS}
     print(f"\nbefore = {before_rev or '-'}; anchors (median): insert1 {anchor['insert1_rows_per_s']:.0f} rows/s, "
@@ -543,11 +570,40 @@ def main() -> None:
                 print(f"{op:6} {c:>3} | {kind:6} {f['per_s']:6.0f} {f['p50_ms']:6.2f} {f['p99_ms']:6.2f} | "
                       f"{over_sql} {r[f'{kind}_over_anchor']:5.2f} | {cpu['client']:5.0f} "
                       f"{cpu.get('serve', 0):6.0f} {cpu['postgres']:5.0f}")
+    for kind, f in (fan or {}).items():
+        print(f"fan-out {kind:6}: {args.viewers} viewers, {f['events']} events: last viewer p50 "
+              f"{f['last_viewer_p50_ms']:.1f} / p99 {f['last_viewer_p99_ms']:.1f} / max {f['last_viewer_max_ms']:.1f} ms; "
+              f"CPU per event: server {f['cpu_ms_per_event']['server']:.1f} ms; LISTEN connections "
+              f"{f['listen_connections']}")
     report = {"args": vars(args), "before_revision": before_rev, "anchors_before": anchors_before,
               "anchors_after": anchors_after, "anchor": anchor, "anchor_of": ANCHOR_OF, "figures": figures,
               "ratios": ratios, "fanout": fan}
     (ROOT / "results").mkdir(exist_ok=True)
     (ROOT / "results" / "http.json").write_text(json.dumps(report, indent=2))
+
+
+def _pooled_fanout(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fan-out rounds of one server: the last viewer's p50/p99/max over every event of every
+    round, the median CPU per event, and each round's own figures."""
+    last = [ms for run in runs for ms in run["last_viewer_ms"]]
+    q = statistics.quantiles(last, n=100) if len(last) > 1 else [float("nan")] * 99
+    return {"events": len(last), "last_viewer_p50_ms": q[49], "last_viewer_p99_ms": q[98],
+            "last_viewer_max_ms": max(last, default=float("nan")),
+            "cpu_ms_per_event": {name: statistics.median(run["cpu_ms_per_event"][name] for run in runs)
+                                 for name in runs[0]["cpu_ms_per_event"]},
+            "listen_connections": max(run["listen_connections"] for run in runs), "rounds": runs}
+
+
+def _median_figures(runs: list[dict[str, Any]], sql_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One kind's figures over its rounds: the median of each, and ``over_sql``, the median
+    of its rate ÷ direct SQL's in the same round (a round's phases run back to back, so the
+    host's load moves them together); ``rounds`` keeps every round's figures."""
+    cpu = {name: statistics.median(f["cpu_us_per_request"][name] for f in runs)
+           for name in runs[0]["cpu_us_per_request"]}
+    return {**{key: statistics.median(f[key] for f in runs) for key in ("requests", "seconds", "per_s", "p50_ms", "p99_ms")},
+            "cpu_us_per_request": cpu,
+            "over_sql": statistics.median(f["per_s"] / q["per_s"] for f, q in zip(runs, sql_runs)),
+            "rounds": runs}
 
 
 def _processes(kind: str, pids: dict[str, int], monitor: psycopg.Connection[Any]) -> Processes:

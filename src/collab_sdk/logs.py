@@ -83,9 +83,14 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     for value in (_process_secrets() if env is None else _secret_values(env)):
         if value in text:
             text = text.replace(value, _MASK)
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + _MASK, text)
+    # Each pattern runs only where its fixed part occurs: the URL and Bearer scans cost
+    # ~11 and ~4 us on an access line that has neither, more than the rest of its logging.
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + _MASK, text)
     text = _JWT.sub(_MASK, text)
-    return _BEARER.sub(lambda m: m.group("head") + _MASK, text)
+    if "bearer" in text.lower():  # _BEARER's IGNORECASE matches only ASCII B/b, E/e, A/a, R/r
+        text = _BEARER.sub(lambda m: m.group("head") + _MASK, text)
+    return text
 
 
 def _value(value: Any) -> str:

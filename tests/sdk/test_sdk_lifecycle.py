@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from collab_sdk.client.async_client import AsyncCollabClient
-from collab_sdk.errors import Forbidden
+from collab_sdk.errors import Forbidden, LeaseLost
 from collab_sdk.models import Assigned, JobSpec, JobStatus, Page
 from support import Caller, make_due
 
@@ -88,6 +88,22 @@ async def test_complete_many_ids_answers_only_the_completed_ids(client: AsyncCol
     assert stored.status is JobStatus.SUCCEEDED and stored.result == {"ok": mine[0].payload["i"]}
     assert (await client.get_job(theirs[0].id)).status is JobStatus.RUNNING
     assert await client.complete_many_ids("w1", []) == set()
+
+
+async def test_complete_id_and_fail_id_answer_the_id_and_fence_like_complete_and_fail(
+        client: AsyncCollabClient) -> None:
+    await client.assign_many([{"type": "t.one_id", "executor_id": "ex"} for _ in range(2)])
+    first, second = await client.claim("ex", "w1"), await client.claim("ex", "w1")
+    assert first is not None and second is not None
+    assert await client.complete_id(first.id, "w1", result={"n": 1}, attempt=1) == first.id
+    assert await client.complete_id(first.id, "w1", attempt=1) == first.id  # a replay: the stored job
+    stored = await client.get_job(first.id)
+    assert stored.status is JobStatus.SUCCEEDED and stored.result == {"n": 1}
+    with pytest.raises(LeaseLost):
+        await client.complete_id(second.id, "w2", attempt=1)
+    assert await client.fail_id(second.id, "w1", error="boom", attempt=1) == second.id
+    failed = await client.get_job(second.id)
+    assert failed.status is JobStatus.QUEUED and failed.last_error == "boom"
 
 
 async def test_fail_backoff_dead_letter_and_dlq_retry_once(client: AsyncCollabClient, owner: Caller) -> None:

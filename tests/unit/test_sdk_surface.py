@@ -112,6 +112,17 @@ def test_from_env_precedence(tmp_path: Path) -> None:
     assert isinstance(storage, LocalStorage) and storage.root == tmp_path and storage.base_url == "http://h:1"
 
 
+def test_pool_size_from_env() -> None:
+    url = "postgresql://u@h/db"
+    default = transport_from_env({"COLLAB_DATABASE_URL": url})
+    sized = transport_from_env({"COLLAB_DATABASE_URL": url, "COLLAB_POOL_SIZE": "32"})
+    assert isinstance(default, PostgresTransport) and isinstance(sized, PostgresTransport)
+    assert default.max_size == 10 and sized.max_size == 32
+    for bad in ("0", "-3", "lots", "2.5"):
+        with pytest.raises(ConfigurationError, match="COLLAB_POOL_SIZE"):
+            transport_from_env({"COLLAB_DATABASE_URL": url, "COLLAB_POOL_SIZE": bad})
+
+
 @pytest.mark.slow
 def test_mypy_strict_passes_and_py_typed_ships() -> None:
     assert (REPO / "src" / "collab_sdk" / "py.typed").exists()

@@ -214,6 +214,14 @@ class AsyncCollabClient:
         return await self.rpc.one(Job, "complete_job_v1", job_id=job_id, worker_id=worker_id,
                                result=result, artifacts=artifacts, attempt=attempt)
 
+    async def complete_id(self, job_id: UUID | str, worker_id: str, *, result: Any = None,
+                          artifacts: Sequence[Mapping[str, Any]] | None = None,
+                          attempt: int | None = None) -> UUID:
+        """``complete``, answering only the job's id: no row is sent back or parsed (for
+        a caller that needs none, such as the HTTP ``task.result``)."""
+        return await self.rpc.one_id("complete_job_v1", job_id=job_id, worker_id=worker_id,
+                                     result=result, artifacts=artifacts, attempt=attempt)
+
     async def complete_and_claim(self, job_id: UUID | str, worker_id: str, *, executor_id: str,
                                  result: Any = None,
                                  artifacts: Sequence[Mapping[str, Any]] | None = None,
@@ -258,6 +266,14 @@ class AsyncCollabClient:
         return await self.rpc.one(Job, "fail_job_v1", job_id=job_id, worker_id=worker_id, error=error,
                                retryable=retryable, retry_delay_seconds=retry_delay_seconds,
                                attempt=attempt)
+
+    async def fail_id(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,
+                      retryable: bool | None = None, retry_delay_seconds: int | None = None,
+                      attempt: int | None = None) -> UUID:
+        """``fail``, answering only the job's id: no row is sent back or parsed."""
+        return await self.rpc.one_id("fail_job_v1", job_id=job_id, worker_id=worker_id, error=error,
+                                     retryable=retryable, retry_delay_seconds=retry_delay_seconds,
+                                     attempt=attempt)
 
     async def extend_lease(self, job_id: UUID | str, worker_id: str, *,
                            lease_seconds: int | None = None, attempt: int | None = None) -> Job:

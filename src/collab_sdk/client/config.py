@@ -11,6 +11,9 @@ In order of precedence:
 3. Neither — the embedded PostgreSQL under ``$COLLAB_HOME`` or ``./.collab``,
    started and migrated on first use.
 
+``COLLAB_POOL_SIZE`` (default 10) is the largest number of connections a ``PostgresTransport``
+opens: a ``collab serve`` process runs at most that many RPCs at once.
+
 A database URL must be a ``postgres://`` or ``postgresql://`` URL (``check_database_url``):
 anything else — text that is no URL, a Supabase project URL (``https://<ref>.supabase.co``)
 — is a ``ConfigurationError`` at once, naming the variable to use instead.
@@ -34,7 +37,7 @@ from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.storage import Storage
 from collab_sdk.transports.base import HasStorage, Transport
 
-__all__ = ["transport_from_env", "storage_for", "check_database_url", "SUPABASE_KEY_VARIABLES"]
+__all__ = ["transport_from_env", "storage_for", "check_database_url", "pool_size", "SUPABASE_KEY_VARIABLES"]
 
 #: Key variables read with ``SUPABASE_URL``, most privileged first.
 SUPABASE_KEY_VARIABLES = ("SUPABASE_SECRET_KEY", "SUPABASE_SERVICE_ROLE_KEY",
@@ -62,12 +65,22 @@ def check_database_url(url: str, source: str = "COLLAB_DATABASE_URL") -> str:
                              f"(postgresql://user:password@host:5432/dbname), not {shown}")
 
 
+def pool_size(env: Mapping[str, str]) -> int:
+    """``COLLAB_POOL_SIZE`` of ``env`` (a whole number ≥ 1), else 10."""
+    raw = (env.get("COLLAB_POOL_SIZE") or "").strip()
+    if not raw:
+        return 10
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"COLLAB_POOL_SIZE must be a whole number of connections, at least 1, not {raw!r}")
+    return int(raw)
+
+
 def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
     """The transport ``env`` (default ``os.environ``) configures; see the module doc."""
     env = os.environ if env is None else env
     if env.get("COLLAB_DATABASE_URL"):
         from collab_sdk.transports.postgres import PostgresTransport
-        return PostgresTransport(check_database_url(env["COLLAB_DATABASE_URL"]))
+        return PostgresTransport(check_database_url(env["COLLAB_DATABASE_URL"]), max_size=pool_size(env))
     if env.get("SUPABASE_URL"):
         key = next((env[name] for name in SUPABASE_KEY_VARIABLES if env.get(name)), None)
         if key is None:
@@ -78,7 +91,7 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> Transport:
                                  access_token=env.get("SUPABASE_ACCESS_TOKEN") or None)
     from collab_sdk.local.home import local_database_url
     from collab_sdk.transports.postgres import PostgresTransport
-    return PostgresTransport(local_database_url(collab_home(env)))
+    return PostgresTransport(local_database_url(collab_home(env)), max_size=pool_size(env))
 
 
 

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar, cast
+from uuid import UUID
 
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -86,6 +87,14 @@ class RpcCore:
         if not rows:
             raise ProtocolError(f"collab.{fn} returned no row")
         return parse_answer(model, rows[0], fn)
+
+    async def one_id(self, fn: str, **args: Any) -> UUID:
+        """The ``id`` of the first row of ``collab.<fn>``: only that column is sent back
+        and nothing else is parsed (``ProtocolError`` if there is no row)."""
+        ids = await self.column(fn, "id", **args)
+        if not ids:
+            raise ProtocolError(f"collab.{fn} returned no row")
+        return ids[0] if isinstance(ids[0], UUID) else parse_answer(UUID, ids[0], fn)
 
     async def maybe_one(self, model: type[M], fn: str, **args: Any) -> M | None:
         """The first row of ``collab.<fn>`` as ``model``, or None when there is none."""

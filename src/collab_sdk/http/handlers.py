@@ -45,6 +45,10 @@ async def task_assign(call: Call) -> Assigned:
                               max_attempts=body.max_attempts, run_at=body.run_at)
 
 
+#: ``task.result``'s answer, the same every time.
+_OK = wire.Ok()
+
+
 async def task_claim(call: Call) -> wire.ClaimAnswer:
     """`task.claim`: lease the next due job of the executor, or `{ job: null }`."""
     body: wire.ClaimBody = call.body
@@ -55,7 +59,8 @@ async def task_claim(call: Call) -> wire.ClaimAnswer:
 
 async def task_result(call: Call) -> wire.Ok:
     """Complete (``ok``) or fail the job, fenced by the worker's lease. The seeds' body
-    names no worker: then the job's current lease holder and attempt are used."""
+    names no worker: then the job's current lease holder and attempt are used. The answer
+    is ``{ ok: true }``, so only the job's id comes back from the database."""
     body: wire.ResultBody = call.body
     worker_id, attempt = body.worker_id, body.attempt
     if worker_id is None or body.type is not None:
@@ -69,12 +74,12 @@ async def task_result(call: Call) -> wire.Ok:
     if body.ok:
         given = ([body.artifact] if body.artifact else []) + (body.artifacts or [])
         artifacts = [a.model_dump(by_alias=False, exclude_none=True) for a in given]
-        await call.client.complete(body.job_id, worker_id, result=body.result,
-                             artifacts=artifacts or None, attempt=attempt)
+        await call.client.complete_id(body.job_id, worker_id, result=body.result,
+                                      artifacts=artifacts or None, attempt=attempt)
     else:
-        await call.client.fail(body.job_id, worker_id, error=body.error, retryable=body.retryable,
-                         retry_delay_seconds=body.retry_delay_seconds, attempt=attempt)
-    return wire.Ok()
+        await call.client.fail_id(body.job_id, worker_id, error=body.error, retryable=body.retryable,
+                                  retry_delay_seconds=body.retry_delay_seconds, attempt=attempt)
+    return _OK
 
 
 async def job_get(call: Call) -> wire.JobAnswer:

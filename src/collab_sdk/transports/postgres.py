@@ -311,6 +311,11 @@ class PostgresTransport:
         return view
 
     @property
+    def max_size(self) -> int:
+        """The most connections its pool opens (``COLLAB_POOL_SIZE`` from the environment)."""
+        return self._shared.pool.max_size
+
+    @property
     def prepares(self) -> bool:
         """Whether the RPC statements are prepared: not behind a transaction-mode pooler,
         and not with ``COLLAB_PREPARE=off``."""
