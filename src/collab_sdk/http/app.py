@@ -237,9 +237,36 @@ class StarletteSocket:
             pass
 
 
-def _socket_endpoint(runtime: Runtime, route: SocketRoute) -> Callable[[WebSocket], Awaitable[None]]:
+#: How long a shutdown signal waits for open WebSockets to close before the server hears it.
+SOCKETS_CLOSE_SECONDS = 2.0
+
+
+class _OpenSockets:
+    """How many WebSockets this app is serving, and an event set whenever there are none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.none = asyncio.Event()
+        self.none.set()
+
+    def opened(self) -> None:
+        self.count += 1
+        self.none.clear()
+
+    def closed(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.none.set()
+
+
+def _socket_endpoint(runtime: Runtime, route: SocketRoute,
+                     sockets: _OpenSockets) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(websocket: WebSocket) -> None:
-        await serve_socket(runtime, route, StarletteSocket(websocket))
+        sockets.opened()
+        try:
+            await serve_socket(runtime, route, StarletteSocket(websocket))
+        finally:
+            sockets.closed()
 
     return endpoint
 
@@ -256,9 +283,10 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> CollabApp:
             if route.function is not None:
                 groups.setdefault(f"{FUNCTIONS_PREFIX}/{route.function}", []).append(route)
     endpoints = {path: _endpoint(runtime, group) for path, group in groups.items()}
+    sockets = _OpenSockets()
     routes: list[BaseRoute] = [StarletteRoute(path, endpoint, methods=_METHODS)
                                for path, endpoint in endpoints.items()]
-    routes += [WebSocketRoute(table.prefix + starlette_path(s.path), _socket_endpoint(runtime, s))
+    routes += [WebSocketRoute(table.prefix + starlette_path(s.path), _socket_endpoint(runtime, s, sockets))
                for table in TABLES for s in table.sockets]
 
     async def docs_json(request: StarletteRequest) -> StarletteResponse:
@@ -304,7 +332,7 @@ def create_app(runtime: Runtime, *, handle_signals: bool = False) -> CollabApp:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.client.connect()  # fail fast on an unreachable database or a foreign schema
-        restore = _chain_signals(runtime) if handle_signals else None
+        restore = _chain_signals(runtime, sockets) if handle_signals else None
         try:
             yield
         finally:
@@ -340,19 +368,36 @@ class CollabApp:
         await self.starlette(scope, receive, send)
 
 
-def _chain_signals(runtime: Runtime) -> Callable[[], None] | None:
+def _chain_signals(runtime: Runtime, sockets: _OpenSockets) -> Callable[[], None] | None:
     """Put a SIGTERM/SIGINT handler in front of the server's own (uvicorn installs its
-    handlers before the lifespan starts) that sets ``runtime.shutting_down`` on the loop."""
+    handlers before the lifespan starts) that sets ``runtime.shutting_down`` on the loop,
+    and passes the signal on once every WebSocket has closed (at most
+    ``SOCKETS_CLOSE_SECONDS`` later): uvicorn's shutdown closes the sockets still open
+    with 1012 at once, before their own ``end`` message and close 1001 could go out. A
+    second signal goes straight to the server (uvicorn's forced exit)."""
     if threading.current_thread() is not threading.main_thread():
         return None
     loop = asyncio.get_running_loop()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    passing: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references to tasks
+
+    async def pass_on(then: Callable[[int, FrameType | None], Any], signum: int,
+                      frame: FrameType | None) -> None:
+        runtime.shutting_down.set()
+        try:
+            await asyncio.wait_for(sockets.none.wait(), SOCKETS_CLOSE_SECONDS)
+        except asyncio.TimeoutError:
+            pass
+        then(signum, frame)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(runtime.shutting_down.set)
         then = previous.get(signal.Signals(signum))
-        if callable(then):
+        if not callable(then):
+            loop.call_soon_threadsafe(runtime.shutting_down.set)
+        elif runtime.shutting_down.is_set():
             then(signum, frame)
+        else:
+            loop.call_soon_threadsafe(lambda: passing.add(loop.create_task(pass_on(then, signum, frame))))
 
     for sig in previous:
         signal.signal(sig, handler)
