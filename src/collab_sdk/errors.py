@@ -66,6 +66,7 @@ __all__ = [
     "UNAVAILABLE_CLASSES",
     "READ_ONLY_CODES",
     "TRANSIENT_CODES",
+    "TRANSIENT_RETRIES",
     "SUPAVISOR_UNAVAILABLE",
 ]
 
@@ -182,6 +183,12 @@ class ReadOnly(Unavailable):
 class Transient(TransportError):
     """The call lost a race and was rolled back whole (40001 serialization failure,
     40P01 deadlock, 55P03 lock not available): the same call again may well succeed."""
+
+
+#: How many times a transport repeats a call that met a ``Transient`` error before raising
+#: it (``PostgresTransport``, ``SupabaseTransport``): the call was one transaction, rolled
+#: back whole, so repeating it is safe for a write too.
+TRANSIENT_RETRIES = 3
 
 
 class ProtocolError(TransportError):

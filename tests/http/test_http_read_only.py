@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from collab_sdk.auth.tokens import mint_token
-from collab_sdk.transports.postgres import TRANSIENT_RETRIES
+from collab_sdk.errors import TRANSIENT_RETRIES
 from http_support import SECRET, Server, assert_error
 from support import Caller, add_members
 from support.faults import inject_transient, injected, read_only

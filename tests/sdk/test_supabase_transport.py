@@ -17,11 +17,13 @@ import respx
 from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import (CollabError, Forbidden, LeaseLost, SchemaMismatch, TransportError,
                                Unauthorized)
+from collab_sdk.errors import TRANSIENT_RETRIES, Transient
 from collab_sdk.transports.supabase.rpc import IDEMPOTENT_RPCS, SupabaseTransport
 from collab_sdk.transports.supabase.session import key_role
 from support.postgrest_standin import (ANON_KEY, PUBLISHABLE_KEY, SECRET_KEY, SERVICE_ROLE_KEY, SUPABASE_URL,
                                PostgrestStandin, http_status, make_jwt, user_token)
 from support import Caller, add_members
+from support.faults import inject_transient, injected
 
 RPC = f"{SUPABASE_URL}/rest/v1/rpc"
 
@@ -306,3 +308,19 @@ async def test_stable_functions_run_read_only(postgrest: PostgrestStandin, owner
         await transport.aclose()
     assert refused.value.code == "25006" and "read-only transaction" in refused.value.message
     assert postgrest.responses("t_sneaky_read")[0].status_code == 405
+
+
+async def test_transient_errors_are_retried_for_writes_too(postgrest: PostgrestStandin, db_url: str,
+                                                          service: AsyncCollabClient) -> None:
+    """40001/40P01 rolled PostgREST's transaction back whole: a write is repeated (up to
+    TRANSIENT_RETRIES times) and stored once; past the budget it is Transient, nothing written."""
+    await service.connect()
+    inject_transient(db_url, TRANSIENT_RETRIES, on="insert")
+    job = await service.assign("t.raced", executor_id="ex")
+    assert injected(db_url) == TRANSIENT_RETRIES + 1
+    assert len(postgrest.rpc_requests("assign_job_v1")) == TRANSIENT_RETRIES + 1
+    inject_transient(db_url, injected(db_url) + TRANSIENT_RETRIES + 1, on="insert")
+    with pytest.raises(Transient):
+        await service.assign("t.lost", executor_id="ex")
+    stats = await service.stats(executor_id="ex")
+    assert stats.total == 1 and job.queued

@@ -62,20 +62,20 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from collab_sdk.errors import CollabError, ConfigurationError, Transient, Unavailable, error_from_code
+from collab_sdk.errors import (TRANSIENT_RETRIES, CollabError, ConfigurationError, Transient, Unavailable,
+                               error_from_code)
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
            "rpc_statement", "pooler_mode", "TRANSACTION_POOLER_PORT", "connect_timeout_from_env",
            "DEFAULT_CONNECT_TIMEOUT", "probe", "prepare_from_env", "stale_prepared",
-           "TRANSIENT_RETRIES"]
+           "TRANSIENT_DELAY"]
 
 #: Seconds to wait for the database when ``COLLAB_CONNECT_TIMEOUT`` is not set.
 DEFAULT_CONNECT_TIMEOUT = 5.0
-#: How many times ``call`` repeats a call that met a ``Transient`` error before raising it,
-#: and the first delay (seconds, doubling, jittered): 3 retries wait about 35 ms in all.
-TRANSIENT_RETRIES = 3
+#: The first delay before repeating a call that met a ``Transient`` error (seconds,
+#: doubling, jittered): ``TRANSIENT_RETRIES`` (3) retries wait about 35 ms in all.
 TRANSIENT_DELAY = 0.01
 
 

@@ -27,7 +27,9 @@ session``) with an explicit ``httpx.AsyncClient``, created on the first call so 
 binds to the running event loop. supabase-py POSTs every RPC and never retries one, so this
 transport retries network errors and unavailable answers (HTTP 502/503/504/520,
 ``PGRST000``–``PGRST003``) with exponential backoff, but only for the read-only RPCs in
-``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``.
+``IDEMPOTENT_RPCS``; a write that may or may not have run raises ``TransportError``. A
+``Transient`` answer (40001, 40P01, 55P03) is repeated for every RPC, writes too, up to
+``TRANSIENT_RETRIES`` times: PostgREST runs an RPC in one transaction, rolled back whole.
 
 Schema not exposed: a hosted project's Data API serves only the schemas listed under
 Project Settings → Data API → Exposed schemas; until ``collab`` is there every call is
@@ -62,8 +64,8 @@ import httpx
 from postgrest.exceptions import APIError
 from supabase import AsyncClient
 
-from collab_sdk.errors import (CollabError, ConfigurationError, SchemaMismatch, TransportError,
-                               error_from_code)
+from collab_sdk.errors import (TRANSIENT_RETRIES, CollabError, ConfigurationError, SchemaMismatch,
+                               Transient, TransportError, error_from_code)
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.supabase.realtime import RealtimeClaimWaker, RealtimeLiveSource
 from collab_sdk.transports.supabase.session import SupabaseSession
@@ -155,23 +157,29 @@ class SupabaseTransport:
         """Call ``collab.<fn>`` via ``POST /rest/v1/rpc/<fn>``; rows (only ``columns`` of
         each, PostgREST's ``select=``, when given) or the value."""
         client = await self.supabase()
-        attempts = 1 + (max(self.retries, 0) if fn in IDEMPOTENT_RPCS else 0)
-        for attempt in range(attempts):
+        idempotent = fn in IDEMPOTENT_RPCS
+        attempt = 0
+        while True:
             try:
                 request = client.schema(self.session.schema).rpc(fn, dict(args))
                 response = await (request.select(*columns) if columns else request).execute()
                 return response.data
             except APIError as exc:
                 error = self._translate(fn, exc)
-                retryable = isinstance(error, TransportError) and exc.code is not None
+                # A transient error (40001, 40P01, 55P03) rolled PostgREST's one transaction
+                # back, so repeating any call is safe, a write too; a gateway's answer
+                # (no code) may have been the database's commit, so only reads repeat that.
+                retryable = ((isinstance(error, Transient) and attempt < TRANSIENT_RETRIES)
+                             or (idempotent and attempt < self.retries
+                                 and isinstance(error, TransportError) and exc.code is not None))
             except httpx.TransportError as exc:  # connect/read errors, timeouts, protocol errors
                 error = TransportError(f"collab.{fn}: Supabase unreachable: "
                                        f"{type(exc).__name__}: {exc}")
-                error.__cause__, retryable = exc, True
-            if not retryable or attempt + 1 == attempts:
+                error.__cause__, retryable = exc, idempotent and attempt < self.retries
+            if not retryable:
                 raise error
             await asyncio.sleep(self._delay(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+            attempt += 1
 
     def _translate(self, fn: str, exc: APIError) -> CollabError:
         details = exc.details if exc.details is None else str(exc.details)
