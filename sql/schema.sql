@@ -2010,9 +2010,17 @@ begin
   perform collab._require_member(executor_id, '{worker,admin}');
   insert into collab.retention_state (executor_id) values (apply_retention_v1.executor_id)
   on conflict on constraint retention_state_pkey do nothing;
-  -- A caller in the middle of a batch holds the row: skip it, never wait for it.
-  select * into s from collab.retention_state r where r.executor_id = apply_retention_v1.executor_id
-     for update skip locked;
+  -- A caller in the middle of a batch holds the row: skip it, never wait for it. The
+  -- pass's own lease holder does wait: another caller holds the row only to see the lease
+  -- is taken, and skipping then would end the pass until the lease expired.
+  if exists (select 1 from collab.retention_state r where r.executor_id = apply_retention_v1.executor_id
+                and r.lease_owner = apply_retention_v1.worker_id) then
+    select * into s from collab.retention_state r where r.executor_id = apply_retention_v1.executor_id
+       for update;
+  else
+    select * into s from collab.retention_state r where r.executor_id = apply_retention_v1.executor_id
+       for update skip locked;
+  end if;
   if not found then
     return skipped;
   end if;

@@ -227,6 +227,30 @@ def test_one_caller_at_a_time_holds_an_executors_retention(owner: Caller) -> Non
     assert _count(owner, "collab.jobs") == 0
 
 
+def test_the_lease_holder_waits_out_a_caller_checking_the_lease(db_url: str, owner: Caller) -> None:
+    """Another caller holds the state row a moment to see the lease is taken; the holder's
+    next batch waits for it instead of skipping (which ended the pass until the lease
+    expired, a minute later)."""
+    seed_finished(owner.conn, due=30, kept=0)
+    assert owner.value("apply_retention_v1", executor_id="ex", worker_id="w1", batch_size=10)["ran"]
+    answers: list[dict[str, Any]] = []
+    with psycopg.connect(db_url) as checking:  # a transaction holding the row, as a caller does
+        checking.execute("select 1 from collab.retention_state where executor_id = 'ex' for update")
+        def next_batch() -> None:
+            me = Caller(db_url)
+            try:
+                answers.append(me.value("apply_retention_v1", executor_id="ex", worker_id="w1", batch_size=10))
+            finally:
+                me.close()
+
+        holder = threading.Thread(target=next_batch)
+        holder.start()
+        time.sleep(0.3)
+        assert not answers  # waiting, not answered "skipped"
+    holder.join(10)
+    assert answers and answers[0]["ran"] and answers[0]["purged"] == 10
+
+
 def test_concurrent_callers_never_wait_for_each_other(db_url: str, owner: Caller) -> None:
     seed_finished(owner.conn, due=400, kept=0)
     answers: list[dict[str, Any]] = []
