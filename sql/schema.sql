@@ -2481,6 +2481,41 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.complete_and_claim_jobs_v1(executor_id text, worker_id text, completions jsonb DEFAULT '[]'::jsonb, max_jobs integer DEFAULT 10, lease_seconds integer DEFAULT 60, type_prefixes text[] DEFAULT NULL::text[], types text[] DEFAULT NULL::text[], alone boolean DEFAULT false) RETURNS json
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  done uuid[];
+  lost json := '[]';
+  jobs json := '[]';
+begin
+  if completions is distinct from '[]'::jsonb then
+    done := array(select d.id from collab.complete_jobs_v1(
+                    worker_id => complete_and_claim_jobs_v1.worker_id,
+                    completions => complete_and_claim_jobs_v1.completions) d);
+    if cardinality(done) < jsonb_array_length(completions) then
+      select coalesce(json_agg(c.v -> 'job_id'), '[]') into lost
+        from jsonb_array_elements(completions) as c (v)
+       where (c.v ->> 'job_id')::uuid <> all (done);
+    end if;
+  end if;
+  if max_jobs is distinct from 0 then  -- claim_jobs_v2 checks the range (1 to 1000)
+    -- json_agg reads the function's rows in the order it returned them: claim order.
+    select coalesce(json_agg(c), '[]') into jobs
+      from collab.claim_jobs_v2(
+             executor_id => complete_and_claim_jobs_v1.executor_id,
+             worker_id => complete_and_claim_jobs_v1.worker_id,
+             lease_seconds => complete_and_claim_jobs_v1.lease_seconds,
+             max_jobs => complete_and_claim_jobs_v1.max_jobs,
+             type_prefixes => complete_and_claim_jobs_v1.type_prefixes,
+             types => complete_and_claim_jobs_v1.types,
+             alone => complete_and_claim_jobs_v1.alone) c;
+  end if;
+  return json_build_object('lost', lost, 'jobs', jobs);
+end
+$$;
+
 CREATE FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb DEFAULT NULL::jsonb, artifacts jsonb DEFAULT '[]'::jsonb, attempt integer DEFAULT NULL::integer, lease_seconds integer DEFAULT 60, type_prefix text DEFAULT NULL::text) RETURNS SETOF collab.jobs
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -5026,6 +5061,10 @@ GRANT ALL ON FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lea
 REVOKE ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) TO authenticated;
 GRANT ALL ON FUNCTION collab.claim_one_job_v3(executor_id text, worker_id text, lease_seconds integer, type_prefix text) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.complete_and_claim_jobs_v1(executor_id text, worker_id text, completions jsonb, max_jobs integer, lease_seconds integer, type_prefixes text[], types text[], alone boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.complete_and_claim_jobs_v1(executor_id text, worker_id text, completions jsonb, max_jobs integer, lease_seconds integer, type_prefixes text[], types text[], alone boolean) TO authenticated;
+GRANT ALL ON FUNCTION collab.complete_and_claim_jobs_v1(executor_id text, worker_id text, completions jsonb, max_jobs integer, lease_seconds integer, type_prefixes text[], types text[], alone boolean) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb, artifacts jsonb, attempt integer, lease_seconds integer, type_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, executor_id text, result jsonb, artifacts jsonb, attempt integer, lease_seconds integer, type_prefix text) TO authenticated;

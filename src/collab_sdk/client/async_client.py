@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import EllipsisType, TracebackType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
-from typing_extensions import Self, TypeVar
+from typing_extensions import Self, TypedDict, TypeVar
 
 from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, ClaimedJob, DeadLetter,
                                EngineCounts, Job, JobEvent, JobSnapshot, JobSpec, JobSummary, Membership,
@@ -27,7 +27,7 @@ from collab_sdk.client.retention import (DEFAULT_BATCH_SIZE, apply_retention_pas
                                          remove_deleted_objects)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
-from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
+from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_answer, parse_input
 from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
@@ -36,7 +36,7 @@ from collab_sdk.tracing import enqueue_span
 from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, LiveSource,
                                        Transport)
 
-__all__ = ["AsyncCollabClient"]
+__all__ = ["AsyncCollabClient", "ClaimedBatch"]
 
 T = TypeVar("T", default=dict[str, Any])
 I = TypeVar("I")
@@ -48,6 +48,21 @@ def _chunks(items: Sequence[I], size: int | None) -> list[Sequence[I]]:
     if size is None or len(items) <= size:
         return [items]
     return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+class ClaimedBatch(NamedTuple):
+    """``complete_and_claim_many``'s answer: the completions left out (their lease was
+    lost) and the jobs claimed, in claim order."""
+
+    lost: set[UUID]
+    jobs: list[ClaimedJob]
+
+
+class _ClaimedBatchAnswer(TypedDict):
+    """``complete_and_claim_jobs_v1``'s JSON object, validated in one pass."""
+
+    lost: set[UUID]
+    jobs: list[ClaimedJob]
 
 
 class AsyncCollabClient:
@@ -257,6 +272,29 @@ class AsyncCollabClient:
                                         completions=list(chunk))
             done.update(i if isinstance(i, UUID) else UUID(i) for i in ids)
         return done
+
+    async def complete_and_claim_many(self, executor_id: str, worker_id: str,
+                                      completions: Iterable[Mapping[str, Any]] = (), *,
+                                      max_jobs: int | None = None, lease_seconds: int | None = None,
+                                      type_prefixes: Sequence[str] | None = None,
+                                      types: Sequence[str] | None = None,
+                                      alone: bool = False) -> ClaimedBatch:
+        """``complete_many`` then ``claim_many`` in one call and one transaction
+        (``complete_and_claim_jobs_v1``): ``[{job_id, result?, attempt?}]`` are completed,
+        then up to ``max_jobs`` (default 10; 0 claims nothing) are claimed as
+        ``claim_many(alone=...)`` does. The answer is one JSON object, read in one pass
+        (the worker's claims use it): the completions left out (``lost``: the worker no
+        longer holds them) and the claimed jobs. An error rolls back both parts. Up to
+        1,000 completions per call; not chunked, and not capped by ``max_rows`` (the
+        answer is one value). On a database without the function it raises
+        ``SchemaMismatch``."""
+        fn = "complete_and_claim_jobs_v1"
+        answer = await self.rpc.call(fn, executor_id=executor_id, worker_id=worker_id,
+                                     completions=list(completions), max_jobs=max_jobs,
+                                     lease_seconds=lease_seconds, type_prefixes=type_prefixes,
+                                     types=types, alone=alone)
+        parsed = parse_answer(_ClaimedBatchAnswer, answer, fn)
+        return ClaimedBatch(parsed["lost"], parsed["jobs"])
 
     async def fail(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,
                    retryable: bool | None = None, retry_delay_seconds: int | None = None,

@@ -253,6 +253,7 @@ class CollabClient:
     complete_and_claim = _blocking(AsyncCollabClient.complete_and_claim)
     complete_many = _blocking(AsyncCollabClient.complete_many)
     complete_many_ids = _blocking(AsyncCollabClient.complete_many_ids)
+    complete_and_claim_many = _blocking(AsyncCollabClient.complete_and_claim_many)
     fail = _blocking(AsyncCollabClient.fail)
     fail_id = _blocking(AsyncCollabClient.fail_id)
     extend_lease = _blocking(AsyncCollabClient.extend_lease)

@@ -1,0 +1,94 @@
+"""``complete_and_claim_jobs_v1`` / ``complete_and_claim_many``: a batch complete and the
+next batch claim in one call and one transaction, answered as one JSON object."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from collab_sdk import AsyncCollabClient
+from collab_sdk.errors import ValidationError
+from support.callers import Caller, raises_sqlstate
+
+
+def _assign(owner: Caller, n: int, executor_id: str = "ex") -> list[Any]:
+    return [owner.one("assign_job_v1", type="t", executor_id=executor_id)["job_id"] for _ in range(n)]
+
+
+def _status(owner: Caller, job_id: Any) -> str:
+    return owner.sql("select status from collab.jobs where id = %s", (job_id,))[0]["status"]
+
+
+def _events(owner: Caller, job_id: Any) -> list[str]:
+    return [r["event_type"] for r in owner.sql(
+        "select event_type from collab.job_events where job_id = %s order by seq", (job_id,))]
+
+
+async def test_it_completes_the_batch_then_claims_the_next_in_one_call(
+        owner: Caller, service: AsyncCollabClient) -> None:
+    ids = _assign(owner, 5)
+    first = await service.complete_and_claim_many("ex", "w1", max_jobs=3)
+    assert first.lost == set() and [j.id for j in first.jobs] == ids[:3]
+    assert all(j.status.value == "running" and j.lease_owner == "w1" and j.solo is False and j.attempts == 1
+               for j in first.jobs)
+
+    second = await service.complete_and_claim_many(
+        "ex", "w1", [{"job_id": j.id, "result": {"n": i}, "attempt": 1} for i, j in enumerate(first.jobs)],
+        max_jobs=10)
+    assert second.lost == set() and [j.id for j in second.jobs] == ids[3:]
+    assert [(await service.get_job(i)).result for i in ids[:3]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert _events(owner, ids[0]) == ["queued", "claimed", "succeeded"]  # one event per transition
+
+    last = await service.complete_and_claim_many("ex", "w1", [{"job_id": j.id} for j in second.jobs], max_jobs=0)
+    assert last == (set(), []) and {_status(owner, i) for i in ids} == {"succeeded"}
+
+
+async def test_completions_it_does_not_hold_are_named_lost_and_the_rest_completed(
+        owner: Caller, service: AsyncCollabClient) -> None:
+    ids = _assign(owner, 3)
+    mine = (await service.complete_and_claim_many("ex", "w1", max_jobs=2)).jobs
+    theirs = (await service.complete_and_claim_many("ex", "w2", max_jobs=1)).jobs
+    stranger = uuid.uuid4()
+    answer = await service.complete_and_claim_many(
+        "ex", "w1", [{"job_id": mine[0].id}, {"job_id": theirs[0].id}, {"job_id": mine[1].id, "attempt": 2},
+                     {"job_id": stranger}], max_jobs=0)
+    # Another worker's job, a stale attempt and an unknown id are left out, not raised.
+    assert answer.lost == {theirs[0].id, mine[1].id, stranger} and answer.jobs == []
+    assert [_status(owner, i) for i in ids] == ["succeeded", "running", "running"]
+    replay = await service.complete_and_claim_many("ex", "w1", [{"job_id": mine[0].id}], max_jobs=0)
+    assert replay.lost == set()  # a replay by the same worker is the stored outcome
+
+
+async def test_a_bad_result_rolls_back_the_completions_and_claims_nothing(
+        owner: Caller, service: AsyncCollabClient) -> None:
+    ids = _assign(owner, 2)
+    held = (await service.complete_and_claim_many("ex", "w1", max_jobs=1)).jobs
+    with pytest.raises(ValidationError, match="attempt"):
+        await service.complete_and_claim_many("ex", "w1", [{"job_id": held[0].id, "attempt": 0}], max_jobs=5)
+    assert [_status(owner, i) for i in ids] == ["running", "queued"]
+    with raises_sqlstate("CL400", "max_jobs"):
+        owner.rpc("complete_and_claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=-1)
+
+
+async def test_crash_isolation_as_claim_jobs_v2(owner: Caller, service: AsyncCollabClient) -> None:
+    ids = _assign(owner, 3)
+    owner.sql("update collab.jobs set status = 'running', attempts = 1, lease_owner = 'dead',"
+              " next_run_at = now() - interval '1 second' where id = %s", (ids[1],))
+    owner.sql("update collab.jobs set next_run_at = now() - interval '1 minute' where id = %s", (ids[0],))
+    busy = await service.complete_and_claim_many("ex", "w1", max_jobs=3, alone=False)
+    assert [j.id for j in busy.jobs] == [ids[0]]  # a busy worker stops before the suspect
+    idle = await service.complete_and_claim_many("ex", "w2", max_jobs=3, alone=True)
+    assert [(j.id, j.solo, j.rescues) for j in idle.jobs] == [(ids[1], True, 1)]
+
+
+def test_callers_need_to_be_workers_of_the_executor(owner: Caller, make_user: Any) -> None:
+    _assign(owner, 1)
+    viewer = make_user({"ex": "client"})
+    with raises_sqlstate("CL403"):
+        viewer.rpc("complete_and_claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=1)
+    worker = make_user({"ex": "worker"})
+    answer = worker.value("complete_and_claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=1)
+    assert answer["lost"] == [] and len(answer["jobs"]) == 1
+
