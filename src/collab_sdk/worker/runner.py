@@ -56,7 +56,8 @@ class JobRunner:
     def __init__(self, client: AsyncCollabClient, worker_id: str, lease_seconds: int,
                  threads: HandlerThreads, processes: ProcessPool | None = None,
                  count: Callable[[str], None] | None = None,
-                 availability: Availability | None = None) -> None:
+                 availability: Availability | None = None,
+                 carry: Callable[[], bool] | None = None) -> None:
         self.client = client
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
@@ -66,7 +67,8 @@ class JobRunner:
         self.count = count or (lambda key: None)
         #: The worker's view of the database, shared with its other loops.
         self.availability = availability or Availability(log, name=worker_id)
-        self.completions = CompletionBatcher(client, worker_id, self._settle)
+        #: Results are batched; ``carry`` lets the claim loop take them with its claim.
+        self.completions = CompletionBatcher(client, worker_id, self._settle, carry=carry)
         #: Extends the leases of running attempts; ``leases.run()`` is a worker loop.
         self.leases = LeaseKeeper(client, worker_id, lease_seconds, self.count, self.availability)
 
