@@ -3,6 +3,7 @@ next batch claim in one call and one transaction, answered as one JSON object.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -92,3 +93,58 @@ def test_callers_need_to_be_workers_of_the_executor(owner: Caller, make_user: An
     answer = worker.value("complete_and_claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=1)
     assert answer["lost"] == [] and len(answer["jobs"]) == 1
 
+
+
+def _counting(client: AsyncCollabClient, name: str, at: int, calls: list[int]) -> None:
+    """Count the completions (positional argument ``at``) each call of ``client.<name>``
+    sends; the real call runs."""
+    real = getattr(client, name)
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        completions = list(args[at])
+        calls.append(len(completions))
+        return await real(*args[:at], completions, *args[at + 1:], **kwargs)
+
+    setattr(client, name, counted)
+
+
+async def test_the_worker_s_claims_carry_its_results(owner: Caller, service: AsyncCollabClient,
+                                                   start_worker: Any) -> None:
+    carried: list[int] = []
+    alone: list[int] = []
+
+    def register(worker: Any) -> None:
+        _counting(worker.client, "complete_and_claim_many", 2, carried)
+        _counting(worker.client, "complete_many_ids", 1, alone)
+
+        @worker.task("t")
+        async def noop(job: Any, ctx: Any) -> int:
+            return ctx.attempt
+
+    await service.assign_many([{"type": "t", "executor_id": "ex"}] * 600)
+    worker = await start_worker(register, concurrency=50)
+    await asyncio.wait_for(_until(lambda: worker.stats.get("succeeded", 0) == 600), 60)
+    assert {_status(owner, r["id"]) for r in owner.sql("select id from collab.jobs")} == {"succeeded"}
+    # Nearly every result went with a claim: about one call per batch, not two.
+    assert sum(carried) + sum(alone) == 600 and sum(carried) >= 500, (carried, alone)
+    assert len(carried) + len(alone) < 600 / 50 * 2
+
+
+async def test_a_database_without_the_function_is_drained_by_claim_many(
+        owner: Caller, service: AsyncCollabClient, start_worker: Any) -> None:
+    owner.sql("drop function collab.complete_and_claim_jobs_v1")
+
+    def register(worker: Any) -> None:
+        @worker.task("t")
+        async def noop(job: Any, ctx: Any) -> None:
+            return None
+
+    await service.assign_many([{"type": "t", "executor_id": "ex"}] * 120)
+    worker = await start_worker(register, concurrency=50)
+    await asyncio.wait_for(_until(lambda: worker.stats.get("succeeded", 0) == 120), 60)
+    assert worker.stats.get("claim_errors", 0) == 0 and worker.stats.get("claimed") == 120
+
+
+async def _until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.05)
