@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from collab_sdk.availability import Availability
 from collab_sdk.client.async_client import AsyncCollabClient
@@ -45,18 +44,20 @@ class LeaseKeeper:
         #: Counts ``lease_extensions`` and ``leases_lost`` (the worker's stats and metrics).
         self.count = count or (lambda key: None)
         self.interval = lease_seconds / 3
-        self._held: dict[Any, Attempt] = {}
-        self._extending: dict[Any, asyncio.Task[None]] = {}
+        # Keyed by the attempt itself: its identity hash is C code, a UUID's is Python
+        # (and a held attempt is looked up three times per job).
+        self._held: set[Attempt] = set()
+        self._extending: dict[Attempt, asyncio.Task[None]] = {}
 
     def hold(self, attempt: Attempt) -> None:
         """Start keeping ``attempt``'s lease (claimed just now)."""
         attempt.extended_at = time.monotonic()
-        self._held[attempt.job.id] = attempt
+        self._held.add(attempt)
 
     def release(self, attempt: Attempt) -> None:
         """Stop keeping it: the handler is done (or the lease is gone)."""
-        self._held.pop(attempt.job.id, None)
-        extending = self._extending.pop(attempt.job.id, None)
+        self._held.discard(attempt)
+        extending = self._extending.pop(attempt, None)
         if extending is not None:
             extending.cancel()
 
@@ -66,9 +67,9 @@ class LeaseKeeper:
             while True:
                 await asyncio.sleep(self.interval / 4)
                 now = time.monotonic()
-                for job_id, attempt in list(self._held.items()):
-                    if job_id not in self._extending and now - attempt.extended_at >= self.interval:
-                        self._extending[job_id] = asyncio.create_task(self._extend(attempt))
+                for attempt in list(self._held):
+                    if attempt not in self._extending and now - attempt.extended_at >= self.interval:
+                        self._extending[attempt] = asyncio.create_task(self._extend(attempt))
         finally:
             for task in self._extending.values():
                 task.cancel()
@@ -89,12 +90,12 @@ class LeaseKeeper:
             if time.monotonic() >= attempt.extended_at + self.lease_seconds:
                 self._lost(attempt, f"the lease could not be extended before it expired: {exc}")
         finally:
-            self._extending.pop(job.id, None)
+            self._extending.pop(attempt, None)
 
     def _lost(self, attempt: Attempt, reason: str) -> None:
         job = attempt.job
         log.warning("job.lease_lost", extra=fields(type=job.type, id=str(job.id),
                                                    attempt=job.attempts, reason=reason))
         self.count("leases_lost")
-        self._held.pop(job.id, None)
+        self._held.discard(attempt)
         attempt.lose()

@@ -240,10 +240,14 @@ class JobRunner:
             return None
 
 
+#: The span of an attempt that is not traced: one reusable no-op context (two per job).
+_NO_SPAN = nullcontext()
+
+
 def _span(attempt: Attempt, name: str,
           attributes: Mapping[str, str | int] | None = None) -> AbstractContextManager[Any]:
     """``child_span`` while the attempt is traced, else nothing at all."""
-    return child_span(name, attributes) if attempt.traced else nullcontext()
+    return child_span(name, attributes) if attempt.traced else _NO_SPAN
 
 
 def _describe(exc: BaseException, limit: int | None = ERROR_LIMIT) -> str:
