@@ -2368,6 +2368,8 @@ CREATE FUNCTION collab.claim_jobs_v2(executor_id text, worker_id text, lease_sec
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
     AS $$
 declare
   ids uuid[];
@@ -2487,6 +2489,8 @@ CREATE FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, execut
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     SET plan_cache_mode TO 'force_generic_plan'
+    SET enable_sort TO 'off'
+    SET jit TO 'off'
     AS $_$
   declare
     trusted boolean;
