@@ -2516,12 +2516,14 @@ CREATE FUNCTION collab.complete_and_claim_v1(job_id uuid, worker_id text, execut
                             and r.attempts - r.forgiven_attempts
                                 - (r.solo is false and r.forgiven_attempts = 0)::integer >= r.max_attempts) then
         with target as materialized (
-          select t.id, t.executor_id, t.status, t.lease_owner, t.next_run_at, t.attempts
+          select t.id, t.executor_id, t.status, t.lease_owner, t.next_run_at, t.attempts,
+                 t.workflow_run_id
             from collab.jobs t where t.id = complete_and_claim_v1.job_id
              for update
         ), fenced as materialized (
           select t.id from target t
-           where t.status = 'running' and t.lease_owner = complete_and_claim_v1.worker_id
+           where t.workflow_run_id is null  -- a step's successors: see the migration's header
+             and t.status = 'running' and t.lease_owner = complete_and_claim_v1.worker_id
              and t.next_run_at >= now()
              and (complete_and_claim_v1.attempt is null or t.attempts = complete_and_claim_v1.attempt)
              and (trusted or exists (select 1 from collab.executor_members m

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from engine.workflow_support import chain, published, start
 from support import Caller, assign, claim, events, expire_lease, job, raises_sqlstate
 
 # what a claim or a complete decides; ids and times differ between two jobs
@@ -151,3 +152,15 @@ def test_members_take_the_one_statement_path_and_others_are_refused(owner: Calle
     assert owner.sql("select status from collab.jobs where executor_id = 'exec-b'") == [{"status": "queued"}]
     assert worker.rpc("complete_and_claim_v1", job_id=nxt, worker_id="wa", executor_id="exec-a") == []
     assert job(owner, nxt)["status"] == "succeeded"
+
+
+def test_a_workflow_step_s_successor_is_claimed_in_the_same_call(owner: Caller) -> None:
+    """Completing a step enqueues its successor (a trigger, at the end of the completing
+    statement); the chained claim must see it, as when the claim was its own statement."""
+    wf = published(owner, chain(("A", "t.step"), ("B", "t.step")))
+    start(owner, wf["id"])
+    first = claim(owner, worker_id="w1")
+    assert first is not None and first["workflow_step_id"] == "A"
+    rows, fallbacks = _chain(owner, job_id=first["id"], worker_id="w1", executor_id="ex")
+    assert fallbacks == 1 and [r["workflow_step_id"] for r in rows] == ["B"]
+    assert (rows[0]["status"], rows[0]["lease_owner"]) == ("running", "w1")
