@@ -7,7 +7,8 @@ On a throw-away server (as ``engine.py``) two databases are migrated: ``before``
 revision's own migrations (``git archive``, read-only, as ``http_api.py`` does) and
 ``after`` by this tree's. One connection to each runs, round after round and in
 alternating order, the same operations, and the figure is that connection's backend
-on-CPU time (``/proc/<pid>/schedstat``, nanoseconds) per job:
+on-CPU time (``/proc/<pid>/schedstat``, nanoseconds) per job, and the WAL the server wrote
+meanwhile per job (``pg_current_wal_insert_lsn``):
 
 - ``enqueue_batch``: ``assign_jobs_v1`` of 1,000 jobs, 4 calls;
 - ``drain_batch``: ``claim_jobs_v1`` (100) + ``complete_jobs_v1`` for the batch, 3,000 jobs;
@@ -83,15 +84,23 @@ def backend_cpu_ns(conn: psycopg.Connection) -> int:
     return int(Path(f"/proc/{conn.info.backend_pid}/schedstat").read_text().split()[0])
 
 
-def one_round(conn: psycopg.Connection) -> dict[str, float]:
-    """Every op once (the backlog of the drains is the round's batch enqueue): µs per job."""
+def wal_lsn(conn: psycopg.Connection) -> str:
+    return conn.execute("select pg_current_wal_insert_lsn()::text").fetchone()[0]
+
+
+def one_round(conn: psycopg.Connection) -> dict[str, tuple[float, float]]:
+    """Every op once (the backlog of the drains is the round's batch enqueue): (backend CPU
+    µs, WAL bytes) per job. The WAL figure is the server's, so it also holds whatever a
+    background process wrote meanwhile (rarely much: one connection runs at a time)."""
     conn.execute("delete from collab.jobs where status = 'succeeded'")
     conn.execute("vacuum (analyze) collab.jobs, collab.job_events")
     out = {}
     for name, op in OPS.items():
-        before = backend_cpu_ns(conn)
+        before, lsn = backend_cpu_ns(conn), wal_lsn(conn)
         jobs = op(conn)
-        out[name] = (backend_cpu_ns(conn) - before) / jobs / 1000
+        cpu = (backend_cpu_ns(conn) - before) / jobs / 1000
+        wal = conn.execute("select pg_current_wal_insert_lsn() - %s::pg_lsn", (lsn,)).fetchone()[0]
+        out[name] = (cpu, float(wal) / jobs)
     return out
 
 
@@ -108,20 +117,25 @@ def main() -> None:
             for conn in conns.values():  # warm each session's plan caches, untimed
                 enqueue_batch(conn, 2), drain_batch(conn, 200), chain(conn, 3), enqueue_single(conn, 3)
             figures: dict[str, dict[str, list[float]]] = {side: {op: [] for op in OPS} for side in conns}
+            wal: dict[str, dict[str, list[float]]] = {side: {op: [] for op in OPS} for side in conns}
             for r in range(args.rounds):
                 for side in (["before", "after"] if r % 2 == 0 else ["after", "before"]):
-                    for op, value in one_round(conns[side]).items():
-                        figures[side][op].append(value)
+                    for op, (cpu, wal_bytes) in one_round(conns[side]).items():
+                        figures[side][op].append(cpu)
+                        wal[side][op].append(wal_bytes)
         finally:
             for conn in conns.values():
                 conn.close()
     print(f"backend CPU per job, µs (median of {args.rounds} rounds); before = {args.before}")
-    print(f"{'op':16} {'before':>9} {'after':>9} {'after/before':>13} {'ratio of minima':>16}")
+    print(f"{'op':16} {'before':>9} {'after':>9} {'after/before':>13} {'ratio of minima':>16}"
+          f" {'WAL B/job before':>17} {'after':>6}")
     for op in OPS:
         b, a = (statistics.median(figures[s][op]) for s in ("before", "after"))
-        print(f"{op:16} {b:9.1f} {a:9.1f} {a / b:13.3f} {min(figures['after'][op]) / min(figures['before'][op]):16.3f}")
+        wb, wa = (statistics.median(wal[s][op]) for s in ("before", "after"))
+        print(f"{op:16} {b:9.1f} {a:9.1f} {a / b:13.3f} {min(figures['after'][op]) / min(figures['before'][op]):16.3f}"
+              f" {wb:17.0f} {wa:6.0f}")
     (ROOT / "results").mkdir(exist_ok=True)
-    (ROOT / "results" / "rpc_cpu.json").write_text(json.dumps({"before": args.before, **figures}, indent=1))
+    (ROOT / "results" / "rpc_cpu.json").write_text(json.dumps({"before": args.before, **figures, "wal": wal}, indent=1))
 
 
 if __name__ == "__main__":

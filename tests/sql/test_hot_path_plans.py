@@ -1,0 +1,116 @@
+"""Plans of the hot path's statements as their functions run them: generic plans (the
+functions force them), on a table with statistics, with sequential scans allowed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collab_sdk.local.embedded import EmbeddedPostgres
+from collab_sdk.local.migrate import migrate
+from support import Caller
+
+PG15 = Path("/usr/lib/postgresql/15/bin")  # as tests/migrations/test_migrations.py
+
+# complete_and_claim_v1's arguments as the function's one statement names them, and the
+# types PREPARE gives them ($1 … $7); `trusted` is its local variable ($8)
+CHAIN_ARGS = ("job_id", "worker_id", "executor_id", "result", "attempt", "lease_seconds", "type_prefix")
+CHAIN_TYPES = "uuid, text, text, jsonb, integer, integer, text, boolean"
+
+
+def _statement(owner: Caller, fn: str, start: str, end: str) -> str:
+    """The statement of ``fn``'s body from ``start`` to ``end`` (both included)."""
+    body = owner.sql("select prosrc from pg_proc where oid = %s::regproc", (f"collab.{fn}",))[0]["prosrc"]
+    at = body.index(start)
+    return body[at:body.index(end, at) + len(end)]
+
+
+def _generic_plan(owner: Caller, name: str, types: str, statement: str, args: str, fn: str) -> str:
+    """EXPLAIN of ``statement``'s generic plan under ``fn``'s own settings (its SET clauses)."""
+    config = owner.sql("select proconfig from pg_proc where oid = %s::regproc", (f"collab.{fn}",))[0]["proconfig"]
+    for setting in config:
+        owner.conn.execute("select set_config(%s, %s, false)", setting.split("=", 1))
+    owner.conn.execute(f"prepare {name} ({types}) as {statement}")
+    rows = owner.conn.execute(f"explain execute {name} ({args})").fetchall()
+    return "\n".join(r["QUERY PLAN"] for r in rows)
+
+
+def _chain_plan(owner: Caller) -> str:
+    statement = _statement(owner, "complete_and_claim_v1", "with target as materialized", "from written w")
+    statement = statement.replace("into completed, next_jobs", "")
+    for n, arg in enumerate(CHAIN_ARGS, start=1):
+        statement = statement.replace(f"complete_and_claim_v1.{arg}", f"${n}")
+    statement = re.sub(r"\btrusted\b", "$8", statement)
+    assert "complete_and_claim_v1" not in statement, statement
+    return _generic_plan(owner, "chain_probe", CHAIN_TYPES, statement,
+                         "gen_random_uuid(), 'w', 'ex1', null, null, 60, null, true", "complete_and_claim_v1")
+
+
+def test_complete_and_claim_is_one_statement_of_index_scans(owner: Caller) -> None:
+    config = owner.sql("select proconfig from pg_proc where oid = 'collab.complete_and_claim_v1'::regproc")
+    assert "plan_cache_mode=force_generic_plan" in config[0]["proconfig"]
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}"} for i in range(5000)])
+    owner.rpc("claim_jobs_v1", executor_id="ex1", worker_id="w", max_jobs=500)
+    owner.sql("analyze collab.jobs")
+    plan = _chain_plan(owner)
+    assert "Seq Scan" not in plan, plan
+    # the completed job and the rows written by id; the next job from the claim index
+    assert "Index Scan using jobs_pkey" in plan and "Index Scan using jobs_claim_idx" in plan, plan
+    assert "Hash Join" not in plan, plan
+
+
+def _claim_pick_plan(owner: Caller) -> str:
+    statement = _statement(owner, "claim_jobs_v2", "with picked as materialized", "from picked p")
+    statement = statement.replace("into ids, suspects", "").replace("claim_jobs_v2.executor_id", "$1")
+    for n, arg in enumerate(("types", "type_prefixes", "max_jobs"), start=2):
+        statement = re.sub(rf"\b{arg}\b", f"${n}", statement)
+    return _generic_plan(owner, "claim_probe", "text, text[], text[], integer", statement,
+                         "'ex1', null, null, 1", "claim_jobs_v2")
+
+
+@pytest.fixture(scope="module")
+def pg15_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database on PostgreSQL 15, whose planner fell into the trap below."""
+    if not (PG15 / "postgres").exists():
+        pytest.skip(f"PostgreSQL 15 is not installed at {PG15}; .ci/run installs it (apt postgresql-15)")
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg15") / "data", bin_dir=PG15, settings={"fsync": "off"})
+    url = server.start()
+    try:
+        migrate(url)
+        yield url
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(params=["16", "15"])
+def any_owner(request: pytest.FixtureRequest) -> Iterator[Caller]:
+    """The database owner on the suite's server, then on PostgreSQL 15."""
+    if request.param == "16":
+        yield request.getfixturevalue("owner")
+        return
+    caller = Caller(request.getfixturevalue("pg15_url"))
+    caller.sql("delete from collab.jobs")
+    yield caller
+    caller.close()
+
+
+@pytest.mark.parametrize("short", [10, 40])
+def test_claims_read_the_claim_index_in_order_after_a_short_queue(any_owner: Caller, short: int) -> None:
+    """Statistics taken while the queue was short make a handful of due jobs look likely
+    (PostgreSQL 15 then scanned the table and sorted it for every claim); the next jobs
+    must still come from the claim index in order, and no plan is JIT-compiled."""
+    owner = any_owner
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex1"} for _ in range(short)])
+    owner.sql("analyze collab.jobs")
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex1"} for _ in range(2000)])
+    plan = _chain_plan(owner)
+    picked = plan.split("CTE picked")[1].split("CTE written")[0]
+    assert "Index Scan using jobs_claim_idx" in picked and "Sort" not in picked, plan
+    assert "JIT" not in plan, plan
+    owner.conn.execute("reset all")
+    plan = _claim_pick_plan(owner)
+    assert "Index Scan using jobs_claim_idx" in plan and "Sort" not in plan, plan
+    assert "JIT" not in plan, plan
