@@ -9,9 +9,11 @@ CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
 declare
   r collab.workflow_runs;
   c record;
+  queued integer;
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
+  perform set_config('collab.step_events', 'on', true);
   with ready as materialized (
     select s.step_id, s.type, s.kind, s.config, s.max_attempts,
            jsonb_build_object(
@@ -40,13 +42,17 @@ begin
            job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
       from ready y left join enqueued e on e.workflow_step_id = y.step_id
      where s.run_id = r.id and s.step_id = y.step_id
-    returning s.step_id, s.status, s.type, s.job_id
+    returning s.step_id, s.status, s.type
+  ), logged as (
+    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+    select r.id, r.executor_id, 'step_waiting',
+           jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type), r.id
+      from moved m where m.status = 'waiting' order by m.step_id
   )
-  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-  select r.id, r.executor_id, 'step_' || m.status,
-         jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type,
-                                              'job_id', m.job_id)), r.id
-    from moved m order by m.step_id;
+  select count(*) into queued from moved m where m.status = 'queued';
+  if queued > 0 and r.status = 'running' then
+    return 'running';  -- a job step is queued now: the run stays running
+  end if;
 
   select count(*) as total,
          count(*) filter (where s.status = 'succeeded') as done,
@@ -1172,19 +1178,19 @@ begin
     ), logged as (
       insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
       select rid, r.executor_id, 'step_' || t.status,
-             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id)
-             || case when t.status <> 'succeeded' then jsonb_build_object('error', left(t.error, 2000))
-                     when octet_length(coalesce(t.output, 'null'::jsonb)::text) <= 65536
-                       then jsonb_build_object('output', t.output)
-                     else '{"output_truncated": true}'::jsonb end,
+             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id,
+                                'error', left(t.error, 2000)),
              rid
-        from done t order by t.step_id
+        from done t where t.status <> 'succeeded' order by t.step_id
     )
     select count(*) as n,
            (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
                       order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
       into d
       from done t;
+    if d.n > 0 and collab._event_listeners_present() then
+      perform collab._hint_event_readers(array[r.executor_id], array[rid::text]);
+    end if;
     continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
     if d.failure is not null then
       perform collab._stop_run(rid, 'failed', d.failure);
@@ -1214,10 +1220,10 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
 begin
   perform set_config('collab.step_events', 'on', true);
   if new.status = 'running' then
+    perform collab_private._lock_run_claims(new.workflow_run_id, false);
     perform 1 from collab.workflow_step_runs s
      where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-       and s.job_id = new.id and s.status = 'queued'
-       for share;
+       and s.job_id = new.id and s.status = 'queued';
     if not found then
       perform set_config('collab.workflow_jobs', 'on', true);
       perform set_config('collab.workflow_orphans', 'on', true);
@@ -1237,6 +1243,7 @@ CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
     AS $$
 begin
   perform set_config('collab.workflow_jobs', 'on', true);
+  perform set_config('collab.step_events', 'on', true);
   return new;
 end
 $$;
@@ -1293,7 +1300,8 @@ CREATE TABLE collab.workflow_runs (
     CONSTRAINT workflow_runs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
     CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT workflow_runs_trigger_type_check CHECK ((trigger_type = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])))
-);
+)
+WITH (fillfactor='70');
 
 COMMENT ON TABLE collab.workflow_runs IS 'Workflow runs; status pending|running|paused|succeeded|failed|cancelled';
 
@@ -1748,6 +1756,8 @@ declare
                       else 'cancelled: the run failed' end;
   skip_reason text := 'skipped: the run failed' || coalesce(' (' || left(error, 2000) || ')', '');
 begin
+  -- Waits for the claims of this run's step jobs in flight (see _jobs_workflow_claimed).
+  perform collab_private._lock_run_claims(_stop_run.run_id, true);
   select * into r from collab.workflow_runs x where x.id = _stop_run.run_id;
   with stopped as (
     update collab.workflow_step_runs s
@@ -3839,20 +3849,32 @@ begin
                  case when x.job_id = rid then to_jsonb(x) - 'xact_id'
                       else jsonb_build_object(
                              'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
-                             'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                             'event_type', case x.event_type when 'claimed' then 'step_running'
+                                                             when 'succeeded' then 'step_succeeded'
+                                                             else 'step_queued' end,
                              'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
-                                        || (x.payload - 'lease_until' - 'previous_status'),
+                                        || case x.event_type
+                                             when 'queued' then jsonb_build_object('type', j.type)
+                                             when 'succeeded' then
+                                               case when octet_length(coalesce(s.output, 'null'::jsonb)::text) <= 65536
+                                                    then jsonb_build_object('output', s.output)
+                                                    else '{"output_truncated": true}'::jsonb end
+                                             else x.payload - 'lease_until' - 'previous_status' end,
                              'created_at', x.created_at, 'run_id', rid) end as event
             from collab.job_events x
             left join collab.jobs j on j.id = x.job_id and x.job_id <> rid
+            left join collab.workflow_step_runs s
+                   on x.event_type = 'succeeded' and s.run_id = rid and s.step_id = j.workflow_step_id
            where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
              and (x.job_id = rid
                   or (j.workflow_run_id = rid
-                      and x.event_type in ('claimed', 'retry_scheduled')
-                      and not exists (select 1 from collab.job_events t
-                                       where t.run_id = rid and t.job_id = rid and t.seq < x.seq
-                                         and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
-                                         and t.payload ->> 'job_id' = j.id::text)))
+                      and (x.event_type = 'queued'
+                           or (x.event_type = 'succeeded' and s.status = 'succeeded' and s.job_id = j.id)
+                           or (x.event_type in ('claimed', 'retry_scheduled')
+                               and not exists (select 1 from collab.job_events t
+                                                where t.run_id = rid and t.job_id = rid and t.seq < x.seq
+                                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                                  and t.payload ->> 'job_id' = j.id::text)))))
            order by x.seq
            limit page_size) e;
   return jsonb_build_object(
@@ -3907,7 +3929,8 @@ CREATE TABLE collab.workflow_step_runs (
     CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
     CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
     CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
-);
+)
+WITH (fillfactor='50');
 
 COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled (running: read from the step''s job; skipped: pending when its run failed)';
 
@@ -4608,8 +4631,6 @@ CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id
 
 CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id);
 
-CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
-
 CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
@@ -4630,8 +4651,6 @@ CREATE INDEX workflow_schedules_executor_idx ON collab.workflow_schedules USING 
 
 CREATE INDEX workflow_schedules_workflow_idx ON collab.workflow_schedules USING btree (workflow_id);
 
-CREATE INDEX workflow_step_runs_job_idx ON collab.workflow_step_runs USING btree (job_id) WHERE (job_id IS NOT NULL);
-
 CREATE INDEX workflows_created_idx ON collab.workflows USING btree (created_at DESC, id DESC);
 
 CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (executor_id, created_at DESC, id DESC);
@@ -4644,7 +4663,7 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
-CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['claimed'::text, 'retry_scheduled'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
+CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['queued'::text, 'claimed'::text, 'retry_scheduled'::text, 'succeeded'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
 
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
