@@ -1220,7 +1220,9 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
 begin
   perform set_config('collab.step_events', 'on', true);
   if new.status = 'running' then
-    perform collab_private._lock_run_claims(new.workflow_run_id, false);
+    -- collab_private._lock_run_claims(run, false), inline: a call of a function with
+    -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
+    perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
     perform 1 from collab.workflow_step_runs s
      where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
        and s.job_id = new.id and s.status = 'queued';
