@@ -1111,7 +1111,6 @@ $$;
 CREATE FUNCTION collab._jobs_workflow_after_update() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    SET enable_nestloop TO 'off'
     AS $$
 declare
   run_ids uuid[];
@@ -1126,15 +1125,14 @@ begin
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
   -- is refused (lease lost).
   --
-  -- The step rows are looked up by scalar subqueries (one index probe per job): this
-  -- function runs with enable_nestloop off (for the transition tables' join), which
-  -- would turn a join or a NOT EXISTS against workflow_step_runs into a hash join over
-  -- the whole table (13 ms a step with 200,000 step rows). Only a claim flags an orphan.
+  -- The step rows are looked up by scalar subqueries (one index probe per job). Only a
+  -- claim flags an orphan; any running job of the statement whose step is not active
+  -- with it is one (a job claimed earlier is checked by its own claim).
   if current_setting('collab.workflow_orphans', true) = 'on' then
     perform set_config('collab.workflow_orphans', '', true);
     select array_agg(n.id) into orphans
-      from new_rows n join old_rows o on o.id = n.id
-     where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
+      from new_rows n
+     where n.workflow_run_id is not null and n.status = 'running'
        and (select s.status from collab.workflow_step_runs s
              where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
                and s.job_id = n.id) is distinct from 'queued';
@@ -1150,8 +1148,8 @@ begin
   -- (A step that is not active for its job now never will be again: a retried run gives
   -- the step a new job. So the filter needs no lock.)
   select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
-    from new_rows n join old_rows o on o.id = n.id
-   where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+    from new_rows n
+   where n.status in ('succeeded', 'failed', 'cancelled')
      and (select s.status from collab.workflow_step_runs s
            where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
              and s.job_id = n.id) = 'queued';
@@ -1170,10 +1168,10 @@ begin
                             then left(coalesce('its job was cancelled: ' || n.last_error, 'its job was cancelled'), 16384)
                      end,
              completed_at = now(), updated_at = now()
-        from new_rows n join old_rows o on o.id = n.id
+        from new_rows n
        where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
          and s.status = 'queued'
-         and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+         and n.status in ('succeeded', 'failed', 'cancelled')
       returning s.step_id, s.status, s.output, s.error, s.job_id
     ), logged as (
       insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
