@@ -10,6 +10,7 @@ declare
   r collab.workflow_runs;
   c record;
   queued integer;
+  waiting jsonb;
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
@@ -43,13 +44,17 @@ begin
       from ready y left join enqueued e on e.workflow_step_id = y.step_id
      where s.run_id = r.id and s.step_id = y.step_id
     returning s.step_id, s.status, s.type
-  ), logged as (
-    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-    select r.id, r.executor_id, 'step_waiting',
-           jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type), r.id
-      from moved m where m.status = 'waiting' order by m.step_id
   )
-  select count(*) into queued from moved m where m.status = 'queued';
+  select count(*) filter (where m.status = 'queued'),
+         jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
+           filter (where m.status = 'waiting')
+    into queued, waiting
+    from moved m;
+  if waiting is not null then
+    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+    select r.id, r.executor_id, 'step_waiting', w.payload, r.id
+      from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
+  end if;
   if queued > 0 and r.status = 'running' then
     return 'running';  -- a job step is queued now: the run stays running
   end if;
@@ -1172,20 +1177,22 @@ begin
        where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
          and s.status = 'queued'
          and n.status in ('succeeded', 'failed', 'cancelled')
-      returning s.step_id, s.status, s.output, s.error, s.job_id
-    ), logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-      select rid, r.executor_id, 'step_' || t.status,
-             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id,
-                                'error', left(t.error, 2000)),
-             rid
-        from done t where t.status <> 'succeeded' order by t.step_id
+      returning s.step_id, s.status, s.error, s.job_id
     )
     select count(*) as n,
            (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
-                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
+                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure,
+           jsonb_agg(jsonb_build_object('event_type', 'step_' || t.status, 'payload',
+                       jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id,
+                                          'error', left(t.error, 2000))) order by t.step_id)
+             filter (where t.status <> 'succeeded') as stopped
       into d
       from done t;
+    if d.stopped is not null then
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select rid, r.executor_id, e.v ->> 'event_type', e.v -> 'payload', rid
+        from jsonb_array_elements(d.stopped) with ordinality as e (v, ord) order by e.ord;
+    end if;
     if d.n > 0 and collab._event_listeners_present() then
       perform collab._hint_event_readers(array[r.executor_id], array[rid::text]);
     end if;
