@@ -9,9 +9,12 @@ CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
 declare
   r collab.workflow_runs;
   c record;
+  queued integer;
+  waiting jsonb;
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
+  perform set_config('collab.step_events', 'on', true);
   with ready as materialized (
     select s.step_id, s.type, s.kind, s.config, s.max_attempts,
            jsonb_build_object(
@@ -40,13 +43,21 @@ begin
            job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
       from ready y left join enqueued e on e.workflow_step_id = y.step_id
      where s.run_id = r.id and s.step_id = y.step_id
-    returning s.step_id, s.status, s.type, s.job_id
+    returning s.step_id, s.status, s.type
   )
-  insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-  select r.id, r.executor_id, 'step_' || m.status,
-         jsonb_strip_nulls(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type,
-                                              'job_id', m.job_id)), r.id
-    from moved m order by m.step_id;
+  select count(*) filter (where m.status = 'queued'),
+         jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
+           filter (where m.status = 'waiting')
+    into queued, waiting
+    from moved m;
+  if waiting is not null then
+    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+    select r.id, r.executor_id, 'step_waiting', w.payload, r.id
+      from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
+  end if;
+  if queued > 0 and r.status = 'running' then
+    return 'running';  -- a job step is queued now: the run stays running
+  end if;
 
   select count(*) as total,
          count(*) filter (where s.status = 'succeeded') as done,
@@ -1107,7 +1118,6 @@ $$;
 CREATE FUNCTION collab._jobs_workflow_after_update() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    SET enable_nestloop TO 'off'
     AS $$
 declare
   run_ids uuid[];
@@ -1122,15 +1132,14 @@ begin
   -- while the claim held the job) is cancelled now: the worker's next extend or complete
   -- is refused (lease lost).
   --
-  -- The step rows are looked up by scalar subqueries (one index probe per job): this
-  -- function runs with enable_nestloop off (for the transition tables' join), which
-  -- would turn a join or a NOT EXISTS against workflow_step_runs into a hash join over
-  -- the whole table (13 ms a step with 200,000 step rows). Only a claim flags an orphan.
+  -- The step rows are looked up by scalar subqueries (one index probe per job). Only a
+  -- claim flags an orphan; any running job of the statement whose step is not active
+  -- with it is one (a job claimed earlier is checked by its own claim).
   if current_setting('collab.workflow_orphans', true) = 'on' then
     perform set_config('collab.workflow_orphans', '', true);
     select array_agg(n.id) into orphans
-      from new_rows n join old_rows o on o.id = n.id
-     where n.workflow_run_id is not null and n.status = 'running' and n.attempts > o.attempts
+      from new_rows n
+     where n.workflow_run_id is not null and n.status = 'running'
        and (select s.status from collab.workflow_step_runs s
              where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
                and s.job_id = n.id) is distinct from 'queued';
@@ -1146,8 +1155,8 @@ begin
   -- (A step that is not active for its job now never will be again: a retried run gives
   -- the step a new job. So the filter needs no lock.)
   select array_agg(distinct n.workflow_run_id order by n.workflow_run_id) into run_ids
-    from new_rows n join old_rows o on o.id = n.id
-   where n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
+    from new_rows n
+   where n.status in ('succeeded', 'failed', 'cancelled')
      and (select s.status from collab.workflow_step_runs s
            where s.run_id = n.workflow_run_id and s.step_id = n.workflow_step_id
              and s.job_id = n.id) = 'queued';
@@ -1166,27 +1175,29 @@ begin
                             then left(coalesce('its job was cancelled: ' || n.last_error, 'its job was cancelled'), 16384)
                      end,
              completed_at = now(), updated_at = now()
-        from new_rows n join old_rows o on o.id = n.id
+        from new_rows n
        where s.run_id = rid and n.workflow_run_id = rid and s.step_id = n.workflow_step_id and s.job_id = n.id
          and s.status = 'queued'
-         and n.status in ('succeeded', 'failed', 'cancelled') and o.status <> n.status
-      returning s.step_id, s.status, s.output, s.error, s.job_id
-    ), logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-      select rid, r.executor_id, 'step_' || t.status,
-             jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id)
-             || case when t.status <> 'succeeded' then jsonb_build_object('error', left(t.error, 2000))
-                     when octet_length(coalesce(t.output, 'null'::jsonb)::text) <= 65536
-                       then jsonb_build_object('output', t.output)
-                     else '{"output_truncated": true}'::jsonb end,
-             rid
-        from done t order by t.step_id
+         and n.status in ('succeeded', 'failed', 'cancelled')
+      returning s.step_id, s.status, s.error, s.job_id
     )
     select count(*) as n,
            (array_agg(format('step %s %s: %s', t.step_id, case when t.status = 'failed' then 'failed' else 'was cancelled' end, t.error)
-                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure
+                      order by t.step_id) filter (where t.status <> 'succeeded'))[1] as failure,
+           jsonb_agg(jsonb_build_object('event_type', 'step_' || t.status, 'payload',
+                       jsonb_build_object('run_id', rid, 'step_id', t.step_id, 'job_id', t.job_id,
+                                          'error', left(t.error, 2000))) order by t.step_id)
+             filter (where t.status <> 'succeeded') as stopped
       into d
       from done t;
+    if d.stopped is not null then
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select rid, r.executor_id, e.v ->> 'event_type', e.v -> 'payload', rid
+        from jsonb_array_elements(d.stopped) with ordinality as e (v, ord) order by e.ord;
+    end if;
+    if d.n > 0 and collab._event_listeners_present() then
+      perform collab._hint_event_readers(array[r.executor_id], array[rid::text]);
+    end if;
     continue when d.n = 0 or r.status not in ('pending', 'running', 'paused');
     if d.failure is not null then
       perform collab._stop_run(rid, 'failed', d.failure);
@@ -1216,10 +1227,12 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
 begin
   perform set_config('collab.step_events', 'on', true);
   if new.status = 'running' then
+    -- collab_private._lock_run_claims(run, false), inline: a call of a function with
+    -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
+    perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
     perform 1 from collab.workflow_step_runs s
      where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-       and s.job_id = new.id and s.status = 'queued'
-       for share;
+       and s.job_id = new.id and s.status = 'queued';
     if not found then
       perform set_config('collab.workflow_jobs', 'on', true);
       perform set_config('collab.workflow_orphans', 'on', true);
@@ -1239,6 +1252,7 @@ CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
     AS $$
 begin
   perform set_config('collab.workflow_jobs', 'on', true);
+  perform set_config('collab.step_events', 'on', true);
   return new;
 end
 $$;
@@ -1295,7 +1309,8 @@ CREATE TABLE collab.workflow_runs (
     CONSTRAINT workflow_runs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
     CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT workflow_runs_trigger_type_check CHECK ((trigger_type = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])))
-);
+)
+WITH (fillfactor='70');
 
 COMMENT ON TABLE collab.workflow_runs IS 'Workflow runs; status pending|running|paused|succeeded|failed|cancelled';
 
@@ -1750,6 +1765,8 @@ declare
                       else 'cancelled: the run failed' end;
   skip_reason text := 'skipped: the run failed' || coalesce(' (' || left(error, 2000) || ')', '');
 begin
+  -- Waits for the claims of this run's step jobs in flight (see _jobs_workflow_claimed).
+  perform collab_private._lock_run_claims(_stop_run.run_id, true);
   select * into r from collab.workflow_runs x where x.id = _stop_run.run_id;
   with stopped as (
     update collab.workflow_step_runs s
@@ -3971,20 +3988,32 @@ begin
                  case when x.job_id = rid then to_jsonb(x) - 'xact_id'
                       else jsonb_build_object(
                              'seq', x.seq, 'job_id', rid, 'executor_id', x.executor_id,
-                             'event_type', case x.event_type when 'claimed' then 'step_running' else 'step_queued' end,
+                             'event_type', case x.event_type when 'claimed' then 'step_running'
+                                                             when 'succeeded' then 'step_succeeded'
+                                                             else 'step_queued' end,
                              'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
-                                        || (x.payload - 'lease_until' - 'previous_status'),
+                                        || case x.event_type
+                                             when 'queued' then jsonb_build_object('type', j.type)
+                                             when 'succeeded' then
+                                               case when octet_length(coalesce(s.output, 'null'::jsonb)::text) <= 65536
+                                                    then jsonb_build_object('output', s.output)
+                                                    else '{"output_truncated": true}'::jsonb end
+                                             else x.payload - 'lease_until' - 'previous_status' end,
                              'created_at', x.created_at, 'run_id', rid) end as event
             from collab.job_events x
             left join collab.jobs j on j.id = x.job_id and x.job_id <> rid
+            left join collab.workflow_step_runs s
+                   on x.event_type = 'succeeded' and s.run_id = rid and s.step_id = j.workflow_step_id
            where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
              and (x.job_id = rid
                   or (j.workflow_run_id = rid
-                      and x.event_type in ('claimed', 'retry_scheduled')
-                      and not exists (select 1 from collab.job_events t
-                                       where t.run_id = rid and t.job_id = rid and t.seq < x.seq
-                                         and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
-                                         and t.payload ->> 'job_id' = j.id::text)))
+                      and (x.event_type = 'queued'
+                           or (x.event_type = 'succeeded' and s.status = 'succeeded' and s.job_id = j.id)
+                           or (x.event_type in ('claimed', 'retry_scheduled')
+                               and not exists (select 1 from collab.job_events t
+                                                where t.run_id = rid and t.job_id = rid and t.seq < x.seq
+                                                  and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
+                                                  and t.payload ->> 'job_id' = j.id::text)))))
            order by x.seq
            limit page_size) e;
   return jsonb_build_object(
@@ -4039,7 +4068,8 @@ CREATE TABLE collab.workflow_step_runs (
     CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
     CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
     CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
-);
+)
+WITH (fillfactor='50');
 
 COMMENT ON TABLE collab.workflow_step_runs IS 'One row per step of a run; status pending|queued|running|waiting|succeeded|failed|skipped|cancelled (running: read from the step''s job; skipped: pending when its run failed)';
 
@@ -4740,8 +4770,6 @@ CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id
 
 CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id);
 
-CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
-
 CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
@@ -4762,8 +4790,6 @@ CREATE INDEX workflow_schedules_executor_idx ON collab.workflow_schedules USING 
 
 CREATE INDEX workflow_schedules_workflow_idx ON collab.workflow_schedules USING btree (workflow_id);
 
-CREATE INDEX workflow_step_runs_job_idx ON collab.workflow_step_runs USING btree (job_id) WHERE (job_id IS NOT NULL);
-
 CREATE INDEX workflows_created_idx ON collab.workflows USING btree (created_at DESC, id DESC);
 
 CREATE INDEX workflows_executor_created_idx ON collab.workflows USING btree (executor_id, created_at DESC, id DESC);
@@ -4776,7 +4802,7 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
-CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['claimed'::text, 'retry_scheduled'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
+CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['queued'::text, 'claimed'::text, 'retry_scheduled'::text, 'succeeded'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
 
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 

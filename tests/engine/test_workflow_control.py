@@ -106,8 +106,9 @@ def test_a_paused_run_cancels_and_its_approval_is_gone(owner: Caller) -> None:
 
 
 def test_a_cancel_racing_a_claim_waits_for_it_then_cancels_the_job(owner: Caller, db_url: str) -> None:
-    """A cancel while a claim of the step's job is still open: it waits for the claim's
-    step row, then cancels the step and the (now unlocked) job; the worker is fenced."""
+    """A cancel while a claim of the step's job is still open: it waits for the claim (the
+    run's claim lock, held to the claim's commit), then cancels the step and the (now
+    unlocked) job; the worker is fenced."""
     wf = published(owner, chain(("a", "t.step")))
     run_id = start(owner, wf["id"])["id"]
     worker, canceller = Caller(db_url), Caller(db_url)
@@ -120,7 +121,7 @@ def test_a_cancel_racing_a_claim_waits_for_it_then_cancels_the_job(owner: Caller
                 outcome(lambda: canceller.rpc("cancel_run_v1", run_id=run_id))))
             thread.start()
             thread.join(0.5)
-            assert thread.is_alive()  # the cancel waits for the claim's step row
+            assert thread.is_alive()  # the cancel waits for the claim
         thread.join(10)
     finally:
         worker.close()
