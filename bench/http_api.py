@@ -42,7 +42,8 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   times, a different kind first each round: every figure is then the median over the
   rounds, and each ratio to SQL the median of the rounds' own ratios. ``--unbatched`` adds
   *unbatch*: this tree's server with ``COLLAB_RESULT_BATCH=off`` (no group commit: every
-  ``task.result`` its own ``complete_job_v1``). ``--ops result`` measures only the ops named.
+  ``task.result`` its own ``complete_job_v1``). ``--ops result`` measures only the ops named; ``--variant NAME=VALUE,…`` adds *variant*, this
+  tree's server with those environment variables.
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -88,7 +89,7 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
 PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000, "pool": 5000,
-                      "unbatch": 4000}
+                      "unbatch": 4000, "variant": 4000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -483,6 +484,8 @@ def main() -> None:
     parser.add_argument("--unbatched", action=argparse.BooleanOptionalAction, default=False,
                         help="also measure this tree's server with COLLAB_RESULT_BATCH=off ('unbatch': "
                         "every task.result its own call, no group commit)")
+    parser.add_argument("--variant", default=None, metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also measure this tree's server with these environment variables ('variant')")
     parser.add_argument("--ops", default=",".join(OPS), help="the operations to measure (default: all)")
     args = parser.parse_args()
     ops = [op for op in args.ops.split(",") if op]
@@ -496,7 +499,7 @@ def main() -> None:
         before_rev = None
     kinds = (["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
              + (["unprep"] if args.unprepared else []) + (["pool"] if args.pool else [])
-             + (["unbatch"] if args.unbatched else []))
+             + (["unbatch"] if args.unbatched else []) + (["variant"] if args.variant else []))
 
     figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in ops}
     fan: dict[str, Any] | None = None
@@ -506,7 +509,11 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url, "unbatch": url}
+        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url, "unbatch": url, "variant": url}
+        if args.variant:
+            variant_env = dict(pair.split("=", 1) for pair in args.variant.split(","))
+            bases["variant"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                                  extra_env=variant_env))
         if args.unbatched:
             bases["unbatch"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
                                                                   extra_env={"COLLAB_RESULT_BATCH": "off"}))
