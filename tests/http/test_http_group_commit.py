@@ -266,3 +266,47 @@ def test_many_concurrent_clients_against_collab_serve(server: Server, owner: Cal
                      (good,))
     assert {r["status"]: r["n"] for r in rows} == {"succeeded": 290}
     assert len(set(_xacts(owner, good).values())) < len(good) / 2, "the results were batched"
+
+
+def test_a_batch_whose_connection_dies_answers_each_request_alone(api: Api, db_url: str,
+                                                                  owner: Caller) -> None:
+    """The batch's backend is terminated while it waits for a row lock: its requests each
+    make their own call (nothing was committed), and each is answered by it."""
+    token = api.user({"ex": "worker"})
+    head, stuck, *good = _leased(owner, 8)
+    lost = _leased(owner, 1, worker="w2")[0]
+    rest = [stuck, *good, lost]
+
+    async def scenario() -> list[httpx.Response]:
+        group = api.runtime.group_commit
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.http.app), base_url="http://t",
+                                     timeout=30) as http:
+            def post(job_id: str) -> asyncio.Task[httpx.Response]:
+                return asyncio.ensure_future(http.post(RESULT, json=_body(job_id), headers=api.bearer(token)))
+            with _locked(db_url, [stuck]) as stuck_lock:
+                with _locked(db_url, [head]):
+                    first = post(head)
+                    await _until(lambda: _lock_waiters(owner) >= 1, "the head waits")
+                    later = [post(j) for j in rest]
+                    await _until(lambda: group.queued >= len(rest), "the rest is queued")
+                # the batch now waits for the stuck job's row: cut its connection
+                await _until(lambda: _batch_backends(owner, terminate=False) == 1, "the batch waits")
+                assert _batch_backends(owner, terminate=True) == 1
+                await _until(lambda: group.lanes == 0, "every request went its own way")
+                await asyncio.sleep(0.1)
+                stuck_lock.rollback()
+                return [await first, *await asyncio.gather(*later)]
+
+    answers = dict(zip([head, *rest], api.run(scenario)))
+    assert all(answers[j].status_code == 200 for j in [head, stuck, *good])
+    assert_error(answers[lost], 409, "lease_lost")
+    assert all(job(owner, uuid.UUID(j))["status"] == "succeeded" for j in [head, stuck, *good])
+    assert len(set(_xacts(owner, [stuck, *good]).values())) == len(good) + 1, "each completed alone"
+
+
+def _batch_backends(owner: Caller, *, terminate: bool) -> int:
+    """Backends running a ``complete_jobs_v1`` call that waits for a lock (terminated
+    with ``terminate``)."""
+    action = "pg_terminate_backend(pid)" if terminate else "pid"
+    return len(owner.sql(f"select {action} from pg_stat_activity where datname = current_database() "
+                         "and wait_event_type = 'Lock' and query like '%%complete_jobs_v1%%'"))
