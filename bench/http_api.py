@@ -338,7 +338,7 @@ def measure_loadgen(loadgen: tuple[str, str, str], op: str, executor: str, concu
     with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
         ids.write("\n".join(str(j) for j in job_ids))
         ids.flush()
-        command = [sys.executable, str(ROOT / "loadgen.py"), "--mode", mode, "--target", target, "--key", key,
+        command = [sys.executable, str(ROOT / "loadgen.py"), "--mode", mode, "--target", target, f"--key={key}",  # a key may start with "-"
                    "--op", op, "--executor", executor, "--concurrency", str(concurrency),
                    "--seconds", str(seconds)] + (["--jobs", ids.name] if op == "result" else [])
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
