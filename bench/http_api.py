@@ -40,7 +40,10 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
   server with ``COLLAB_POOL_SIZE=N`` (the others keep the default 10 connections, which
   caps a server at 10 RPCs in flight where 32 SQL clients have 32). ``--rounds R`` repeats the sweep R
   times, a different kind first each round: every figure is then the median over the
-  rounds, and each ratio to SQL the median of the rounds' own ratios.
+  rounds, and each ratio to SQL the median of the rounds' own ratios. ``--unbatched`` adds
+  *unbatch*: this tree's server with ``COLLAB_RESULT_BATCH=off`` (no group commit: every
+  ``task.result`` its own ``complete_job_v1``). ``--ops result`` measures only the ops named; ``--variant NAME=VALUE,…`` adds *variant*, this
+  tree's server with those environment variables.
 
 Reported: requests/s, p50/p99 latency, each server ÷ SQL, ÷ anchor (``insert1_rows_per_s``
 for assign, ``claim_complete_jobs_per_s`` for claim and result), CPU per request of the
@@ -85,7 +88,8 @@ ANCHOR_OF = {"assign": "insert1_rows_per_s", "claim": "claim_complete_jobs_per_s
              "result": "claim_complete_jobs_per_s"}
 # Jobs queued (claim) or claimed (result) per second of a phase: well above what each
 # path reaches here. A phase that runs out ends early (its "seconds" says so).
-PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000, "pool": 5000}
+PREFILL_PER_SECOND = {"sql": 8000, "before": 2000, "after": 4000, "after2": 5000, "unprep": 4000, "pool": 5000,
+                      "unbatch": 4000, "variant": 4000}
 TICK = os.sysconf("SC_CLK_TCK")
 # The backends serving clients (SQL clients and the server's pool), not autovacuum & co.
 _BACKENDS = "select pid from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()"
@@ -334,7 +338,7 @@ def measure_loadgen(loadgen: tuple[str, str, str], op: str, executor: str, concu
     with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
         ids.write("\n".join(str(j) for j in job_ids))
         ids.flush()
-        command = [sys.executable, str(ROOT / "loadgen.py"), "--mode", mode, "--target", target, "--key", key,
+        command = [sys.executable, str(ROOT / "loadgen.py"), "--mode", mode, "--target", target, f"--key={key}",  # a key may start with "-"
                    "--op", op, "--executor", executor, "--concurrency", str(concurrency),
                    "--seconds", str(seconds)] + (["--jobs", ids.name] if op == "result" else [])
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -477,7 +481,15 @@ def main() -> None:
                         help="also measure this tree's server with COLLAB_POOL_SIZE=N ('pool'; default servers keep 10)")
     parser.add_argument("--unprepared", action=argparse.BooleanOptionalAction, default=False,
                         help="also measure this tree's server with COLLAB_PREPARE=off ('unprep')")
+    parser.add_argument("--unbatched", action=argparse.BooleanOptionalAction, default=False,
+                        help="also measure this tree's server with COLLAB_RESULT_BATCH=off ('unbatch': "
+                        "every task.result its own call, no group commit)")
+    parser.add_argument("--variant", default=None, metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also measure this tree's server with these environment variables ('variant')")
+    parser.add_argument("--ops", default=",".join(OPS), help="the operations to measure (default: all)")
     args = parser.parse_args()
+    ops = [op for op in args.ops.split(",") if op]
+    assert set(ops) <= set(OPS), f"--ops: {args.ops!r}"
     sweep = [] if args.concurrency == "none" else [int(c) for c in args.concurrency.split(",")]
     key = secrets.token_urlsafe(24)
     before_rev = None if args.before == "none" else (args.before or flask_revision())
@@ -486,9 +498,10 @@ def main() -> None:
               "no longer installs (pip install flask waitress to compare)", flush=True)
         before_rev = None
     kinds = (["sql"] + (["before"] if before_rev else []) + ["after"] + (["after2"] if args.workers2 else [])
-             + (["unprep"] if args.unprepared else []) + (["pool"] if args.pool else []))
+             + (["unprep"] if args.unprepared else []) + (["pool"] if args.pool else [])
+             + (["unbatch"] if args.unbatched else []) + (["variant"] if args.variant else []))
 
-    figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in OPS}
+    figures: dict[str, dict[str, dict[int, dict[str, Any]]]] = {op: {k: {} for k in kinds} for op in ops}
     fan: dict[str, Any] | None = None
     flask_kinds: set[str] = set()
     with bench_server() as (admin, url), tempfile.TemporaryDirectory(prefix="collab-bench-http-") as tmp, \
@@ -496,7 +509,14 @@ def main() -> None:
         anchors_before = run_anchors(admin, args.anchor_seconds)
         bases: dict[str, tuple[str, int]] = {
             "after": servers.enter_context(collab_serve(url, key, tmp, args.rate_limit))}
-        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url}
+        urls = {"sql": url, "after": url, "after2": url, "unprep": url, "pool": url, "unbatch": url, "variant": url}
+        if args.variant:
+            variant_env = dict(pair.split("=", 1) for pair in args.variant.split(","))
+            bases["variant"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                                  extra_env=variant_env))
+        if args.unbatched:
+            bases["unbatch"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
+                                                                  extra_env={"COLLAB_RESULT_BATCH": "off"}))
         if args.pool:
             bases["pool"] = servers.enter_context(collab_serve(url, key, tmp, args.rate_limit,
                                                                extra_env={"COLLAB_POOL_SIZE": str(args.pool)}))
@@ -520,16 +540,16 @@ def main() -> None:
         loadgen: dict[str, tuple[str, str, str] | None] = {
             kind: None if args.client == "threads" else
             ("sql", url, "") if kind == "sql" else ("http", bases[kind][0], key) for kind in kinds}
-        for op in OPS:  # warm up (and check) every path: plans, caches, the servers' pools
+        for op in ops:  # warm up (and check) every path: plans, caches, the servers' pools
             for kind in kinds:
                 phase(urls[kind], connect[kind], kind, op, 4, 0.5, _processes(kind, pids, monitor),
                       loadgen[kind])
         rounds: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {
-            op: {k: {c: [] for c in sweep} for k in kinds} for op in OPS}
+            op: {k: {c: [] for c in sweep} for k in kinds} for op in ops}
         for r in range(args.rounds):
             order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # each kind first in turn
             for c in sweep:
-                for op in OPS:
+                for op in ops:
                     for kind in order:
                         f = phase(urls[kind], connect[kind], kind, op, c, args.seconds,
                                   _processes(kind, pids, monitor), loadgen[kind])
@@ -537,7 +557,7 @@ def main() -> None:
                         short = " (ran out of jobs)" if f["seconds"] < 0.95 * args.seconds else ""
                         print(f"  round {r + 1}: {op:6} {kind:6} c={c:<3} {f['per_s']:7.0f}/s over "
                               f"{f['seconds']:.1f} s{short}", flush=True)
-        for op in OPS:
+        for op in ops:
             for kind in kinds:
                 for c in sweep:
                     figures[op][kind][c] = _median_figures(rounds[op][kind][c], rounds[op]["sql"][c])
@@ -556,12 +576,12 @@ def main() -> None:
     anchor = {k: statistics.median([anchors_before[k], anchors_after[k]]) for k in anchors_before}
     ratios = {op: {c: {**{f"{k}_over_sql": figures[op][k][c]["over_sql"] for k in kinds if k != "sql"},
                        **{f"{k}_over_anchor": figures[op][k][c]["per_s"] / anchor[ANCHOR_OF[op]] for k in kinds}}
-                   for c in sweep} for op in OPS}
+                   for c in sweep} for op in ops}
     print(f"\nbefore = {before_rev or '-'}; anchors (median): insert1 {anchor['insert1_rows_per_s']:.0f} rows/s, "
           f"claim_complete {anchor['claim_complete_jobs_per_s']:.0f} jobs/s")
     print(f"{'op':6} {'c':>3} | {'kind':6} {'req/s':>6} {'p50':>6} {'p99':>6} | {'÷sql':>5} {'÷anc':>5} | "
           f"CPU µs/req: client server pg")
-    for op in OPS:
+    for op in ops:
         for c in sweep:
             for kind in kinds:
                 f, r = figures[op][kind][c], ratios[op][c]

@@ -60,7 +60,9 @@ async def task_claim(call: Call) -> wire.ClaimAnswer:
 async def task_result(call: Call) -> wire.Ok:
     """Complete (``ok``) or fail the job, fenced by the worker's lease. The seeds' body
     names no worker: then the job's current lease holder and attempt are used. The answer
-    is ``{ ok: true }``, so only the job's id comes back from the database."""
+    is ``{ ok: true }``, so only the job's id comes back from the database. A completion
+    without artifacts goes through ``Runtime.group_commit`` (one commit for the caller's
+    concurrent completions of one worker; each request still gets its own answer)."""
     body: wire.ResultBody = call.body
     worker_id, attempt = body.worker_id, body.attempt
     if worker_id is None or body.type is not None:
@@ -71,15 +73,26 @@ async def task_result(call: Call) -> wire.Ok:
             if job.status is not JobStatus.RUNNING or job.lease_owner is None:
                 raise LeaseLost(f"job {job.id} is {job.status.value}, not running", code="CL410")
             worker_id, attempt = job.lease_owner, attempt or job.attempts
-    if body.ok:
+    if body.ok and not body.artifact and not body.artifacts:
+        # Concurrent completions of this caller and worker share one commit.
+        await call.runtime.group_commit.complete(
+            call.client, call.runtime.reader_key(call.identity) if call.identity else "trusted",
+            body.job_id, worker_id, result=body.result, attempt=attempt, size=_body_size(call))
+    elif body.ok:
         given = ([body.artifact] if body.artifact else []) + (body.artifacts or [])
         artifacts = [a.model_dump(by_alias=False, exclude_none=True) for a in given]
         await call.client.complete_id(body.job_id, worker_id, result=body.result,
-                                      artifacts=artifacts or None, attempt=attempt)
+                                      artifacts=artifacts, attempt=attempt)
     else:
         await call.client.fail_id(body.job_id, worker_id, error=body.error, retryable=body.retryable,
                                   retry_delay_seconds=body.retry_delay_seconds, attempt=attempt)
     return _OK
+
+
+def _body_size(call: Call) -> int | None:
+    """The request body's declared size (None when it was sent chunked)."""
+    length = call.headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else None
 
 
 async def job_get(call: Call) -> wire.JobAnswer:

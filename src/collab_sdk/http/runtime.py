@@ -26,6 +26,9 @@ Environment (``Settings.from_env``):
   WebSocket viewer may hold untaken (default 1000) and how long it may leave no room
   for the next read before it is dropped as a slow consumer (default 5 s;
   ``collab_sdk.http.feeds``).
+- ``COLLAB_RESULT_BATCH`` — the most ``task.result`` completions of one caller and worker
+  sent in one ``complete_jobs_v1`` call while another of theirs is in the database
+  (default 64; ``1`` or ``off``: one call per request; ``collab_sdk.http.group_commit``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from collab_sdk.client.streams import live_source_for
 from collab_sdk.errors import ReadOnly
 from collab_sdk.http.errors import HttpError
 from collab_sdk.http.feeds import SharedFeeds
+from collab_sdk.http.group_commit import DEFAULT_MAX_BATCH, GroupCommit
 from collab_sdk.http.hub import EventHub
 from collab_sdk.local.storage import LocalStorage
 from collab_sdk.transports.base import ActsAsRole, ActsAsUser, Listens, LiveSource
@@ -74,6 +78,7 @@ class Settings:
     cors_credentials: bool = True
     stream_buffer: int = 1000
     stream_slow_seconds: float = 5.0
+    result_batch: int = DEFAULT_MAX_BATCH
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,7 +97,8 @@ class Settings:
                    ws_buffer=max(1, int(env.get("COLLAB_WS_BUFFER") or 256)),
                    ws_slow_seconds=max(0.1, float(env.get("COLLAB_WS_SLOW_SECONDS") or 5)),
                    stream_buffer=max(1, int(env.get("COLLAB_STREAM_BUFFER") or 1000)),
-                   stream_slow_seconds=max(0.1, float(env.get("COLLAB_STREAM_SLOW_SECONDS") or 5)))
+                   stream_slow_seconds=max(0.1, float(env.get("COLLAB_STREAM_SLOW_SECONDS") or 5)),
+                   result_batch=_result_batch(env.get("COLLAB_RESULT_BATCH")))
 
     def allows_origin(self, origin: str | None) -> bool:
         """Whether a browser at ``origin`` may read the answers (CORS)."""
@@ -109,6 +115,17 @@ class Settings:
             return False
         return origin.rstrip("/") in self.cors_origins or (
             self.cors_localhost and _LOCALHOST_ORIGIN.match(origin) is not None)
+
+
+def _result_batch(text: str | None) -> int:
+    text = (text or "").strip().lower()
+    if text in ("0", "off", "none", "no"):
+        return 1
+    if not text:
+        return DEFAULT_MAX_BATCH
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise ValueError(f"COLLAB_RESULT_BATCH must be 1-1000 or off, not {text!r}")
+    return int(text)
 
 
 def _rate(text: str | None) -> tuple[int, int]:
@@ -178,6 +195,8 @@ class Runtime:
         self.feeds = SharedFeeds(self._feed_source, self.shutting_down,
                                  buffer=self.settings.stream_buffer,
                                  slow_seconds=self.settings.stream_slow_seconds)
+        #: ``task.result``'s completions, batched per caller and worker while one is in flight.
+        self.group_commit = GroupCommit(max_batch=self.settings.result_batch)
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -199,9 +218,10 @@ class Runtime:
         return self.hub if self.hub is not None else live_source_for(client.transport)
 
     def reader_key(self, identity: Identity) -> str:
-        """Who ``client_for(identity)``'s reads run as: equal keys see the same rows (so
-        their event streams may share one reader): the trusted client, a role with its
-        exact claims, or the forwarded token."""
+        """Who ``client_for(identity)``'s calls run as: equal keys see the same rows and
+        may do the same things (so their event streams may share one reader, and their
+        completions one batch): the trusted client, a role with its exact claims, or the
+        forwarded token."""
         if identity.via == "api_key" or identity.role == "service_role":
             return "trusted"
         transport = self.client.transport
