@@ -1,5 +1,6 @@
 """Group commit of ``task.result`` (``collab_sdk.http.group_commit``), against real Postgres
-through the ASGI app and a real ``collab serve`` process.
+through the ASGI app (over a database URL, and over ``SupabaseTransport`` and the
+PostgREST stand-in) and a real ``collab serve`` process.
 
 A batch window is made deterministic by a transaction holding the row lock of each lane's
 first job: that request's ``complete_job_v1`` waits in the database, the lane's later
@@ -19,12 +20,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 
-from collab_sdk.auth.tokens import mint_token
-from http_support import SECRET, Api, Server, assert_error
-from support import Caller, add_members, assign, claim, expire_lease, job
+from collab_sdk.auth.tokens import AuthConfig, Authenticator, mint_token
+from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.http import Runtime, Settings
+from collab_sdk.local.storage import LocalStorage
+from collab_sdk.transports.supabase.rpc import SupabaseTransport
+from http_support import API_KEY, SECRET, Api, Server, assert_error, serving
+from support import Caller, add_members, assign, expire_lease, job
+from support.postgrest_standin import JWT_SECRET, SECRET_KEY, PostgrestServer
 from support.waiting import wait_for
 
 RESULT = "/api/collab/task.result"
@@ -310,3 +317,35 @@ def _batch_backends(owner: Caller, *, terminate: bool) -> int:
     action = "pg_terminate_backend(pid)" if terminate else "pid"
     return len(owner.sql(f"select {action} from pg_stat_activity where datname = current_database() "
                          "and wait_event_type = 'Lock' and query like '%%complete_jobs_v1%%'"))
+
+
+def test_over_supabase_each_batch_carries_one_callers_token(db_url: str, owner: Caller,
+                                                             storage: LocalStorage) -> None:
+    """Over ``SupabaseTransport`` a caller is its forwarded token: each ``complete_jobs_v1``
+    that PostgREST receives carries one user's token and only that user's completions."""
+    alice, bob = uuid.uuid4(), uuid.uuid4()
+    for user in (alice, bob):
+        add_members(owner, user, {"ex": "worker"})
+    tokens = {alice: mint_token(JWT_SECRET, sub=str(alice)), bob: mint_token(JWT_SECRET, sub=str(bob))}
+    jobs = _leased(owner, 12)
+    mine = {alice: jobs[:6], bob: jobs[6:]}
+    with PostgrestServer(db_url) as postgrest:
+        client = AsyncCollabClient(SupabaseTransport(postgrest.url, SECRET_KEY))
+        runtime = Runtime(client, Authenticator(AuthConfig(mode="local", jwt_secret=JWT_SECRET,
+                                                           api_key=API_KEY)), Settings(rate_limit=0))
+        with serving(runtime) as http:
+            window = Window(Api(http, runtime, owner, storage), db_url)
+            heads = [(tokens[u], _body(mine[u][0])) for u in (alice, bob)]
+            rest = [(tokens[u], _body(j)) for pair in zip(mine[alice][1:], mine[bob][1:])
+                    for u, j in zip((alice, bob), pair)]
+            first, answers = window.run(heads, rest)
+        batches = postgrest.api.rpc_requests("complete_jobs_v1")
+
+    assert [r.status_code for r in first + answers] == [200] * 12
+    assert all(job(owner, uuid.UUID(j))["status"] == "succeeded" for j in jobs)
+    assert len(batches) == 2
+    for request in batches:
+        sub = jwt.decode(request.headers["authorization"].removeprefix("Bearer "), JWT_SECRET,
+                         algorithms=["HS256"], options={"verify_aud": False})["sub"]
+        sent = {c["job_id"] for c in json.loads(request.content)["completions"]}
+        assert sent == set(mine[uuid.UUID(sub)][1:])

@@ -77,7 +77,9 @@ class _Lane:
 
 class GroupCommit:
     """The lanes of one process (``Runtime.group_commit``). ``max_batch=1`` turns batching
-    off: every completion is its own ``complete_job_v1`` call."""
+    off: every completion is its own ``complete_job_v1`` call. ``in_flight``: calls a lane
+    may have in the database at once (1: two measured no faster and costlier,
+    bench/README.md "Group commit")."""
 
     def __init__(self, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_MAX_BYTES,
                  in_flight: int = 1) -> None:
