@@ -16,6 +16,16 @@ On a throw-away PostgreSQL 16 (as bench/engine.py), in the same run:
 once with ``COLLAB_PREPARE=off``, one after the other (an A/B in the same run);
 ``--rounds N`` repeats that N times (the median is reported).
 
+``--cpu-before REV`` measures instead what the peer harness's ``drain --variant worker``
+runs (``--procs`` worker processes, concurrency 100 by default, no-op handlers, LISTEN),
+this tree against revision ``REV`` (``git archive``, read-only; ``none``: this tree
+only), in interleaved rounds on one server: 20,000 jobs are enqueued in one transaction
+once the workers beat, and the figures are jobs/s from that commit to the last success
+and the **CPU time per job of the worker processes** (``/proc``), which other sessions'
+load moves far less than wall-clock rates; plus the server's (every child of the
+postmaster). Both trees run on this tree's database (the revision's SDK must accept its
+schema version).
+
 Results go to stdout and bench/results/worker.json.
 """
 
@@ -32,11 +42,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import subprocess
+import sys
+import tempfile
+
 import psycopg
+from psycopg.types.json import Jsonb
 
 from collab_sdk import AsyncCollabClient, Job
 from collab_sdk.worker.loop import Worker
 from engine import bench_server, drain, enqueue, run_anchors
+from http_api import export_src
 
 ROOT = Path(__file__).resolve().parent
 
@@ -79,6 +95,104 @@ def worker_throughput(url: str, jobs: int, concurrency: int, prepare: str = "on"
     return jobs / elapsed
 
 
+#: One worker process of ``--cpu-before``: argv url executor concurrency (the harness's child).
+CPU_CHILD = """
+import sys
+from collab_sdk import AsyncCollabClient
+from collab_sdk.worker import Worker
+url, executor, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
+worker = Worker(AsyncCollabClient.from_url(url, max_size=4), executor_id=executor, concurrency=concurrency,
+                heartbeat_interval=1.0, poll_interval=1.0, realtime=False)
+
+@worker.task("bench.noop")
+async def noop(job, ctx):
+    return None
+
+worker.run()
+"""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> tuple[int, float]:
+    """(parent pid, user + system CPU seconds) of a process, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _server_cpu(postmaster: int) -> dict[int, float]:
+    """CPU seconds of every child of the postmaster (backends and background processes)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent, seconds = _cpu_seconds(int(entry))
+            except (OSError, IndexError):
+                continue
+            if parent == postmaster:
+                found[int(entry)] = seconds
+    return found
+
+
+def cpu_drain(url: str, postmaster: int, src: str, jobs: int, procs: int, concurrency: int) -> dict[str, float]:
+    """One drain by ``procs`` worker processes importing ``src``: jobs/s and CPU µs per job."""
+    executor = f"cpu-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PYTHONPATH": src}
+    children = [subprocess.Popen([sys.executable, "-c", CPU_CHILD, url, executor, str(concurrency)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(procs)]
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while _count(conn, "select count(*) from collab.worker_heartbeats_v2 where executor_id = %s",
+                         executor) < procs:
+                time.sleep(0.05)
+            with conn.transaction():
+                for start in range(0, jobs, 10_000):
+                    batch = [{"type": "bench.noop", "executor_id": executor}] * min(10_000, jobs - start)
+                    conn.execute("select count(*) from collab.assign_jobs_v1(jobs => %s)", (Jsonb(batch),))
+            workers_before = [_cpu_seconds(c.pid)[1] for c in children]
+            server_before, started = _server_cpu(postmaster), time.perf_counter()
+            while _count(conn, "select count(*) from collab.jobs where executor_id = %s and status = 'succeeded'",
+                         executor) < jobs:
+                time.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            workers = sum(_cpu_seconds(c.pid)[1] for c in children) - sum(workers_before)
+            server = sum(v - server_before.get(pid, 0.0) for pid, v in _server_cpu(postmaster).items())
+            conn.execute("delete from collab.jobs where executor_id = %s", (executor,))
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+    return {"jobs_per_s": jobs / elapsed, "worker_us_per_job": workers / jobs * 1e6,
+            "server_us_per_job": server / jobs * 1e6}
+
+
+def _count(conn: psycopg.Connection[Any], query: str, executor: str) -> int:
+    row = conn.execute(query, (executor,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def cpu_main(before: str, rounds: int, jobs: int, procs: int, concurrency: int) -> None:
+    """``--cpu-before``: this tree against ``before``, interleaved; medians printed and saved."""
+    with tempfile.TemporaryDirectory(prefix="collab-worker-cpu-") as tmp, bench_server() as (admin, url):
+        trees = {"after": str(ROOT.parent / "src")}
+        if before != "none":
+            trees = {"before": str(export_src(before, Path(tmp))), **trees}
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("select pg_backend_pid()").fetchone()
+            postmaster = _cpu_seconds(int(row[0]))[0] if row else 0
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for r in range(rounds):
+            for name in (list(trees) if r % 2 == 0 else list(trees)[::-1]):
+                runs[name].append(cpu_drain(url, postmaster, trees[name], jobs, procs, concurrency))
+                print(name, {k: round(v, 1) for k, v in runs[name][-1].items()}, flush=True)
+    medians = {name: {k: statistics.median(x[k] for x in xs) for k in xs[0]} for name, xs in runs.items()}
+    for name, figures in medians.items():
+        print(f"{name:>6}: {figures['jobs_per_s']:8.0f} jobs/s, worker {figures['worker_us_per_job']:5.1f} "
+              f"µs/job, server {figures['server_us_per_job']:5.1f} µs/job (medians of {rounds})")
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "worker_cpu.json").write_text(json.dumps({"runs": runs, "medians": medians}, indent=2))
+
+
 async def _latency(url: str, samples: int) -> dict[str, float]:
     started: asyncio.Queue[float] = asyncio.Queue()
     worker = Worker(AsyncCollabClient.from_url(url), executor_id="lat", poll_interval=60)
@@ -112,7 +226,13 @@ def main() -> None:
     parser.add_argument("--anchor-seconds", type=int, default=15)
     parser.add_argument("--prepare", default="on", help="COLLAB_PREPARE of the workers, e.g. on,off")
     parser.add_argument("--rounds", type=int, default=1, help="repeat each concurrency's workers")
+    parser.add_argument("--cpu-before", metavar="REV",
+                        help="only the CPU-per-job drains, this tree against REV (none: this tree)")
+    parser.add_argument("--procs", type=int, default=2, help="worker processes of --cpu-before")
     args = parser.parse_args()
+    if args.cpu_before:
+        cpu_main(args.cpu_before, args.rounds, args.jobs, args.procs, int(args.concurrency.split(",")[-1]))
+        return
     modes = args.prepare.split(",")
     sweep = [int(c) for c in args.concurrency.split(",")]
 
