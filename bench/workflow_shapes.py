@@ -98,7 +98,7 @@ def main() -> None:
         databases = {"after " if args.against else "": url}
         if args.against:
             databases = {"before ": migrated_at(admin, args.against, "before"), **databases}
-        cpu = {label: {name: [] for name in names} for label in databases}
+        cpu: dict[str, dict[str, list[float]]] = {label: {name: [] for name in names} for label in databases}
         for i in range(args.rounds):
             order = list(databases.items())
             for label, db in (order if i % 2 == 0 else order[::-1]):

@@ -16,6 +16,10 @@ On a throw-away PostgreSQL (``engine.bench_server``), in one run:
 - predecessor -> successor: a chain A -> B with an idle worker LISTENing on
   ``collab_jobs``: the time from A's complete to B's claim, p50/p95 (target p50 ≤ 5 ms).
 
+``--against REV``: the hand-off is also measured on a second database of the same server
+migrated at git revision ``REV`` (as ``workflow_shapes.py --against``), the two
+alternating in 4 batches, so the before/after p50s share the box's load.
+
 Results go to stdout and bench/results/workflows.json. Run by hand; never a timed test.
 """
 
@@ -153,9 +157,11 @@ def main() -> None:
     parser.add_argument("--anchor-seconds", type=int, default=10)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", metavar="REV", help="also time the hand-off on a database migrated at REV")
     args = parser.parse_args()
     steps = 4 * args.runs
     plains, step_rates, starts, drained, plain_cpu, step_cpu = [], [], [], [], [], []
+    against: dict[str, list[float]] = {}
     with bench_server() as (admin, url):
         anchor = run_anchors(admin, args.anchor_seconds)["claim_complete_jobs_per_s"]
         for i in range(args.rounds):
@@ -174,6 +180,15 @@ def main() -> None:
             drained.append(args.runs / (time.perf_counter() - began))
             starts.append(started)
             assert runs_done(url, workflow) == args.runs, "not every run succeeded"
+        if args.against:
+            from workflow_shapes import migrated_at  # it imports this module
+            before_url = migrated_at(admin, args.against, "before")
+            batches: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+            for i in range(4):
+                pairs = [("before", before_url), ("after", url)]
+                for label, db in (pairs if i % 2 == 0 else pairs[::-1]):
+                    batches[label].append(handoff_latency(db, args.samples // 4))
+            against = {f"handoff_ms_p50_{label}_per_batch": [b["p50"] for b in got] for label, got in batches.items()}
         latency = handoff_latency(url, args.samples)
     plain, step_rate = statistics.median(plains), statistics.median(step_rates)
     figures = {
@@ -188,6 +203,8 @@ def main() -> None:
         "step_cpu_vs_plain_job": statistics.median(step_cpu) / statistics.median(plain_cpu),
         "handoff_ms_p50": latency["p50"], "handoff_ms_p95": latency["p95"],
     }
+    if args.against:
+        figures.update(against)
     for name, value in figures.items():
         shown = " ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else f"{value:12.2f}"
         print(f"{name:36s} {shown}")
