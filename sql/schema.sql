@@ -962,8 +962,14 @@ CREATE FUNCTION collab._job_events_step_run() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  step text;
 begin
-  select j.workflow_run_id into new.run_id from collab.jobs j where j.id = new.job_id;
+  select j.workflow_run_id, j.workflow_step_id into new.run_id, step
+    from collab.jobs j where j.id = new.job_id;
+  if step is not null then
+    new.payload := new.payload || jsonb_build_object('step_id', step);
+  end if;
   return new;
 end
 $$;
@@ -1493,7 +1499,7 @@ begin
     delete from collab.jobs j using picked p where j.id = p.id
     returning j.id, j.finished_at
   ), events as (
-    delete from collab.job_events e using gone g where e.job_id = g.id
+    delete from collab.job_events e using gone g where e.job_id = g.id and e.run_id is null
     returning 1
   ), tail as (
     select g.finished_at, g.id from gone g order by g.finished_at desc, g.id desc limit 1
@@ -3991,9 +3997,10 @@ begin
                              'event_type', case x.event_type when 'claimed' then 'step_running'
                                                              when 'succeeded' then 'step_succeeded'
                                                              else 'step_queued' end,
-                             'payload', jsonb_build_object('run_id', rid, 'step_id', j.workflow_step_id, 'job_id', j.id)
+                             'payload', jsonb_build_object('run_id', rid, 'step_id', coalesce(x.payload ->> 'step_id', j.workflow_step_id),
+                                                           'job_id', x.job_id)
                                         || case x.event_type
-                                             when 'queued' then jsonb_build_object('type', j.type)
+                                             when 'queued' then jsonb_build_object('type', coalesce(x.payload ->> 'type', j.type))
                                              when 'succeeded' then
                                                case when octet_length(coalesce(s.output, 'null'::jsonb)::text) <= 65536
                                                     then jsonb_build_object('output', s.output)
@@ -4003,17 +4010,18 @@ begin
             from collab.job_events x
             left join collab.jobs j on j.id = x.job_id and x.job_id <> rid
             left join collab.workflow_step_runs s
-                   on x.event_type = 'succeeded' and s.run_id = rid and s.step_id = j.workflow_step_id
+                   on x.event_type = 'succeeded' and s.run_id = rid
+                  and s.step_id = coalesce(x.payload ->> 'step_id', j.workflow_step_id)
            where x.run_id = rid and x.seq > after and x.seq <= h.safe_seq
              and (x.job_id = rid
-                  or (j.workflow_run_id = rid
+                  or ((x.payload ? 'step_id' or j.workflow_run_id = rid)
                       and (x.event_type = 'queued'
-                           or (x.event_type = 'succeeded' and s.status = 'succeeded' and s.job_id = j.id)
+                           or (x.event_type = 'succeeded' and s.status = 'succeeded' and s.job_id = x.job_id)
                            or (x.event_type in ('claimed', 'retry_scheduled')
                                and not exists (select 1 from collab.job_events t
                                                 where t.run_id = rid and t.job_id = rid and t.seq < x.seq
                                                   and t.event_type in ('step_succeeded', 'step_failed', 'step_cancelled')
-                                                  and t.payload ->> 'job_id' = j.id::text)))))
+                                                  and t.payload ->> 'job_id' = x.job_id::text)))))
            order by x.seq
            limit page_size) e;
   return jsonb_build_object(

@@ -303,3 +303,26 @@ def test_the_pg_cron_procedure_applies_every_executors_policy(db_url: str, owner
     assert _count(owner, "collab.jobs where executor_id = 'other'") == 3 + 4  # succeeded kept forever
     assert {r["executor_id"] for r in owner.sql("select executor_id from collab.retention_state"
                                                 " where last_finished_at is not null")} == {"ex", "other"}
+
+
+def test_a_finished_runs_log_outlives_its_purged_step_jobs(owner: Caller) -> None:
+    """Migration 20261203040000: a purge takes a finished run's step jobs and their own
+    events, but the run's log (its step jobs' run-tagged events) reads exactly as before,
+    and still replays to the statuses the tables hold."""
+    from workflow_support import DIAMOND, drain, published, replay, run, run_events, start, statuses
+    wf = published(owner, DIAMOND)
+    run_id = start(owner, wf["id"])["id"]
+    drain(owner, results=lambda job: {"step": job["workflow_step_id"]})
+    assert run(owner, run_id)["status"] == "succeeded"
+    before = run_events(owner, run_id)
+    assert {e["event_type"] for e in before} >= {"step_queued", "step_running", "step_succeeded"}
+    step_jobs = _count(owner, f"collab.jobs where workflow_run_id = '{run_id}'")
+    assert step_jobs == 4
+
+    purged, events, _ = _purge(owner, 100, statuses=ALL, older_than_seconds=0)
+    assert (purged, events) == (4, 0)  # every event of these jobs is one of the run's
+    assert _count(owner, f"collab.jobs where workflow_run_id = '{run_id}'") == 0
+    after = run_events(owner, run_id)
+    assert after == before
+    assert replay(after) == ("succeeded", statuses(owner, run_id))
+    assert {e["payload"]["output"]["step"] for e in after if e["event_type"] == "step_succeeded"} == set("ABCD")
