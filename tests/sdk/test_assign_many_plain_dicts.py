@@ -93,3 +93,13 @@ async def test_answers_keep_input_order_across_both_paths(client: AsyncCollabCli
             for i in range(30)]
     answers = await client.assign_many(jobs)
     assert [(await client.get_job(a.job_id)).payload["i"] for a in answers] == list(range(30))
+
+
+async def test_a_payload_json_cannot_hold_is_a_validation_error_both_ways(client: AsyncCollabClient) -> None:
+    """A value JSON cannot hold fails as ``assign`` fails: CL400, whether the job came as a
+    plain dict or as a ``JobSpec`` (whose dump raised pydantic's own error before)."""
+    bad = {"type": "t", "executor_id": "ex", "payload": {"x": object()}}
+    for job in (bad, JobSpec(**bad)):
+        with pytest.raises(ValidationError) as info:
+            await client.assign_many([job])
+        assert info.value.code == "CL400" and "JSON" in str(info.value)

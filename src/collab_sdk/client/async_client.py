@@ -17,6 +17,7 @@ from types import EllipsisType, TracebackType
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
+from pydantic_core import PydanticSerializationError
 from typing_extensions import Self, TypedDict, TypeVar
 
 from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, ClaimedJob, DeadLetter,
@@ -31,7 +32,7 @@ from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_answ
 from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
-from collab_sdk.errors import ConfigurationError
+from collab_sdk.errors import ConfigurationError, ValidationError
 from collab_sdk.tracing import enqueue_span
 from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, LiveSource,
                                        Transport)
@@ -81,7 +82,10 @@ def _job_args(job: JobSpec | Mapping[str, Any]) -> dict[str, Any]:
                 args["max_attempts"] = max_attempts
             return args
     spec = job if isinstance(job, JobSpec) else parse_input(JobSpec, job)
-    return spec.rpc_args()
+    try:
+        return spec.rpc_args()
+    except PydanticSerializationError as exc:  # a payload value JSON cannot hold, as in assign
+        raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
 
 
 class ClaimedBatch(NamedTuple):
