@@ -39,16 +39,19 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString
+from prometheus_client.utils import floatToGoString as _untyped_go_string
 
 from collab_sdk.models import EngineCounts, MetricsOverview
 
 __all__ = ["CountsCollector", "JobCounts", "WorkerMetrics", "HANDLER_BUCKETS"]
+
+#: The library's text for a bucket bound (``le``): "0.01", "1.0", "+Inf" (it has no annotations).
+_go_string = cast(Callable[[float], str], _untyped_go_string)
 
 #: Handler duration buckets, in seconds (10 ms to 10 min).
 HANDLER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -93,7 +96,7 @@ class JobCounts:
     def __init__(self, executor_id: str) -> None:
         self.executor_id = executor_id
         self._bounds = (*map(float, HANDLER_BUCKETS), float("inf"))
-        self._le = tuple(floatToGoString(bound) for bound in self._bounds)
+        self._le = tuple(_go_string(bound) for bound in self._bounds)
         self._created: dict[tuple[str, ...], float] = {}  # by (metric, *labels): first seen
         self.claimed: dict[str, int] = {}  # by type
         self.finished: dict[tuple[str, str], int] = {}  # by (type, outcome)

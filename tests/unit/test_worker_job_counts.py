@@ -5,8 +5,10 @@ the same text, ``_created`` series included (their timestamps aside)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 from collab_sdk.metrics import HANDLER_BUCKETS, JobCounts, WorkerMetrics
 
@@ -42,8 +44,8 @@ def _ours(executor: str) -> CollectorRegistry:
     return registry
 
 
-def _text(registry: CollectorRegistry) -> str:
-    text = generate_latest(registry).decode()
+def _text(registry: CollectorRegistry, encode: Any = generate_latest) -> str:
+    text = encode(registry).decode()
     return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", text)
 
 
@@ -52,6 +54,7 @@ def test_the_exposition_is_the_librarys_for_the_same_jobs() -> None:
     assert ours == library
     assert 'collab_worker_handler_seconds_bucket{executor="ex",le="+Inf",type="b"} 2.0' in ours
     assert 'collab_worker_claimed_total{executor="ex",type="a"} 5.0' in ours
+    assert _text(_ours("ex"), openmetrics) == _text(_library("ex"), openmetrics)  # Accept: OpenMetrics
 
 
 def test_nothing_recorded_exposes_the_families_without_series() -> None:
