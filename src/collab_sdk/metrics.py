@@ -24,20 +24,34 @@ process never collide), served by ``serve(port)`` on a thread of its own
                                            LISTEN/Realtime wake-up; ``poll``: the interval)
 ``collab_worker_running``                  attempts in flight
 ========================================== ================================================
+
+The three per-job series (claimed, finished, handler seconds) are counted in plain ints
+and floats by ``JobCounts`` and turned into samples only when scraped: a
+``prometheus_client`` child takes a lock per ``inc()`` and walks the buckets in Python per
+``observe()``, a few microseconds a job that a drain of thousands of jobs a second pays in
+full. Names, labels, values and ``_created`` series are those the library would expose.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString as _untyped_go_string
 
 from collab_sdk.models import EngineCounts, MetricsOverview
 
-__all__ = ["CountsCollector", "WorkerMetrics", "HANDLER_BUCKETS"]
+__all__ = ["CountsCollector", "JobCounts", "WorkerMetrics", "HANDLER_BUCKETS"]
+
+#: The library's text for a bucket bound (``le``): "0.01", "1.0", "+Inf" (it has no annotations).
+_go_string = cast(Callable[[float], str], _untyped_go_string)
 
 #: Handler duration buckets, in seconds (10 ms to 10 min).
 HANDLER_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -69,6 +83,87 @@ class CountsCollector:
         return [jobs, dead, workers]
 
 
+class JobCounts:
+    """``collab_worker_claimed``, ``collab_worker_finished`` and
+    ``collab_worker_handler_seconds`` of one executor, counted in plain numbers by the
+    worker's event loop and exposed as ``prometheus_client`` would expose a ``Counter``
+    and a ``Histogram`` (``HANDLER_BUCKETS``) with the same names and labels.
+
+    Only one thread records (the worker's loop); a scrape (the metrics server's thread)
+    reads copies, so it never sees a dict change size, and at worst sees an observation's
+    bucket before its sum, as with the library's own histogram."""
+
+    def __init__(self, executor_id: str) -> None:
+        self.executor_id = executor_id
+        self._bounds = (*map(float, HANDLER_BUCKETS), float("inf"))
+        self._le = tuple(_go_string(bound) for bound in self._bounds)
+        self._created: dict[tuple[str, ...], float] = {}  # by (metric, *labels): first seen
+        self.claimed: dict[str, int] = {}  # by type
+        self.finished: dict[tuple[str, str], int] = {}  # by (type, outcome)
+        #: By type: a count per bucket (not cumulative, +Inf last), then the sum.
+        self.handler: dict[str, list[float]] = {}
+
+    def job_claimed(self, type_: str) -> None:
+        """Count a claimed job."""
+        claimed = self.claimed
+        if type_ not in claimed:
+            self._created["claimed", type_] = time.time()
+            claimed[type_] = 0
+        claimed[type_] += 1
+
+    def job_finished(self, type_: str, outcome: str, handler_seconds: float | None) -> None:
+        """Count an ended attempt and observe its handler's duration (None: it never ran)."""
+        finished, key = self.finished, (type_, outcome)
+        if key not in finished:
+            self._created["finished", *key] = time.time()
+            finished[key] = 0
+        finished[key] += 1
+        if handler_seconds is not None:
+            counts = self.handler.get(type_)
+            if counts is None:
+                self._created["handler", type_] = time.time()
+                counts = self.handler[type_] = [0.0] * (len(self._bounds) + 1)
+            counts[bisect_left(self._bounds, handler_seconds)] += 1  # the first bound >= it
+            counts[-1] += handler_seconds
+
+    def collect(self) -> Iterable[Metric]:
+        """The three families, their series in the order they were first recorded."""
+        ex, created = self.executor_id, self._created.copy()
+        claimed = Metric("collab_worker_claimed", "Jobs claimed", "counter")
+        for type_, value in self.claimed.copy().items():
+            _counter(claimed, {"executor": ex, "type": type_}, value, created.get(("claimed", type_)))
+        finished = Metric("collab_worker_finished", "Attempts ended, by outcome", "counter")
+        for (type_, outcome), value in self.finished.copy().items():
+            _counter(finished, {"executor": ex, "type": type_, "outcome": outcome}, value,
+                     created.get(("finished", type_, outcome)))
+        handler = Metric("collab_worker_handler_seconds", "Handler duration", "histogram")
+        for type_, counts in self.handler.copy().items():
+            counts = list(counts)
+            labels = {"executor": ex, "type": type_}
+            total = 0.0
+            for le, count in zip(self._le, counts):
+                total += count
+                handler.samples.append(Sample(handler.name + "_bucket", {**labels, "le": le}, total))
+            handler.samples.append(Sample(handler.name + "_count", labels, total))
+            handler.samples.append(Sample(handler.name + "_sum", labels, counts[-1]))
+            _created(handler, labels, created.get(("handler", type_)))
+        return [claimed, finished, handler]
+
+
+def _counter(family: Metric, labels: dict[str, str], value: float, created: float | None) -> None:
+    family.samples.append(Sample(family.name + "_total", labels, float(value)))
+    _created(family, labels, created)
+
+
+#: The ``_created`` series, unless turned off the way ``prometheus_client`` reads it.
+_USE_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
+
+
+def _created(family: Metric, labels: dict[str, str], created: float | None) -> None:
+    if created is not None and _USE_CREATED:
+        family.samples.append(Sample(family.name + "_created", labels, created))
+
+
 class WorkerMetrics:
     """One worker's counters, histograms and gauges (see the module doc)."""
 
@@ -78,12 +173,12 @@ class WorkerMetrics:
         #: The executor's overview, refreshed by the worker (``collab_jobs`` …).
         self.overview: MetricsOverview | None = None
         self.registry.register(CountsCollector(self._counts))
-        labels = ["executor", "type"]
-        self.claimed = Counter("collab_worker_claimed", "Jobs claimed", labels, registry=self.registry)
-        self.finished = Counter("collab_worker_finished", "Attempts ended, by outcome",
-                                [*labels, "outcome"], registry=self.registry)
-        self.handler_seconds = Histogram("collab_worker_handler_seconds", "Handler duration",
-                                         labels, buckets=HANDLER_BUCKETS, registry=self.registry)
+        #: The per-job series (claimed, finished, handler seconds).
+        self.jobs = JobCounts(executor_id)
+        self.registry.register(self.jobs)
+        #: Record a claimed job, an ended attempt (``JobCounts``).
+        self.job_claimed = self.jobs.job_claimed
+        self.job_finished = self.jobs.job_finished
         self.lease_extensions = Counter("collab_worker_lease_extensions", "Leases extended",
                                         ["executor"], registry=self.registry)
         self.leases_lost = Counter("collab_worker_leases_lost", "Leases found gone while a handler ran",
@@ -98,7 +193,7 @@ class WorkerMetrics:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         # Labelled children by label values: ``labels()`` takes a lock and builds a key on
-        # every call, and these are counted once or twice per job.
+        # every call, and wake-ups come once per claim batch.
         self._children: dict[tuple[Any, ...], Any] = {}
         self._running_now = self.running.labels(executor_id)
 
@@ -113,31 +208,21 @@ class WorkerMetrics:
             child = self._children[key] = metric.labels(self.executor_id, *values)
         return child
 
-    def job_claimed(self, type_: str) -> None:
-        """Count a claimed job."""
-        self._child(self.claimed, type_).inc()
-
-    def job_finished(self, type_: str, outcome: str, handler_seconds: float | None) -> None:
-        """Count an ended attempt and observe its handler's duration."""
-        self._child(self.finished, type_, outcome).inc()
-        if handler_seconds is not None:
-            self._child(self.handler_seconds, type_).observe(handler_seconds)
-
     def lease_extended(self) -> None:
         """Count a lease extension."""
-        self.lease_extensions.labels(self.executor_id).inc()
+        self._child(self.lease_extensions).inc()
 
     def lease_lost(self) -> None:
         """Count a lease found gone."""
-        self.leases_lost.labels(self.executor_id).inc()
+        self._child(self.leases_lost).inc()
 
     def result_dropped(self) -> None:
         """Count a finished result the engine refused (its lease was lost first)."""
-        self.results_dropped.labels(self.executor_id).inc()
+        self._child(self.results_dropped).inc()
 
     def woken(self, source: str) -> None:
         """Count a wake-up of the claim loop (``notify`` or ``poll``)."""
-        self.wakeups.labels(self.executor_id, source).inc()
+        self._child(self.wakeups, source).inc()
 
     def count_running(self, running: Callable[[], int]) -> None:
         """``collab_worker_running`` is ``running()`` (the attempts in flight), read when
