@@ -46,11 +46,14 @@ SERVER_SETTINGS = {"max_connections": "100", "shared_buffers": "256MB"}
 
 
 @contextlib.contextmanager
-def bench_server() -> Iterator[tuple[str, str]]:
-    """A throw-away PostgreSQL 16 (durable defaults) with a migrated database ``bench``:
-    (superuser URL of its ``postgres`` database, URL of ``bench``)."""
+def bench_server(bin_dir: Path | None = None, settings: dict[str, str] | None = None
+                 ) -> Iterator[tuple[str, str]]:
+    """A throw-away PostgreSQL (the embedded 16 unless ``bin_dir`` names another; durable
+    defaults, or ``settings``) with a migrated database ``bench``: (superuser URL of its
+    ``postgres`` database, URL of ``bench``)."""
     with tempfile.TemporaryDirectory(prefix="collab-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS)
+        server = EmbeddedPostgres(Path(tmp) / "data", settings=SERVER_SETTINGS if settings is None else settings,
+                                  **({} if bin_dir is None else {"bin_dir": bin_dir}))
         admin = server.start()
         try:
             with psycopg.connect(admin, autocommit=True) as conn:

@@ -18,19 +18,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import enqueue  # noqa: E402
+from engine import bench_server, enqueue  # noqa: E402
 from workflow_shapes import migrated_at  # noqa: E402
 from workflows import DIAMOND, published  # noqa: E402
 
-from collab_sdk.local.embedded import EmbeddedPostgres  # noqa: E402
-from collab_sdk.local.migrate import migrate  # noqa: E402
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 STATEMENTS = """
@@ -104,20 +101,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all",
                 "track_functions": "all", "shared_buffers": "256MB"}
-    with tempfile.TemporaryDirectory(prefix="collab-profile-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "data", bin_dir=PG15, settings=settings)
-        admin = server.start()
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute("create database bench")
-            url = admin.rsplit("/", 1)[0] + "/bench"
-            migrate(url)
-            if args.against:
-                profile(migrated_at(admin, args.against, "before"), "before ", args.runs, args.top)
-            profile(url, "after " if args.against else "", args.runs, args.top)
-        finally:
-            server.stop("immediate")
-
+    with bench_server(PG15, settings) as (admin, url):
+        if args.against:
+            profile(migrated_at(admin, args.against, "before"), "before ", args.runs, args.top)
+        profile(url, "after " if args.against else "", args.runs, args.top)
 
 if __name__ == "__main__":
     main()
