@@ -91,9 +91,15 @@ CREATE FUNCTION collab._bulk_match(executor_id text, job_ids uuid[], statuses te
     SET search_path TO ''
     AS $$
   select j.id, j.status from collab.jobs j
-   where j.executor_id = _bulk_match.executor_id
+   where j.executor_id = _bulk_match.executor_id and j.status <> 'running'
      and (_bulk_match.job_ids is null or j.id = any (_bulk_match.job_ids))
      and (_bulk_match.statuses is null or j.status = any (_bulk_match.statuses))
+     and (_bulk_match.type is null or j.type = _bulk_match.type)
+  union all
+  select j.id, j.status from collab.jobs j
+   where j.executor_id = _bulk_match.executor_id and j.status = 'running'
+     and (_bulk_match.job_ids is null or j.id = any (_bulk_match.job_ids))
+     and (_bulk_match.statuses is null or 'running' = any (_bulk_match.statuses))
      and (_bulk_match.type is null or j.type = _bulk_match.type)
 $$;
 
@@ -3426,24 +3432,36 @@ begin
   -- Each status on its own (an equality: the index's order is the answer's), at most
   -- page_size rows each, merged.
   return query
-    select p.* from unnest(coalesce(statuses, array['queued', 'running', 'succeeded', 'failed', 'cancelled'])) s (status)
-     cross join lateral (
-       (select * from collab.jobs j
-         where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
-           and j.status = s.status
-           and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
-           and after_priority is not null and j.priority = after_priority
-           and (j.created_at, j.id) > (after_created_at, after_id)
-         order by j.created_at, j.id
-         limit page_size)
-       union all
-       (select * from collab.jobs j
-         where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
-           and j.status = s.status
-           and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
-           and (after_priority is null or j.priority < after_priority)
-         order by j.priority desc, j.created_at, j.id
-         limit page_size)) p
+    select p.* from (
+      select q.* from unnest(coalesce(statuses, array['queued', 'running', 'succeeded', 'failed', 'cancelled'])) s (status)
+       cross join lateral (
+         (select * from collab.jobs j
+           where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
+             and j.status = s.status and j.status <> 'running'
+             and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
+             and after_priority is not null and j.priority = after_priority
+             and (j.created_at, j.id) > (after_created_at, after_id)
+           order by j.created_at, j.id
+           limit page_size)
+         union all
+         (select * from collab.jobs j
+           where (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
+             and j.status = s.status and j.status <> 'running'
+             and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
+             and (after_priority is null or j.priority < after_priority)
+           order by j.priority desc, j.created_at, j.id
+           limit page_size)) q
+       where s.status <> 'running'
+      union all
+      (select * from collab.jobs j
+        where j.status = 'running'
+          and (statuses is null or 'running' = any (statuses))
+          and (jobs_list_after_v1.executor_id is null or j.executor_id = jobs_list_after_v1.executor_id)
+          and (jobs_list_after_v1.type is null or j.type = jobs_list_after_v1.type)
+          and (after_priority is null or j.priority < after_priority
+               or (j.priority = after_priority and (j.created_at, j.id) > (after_created_at, after_id)))
+        order by j.priority desc, j.created_at, j.id
+        limit page_size)) p
      order by p.priority desc, p.created_at, p.id
      limit page_size;
 end
@@ -3466,6 +3484,7 @@ begin
   if cardinality(statuses) = 1 then
     -- One status: an equality, so the index's order is the answer's (before PostgreSQL 17,
     -- `= any ('{one}')` is not an equality to the planner, which would sort every match).
+    -- `running` implies jobs_running_idx's predicate, any other status the listing index's.
     return query
       select * from collab.jobs j
        where (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
@@ -3475,11 +3494,23 @@ begin
        limit page_size offset page_offset;
   else
     return query
-      select * from collab.jobs j
-       where (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
-         and (jobs_list_v1.statuses is null or j.status = any (jobs_list_v1.statuses))
-         and (jobs_list_v1.type is null or j.type = jobs_list_v1.type)
-       order by j.priority desc, j.created_at, j.id
+      select u.* from (
+        (select * from collab.jobs j
+          where j.status <> 'running'
+            and (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
+            and (jobs_list_v1.statuses is null or j.status = any (jobs_list_v1.statuses))
+            and (jobs_list_v1.type is null or j.type = jobs_list_v1.type)
+          order by j.priority desc, j.created_at, j.id
+          limit page_size + page_offset)
+        union all
+        (select * from collab.jobs j
+          where j.status = 'running'
+            and (jobs_list_v1.statuses is null or 'running' = any (jobs_list_v1.statuses))
+            and (jobs_list_v1.executor_id is null or j.executor_id = jobs_list_v1.executor_id)
+            and (jobs_list_v1.type is null or j.type = jobs_list_v1.type)
+          order by j.priority desc, j.created_at, j.id
+          limit page_size + page_offset)) u
+       order by u.priority desc, u.created_at, u.id
        limit page_size offset page_offset;
   end if;
 end
@@ -3504,14 +3535,30 @@ begin
   c := collab_private._cursor_decode(cursor);
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
-    from (select * from collab.jobs j
-           where (jobs_recent_v1.executor_id is null or j.executor_id = jobs_recent_v1.executor_id)
-             and (jobs_recent_v1.status is null or j.status = jobs_recent_v1.status)
-             and (jobs_recent_v1.type is null or j.type = jobs_recent_v1.type)
-             and (c.ts is null
-                  or (c.id is null and j.created_at < c.ts)
-                  or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
-           order by j.created_at desc, j.id desc
+    from (select * from (
+            (select * from collab.jobs j
+              where j.status <> 'running'
+                and (jobs_recent_v1.status is null
+                     or (jobs_recent_v1.status <> 'running' and j.status = jobs_recent_v1.status))
+                and (jobs_recent_v1.executor_id is null or j.executor_id = jobs_recent_v1.executor_id)
+                and (jobs_recent_v1.type is null or j.type = jobs_recent_v1.type)
+                and (c.ts is null
+                     or (c.id is null and j.created_at < c.ts)
+                     or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
+              order by j.created_at desc, j.id desc
+              limit page_size + 1)
+            union all
+            (select * from collab.jobs j
+              where j.status = 'running'
+                and (jobs_recent_v1.status is null or jobs_recent_v1.status = 'running')
+                and (jobs_recent_v1.executor_id is null or j.executor_id = jobs_recent_v1.executor_id)
+                and (jobs_recent_v1.type is null or j.type = jobs_recent_v1.type)
+                and (c.ts is null
+                     or (c.id is null and j.created_at < c.ts)
+                     or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
+              order by j.created_at desc, j.id desc
+              limit page_size + 1)) u
+           order by u.created_at desc, u.id desc
            limit page_size + 1) p;
   return collab_private._page(rows, n, page_size);
 end
@@ -4766,9 +4813,9 @@ CREATE INDEX job_events_run_idx ON collab.job_events USING btree (run_id, seq) W
 
 CREATE INDEX jobs_claim_idx ON collab.jobs USING btree (executor_id, priority DESC, next_run_at, id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 
-CREATE INDEX jobs_created_idx ON collab.jobs USING btree (created_at DESC, id DESC);
+CREATE INDEX jobs_created_idx ON collab.jobs USING btree (created_at DESC, id DESC) WHERE (status <> 'running'::text);
 
-CREATE INDEX jobs_executor_created_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC);
+CREATE INDEX jobs_executor_created_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status <> 'running'::text);
 
 CREATE INDEX jobs_exhausted_idx ON collab.jobs USING btree (executor_id, lease_until) WHERE ((lease_until IS NOT NULL) AND (attempts >= max_attempts));
 
@@ -4776,7 +4823,9 @@ CREATE INDEX jobs_finished_idx ON collab.jobs USING btree (finished_at) WHERE (f
 
 CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
-CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id);
+CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id) WHERE (status <> 'running'::text);
+
+CREATE INDEX jobs_running_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status = 'running'::text);
 
 CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 

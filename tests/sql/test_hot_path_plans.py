@@ -114,3 +114,72 @@ def test_claims_read_the_claim_index_in_order_after_a_short_queue(any_owner: Cal
     plan = _claim_pick_plan(owner)
     assert "Index Scan using jobs_claim_idx" in plan and "Sort" not in plan, plan
     assert "JIT" not in plan, plan
+
+
+def _nested_plans(caller: Caller, call: str) -> str:
+    """The plans of every statement ``call`` runs, functions' statements included, as they
+    ran (auto_explain on the connection; PostgreSQL 15 has the module, the embedded 16 not)."""
+    notices: list[str] = []
+    caller.conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    caller.conn.execute("load 'auto_explain'")
+    for name, value in (("auto_explain.log_min_duration", "0"), ("auto_explain.log_nested_statements", "on"),
+                        ("client_min_messages", "log")):
+        caller.conn.execute("select set_config(%s, %s, false)", (name, value))
+    caller.conn.execute(call).fetchall()
+    caller.conn.execute("reset all")
+    return "\n".join(n for n in notices if "collab.jobs" in n)
+
+
+# A listing, the indexes its plan must read and those it must not (migration
+# 20261204000000: the listing indexes leave running jobs out, jobs_running_idx holds them).
+LISTINGS = [
+    ("select collab.jobs_recent_v1()", {"jobs_created_idx", "jobs_running_idx"}, set()),
+    ("select collab.jobs_recent_v1(executor_id => 'ex1')",
+     {"jobs_executor_created_idx", "jobs_running_idx"}, {"jobs_created_idx"}),
+    ("select collab.jobs_recent_v1(executor_id => 'ex1', status => 'succeeded')",
+     {"jobs_executor_created_idx"}, {"jobs_running_idx"}),
+    ("select collab.jobs_recent_v1(executor_id => 'ex1', status => 'running')",
+     {"jobs_running_idx"}, {"jobs_executor_created_idx"}),
+    ("select * from collab.jobs_list_v1(executor_id => 'ex1', statuses => '{queued}')",
+     {"jobs_queue_order_idx"}, {"jobs_running_idx", "Sort"}),
+    ("select * from collab.jobs_list_v1(executor_id => 'ex1', statuses => '{running}')",
+     {"jobs_running_idx"}, {"jobs_queue_order_idx"}),
+    # the queued part sorts (as before: `= any` is no equality), read from either index
+    ("select * from collab.jobs_list_v1(executor_id => 'ex1', statuses => '{queued,running}')",
+     {"jobs_running_idx"}, set()),
+    ("select * from collab.jobs_list_after_v1(executor_id => 'ex1', statuses => '{queued,running}',"
+     " after_priority => 0, after_created_at => now(), after_id => gen_random_uuid())",
+     {"jobs_queue_order_idx", "jobs_running_idx"}, set()),
+    ("select * from collab._bulk_match('ex1', null, '{queued,running}', null)",
+     {"jobs_running_idx"}, set()),
+]
+
+
+@pytest.fixture(scope="module")
+def listed(pg15_url: str) -> Iterator[Caller]:
+    """PostgreSQL 15 with 20,000 jobs of five executors: most queued, a hundred running
+    and a few hundred finished per executor, statistics taken."""
+    caller = Caller(pg15_url)
+    caller.sql("delete from collab.jobs")
+    for _ in range(4):
+        caller.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i % 5}", "priority": i % 2}
+                                           for i in range(5000)])
+    for e in range(5):
+        jobs = caller.rpc("claim_jobs_v1", executor_id=f"ex{e}", worker_id="w", max_jobs=400)
+        caller.rpc("complete_jobs_v1", worker_id="w", completions=[{"job_id": str(j["id"])} for j in jobs[100:]])
+    caller.conn.execute("vacuum analyze collab.jobs")
+    yield caller
+    caller.close()
+
+
+@pytest.mark.parametrize(("call", "reads", "avoids"), LISTINGS)
+def test_listings_read_the_listing_and_running_indexes(listed: Caller, call: str, reads: set[str],
+                                                       avoids: set[str]) -> None:
+    """Each part of a listing is an index read, and a part its status rules out is not
+    read at all; nothing scans the table."""
+    plans = _nested_plans(listed, call)
+    assert "Seq Scan" not in plans, plans
+    for index in reads:
+        assert f" {index} " in plans, plans
+    for index in avoids:
+        assert (f" {index} " if index.endswith("_idx") else index) not in plans, plans
