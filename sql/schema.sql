@@ -3533,20 +3533,39 @@ begin
     perform collab_private._raise('CL400', 'status must be queued, running, succeeded, failed or cancelled');
   end if;
   c := collab_private._cursor_decode(cursor);
+  with recursive every_executor (executor_id) as (
+    (select j.executor_id from collab.jobs j
+      where jobs_recent_v1.executor_id is null and not row_security_active('collab.jobs')
+        and j.status <> 'running'
+      order by j.executor_id limit 1)
+    union all
+    select (select j.executor_id from collab.jobs j
+             where j.status <> 'running' and j.executor_id > e.executor_id
+             order by j.executor_id limit 1)
+      from every_executor e where e.executor_id is not null
+  ), executors (executor_id) as (
+    select jobs_recent_v1.executor_id where jobs_recent_v1.executor_id is not null
+    union all
+    select distinct m.executor_id from collab.executor_members m
+     where jobs_recent_v1.executor_id is null and row_security_active('collab.jobs')
+       and m.user_id = (select auth.uid())
+    union all
+    select e.executor_id from every_executor e where e.executor_id is not null
+  )
   select coalesce(jsonb_agg(to_jsonb(p) order by p.created_at desc, p.id desc), '[]'::jsonb), count(*)
     into rows, n
     from (select * from (
-            (select * from collab.jobs j
-              where j.status <> 'running'
-                and (jobs_recent_v1.status is null
-                     or (jobs_recent_v1.status <> 'running' and j.status = jobs_recent_v1.status))
-                and (jobs_recent_v1.executor_id is null or j.executor_id = jobs_recent_v1.executor_id)
-                and (jobs_recent_v1.type is null or j.type = jobs_recent_v1.type)
-                and (c.ts is null
-                     or (c.id is null and j.created_at < c.ts)
-                     or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
-              order by j.created_at desc, j.id desc
-              limit page_size + 1)
+            (select q.* from executors x cross join lateral (
+               select * from collab.jobs j
+                where j.executor_id = x.executor_id and j.status <> 'running'
+                  and (jobs_recent_v1.status is null
+                       or (jobs_recent_v1.status <> 'running' and j.status = jobs_recent_v1.status))
+                  and (jobs_recent_v1.type is null or j.type = jobs_recent_v1.type)
+                  and (c.ts is null
+                       or (c.id is null and j.created_at < c.ts)
+                       or (c.id is not null and (j.created_at, j.id) < (c.ts, c.id)))
+                order by j.created_at desc, j.id desc
+                limit page_size + 1) q)
             union all
             (select * from collab.jobs j
               where j.status = 'running'
@@ -4812,8 +4831,6 @@ CREATE INDEX job_events_job_idx ON collab.job_events USING btree (job_id, seq);
 CREATE INDEX job_events_run_idx ON collab.job_events USING btree (run_id, seq) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX jobs_claim_idx ON collab.jobs USING btree (executor_id, priority DESC, next_run_at, id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
-
-CREATE INDEX jobs_created_idx ON collab.jobs USING btree (created_at DESC, id DESC) WHERE (status <> 'running'::text);
 
 CREATE INDEX jobs_executor_created_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status <> 'running'::text);
 

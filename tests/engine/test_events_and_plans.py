@@ -62,10 +62,12 @@ def _plan(owner: Caller, query: str) -> str:
     "select id from collab.jobs j where j.executor_id = 'ex' and j.status in ('queued','running')"
     " and j.next_run_at <= now() order by j.priority desc, j.next_run_at, j.id limit 10 for update skip locked",
     # jobs_recent, per executor and overall, with a cursor
-    "select * from collab.jobs j where j.executor_id = 'ex' and (j.created_at, j.id) <"
+    "select * from collab.jobs j where j.executor_id = 'ex' and j.status <> 'running' and (j.created_at, j.id) <"
     " ('2030-01-01'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)"
     " order by j.created_at desc, j.id desc limit 21",
-    "select * from collab.jobs j order by j.created_at desc, j.id desc limit 21",
+    # jobs_recent without an executor: the skip scan's probe for the next executor
+    "select j.executor_id from collab.jobs j where j.status <> 'running' and j.executor_id > 'ex1'"
+    " order by j.executor_id limit 1",
     # events of a job after a seq; one executor's events after a seq (the primary key, filtered)
     "select * from collab.job_events e where e.job_id = gen_random_uuid() and e.seq > 5 order by e.seq",
     "select * from collab.job_events e where e.executor_id = 'ex' and e.seq > 5 order by e.seq limit 100",

@@ -97,3 +97,26 @@ def test_a_bulk_selection_holds_running_jobs_too(mixed: Caller, statuses: list[s
     picked = _expected(mixed, "id", "ex", ["running", "queued"], None)[::7]
     rows = mixed.sql("select id from collab._bulk_match('ex', %s, %s, null)", (picked, statuses))
     assert sorted(r["id"] for r in rows) == [i for i in picked if i in matching]
+
+
+def test_the_all_executor_recent_listing_is_the_callers_executors(mixed: Caller, make_user: Any) -> None:
+    """Under row-level security the executors are the caller's memberships; the service
+    role (who bypasses it) gets every executor's jobs, as the owner does."""
+    def all_pages(caller: Caller) -> list[uuid.UUID]:
+        seen: list[uuid.UUID] = []
+        cursor = None
+        while True:
+            page = caller.value("jobs_recent_v1", page_size=13, cursor=cursor)
+            seen += [uuid.UUID(r["id"]) for r in page["items"]]
+            if (cursor := page["nextCursor"]) is None:
+                return seen
+    member = make_user({"ex": "client"})
+    assert all_pages(member) == _expected(mixed, "created_at desc, id desc", "ex", None, None)
+    assert all_pages(make_user({})) == []
+    everything = _expected(mixed, "created_at desc, id desc", None, None, None)
+    assert all_pages(mixed) == everything
+    service = Caller(mixed.url, role="service_role")
+    try:
+        assert all_pages(service) == everything
+    finally:
+        service.close()
