@@ -2135,16 +2135,71 @@ $$;
 CREATE FUNCTION collab.assign_job_v1(type text, executor_id text, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text, priority integer DEFAULT 0, max_attempts integer DEFAULT 3, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id uuid, queued boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
-    AS $$
+    AS $_$
+#variable_conflict use_column
+declare
+  body jsonb := coalesce(nullif(payload, 'null'::jsonb), '{}'::jsonb);
+  msg text;
+  seed text;
+  new_id uuid;
+  old record;
 begin
-  return query
-  select a.job_id, a.queued from collab.assign_jobs_v1(jsonb_build_array(jsonb_build_object(
-    'type', assign_job_v1.type, 'executor_id', assign_job_v1.executor_id,
-    'payload', assign_job_v1.payload, 'idempotency_key', assign_job_v1.idempotency_key,
-    'priority', assign_job_v1.priority, 'max_attempts', assign_job_v1.max_attempts,
-    'run_at', assign_job_v1.run_at))) a;
+  -- assign_jobs_v1's checks of one element, in its order and with its messages.
+  msg := case
+    when type is null or type !~ '^[A-Za-z0-9][A-Za-z0-9_.:@/+-]*$' or char_length(type) > 200
+      then 'type must be 1-200 characters: letters, digits and _ . : @ / + -'
+    when executor_id is null or executor_id !~ '^[A-Za-z0-9][A-Za-z0-9_.:@/+-]*$'
+         or char_length(executor_id) > 200
+      then 'executor_id must be 1-200 characters: letters, digits and _ . : @ / + -'
+    when jsonb_typeof(body) <> 'object' then 'payload must be a JSON object'
+    when char_length(idempotency_key) not between 1 and 255
+      then 'idempotency_key must be a string of 1-255 characters'
+    when priority not between -32768 and 32767
+      then 'priority must be an integer between -32768 and 32767'
+    when max_attempts not between 1 and 1000
+      then 'max_attempts must be an integer between 1 and 1000'
+  end;
+  if msg is not null then
+    perform collab._raise('CL400', 'jobs[0]: ' || msg);
+  end if;
+  if octet_length(body::text) > 1048576 then
+    perform collab._raise('CL413', 'jobs[0]: payload is larger than 1048576 bytes');
+  end if;
+  if run_at > now() + interval '366 days' or run_at < '2000-01-01'::timestamptz then
+    perform collab._raise('CL400', 'jobs[0]: run_at must be between 2000-01-01 and one year from now');
+  end if;
+  if not collab._caller_is_trusted() then
+    perform collab._require_member(executor_id, '{client,worker,admin}');
+  end if;
+
+  seed := encode(uuid_send(gen_random_uuid()), 'hex');
+  new_id := (lpad(to_hex(floor(extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0')
+             || '7' || substr(seed, 1, 3) || to_hex(('x' || substr(seed, 17, 16))::bit(64)::bigint
+                                                   | -9223372036854775808))::uuid;
+  if idempotency_key is null then
+    insert into collab.jobs (id, type, executor_id, payload, priority, max_attempts, next_run_at)
+    values (new_id, type, executor_id, body, coalesce(priority, 0), coalesce(max_attempts, 3),
+            coalesce(run_at, now()));
+    return query select new_id, true;
+    return;
+  end if;
+  insert into collab.jobs (id, type, executor_id, payload, idempotency_key, priority,
+                           max_attempts, next_run_at)
+  values (new_id, type, executor_id, body, idempotency_key, coalesce(priority, 0),
+          coalesce(max_attempts, 3), coalesce(run_at, now()))
+  on conflict (executor_id, idempotency_key) where idempotency_key is not null do nothing;
+  if found then
+    return query select new_id, true;
+    return;
+  end if;
+  select j.id, j.type, j.payload into old from collab.jobs j
+   where j.executor_id = assign_job_v1.executor_id and j.idempotency_key = assign_job_v1.idempotency_key;
+  if old.type <> type or old.payload <> body then
+    perform collab._raise('CL409', 'jobs[0]: idempotency_key was already used for a job with a different type or payload');
+  end if;
+  return query select old.id, false;
 end
-$$;
+$_$;
 
 CREATE FUNCTION collab.assign_job_v2(type text, executor_id text, payload jsonb DEFAULT '{}'::jsonb, idempotency_key text DEFAULT NULL::text, priority integer DEFAULT 0, max_attempts integer DEFAULT 3, run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, trace_context jsonb DEFAULT NULL::jsonb) RETURNS TABLE(job_id uuid, queued boolean)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2168,7 +2223,6 @@ CREATE FUNCTION collab.assign_jobs_v1(jobs jsonb) RETURNS TABLE(job_id uuid, que
     AS $_$
 declare
   n integer;
-  new_ids uuid[];
   inserted uuid[];
   bad record;
   exec text;
@@ -2180,13 +2234,17 @@ begin
     perform collab._raise('CL400', 'jobs must be a JSON array of job objects');
   end if;
   n := jsonb_array_length(jobs);
-  perform collab._check_range('number of jobs', n, 0, 10000);
+  if n > 10000 then
+    perform collab._check_range('number of jobs', n, 0, 10000);
+  end if;
   if n = 0 then
     return;
   end if;
 
   -- Validate every element; report the first bad one by its index.
-  select t.ord, t.msg, t.code into bad
+  select t.ord, t.msg,
+         case when t.msg = 'payload is larger than 1048576 bytes' then 'CL413' else 'CL400' end as code
+    into bad
     from (
       select e.ord, case
         when jsonb_typeof(e.j) <> 'object' then 'must be a JSON object'
@@ -2214,9 +2272,7 @@ begin
           then 'run_at must be an ISO 8601 timestamp with a time zone'
         when octet_length((e.j -> 'payload')::text) > 1048576
           then 'payload is larger than 1048576 bytes'
-      end as msg,
-      case when octet_length((e.j -> 'payload')::text) > 1048576 then 'CL413' else 'CL400' end
-        as code
+      end as msg
       from jsonb_array_elements(jobs) with ordinality as e (j, ord)
     ) t
    where t.msg is not null
@@ -2226,20 +2282,23 @@ begin
     perform collab._raise(bad.code, format('jobs[%s]: %s', bad.ord - 1, bad.msg));
   end if;
 
-  -- run_at: parse (and bound) separately, so a malformed date gets a clear message.
-  begin
-    select t.ord, t.run_at into bad
-      from (select e.ord, (e.j ->> 'run_at')::timestamptz as run_at
-              from jsonb_array_elements(jobs) with ordinality as e (j, ord)
-             where e.j ->> 'run_at' is not null) t
-     where t.run_at > now() + interval '366 days' or t.run_at < '2000-01-01'::timestamptz
-     order by t.ord limit 1;
-  exception when others then
-    perform collab._raise('CL400', 'run_at must be an ISO 8601 timestamp with a time zone');
-  end;
-  if found then
-    perform collab._raise('CL400', format('jobs[%s]: run_at must be between 2000-01-01 and one year from now',
-                                          bad.ord - 1));
+  -- run_at: parse (and bound) separately, so a malformed date gets a clear message. The
+  -- block is a subtransaction: entered only when some element has a run_at.
+  if jsonb_path_exists(jobs, '$[*].run_at ? (@ != null)') then
+    begin
+      select t.ord, t.run_at into bad
+        from (select e.ord, (e.j ->> 'run_at')::timestamptz as run_at
+                from jsonb_array_elements(jobs) with ordinality as e (j, ord)
+               where e.j ->> 'run_at' is not null) t
+       where t.run_at > now() + interval '366 days' or t.run_at < '2000-01-01'::timestamptz
+       order by t.ord limit 1;
+    exception when others then
+      perform collab._raise('CL400', 'run_at must be an ISO 8601 timestamp with a time zone');
+    end;
+    if found then
+      perform collab._raise('CL400', format('jobs[%s]: run_at must be between 2000-01-01 and one year from now',
+                                            bad.ord - 1));
+    end if;
   end if;
 
   if not collab._caller_is_trusted() then
@@ -2248,20 +2307,39 @@ begin
     end loop;
   end if;
 
-  -- Ids are chosen up front so each input row can be matched with its outcome. They are
-  -- UUID version 7: 48 bits of Unix milliseconds, the version, 12 random bits, the
-  -- variant, and 62 random bits counted up along the batch (RFC 9562, monotonic random).
+  -- Ids: UUID version 7, 48 bits of Unix milliseconds, the version, 12 random bits, the
+  -- variant, and 62 random bits counted up along the batch (RFC 9562, monotonic random):
+  -- element ord (1-based) gets base + ord. base is drawn below 2^62 - 10001, so the count
+  -- never wraps in a batch and the ids ascend in input order.
   seed := encode(uuid_send(gen_random_uuid()), 'hex');
   prefix := lpad(to_hex(floor(extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0')
             || '7' || substr(seed, 1, 3);
-  base := ('x' || substr(seed, 17, 16))::bit(64)::bigint & 4611686018427387903;  -- 2^62 - 1
-  select array_agg((prefix || to_hex(((base + i) & 4611686018427387903) | -9223372036854775808))::uuid
-                   order by i)
-    into new_ids from generate_series(1, n) as i;
+  base := (('x' || substr(seed, 17, 16))::bit(64)::bigint & 4611686018427387903) % 4611686018427377902;
+
+  if not jsonb_path_exists(jobs, '$[*].idempotency_key ? (@ != null)') then
+    -- No keys: nothing can conflict, so a plain insert (no speculative insertion).
+    return query
+      with ins as (
+        insert into collab.jobs (id, type, executor_id, payload, priority, max_attempts, next_run_at)
+        select (prefix || to_hex((base + e.ord) | -9223372036854775808))::uuid,
+               e.j ->> 'type', e.j ->> 'executor_id',
+               coalesce(nullif(e.j -> 'payload', 'null'::jsonb), '{}'::jsonb),
+               coalesce((e.j ->> 'priority')::integer, 0),
+               coalesce((e.j ->> 'max_attempts')::integer, 3),
+               coalesce((e.j ->> 'run_at')::timestamptz, now())
+          from jsonb_array_elements(jobs) with ordinality as e (j, ord)
+         order by e.ord
+        returning id
+      )
+      select ins.id, true from ins order by ins.id;
+    return;
+  end if;
+
   with ins as (
     insert into collab.jobs (id, type, executor_id, payload, idempotency_key, priority,
                              max_attempts, next_run_at)
-    select new_ids[e.ord], e.j ->> 'type', e.j ->> 'executor_id',
+    select (prefix || to_hex((base + e.ord) | -9223372036854775808))::uuid,
+           e.j ->> 'type', e.j ->> 'executor_id',
            coalesce(nullif(e.j -> 'payload', 'null'::jsonb), '{}'::jsonb),
            e.j ->> 'idempotency_key',
            coalesce((e.j ->> 'priority')::integer, 0),
@@ -2272,32 +2350,37 @@ begin
     on conflict (executor_id, idempotency_key) where idempotency_key is not null do nothing
     returning id
   )
-  select array_agg(id) into inserted from ins;
+  select array_agg(id order by id) into inserted from ins;
 
   if cardinality(inserted) = n then
-    return query select new_ids[i], true from generate_series(1, n) as i;
+    return query select u.id, true from unnest(inserted) as u (id);
     return;
   end if;
 
   -- Some keys existed (or repeat within the batch): answer with the existing jobs,
   -- read with a fresh snapshot so concurrent winners are visible.
+  -- Each existing job is read by one probe of jobs_idempotency_idx (a correlated
+  -- subquery / LATERAL ... LIMIT 1: never a join the planner could hash over every key).
   return query
-    select coalesce(ins.id, old.id), ins.id is not null
+    select coalesce(ins.id, (select old.id from collab.jobs old
+                              where old.executor_id = e.j ->> 'executor_id'
+                                and old.idempotency_key = e.j ->> 'idempotency_key')),
+           ins.id is not null
       from jsonb_array_elements(jobs) with ordinality as e (j, ord)
-      left join unnest(inserted) as ins (id) on ins.id = new_ids[e.ord]
-      left join collab.jobs old
-             on ins.id is null
-            and old.executor_id = e.j ->> 'executor_id'
-            and old.idempotency_key = e.j ->> 'idempotency_key'
+      left join unnest(inserted) as ins (id)
+             on ins.id = (prefix || to_hex((base + e.ord) | -9223372036854775808))::uuid
      order by e.ord;
 
   select e.ord into bad
     from jsonb_array_elements(jobs) with ordinality as e (j, ord)
-    join collab.jobs old
-      on old.executor_id = e.j ->> 'executor_id'
-     and old.idempotency_key = e.j ->> 'idempotency_key'
-   where old.type <> e.j ->> 'type'
-      or old.payload <> coalesce(nullif(e.j -> 'payload', 'null'::jsonb), '{}'::jsonb)
+    cross join lateral (
+      select old.type, old.payload from collab.jobs old
+       where old.executor_id = e.j ->> 'executor_id'
+         and old.idempotency_key = e.j ->> 'idempotency_key'
+       limit 1) old
+   where e.j ->> 'idempotency_key' is not null
+     and (old.type <> e.j ->> 'type'
+          or old.payload <> coalesce(nullif(e.j -> 'payload', 'null'::jsonb), '{}'::jsonb))
    order by e.ord limit 1;
   if found then
     perform collab._raise('CL409', format(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import psycopg
 import pytest
 
 from support import Caller, assign, events, job, raises_sqlstate
@@ -130,3 +132,61 @@ def test_schema_version_is_four(owner: Caller) -> None:
 
 def test_unknown_executor_is_fine_for_trusted_callers(owner: Caller) -> None:
     assert isinstance(assign(owner, executor_id=f"new-{uuid.uuid4().hex[:6]}"), uuid.UUID)
+
+
+def _error(owner: Caller, fn: str, **args: Any) -> tuple[str | None, str]:
+    """The SQLSTATE and message ``collab.<fn>`` raises for ``args``."""
+    with pytest.raises(psycopg.Error) as caught:
+        owner.rpc(fn, **args)
+    owner.conn.rollback() if owner.conn.info.transaction_status else None
+    return caught.value.sqlstate, caught.value.diag.message_primary or ""
+
+
+@pytest.mark.parametrize("args", [
+    {"type": "'\";--"}, {"type": None}, {"type": "x" * 201}, {"executor_id": "a b"}, {"executor_id": None},
+    {"payload": [1, 2]}, {"payload": "text"}, {"idempotency_key": ""}, {"idempotency_key": "k" * 256},
+    {"priority": 40000}, {"priority": -40000}, {"max_attempts": 0}, {"max_attempts": 1001},
+    {"payload": {"blob": "x" * 1_048_576}},
+    {"run_at": datetime(9999, 1, 1, tzinfo=timezone.utc)}, {"run_at": datetime(1999, 1, 1, tzinfo=timezone.utc)},
+    # several faults: the first in the batch's order is the one reported
+    {"type": "", "priority": 40000}, {"priority": 40000, "max_attempts": 0},
+    {"max_attempts": 0, "payload": {"blob": "x" * 1_048_576}},
+    {"payload": {"blob": "x" * 1_048_576}, "run_at": datetime(1999, 1, 1, tzinfo=timezone.utc)},
+])
+def test_one_job_fails_as_the_same_element_of_a_batch_does(owner: Caller, args: dict[str, Any]) -> None:
+    """assign_job_v1 checks its typed arguments itself: the same SQLSTATE and message,
+    fault for fault and in the same order, as assign_jobs_v1 gives for that one job."""
+    full = {"type": "t.ok", "executor_id": "ex", **args}
+    single = _error(owner, "assign_job_v1", **full)
+    batch = _error(owner, "assign_jobs_v1", jobs=[{**full, "run_at": full["run_at"].isoformat()}
+                                                 if "run_at" in full else full])
+    assert single == batch and single[0] in ("CL400", "CL413"), (single, batch)
+    assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 0
+
+
+def test_a_replayed_single_job_conflicts_or_answers_as_a_batch_does(owner: Caller) -> None:
+    first = owner.one("assign_job_v1", type="t.a", executor_id="ex", payload={"n": 1}, idempotency_key="k")
+    assert first is not None and first["queued"]
+    again = owner.rpc("assign_jobs_v1", jobs=[{"type": "t.a", "executor_id": "ex", "payload": {"n": 1},
+                                               "idempotency_key": "k"}])
+    assert again == [{"job_id": first["job_id"], "queued": False}]
+    assert _error(owner, "assign_job_v1", type="t.a", executor_id="ex", payload={"n": 2}, idempotency_key="k") \
+        == _error(owner, "assign_jobs_v1", jobs=[{"type": "t.a", "executor_id": "ex", "payload": {"n": 2},
+                                                  "idempotency_key": "k"}])
+    # a JSON null payload is the empty object, as in a batch
+    nothing = owner.one("assign_job_v1", type="t.a", executor_id="ex", payload=None, idempotency_key="k2")
+    assert nothing is not None and job(owner, nothing["job_id"])["payload"] == {}
+    assert owner.one("assign_job_v1", type="t.a", executor_id="ex", payload={}, idempotency_key="k2") == \
+        {"job_id": nothing["job_id"], "queued": False}
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_batch_ids_ascend_in_input_order(owner: Caller, keyed: bool) -> None:
+    """Ids are time-ordered and count up along a batch, with or without keys."""
+    batches = [owner.rpc("assign_jobs_v1", jobs=[
+        {"type": "t", "executor_id": "ex", "payload": {"i": i}, **({"idempotency_key": f"{b}-{i}"} if keyed else {})}
+        for i in range(300)]) for b in range(3)]
+    ids = [r["job_id"] for rows in batches for r in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 900 and all(i.version == 7 for i in ids)
+    stored = owner.sql("select id, payload ->> 'i' as i from collab.jobs where id = any(%s)", (ids[:300],))
+    assert {r["id"]: int(r["i"]) for r in stored} == {job_id: i for i, job_id in enumerate(ids[:300])}

@@ -103,3 +103,23 @@ async def test_a_payload_json_cannot_hold_is_a_validation_error_both_ways(client
         with pytest.raises(ValidationError) as info:
             await client.assign_many([job])
         assert info.value.code == "CL400" and "JSON" in str(info.value)
+
+
+async def test_a_plain_dict_is_sent_as_it_is_and_left_unchanged(client: AsyncCollabClient) -> None:
+    """The fast path sends the caller's own dicts (no copy): they come back untouched, and
+    a JSON null or a missing key is the default, as the model path leaves it out."""
+    jobs = [{"type": "t.same", "executor_id": "ex", "idempotency_key": None, "priority": None},
+            {"type": "t.same", "executor_id": "ex"}]
+    before = [dict(job) for job in jobs]
+    answers = await client.assign_many(jobs)
+    assert jobs == before
+    stored = [await client.get_job(a.job_id) for a in answers]
+    assert [(s.payload, s.priority, s.max_attempts) for s in stored] == [({}, 0, 3), ({}, 0, 3)]
+
+
+async def test_a_float_json_has_no_token_for_is_refused_not_nulled(client: AsyncCollabClient) -> None:
+    """NaN in a plain dict's payload is written as the token ``json.dumps`` writes, which
+    the engine refuses (it is not JSON): a ``ValidationError``, never a silent null."""
+    with pytest.raises(ValidationError):
+        await client.assign_many([{"type": "t", "executor_id": "ex", "payload": {"x": float("nan")}}])
+    assert (await client.stats(executor_id="ex")).total == 0

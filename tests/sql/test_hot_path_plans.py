@@ -192,3 +192,36 @@ def test_listings_read_the_listing_and_running_indexes(listed: Caller, call: str
     if "jobs_recent_v1" in call:  # each read of the listing index stops after a page and one
         rows = [int(r) for r in re.findall(r"Scan using jobs_executor_created_idx .*actual rows=(\d+)", ran)]
         assert max(rows, default=0) <= 21, plans
+
+
+def _replay_plans(owner: Caller) -> list[str]:
+    """The generic plans of assign_jobs_v1's two reads of existing jobs (a batch some of
+    whose keys exist): the answer, then the conflict check."""
+    answer = _statement(owner, "assign_jobs_v1", "select coalesce(ins.id", "order by e.ord")
+    check = _statement(owner, "assign_jobs_v1", "select e.ord into bad\n    from jsonb_array_elements(jobs)"
+                       " with ordinality as e (j, ord)\n    cross join lateral", "order by e.ord limit 1")
+    names = {r"(?<!\.)\bjobs\b": "$1", r"\binserted\b": "$2", r"\bprefix\b": "$3", r"\bbase\b": "$4"}
+    plans = []
+    for name, statement in (("replay_answer", answer), ("replay_check", check.replace(" into bad", ""))):
+        for pattern, param in names.items():
+            statement = re.sub(pattern, param, statement)
+        owner.conn.execute("set plan_cache_mode = force_generic_plan")
+        plans.append(_generic_plan(owner, name, "jsonb, uuid[], text, bigint", statement,
+                                   "'[]', '{}', '01a2', 0", "assign_jobs_v1"))
+    return plans
+
+
+def test_a_replay_reads_each_existing_job_by_one_probe_of_its_key(owner: Caller) -> None:
+    """Statistics taken while few jobs had keys make the whole idempotency index look
+    small: joins of the batch with collab.jobs were hashed over every key (each replay read
+    the whole index). Each existing job must be one index lookup of its key."""
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex"} for _ in range(2000)]
+              + [{"type": "t", "executor_id": "ex", "idempotency_key": "k-0"}])
+    owner.sql("analyze collab.jobs")
+    owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex", "idempotency_key": f"k-{i}"}
+                                      for i in range(1, 3000)])
+    for plan in _replay_plans(owner):
+        lines = plan.splitlines()
+        probes = [i for i, line in enumerate(lines) if "using jobs_idempotency_idx" in line]
+        assert probes and "Seq Scan on jobs" not in plan, plan
+        assert all("Index Cond" in lines[i + 1] and "idempotency_key =" in lines[i + 1] for i in probes), plan

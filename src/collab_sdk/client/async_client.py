@@ -17,7 +17,7 @@ from types import EllipsisType, TracebackType
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 from typing_extensions import Self, TypedDict, TypeVar
 
 from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, ClaimedJob, DeadLetter,
@@ -33,8 +33,8 @@ from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError, ValidationError
-from collab_sdk.tracing import enqueue_span
-from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, LiveSource,
+from collab_sdk.tracing import active as tracing_active, enqueue_span
+from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, JsonText, LiveSource,
                                        Transport)
 
 __all__ = ["AsyncCollabClient", "ClaimedBatch"]
@@ -53,39 +53,54 @@ def _chunks(items: Sequence[I], size: int | None) -> list[Sequence[I]]:
 
 #: The ``JobSpec`` fields a plain dict may carry and still skip the model (``_job_args``).
 _PLAIN_JOB_KEYS = frozenset({"type", "executor_id", "payload", "idempotency_key", "priority", "max_attempts"})
-_EMPTY: dict[str, Any] = {}  # "no payload given" (never sent: the job gets a fresh {})
 
 
-def _job_args(job: JobSpec | Mapping[str, Any]) -> dict[str, Any]:
-    """``job`` as ``JobSpec(...).rpc_args()`` would send it. A plain dict with snake_case
-    keys whose values already have the exact types (str, int, a dict with str keys, None
-    for an unset optional) is that answer already, so it skips building and dumping a
-    model (two thirds of ``assign_many``'s own CPU per job); anything else goes through
-    ``JobSpec``, and so fails with the same ``ValidationError``. The payload's values are
-    made JSON-ready with every other argument (``RpcCore``), as ``model_dump`` would."""
+def _job_args(job: JobSpec | Mapping[str, Any]) -> Mapping[str, Any]:
+    """``job`` as the engine reads ``JobSpec(...).rpc_args()``. A plain dict with
+    snake_case keys whose values already have the exact types (str, int, a dict with str
+    keys, None for an unset optional) is sent as it is: no model, no copy (building and
+    dumping a model was two thirds of ``assign_many``'s own CPU per job, and every copy
+    kept alive through the call is work for the garbage collector). The engine reads a
+    JSON null or a missing key as unset, and a missing payload as ``{}``, as the model's
+    answer says. Anything else goes through ``JobSpec``, and so fails with the same
+    ``ValidationError``. The payload's values are serialised with the batch
+    (``_batch_json``), as ``model_dump`` would."""
     if type(job) is dict and job.keys() <= _PLAIN_JOB_KEYS \
             and type(job.get("type")) is str and type(job.get("executor_id")) is str:
-        payload = job.get("payload", _EMPTY)
-        idempotency_key, priority, max_attempts = (
-            job.get("idempotency_key"), job.get("priority"), job.get("max_attempts"))
-        if type(payload) is dict and all(type(key) is str for key in payload) \
+        payload, idempotency_key, priority, max_attempts = (
+            job.get("payload", _NO_PAYLOAD), job.get("idempotency_key"), job.get("priority"), job.get("max_attempts"))
+        if (payload is _NO_PAYLOAD or (type(payload) is dict and all(type(key) is str for key in payload))) \
                 and (idempotency_key is None or type(idempotency_key) is str) \
                 and (priority is None or type(priority) is int) \
                 and (max_attempts is None or type(max_attempts) is int):
-            args = {"type": job["type"], "executor_id": job["executor_id"],
-                    "payload": payload if payload is not _EMPTY else {}}
-            if idempotency_key is not None:
-                args["idempotency_key"] = idempotency_key
-            if priority is not None:
-                args["priority"] = priority
-            if max_attempts is not None:
-                args["max_attempts"] = max_attempts
-            return args
+            return job
     spec = job if isinstance(job, JobSpec) else parse_input(JobSpec, job)
     try:
         return spec.rpc_args()
     except PydanticSerializationError as exc:  # a payload value JSON cannot hold, as in assign
         raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
+
+
+_NO_PAYLOAD: dict[str, Any] = {}  # "no payload key" (the engine stores {})
+
+
+def _batch_json(jobs: Sequence[Mapping[str, Any]]) -> JsonText:
+    """The jobs as one JSON array, each value as ``RpcCore`` would make it JSON-ready
+    (``to_jsonable_python`` and ``to_json`` share pydantic's serialiser; NaN and the
+    infinities stay the tokens ``json.dumps`` writes, which the engine refuses)."""
+    try:
+        return JsonText(to_json(jobs, inf_nan_mode="constants"))
+    except PydanticSerializationError as exc:
+        raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
+
+
+def _span_names(args: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """The type and executor a batch's ``collab.enqueue`` span is named by: the one of all
+    its jobs, else ``batch`` / ``many`` (not looked at while tracing is off)."""
+    if not tracing_active():
+        return "batch", "many"
+    types, executors = {a["type"] for a in args}, {a["executor_id"] for a in args}
+    return (types.pop() if len(types) == 1 else "batch"), (executors.pop() if len(executors) == 1 else "many")
 
 
 class ClaimedBatch(NamedTuple):
@@ -214,14 +229,12 @@ class AsyncCollabClient:
         context (``assign_jobs_v2``)."""
         args = [_job_args(job) for job in jobs]
         answers: list[Assigned] = []
-        types, executors = {a["type"] for a in args}, {a["executor_id"] for a in args}
-        with enqueue_span(types.pop() if len(types) == 1 else "batch",
-                          executors.pop() if len(executors) == 1 else "many", len(args)) as trace_context:
+        with enqueue_span(*_span_names(args), len(args)) as trace_context:
             if trace_context is not None:
                 args = [{**a, "trace_context": trace_context} for a in args]
             fn = "assign_jobs_v1" if trace_context is None else "assign_jobs_v2"
             for chunk in _chunks(args, self.max_rows):
-                answers += await self.rpc.many(Assigned, fn, jobs=list(chunk))
+                answers += await self.rpc.many(Assigned, fn, jobs=_batch_json(chunk))
         return answers
 
     # -- claim and results (fenced by worker_id and the lease) ---------------------

@@ -23,7 +23,7 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from collab_sdk.errors import ProtocolError, SchemaMismatch, ValidationError
 from collab_sdk.models import as_utc
-from collab_sdk.transports.base import Transport
+from collab_sdk.transports.base import JsonText, Transport
 
 __all__ = ["RpcCore", "SUPPORTED_SCHEMA_VERSIONS", "parse_answer", "parse_input"]
 
@@ -111,9 +111,10 @@ class RpcCore:
 
 
 def _rpc_args(args: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON-ready named arguments, leaving out the ones not given (SQL defaults apply)."""
+    """JSON-ready named arguments, leaving out the ones not given (SQL defaults apply);
+    ``JsonText`` is JSON already."""
     try:
-        return {k: to_jsonable_python(as_utc(v) if isinstance(v, datetime) else v)
+        return {k: v if isinstance(v, JsonText) else to_jsonable_python(as_utc(v) if isinstance(v, datetime) else v)
                 for k, v in args.items() if v is not None}
     except PydanticSerializationError as exc:
         raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc

@@ -1,7 +1,7 @@
 """The narrow protocol between the client and the database, and what a transport may add.
 
 ``Transport`` is all the client needs: call ``collab.<fn>`` with named, JSON-ready
-arguments and answer what PostgREST would (a list of row dicts for a set-returning
+arguments (or ``JsonText``: an argument already serialised) and answer what PostgREST would (a list of row dicts for a set-returning
 function, the value for a scalar one), translating driver errors into
 ``collab_sdk.errors`` and nothing else. ``PostgresTransport`` and ``SupabaseTransport``
 implement it, and one conformance suite (``tests/sdk``) runs against both.
@@ -36,8 +36,17 @@ if TYPE_CHECKING:
     from collab_sdk.transports.storage import Storage
     from collab_sdk.transports.supabase.session import SupabaseSession
 
-__all__ = ["Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
+__all__ = ["JsonText", "Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
            "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims"]
+
+
+class JsonText(bytes):
+    """An RPC argument already serialised as JSON (UTF-8): ``assign_many`` writes its
+    batch in one pass (``pydantic_core.to_json``) rather than copying every job into
+    JSON-ready dicts and dumping those. ``RpcCore`` passes it through unchanged; a
+    transport sends it as that JSON value."""
+
+    __slots__ = ()
 
 
 @runtime_checkable

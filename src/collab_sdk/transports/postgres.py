@@ -65,6 +65,7 @@ from psycopg_pool import AsyncConnectionPool
 from collab_sdk.errors import (TRANSIENT_RETRIES, CollabError, ConfigurationError, Transient, Unavailable,
                                error_from_code)
 from collab_sdk.timing import Backoff
+from collab_sdk.transports.base import JsonText
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
@@ -444,8 +445,13 @@ def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature,
 
 def _adapt(value: Any, pg_type: str) -> Any:
     if value is not None and pg_type in ("jsonb", "json"):
-        return Jsonb(value)
+        return Jsonb(value, dumps=_as_is) if isinstance(value, JsonText) else Jsonb(value)
     return value
+
+
+def _as_is(text: JsonText) -> bytes:
+    """``JsonText``'s bytes, which are its JSON already (psycopg's ``dumps`` for it)."""
+    return text
 
 
 async def _run(conn: Any, query: sql.Composable | bytes, params: list[Any], signature: RpcSignature,

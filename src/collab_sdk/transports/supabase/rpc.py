@@ -56,6 +56,7 @@ PostgREST and Storage with one key, one session and one connection pool.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -65,8 +66,9 @@ from postgrest.exceptions import APIError
 from supabase import AsyncClient
 
 from collab_sdk.errors import (TRANSIENT_RETRIES, CollabError, ConfigurationError, SchemaMismatch,
-                               Transient, TransportError, error_from_code)
+                               Transient, TransportError, ValidationError, error_from_code)
 from collab_sdk.timing import Backoff
+from collab_sdk.transports.base import JsonText
 from collab_sdk.transports.supabase.realtime import RealtimeClaimWaker, RealtimeLiveSource
 from collab_sdk.transports.supabase.session import SupabaseSession
 from collab_sdk.transports.supabase.storage import SupabaseStorage
@@ -96,6 +98,15 @@ def expose_schema_hint(schema: str) -> str:
     return (f"expose it: Supabase dashboard → Project Settings → Data API → Exposed schemas, add "
             f"'{schema}' and save (a local project: add \"{schema}\" to [api] schemas in "
             "supabase/config.toml, then `supabase stop && supabase start`)")
+
+
+def _json_value(text: JsonText) -> Any:
+    """``text`` read back (the request body is one JSON document, which postgrest's own
+    encoder writes); NaN and the infinities are not JSON, so they are a ``ValidationError``
+    here, as the database refuses them over a direct connection."""
+    def refuse(token: str) -> Any:
+        raise ValidationError(f"an argument is not JSON: {token} has no JSON form", code="CL400")
+    return json.loads(text, parse_constant=refuse)
 
 
 class SupabaseTransport:
@@ -158,10 +169,11 @@ class SupabaseTransport:
         each, PostgREST's ``select=``, when given) or the value."""
         client = await self.supabase()
         idempotent = fn in IDEMPOTENT_RPCS
+        params = {name: _json_value(value) if isinstance(value, JsonText) else value for name, value in args.items()}
         attempt = 0
         while True:
             try:
-                request = client.schema(self.session.schema).rpc(fn, dict(args))
+                request = client.schema(self.session.schema).rpc(fn, params)
                 response = await (request.select(*columns) if columns else request).execute()
                 return response.data
             except APIError as exc:
