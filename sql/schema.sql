@@ -14,7 +14,6 @@ declare
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
-  perform set_config('collab.step_events', 'on', true);
   with ready as materialized (
     select s.step_id, s.type, s.kind, s.config, s.max_attempts,
            jsonb_build_object(
@@ -958,22 +957,6 @@ begin
 end
 $$;
 
-CREATE FUNCTION collab._job_events_step_run() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  step text;
-begin
-  select j.workflow_run_id, j.workflow_step_id into new.run_id, step
-    from collab.jobs j where j.id = new.job_id;
-  if step is not null then
-    new.payload := new.payload || jsonb_build_object('step_id', step);
-  end if;
-  return new;
-end
-$$;
-
 CREATE FUNCTION collab._job_events_take_xid() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -988,11 +971,17 @@ CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+  declare
+    woken text[];
   begin
     with logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload)
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
       select n.id, n.executor_id, 'queued',
-             jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
+             case when n.workflow_step_id is null
+                  then jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
+                  else jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at,
+                                          'step_id', n.workflow_step_id) end,
+             n.workflow_run_id
         from new_rows n
     )
     insert into collab.job_count_deltas (executor_id, type, status, minute, n)
@@ -1001,8 +990,10 @@ CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
                 then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
            count(*)
       from new_rows r group by 1, 2, 3, 4;
-    perform collab._notify_claimable(
-      (select array_agg(distinct n.executor_id) from new_rows n where n.next_run_at <= now()));
+    select array_agg(distinct n.executor_id) into woken from new_rows n where n.next_run_at <= now();
+    if woken is not null then
+      perform collab._notify_claimable(woken);
+    end if;
     if random() < 1.0 / 512 then
       perform collab._fold_job_counts();
     end if;
@@ -1020,6 +1011,7 @@ CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
   begin
     with changed as materialized (
       select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
+             n.workflow_run_id, n.workflow_step_id,
              case
                when n.status = 'running' and n.attempts > o.attempts then 'claimed'
                when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
@@ -1042,8 +1034,12 @@ CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
              end as payload
         from new_rows n join old_rows o on o.id = n.id
     ), logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload)
-      select c.id, c.executor_id, c.event_type, c.payload
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select c.id, c.executor_id, c.event_type,
+             case when c.workflow_step_id is null
+                    or c.event_type not in ('claimed', 'retry_scheduled', 'succeeded') then c.payload
+                  else c.payload || jsonb_build_object('step_id', c.workflow_step_id) end,
+             case when c.event_type in ('claimed', 'retry_scheduled', 'succeeded') then c.workflow_run_id end
         from changed c where c.event_type is not null
        order by c.event_type = 'claimed', c.id
     ), counted as (
@@ -1230,38 +1226,36 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-begin
-  perform set_config('collab.step_events', 'on', true);
-  if new.status = 'running' then
-    -- collab_private._lock_run_claims(run, false), inline: a call of a function with
-    -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
-    perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
-    perform 1 from collab.workflow_step_runs s
-     where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-       and s.job_id = new.id and s.status = 'queued';
-    if not found then
-      perform set_config('collab.workflow_jobs', 'on', true);
-      perform set_config('collab.workflow_orphans', 'on', true);
+  begin
+    if new.status = 'running' then
+      -- collab_private._lock_run_claims(run, false), inline: a call of a function with
+      -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
+      perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
+      perform 1 from collab.workflow_step_runs s
+       where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+         and s.job_id = new.id and s.status = 'queued';
+      if not found then
+        perform set_config('collab.workflow_jobs', 'on', true);
+        perform set_config('collab.workflow_orphans', 'on', true);
+      end if;
     end if;
-  end if;
-  if collab._event_listeners_present() then
-    -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
-    perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
-  end if;
-  return new;
-end
-$$;
+    if collab._event_listeners_present() then
+      -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
+      perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
+    end if;
+    return new;
+  end
+  $$;
 
 CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-begin
-  perform set_config('collab.workflow_jobs', 'on', true);
-  perform set_config('collab.step_events', 'on', true);
-  return new;
-end
-$$;
+  begin
+    perform set_config('collab.workflow_jobs', 'on', true);
+    return new;
+  end
+  $$;
 
 CREATE FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[] DEFAULT NULL::text[], verb text DEFAULT NULL::text) RETURNS collab.jobs
     LANGUAGE plpgsql
@@ -4810,8 +4804,6 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
-CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['queued'::text, 'claimed'::text, 'retry_scheduled'::text, 'succeeded'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
-
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
@@ -5031,8 +5023,6 @@ REVOKE ALL ON FUNCTION collab._insert_artifacts(j collab.jobs, artifacts jsonb) 
 REVOKE ALL ON FUNCTION collab._is_step_id(value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._job_events_step_run() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 
