@@ -72,6 +72,9 @@ def profile(url: str, label: str, runs: int, top: int) -> None:
                     conn.execute("select collab.start_run_v1(workflow_id => %s)", (workflow,))
             conn.execute("vacuum (analyze) collab.jobs, collab.job_events, collab.workflow_runs,"
                          " collab.workflow_step_runs")
+            # This backend's pending counts (the runs' starts) reach the shared stats now,
+            # before the reset, not at its next flush inside the drain.
+            conn.execute("select pg_stat_force_next_flush()")
             conn.execute("select pg_stat_statements_reset()")
             conn.execute("select pg_stat_reset()")
             tables = {r[0]: r[1:] for r in conn.execute(TABLES)}

@@ -9,61 +9,74 @@ CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
 declare
   r collab.workflow_runs;
   c record;
-  queued integer;
+  queued integer := 0;
   waiting jsonb;
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
-  with ready as materialized (
-    select s.step_id, s.type, s.kind, s.config, s.max_attempts,
-           jsonb_build_object(
-             'input', r.input,
-             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
-                                  from collab.workflow_step_runs q
-                                 where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
-                               '{}'::jsonb)) as input
-      from collab.workflow_step_runs s
-     where s.run_id = r.id and s.status = 'pending'
-       and not exists (select 1 from collab.workflow_step_runs q
-                        where q.run_id = s.run_id and q.step_id = any (s.predecessors)
-                          and q.status <> 'succeeded')
-  ), enqueued as (
-    insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
-    select y.type, r.executor_id,
-           jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
-                              'config', y.config) || y.input,
-           y.max_attempts, r.id, y.step_id
-      from ready y where y.kind = 'job'
-     order by y.step_id
-    returning id, workflow_step_id
-  ), moved as (
-    update collab.workflow_step_runs s
-       set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
-           job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
-      from ready y left join enqueued e on e.workflow_step_id = y.step_id
-     where s.run_id = r.id and s.step_id = y.step_id
-    returning s.step_id, s.status, s.type
-  )
-  select count(*) filter (where m.status = 'queued'),
-         jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
-           filter (where m.status = 'waiting')
-    into queued, waiting
-    from moved m;
-  if waiting is not null then
-    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-    select r.id, r.executor_id, 'step_waiting', w.payload, r.id
-      from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
-  end if;
-  if queued > 0 and r.status = 'running' then
-    return 'running';  -- a job step is queued now: the run stays running
-  end if;
-
-  select count(*) as total,
+  -- One read of the run's steps: the ready ones, and the counts that settle the run's
+  -- status when none is. Every writer of the run's steps holds the run's row lock (the
+  -- caller's), so the steps found ready here are still ready in the statement below.
+  select array_agg(s.step_id) filter (
+           where s.status = 'pending'
+             and not exists (select 1 from collab.workflow_step_runs q
+                              where q.run_id = s.run_id and q.step_id = any (s.predecessors)
+                                and q.status <> 'succeeded')) as ready,
+         count(*) as total,
          count(*) filter (where s.status = 'succeeded') as done,
          count(*) filter (where s.status in ('queued', 'running')) as active,
          count(*) filter (where s.status = 'waiting') as waiting
     into c
     from collab.workflow_step_runs s where s.run_id = r.id;
+  if c.ready is not null then
+    with ready as materialized (
+      select s.step_id, s.type, s.kind, s.config, s.max_attempts,
+             jsonb_build_object(
+               'input', r.input,
+               'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
+                                    from collab.workflow_step_runs q
+                                   where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
+                                 '{}'::jsonb)) as input
+        from collab.workflow_step_runs s
+       where s.run_id = r.id and s.step_id = any (c.ready) and s.status = 'pending'
+    ), enqueued as (
+      insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
+      select y.type, r.executor_id,
+             jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
+                                'config', y.config) || y.input,
+             y.max_attempts, r.id, y.step_id
+        from ready y where y.kind = 'job'
+       order by y.step_id
+      returning id, workflow_step_id
+    ), moved as (
+      update collab.workflow_step_runs s
+         set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
+             job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
+        from ready y left join enqueued e on e.workflow_step_id = y.step_id
+       where s.run_id = r.id and s.step_id = y.step_id
+      returning s.step_id, s.status, s.type
+    )
+    select count(*) filter (where m.status = 'queued'),
+           jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
+             filter (where m.status = 'waiting')
+      into queued, waiting
+      from moved m;
+    if waiting is not null then
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select r.id, r.executor_id, 'step_waiting', w.payload, r.id
+        from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
+    end if;
+    if queued > 0 and r.status = 'running' then
+      return 'running';  -- a job step is queued now: the run stays running
+    end if;
+    select null::text[] as ready, count(*) as total,
+           count(*) filter (where s.status = 'succeeded') as done,
+           count(*) filter (where s.status in ('queued', 'running')) as active,
+           count(*) filter (where s.status = 'waiting') as waiting
+      into c
+      from collab.workflow_step_runs s where s.run_id = r.id;
+  end if;
+
   next_status := case when c.done = c.total then 'succeeded'
                       when c.active = 0 and c.waiting > 0 then 'paused'
                       else 'running' end;
