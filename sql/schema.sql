@@ -5,6 +5,7 @@ COMMENT ON SCHEMA collab IS 'collab job queue: tables and RPCs (see docs/rpc.md)
 CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
   r collab.workflow_runs;

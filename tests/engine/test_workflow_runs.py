@@ -154,6 +154,14 @@ def test_a_dead_lettered_step_fails_the_run_and_cancels_queued_steps(owner: Call
     assert job_c["status"] == "cancelled"
     assert claim(owner) == []
     assert owner.sql("select count(*) as n from collab.job_dead_letters")[0]["n"] == 1
+    # The failed and cancelled jobs' own events are not the run's (it logs step_failed and
+    # step_cancelled itself): only their queued and claimed rows carry the run and step.
+    tagged = owner.sql("select e.event_type, e.run_id is not null as tagged, e.payload ->> 'step_id' as step_id"
+                       " from collab.job_events e join collab.jobs j on j.id = e.job_id"
+                       " where j.workflow_step_id in ('B', 'C') and j.workflow_run_id = %s order by e.seq", (r["id"],))
+    assert [(t["event_type"], t["tagged"], t["step_id"]) for t in tagged] == [
+        ("queued", True, "B"), ("queued", True, "C"), ("claimed", True, "B"), ("failed", False, None),
+        ("cancelled", False, None)]
 
 
 def test_a_failed_run_skips_its_pending_steps_in_the_failing_transaction(owner: Caller) -> None:
@@ -399,13 +407,13 @@ def test_a_step_jobs_claims_and_retries_carry_its_run_id(owner: Caller) -> None:
     assert {j["type"] for j in both} == {"t.step", "t.plain"}  # one statement claims both
     for j in both:
         complete(owner, j)
-    rows = owner.sql("select job_id, event_type, run_id from collab.job_events where job_id in (%s, %s)"
-                     " order by seq", (job["id"], plain_id))
-    step_rows = [(r["event_type"], r["run_id"]) for r in rows if r["job_id"] == job["id"]]
+    rows = owner.sql("select job_id, event_type, run_id, payload ->> 'step_id' as step_id from collab.job_events"
+                     " where job_id in (%s, %s) order by seq", (job["id"], plain_id))
+    step_rows = [(r["event_type"], r["run_id"], r["step_id"]) for r in rows if r["job_id"] == job["id"]]
     rid = uuid.UUID(run_id)
-    assert step_rows == [("queued", rid), ("claimed", rid), ("retry_scheduled", rid), ("claimed", rid),
-                         ("succeeded", rid)]
-    assert {r["run_id"] for r in rows if r["job_id"] == plain_id} == {None}
+    assert step_rows == [("queued", rid, "a"), ("claimed", rid, "a"), ("retry_scheduled", rid, "a"),
+                         ("claimed", rid, "a"), ("succeeded", rid, "a")]
+    assert {(r["run_id"], r["step_id"]) for r in rows if r["job_id"] == plain_id} == {(None, None)}
     kinds = [(e["event_type"], e["payload"].get("attempt")) for e in run_events(owner, run_id)]
     assert kinds == [("run_pending", None), ("step_queued", None), ("run_running", None), ("step_running", 1),
                      ("step_queued", 1), ("step_running", 2), ("step_succeeded", None), ("run_succeeded", None)]
