@@ -2,6 +2,27 @@ CREATE SCHEMA collab;
 
 COMMENT ON SCHEMA collab IS 'collab job queue: tables and RPCs (see docs/rpc.md)';
 
+CREATE DOMAIN collab.workflow_run_idempotency_key AS text
+	CONSTRAINT workflow_run_idempotency_key_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 255)));
+
+CREATE DOMAIN collab.workflow_run_status AS text
+	CONSTRAINT workflow_run_status_check CHECK ((VALUE = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])));
+
+CREATE DOMAIN collab.workflow_step_attempts AS integer
+	CONSTRAINT workflow_step_attempts_check CHECK ((VALUE >= 0));
+
+CREATE DOMAIN collab.workflow_step_kind AS text
+	CONSTRAINT workflow_step_kind_check CHECK ((VALUE = ANY (ARRAY['job'::text, 'approval'::text])));
+
+CREATE DOMAIN collab.workflow_step_max_attempts AS integer
+	CONSTRAINT workflow_step_max_attempts_check CHECK (((VALUE >= 1) AND (VALUE <= 1000)));
+
+CREATE DOMAIN collab.workflow_step_status AS text
+	CONSTRAINT workflow_step_status_check CHECK ((VALUE = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])));
+
+CREATE DOMAIN collab.workflow_trigger_type AS text
+	CONSTRAINT workflow_trigger_type_check CHECK ((VALUE = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])));
+
 CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -1309,20 +1330,17 @@ CREATE TABLE collab.workflow_runs (
     workflow_id uuid NOT NULL,
     workflow_version integer NOT NULL,
     executor_id text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    trigger_type text DEFAULT 'manual'::text NOT NULL,
+    status collab.workflow_run_status DEFAULT 'pending'::text NOT NULL,
+    trigger_type collab.workflow_trigger_type DEFAULT 'manual'::text NOT NULL,
     input jsonb DEFAULT '{}'::jsonb NOT NULL,
     context jsonb DEFAULT '{}'::jsonb NOT NULL,
     error text,
-    idempotency_key text,
+    idempotency_key collab.workflow_run_idempotency_key,
     schedule_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT workflow_runs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
-    CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
-    CONSTRAINT workflow_runs_trigger_type_check CHECK ((trigger_type = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])))
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 )
 WITH (fillfactor='70');
 
@@ -4064,13 +4082,13 @@ CREATE TABLE collab.workflow_step_runs (
     step_id text NOT NULL,
     executor_id text NOT NULL,
     type text NOT NULL,
-    kind text NOT NULL,
+    kind collab.workflow_step_kind NOT NULL,
     "position" integer DEFAULT 0 NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
+    status collab.workflow_step_status DEFAULT 'pending'::text NOT NULL,
     predecessors text[] DEFAULT '{}'::text[] NOT NULL,
     config jsonb DEFAULT '{}'::jsonb NOT NULL,
-    max_attempts integer DEFAULT 3 NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts collab.workflow_step_max_attempts DEFAULT 3 NOT NULL,
+    attempts collab.workflow_step_attempts DEFAULT 0 NOT NULL,
     input jsonb,
     output jsonb,
     error text,
@@ -4079,11 +4097,7 @@ CREATE TABLE collab.workflow_step_runs (
     queued_at timestamp with time zone,
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
-    CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 )
 WITH (fillfactor='50');
 
