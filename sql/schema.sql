@@ -1257,11 +1257,24 @@ begin
 end
 $$;
 
-CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
+CREATE FUNCTION collab._jobs_workflow_before_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  begin
+begin
+  -- As _refuse_step_job_retry (20261201052200) did.
+  if old.workflow_run_id is not null and old.status in ('succeeded', 'failed', 'cancelled')
+     and new.status = 'queued' then
+    perform collab._raise('CL412', format(
+      'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+      old.id, old.workflow_step_id, old.workflow_run_id));
+  end if;
+  if new.workflow_run_id is null then
+    return new;
+  end if;
+  if (new.status = 'running' and new.attempts > old.attempts)
+     or (old.status = 'running' and new.status = 'queued') then
+    -- As _jobs_workflow_claimed (20261204200000) did.
     if new.status = 'running' then
       -- collab_private._lock_run_claims(run, false), inline: a call of a function with
       -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
@@ -1278,19 +1291,13 @@ CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
       -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
       perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
     end if;
-    return new;
-  end
-  $$;
-
-CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-  begin
+  elsif new.status in ('succeeded', 'failed', 'cancelled') and new.status <> old.status then
+    -- As _jobs_workflow_flag (20261204200000) did: the finish trigger's flag.
     perform set_config('collab.workflow_jobs', 'on', true);
-    return new;
-  end
-  $$;
+  end if;
+  return new;
+end
+$$;
 
 CREATE FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[] DEFAULT NULL::text[], verb text DEFAULT NULL::text) RETURNS collab.jobs
     LANGUAGE plpgsql
@@ -1567,18 +1574,6 @@ begin
       old.id, dead.id, dead.workflow_step_id, dead.workflow_run_id));
   end if;
   return new;
-end
-$$;
-
-CREATE FUNCTION collab._refuse_step_job_retry() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  perform collab._raise('CL412', format(
-    'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
-    old.id, old.workflow_step_id, old.workflow_run_id));
-  return null;
 end
 $$;
 
@@ -4846,11 +4841,7 @@ CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCIN
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
 
-CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (((new.status = 'running'::text) AND (new.attempts > old.attempts)) OR ((old.status = 'running'::text) AND (new.status = 'queued'::text))))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
-
-CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
-
-CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
+CREATE TRIGGER jobs_workflow_before_update BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) OR (new.workflow_run_id IS NOT NULL))) EXECUTE FUNCTION collab._jobs_workflow_before_update();
 
 CREATE TRIGGER webhook_secrets_after_delete AFTER DELETE ON collab.workflow_webhook_secrets FOR EACH ROW WHEN ((old.vault_secret_id IS NOT NULL)) EXECUTE FUNCTION collab._webhook_secrets_after_delete();
 
@@ -5066,9 +5057,7 @@ REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_before_delete() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION collab._jobs_workflow_claimed() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._jobs_workflow_flag() FROM PUBLIC;
+REVOKE ALL ON FUNCTION collab._jobs_workflow_before_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
 
@@ -5098,8 +5087,6 @@ REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._refuse_step_dead_letter_retry() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._refuse_step_job_retry() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) FROM PUBLIC;
 
