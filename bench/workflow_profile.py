@@ -31,9 +31,9 @@ from workflows import DIAMOND, published  # noqa: E402
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 STATEMENTS = """
-select toplevel, calls, total_exec_time, wal_records, wal_bytes,
+select toplevel, calls, total_exec_time, plans, total_plan_time, wal_records, wal_bytes,
        left(regexp_replace(query, '\\s+', ' ', 'g'), 100)
-  from pg_stat_statements where query not like '%%pg_stat%%' order by total_exec_time desc limit %s"""
+  from pg_stat_statements where query not like '%%pg_stat%%' order by total_exec_time + total_plan_time desc limit %s"""
 TABLES = "select relname, n_tup_ins, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where schemaname = 'collab'"
 FUNCTIONS = """
 select funcname, calls, total_time, self_time from pg_stat_user_functions
@@ -72,6 +72,9 @@ def profile(url: str, label: str, runs: int, top: int) -> None:
                     conn.execute("select collab.start_run_v1(workflow_id => %s)", (workflow,))
             conn.execute("vacuum (analyze) collab.jobs, collab.job_events, collab.workflow_runs,"
                          " collab.workflow_step_runs")
+            # This backend's pending counts (the runs' starts) reach the shared stats now,
+            # before the reset, not at its next flush inside the drain.
+            conn.execute("select pg_stat_force_next_flush()")
             conn.execute("select pg_stat_statements_reset()")
             conn.execute("select pg_stat_reset()")
             tables = {r[0]: r[1:] for r in conn.execute(TABLES)}
@@ -79,8 +82,9 @@ def profile(url: str, label: str, runs: int, top: int) -> None:
             n = drain_one(conn, executor)
             cpu[kind] = (backend_cpu(pid) - start) * 1e6 / n
             print(f"{label}{kind}: {n} jobs, backend CPU {cpu[kind]:.0f} us/job")
-            for toplevel, calls, ms, records, size, query in conn.execute(STATEMENTS % top):
+            for toplevel, calls, ms, plans, plan_ms, records, size, query in conn.execute(STATEMENTS % top):
                 print(f"  {'T' if toplevel else ' '} {calls / n:5.2f}x {ms * 1000 / n:7.1f} us"
+                      f" plans {plans / n:4.2f}x {plan_ms * 1000 / n:6.1f} us"
                       f"  WAL {float(records) / n:5.2f} rec {float(size) / n:6.0f} B | {query}")
             time.sleep(0.7)  # the backend's table and function counts are flushed
             conn.execute("select pg_stat_clear_snapshot()")
@@ -100,6 +104,7 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="first profile a database migrated at git revision REV")
     args = parser.parse_args()
     settings = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all",
+                "pg_stat_statements.track_planning": "on",
                 "track_functions": "all", "shared_buffers": "256MB"}
     with bench_server(PG15, settings) as (admin, url):
         if args.against:

@@ -2,69 +2,103 @@ CREATE SCHEMA collab;
 
 COMMENT ON SCHEMA collab IS 'collab job queue: tables and RPCs (see docs/rpc.md)';
 
+CREATE DOMAIN collab.workflow_run_idempotency_key AS text
+	CONSTRAINT workflow_run_idempotency_key_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 255)));
+
+CREATE DOMAIN collab.workflow_run_status AS text
+	CONSTRAINT workflow_run_status_check CHECK ((VALUE = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])));
+
+CREATE DOMAIN collab.workflow_step_attempts AS integer
+	CONSTRAINT workflow_step_attempts_check CHECK ((VALUE >= 0));
+
+CREATE DOMAIN collab.workflow_step_kind AS text
+	CONSTRAINT workflow_step_kind_check CHECK ((VALUE = ANY (ARRAY['job'::text, 'approval'::text])));
+
+CREATE DOMAIN collab.workflow_step_max_attempts AS integer
+	CONSTRAINT workflow_step_max_attempts_check CHECK (((VALUE >= 1) AND (VALUE <= 1000)));
+
+CREATE DOMAIN collab.workflow_step_status AS text
+	CONSTRAINT workflow_step_status_check CHECK ((VALUE = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])));
+
+CREATE DOMAIN collab.workflow_trigger_type AS text
+	CONSTRAINT workflow_trigger_type_check CHECK ((VALUE = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])));
+
 CREATE FUNCTION collab._advance_run(run_id uuid) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO ''
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
   r collab.workflow_runs;
   c record;
-  queued integer;
+  queued integer := 0;
   waiting jsonb;
   next_status text;
 begin
   select * into r from collab.workflow_runs x where x.id = _advance_run.run_id;
-  perform set_config('collab.step_events', 'on', true);
-  with ready as materialized (
-    select s.step_id, s.type, s.kind, s.config, s.max_attempts,
-           jsonb_build_object(
-             'input', r.input,
-             'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
-                                  from collab.workflow_step_runs q
-                                 where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
-                               '{}'::jsonb)) as input
-      from collab.workflow_step_runs s
-     where s.run_id = r.id and s.status = 'pending'
-       and not exists (select 1 from collab.workflow_step_runs q
-                        where q.run_id = s.run_id and q.step_id = any (s.predecessors)
-                          and q.status <> 'succeeded')
-  ), enqueued as (
-    insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
-    select y.type, r.executor_id,
-           jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
-                              'config', y.config) || y.input,
-           y.max_attempts, r.id, y.step_id
-      from ready y where y.kind = 'job'
-     order by y.step_id
-    returning id, workflow_step_id
-  ), moved as (
-    update collab.workflow_step_runs s
-       set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
-           job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
-      from ready y left join enqueued e on e.workflow_step_id = y.step_id
-     where s.run_id = r.id and s.step_id = y.step_id
-    returning s.step_id, s.status, s.type
-  )
-  select count(*) filter (where m.status = 'queued'),
-         jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
-           filter (where m.status = 'waiting')
-    into queued, waiting
-    from moved m;
-  if waiting is not null then
-    insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
-    select r.id, r.executor_id, 'step_waiting', w.payload, r.id
-      from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
-  end if;
-  if queued > 0 and r.status = 'running' then
-    return 'running';  -- a job step is queued now: the run stays running
-  end if;
-
-  select count(*) as total,
+  -- One read of the run's steps: the ready ones, and the counts that settle the run's
+  -- status when none is. Every writer of the run's steps holds the run's row lock (the
+  -- caller's), so the steps found ready here are still ready in the statement below.
+  select array_agg(s.step_id) filter (
+           where s.status = 'pending'
+             and not exists (select 1 from collab.workflow_step_runs q
+                              where q.run_id = s.run_id and q.step_id = any (s.predecessors)
+                                and q.status <> 'succeeded')) as ready,
+         count(*) as total,
          count(*) filter (where s.status = 'succeeded') as done,
          count(*) filter (where s.status in ('queued', 'running')) as active,
          count(*) filter (where s.status = 'waiting') as waiting
     into c
     from collab.workflow_step_runs s where s.run_id = r.id;
+  if c.ready is not null then
+    with ready as materialized (
+      select s.step_id, s.type, s.kind, s.config, s.max_attempts,
+             jsonb_build_object(
+               'input', r.input,
+               'steps', coalesce((select jsonb_object_agg(q.step_id, q.output)
+                                    from collab.workflow_step_runs q
+                                   where q.run_id = s.run_id and q.step_id = any (s.predecessors)),
+                                 '{}'::jsonb)) as input
+        from collab.workflow_step_runs s
+       where s.run_id = r.id and s.step_id = any (c.ready) and s.status = 'pending'
+    ), enqueued as (
+      insert into collab.jobs (type, executor_id, payload, max_attempts, workflow_run_id, workflow_step_id)
+      select y.type, r.executor_id,
+             jsonb_build_object('run_id', r.id, 'workflow_id', r.workflow_id, 'step_id', y.step_id,
+                                'config', y.config) || y.input,
+             y.max_attempts, r.id, y.step_id
+        from ready y where y.kind = 'job'
+       order by y.step_id
+      returning id, workflow_step_id
+    ), moved as (
+      update collab.workflow_step_runs s
+         set status = case when y.kind = 'job' then 'queued' else 'waiting' end,
+             job_id = e.id, input = y.input, queued_at = now(), updated_at = now()
+        from ready y left join enqueued e on e.workflow_step_id = y.step_id
+       where s.run_id = r.id and s.step_id = y.step_id
+      returning s.step_id, s.status, s.type
+    )
+    select count(*) filter (where m.status = 'queued'),
+           jsonb_agg(jsonb_build_object('run_id', r.id, 'step_id', m.step_id, 'type', m.type) order by m.step_id)
+             filter (where m.status = 'waiting')
+      into queued, waiting
+      from moved m;
+    if waiting is not null then
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select r.id, r.executor_id, 'step_waiting', w.payload, r.id
+        from jsonb_array_elements(waiting) with ordinality as w (payload, ord) order by w.ord;
+    end if;
+    if queued > 0 and r.status = 'running' then
+      return 'running';  -- a job step is queued now: the run stays running
+    end if;
+    select null::text[] as ready, count(*) as total,
+           count(*) filter (where s.status = 'succeeded') as done,
+           count(*) filter (where s.status in ('queued', 'running')) as active,
+           count(*) filter (where s.status = 'waiting') as waiting
+      into c
+      from collab.workflow_step_runs s where s.run_id = r.id;
+  end if;
+
   next_status := case when c.done = c.total then 'succeeded'
                       when c.active = 0 and c.waiting > 0 then 'paused'
                       else 'running' end;
@@ -964,22 +998,6 @@ begin
 end
 $$;
 
-CREATE FUNCTION collab._job_events_step_run() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  step text;
-begin
-  select j.workflow_run_id, j.workflow_step_id into new.run_id, step
-    from collab.jobs j where j.id = new.job_id;
-  if step is not null then
-    new.payload := new.payload || jsonb_build_object('step_id', step);
-  end if;
-  return new;
-end
-$$;
-
 CREATE FUNCTION collab._job_events_take_xid() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -994,11 +1012,17 @@ CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+  declare
+    woken text[];
   begin
     with logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload)
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
       select n.id, n.executor_id, 'queued',
-             jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
+             case when n.workflow_step_id is null
+                  then jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at)
+                  else jsonb_build_object('type', n.type, 'priority', n.priority, 'run_at', n.next_run_at,
+                                          'step_id', n.workflow_step_id) end,
+             n.workflow_run_id
         from new_rows n
     )
     insert into collab.job_count_deltas (executor_id, type, status, minute, n)
@@ -1007,8 +1031,10 @@ CREATE FUNCTION collab._jobs_after_insert() RETURNS trigger
                 then '-infinity' else date_bin('1 minute', r.finished_at, timestamptz 'epoch') end,
            count(*)
       from new_rows r group by 1, 2, 3, 4;
-    perform collab._notify_claimable(
-      (select array_agg(distinct n.executor_id) from new_rows n where n.next_run_at <= now()));
+    select array_agg(distinct n.executor_id) into woken from new_rows n where n.next_run_at <= now();
+    if woken is not null then
+      perform collab._notify_claimable(woken);
+    end if;
     if random() < 1.0 / 512 then
       perform collab._fold_job_counts();
     end if;
@@ -1026,6 +1052,7 @@ CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
   begin
     with changed as materialized (
       select n.id, n.executor_id, n.status, n.next_run_at, o.status as old_status,
+             n.workflow_run_id, n.workflow_step_id,
              case
                when n.status = 'running' and n.attempts > o.attempts then 'claimed'
                when o.status = 'running' and n.status = 'succeeded' then 'succeeded'
@@ -1048,8 +1075,12 @@ CREATE FUNCTION collab._jobs_after_update() RETURNS trigger
              end as payload
         from new_rows n join old_rows o on o.id = n.id
     ), logged as (
-      insert into collab.job_events (job_id, executor_id, event_type, payload)
-      select c.id, c.executor_id, c.event_type, c.payload
+      insert into collab.job_events (job_id, executor_id, event_type, payload, run_id)
+      select c.id, c.executor_id, c.event_type,
+             case when c.workflow_step_id is null
+                    or c.event_type not in ('claimed', 'retry_scheduled', 'succeeded') then c.payload
+                  else c.payload || jsonb_build_object('step_id', c.workflow_step_id) end,
+             case when c.event_type in ('claimed', 'retry_scheduled', 'succeeded') then c.workflow_run_id end
         from changed c where c.event_type is not null
        order by c.event_type = 'claimed', c.id
     ), counted as (
@@ -1232,39 +1263,44 @@ begin
 end
 $$;
 
-CREATE FUNCTION collab._jobs_workflow_claimed() RETURNS trigger
+CREATE FUNCTION collab._jobs_workflow_before_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 begin
-  perform set_config('collab.step_events', 'on', true);
-  if new.status = 'running' then
-    -- collab_private._lock_run_claims(run, false), inline: a call of a function with
-    -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
-    perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
-    perform 1 from collab.workflow_step_runs s
-     where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
-       and s.job_id = new.id and s.status = 'queued';
-    if not found then
-      perform set_config('collab.workflow_jobs', 'on', true);
-      perform set_config('collab.workflow_orphans', 'on', true);
+  -- As _refuse_step_job_retry (20261201052200) did.
+  if old.workflow_run_id is not null and old.status in ('succeeded', 'failed', 'cancelled')
+     and new.status = 'queued' then
+    perform collab._raise('CL412', format(
+      'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
+      old.id, old.workflow_step_id, old.workflow_run_id));
+  end if;
+  if new.workflow_run_id is null then
+    return new;
+  end if;
+  if (new.status = 'running' and new.attempts > old.attempts)
+     or (old.status = 'running' and new.status = 'queued') then
+    -- As _jobs_workflow_claimed (20261204200000) did.
+    if new.status = 'running' then
+      -- collab_private._lock_run_claims(run, false), inline: a call of a function with
+      -- a SET clause cost 13 us a claim (pg_stat_statements), the lock itself 1.6 us.
+      perform pg_advisory_xact_lock_shared(1129078855, hashtext(new.workflow_run_id::text));
+      perform 1 from collab.workflow_step_runs s
+       where s.run_id = new.workflow_run_id and s.step_id = new.workflow_step_id
+         and s.job_id = new.id and s.status = 'queued';
+      if not found then
+        perform set_config('collab.workflow_jobs', 'on', true);
+        perform set_config('collab.workflow_orphans', 'on', true);
+      end if;
     end if;
+    if collab._event_listeners_present() then
+      -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
+      perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
+    end if;
+  elsif new.status in ('succeeded', 'failed', 'cancelled') and new.status <> old.status then
+    -- As _jobs_workflow_flag (20261204200000) did: the finish trigger's flag.
+    perform set_config('collab.workflow_jobs', 'on', true);
   end if;
-  if collab._event_listeners_present() then
-    -- As 20261202020000 made it: one hint per transaction, not one per claimed step.
-    perform collab._hint_event_readers(array[new.executor_id], array[new.workflow_run_id::text]);
-  end if;
-  return new;
-end
-$$;
-
-CREATE FUNCTION collab._jobs_workflow_flag() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  perform set_config('collab.workflow_jobs', 'on', true);
-  perform set_config('collab.step_events', 'on', true);
   return new;
 end
 $$;
@@ -1307,20 +1343,17 @@ CREATE TABLE collab.workflow_runs (
     workflow_id uuid NOT NULL,
     workflow_version integer NOT NULL,
     executor_id text NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    trigger_type text DEFAULT 'manual'::text NOT NULL,
+    status collab.workflow_run_status DEFAULT 'pending'::text NOT NULL,
+    trigger_type collab.workflow_trigger_type DEFAULT 'manual'::text NOT NULL,
     input jsonb DEFAULT '{}'::jsonb NOT NULL,
     context jsonb DEFAULT '{}'::jsonb NOT NULL,
     error text,
-    idempotency_key text,
+    idempotency_key collab.workflow_run_idempotency_key,
     schedule_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT workflow_runs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
-    CONSTRAINT workflow_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
-    CONSTRAINT workflow_runs_trigger_type_check CHECK ((trigger_type = ANY (ARRAY['manual'::text, 'webhook'::text, 'schedule'::text])))
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 )
 WITH (fillfactor='70');
 
@@ -1547,18 +1580,6 @@ begin
       old.id, dead.id, dead.workflow_step_id, dead.workflow_run_id));
   end if;
   return new;
-end
-$$;
-
-CREATE FUNCTION collab._refuse_step_job_retry() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  perform collab._raise('CL412', format(
-    'cannot retry job %s on its own: it is step %s of run %s; retry the run (retry_run_v1), which re-runs its failed steps',
-    old.id, old.workflow_step_id, old.workflow_run_id));
-  return null;
 end
 $$;
 
@@ -4205,13 +4226,13 @@ CREATE TABLE collab.workflow_step_runs (
     step_id text NOT NULL,
     executor_id text NOT NULL,
     type text NOT NULL,
-    kind text NOT NULL,
+    kind collab.workflow_step_kind NOT NULL,
     "position" integer DEFAULT 0 NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
+    status collab.workflow_step_status DEFAULT 'pending'::text NOT NULL,
     predecessors text[] DEFAULT '{}'::text[] NOT NULL,
     config jsonb DEFAULT '{}'::jsonb NOT NULL,
-    max_attempts integer DEFAULT 3 NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts collab.workflow_step_max_attempts DEFAULT 3 NOT NULL,
+    attempts collab.workflow_step_attempts DEFAULT 0 NOT NULL,
     input jsonb,
     output jsonb,
     error text,
@@ -4220,11 +4241,7 @@ CREATE TABLE collab.workflow_step_runs (
     queued_at timestamp with time zone,
     started_at timestamp with time zone,
     completed_at timestamp with time zone,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT workflow_step_runs_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT workflow_step_runs_kind_check CHECK ((kind = ANY (ARRAY['job'::text, 'approval'::text]))),
-    CONSTRAINT workflow_step_runs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT workflow_step_runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'queued'::text, 'running'::text, 'waiting'::text, 'succeeded'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
 )
 WITH (fillfactor='50');
 
@@ -4959,8 +4976,6 @@ CREATE TRIGGER job_dead_letters_refuse_step_retry BEFORE UPDATE ON collab.job_de
 
 CREATE TRIGGER job_events_notify AFTER INSERT ON collab.job_events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (collab._event_listeners_present()) EXECUTE FUNCTION collab._job_events_notify();
 
-CREATE TRIGGER job_events_step_run BEFORE INSERT ON collab.job_events FOR EACH ROW WHEN (((new.run_id IS NULL) AND (new.event_type = ANY (ARRAY['queued'::text, 'claimed'::text, 'retry_scheduled'::text, 'succeeded'::text])) AND (current_setting('collab.step_events'::text, true) = 'on'::text))) EXECUTE FUNCTION collab._job_events_step_run();
-
 CREATE TRIGGER job_events_take_xid BEFORE INSERT ON collab.job_events FOR EACH STATEMENT WHEN ((pg_current_xact_id_if_assigned() IS NULL)) EXECUTE FUNCTION collab._job_events_take_xid();
 
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON collab.jobs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION collab._jobs_after_insert();
@@ -4975,11 +4990,7 @@ CREATE TRIGGER jobs_workflow_after_update AFTER UPDATE ON collab.jobs REFERENCIN
 
 CREATE TRIGGER jobs_workflow_before_delete BEFORE DELETE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['queued'::text, 'running'::text])))) EXECUTE FUNCTION collab._jobs_workflow_before_delete();
 
-CREATE TRIGGER jobs_workflow_claimed BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (((new.status = 'running'::text) AND (new.attempts > old.attempts)) OR ((old.status = 'running'::text) AND (new.status = 'queued'::text))))) EXECUTE FUNCTION collab._jobs_workflow_claimed();
-
-CREATE TRIGGER jobs_workflow_finished BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((new.workflow_run_id IS NOT NULL) AND (new.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status <> old.status))) EXECUTE FUNCTION collab._jobs_workflow_flag();
-
-CREATE TRIGGER jobs_workflow_refuse_retry BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) AND (old.status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text])) AND (new.status = 'queued'::text))) EXECUTE FUNCTION collab._refuse_step_job_retry();
+CREATE TRIGGER jobs_workflow_before_update BEFORE UPDATE ON collab.jobs FOR EACH ROW WHEN (((old.workflow_run_id IS NOT NULL) OR (new.workflow_run_id IS NOT NULL))) EXECUTE FUNCTION collab._jobs_workflow_before_update();
 
 CREATE TRIGGER webhook_secrets_after_delete AFTER DELETE ON collab.workflow_webhook_secrets FOR EACH ROW WHEN ((old.vault_secret_id IS NOT NULL)) EXECUTE FUNCTION collab._webhook_secrets_after_delete();
 
@@ -5181,8 +5192,6 @@ REVOKE ALL ON FUNCTION collab._is_step_id(value text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._job_events_notify() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION collab._job_events_step_run() FROM PUBLIC;
-
 REVOKE ALL ON FUNCTION collab._job_events_take_xid() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_after_insert() FROM PUBLIC;
@@ -5197,9 +5206,7 @@ REVOKE ALL ON FUNCTION collab._jobs_workflow_after_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._jobs_workflow_before_delete() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION collab._jobs_workflow_claimed() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._jobs_workflow_flag() FROM PUBLIC;
+REVOKE ALL ON FUNCTION collab._jobs_workflow_before_update() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._lock_job(job_id uuid, roles text[], allowed_statuses text[], verb text) FROM PUBLIC;
 
@@ -5229,8 +5236,6 @@ REVOKE ALL ON FUNCTION collab._raise(code text, message text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._raise(code text, message text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab._refuse_step_dead_letter_retry() FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION collab._refuse_step_job_retry() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._remember_idempotency_key(executor_id text, scope text, key text, resource_id uuid) FROM PUBLIC;
 

@@ -12,10 +12,14 @@ from support import Caller, assign, claim, expire_lease, make_due
 
 
 def _check_values(owner: Caller, column: str, table: str = "collab.jobs") -> set[str]:
-    rows = owner.sql("select pg_get_constraintdef(oid) as def from pg_constraint "
-                     "where conrelid = %s::regclass and contype = 'c'", (table,))
+    """The values a CHECK allows in ``table.column``: the table's, or the column's domain's."""
+    rows = owner.sql("select pg_get_constraintdef(c.oid) as def, c.contypid <> 0 as of_domain"
+                     " from pg_constraint c where c.contype = 'c'"
+                     " and (c.conrelid = %(t)s::regclass or c.contypid = (select a.atttypid from pg_attribute a"
+                     " where a.attrelid = %(t)s::regclass and a.attname = %(c)s))", {"t": table, "c": column})
     for row in rows:
-        if re.search(rf"\({column}\b", row["def"]) and "ANY" in row["def"]:
+        named = "VALUE" if row["of_domain"] else column
+        if re.search(rf"\({named}\b", row["def"]) and "ANY" in row["def"]:
             return set(re.findall(r"'(\w+)'::text", row["def"]))
     raise AssertionError(f"no CHECK constraint on {table}.{column}")
 

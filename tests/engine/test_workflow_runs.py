@@ -154,6 +154,14 @@ def test_a_dead_lettered_step_fails_the_run_and_cancels_queued_steps(owner: Call
     assert job_c["status"] == "cancelled"
     assert claim(owner) == []
     assert owner.sql("select count(*) as n from collab.job_dead_letters")[0]["n"] == 1
+    # The failed and cancelled jobs' own events are not the run's (it logs step_failed and
+    # step_cancelled itself): only their queued and claimed rows carry the run and step.
+    tagged = owner.sql("select e.event_type, e.run_id is not null as tagged, e.payload ->> 'step_id' as step_id"
+                       " from collab.job_events e join collab.jobs j on j.id = e.job_id"
+                       " where j.workflow_step_id in ('B', 'C') and j.workflow_run_id = %s order by e.seq", (r["id"],))
+    assert [(t["event_type"], t["tagged"], t["step_id"]) for t in tagged] == [
+        ("queued", True, "B"), ("queued", True, "C"), ("claimed", True, "B"), ("failed", False, None),
+        ("cancelled", False, None)]
 
 
 def test_a_failed_run_skips_its_pending_steps_in_the_failing_transaction(owner: Caller) -> None:
@@ -399,13 +407,13 @@ def test_a_step_jobs_claims_and_retries_carry_its_run_id(owner: Caller) -> None:
     assert {j["type"] for j in both} == {"t.step", "t.plain"}  # one statement claims both
     for j in both:
         complete(owner, j)
-    rows = owner.sql("select job_id, event_type, run_id from collab.job_events where job_id in (%s, %s)"
-                     " order by seq", (job["id"], plain_id))
-    step_rows = [(r["event_type"], r["run_id"]) for r in rows if r["job_id"] == job["id"]]
+    rows = owner.sql("select job_id, event_type, run_id, payload ->> 'step_id' as step_id from collab.job_events"
+                     " where job_id in (%s, %s) order by seq", (job["id"], plain_id))
+    step_rows = [(r["event_type"], r["run_id"], r["step_id"]) for r in rows if r["job_id"] == job["id"]]
     rid = uuid.UUID(run_id)
-    assert step_rows == [("queued", rid), ("claimed", rid), ("retry_scheduled", rid), ("claimed", rid),
-                         ("succeeded", rid)]
-    assert {r["run_id"] for r in rows if r["job_id"] == plain_id} == {None}
+    assert step_rows == [("queued", rid, "a"), ("claimed", rid, "a"), ("retry_scheduled", rid, "a"),
+                         ("claimed", rid, "a"), ("succeeded", rid, "a")]
+    assert {(r["run_id"], r["step_id"]) for r in rows if r["job_id"] == plain_id} == {(None, None)}
     kinds = [(e["event_type"], e["payload"].get("attempt")) for e in run_events(owner, run_id)]
     assert kinds == [("run_pending", None), ("step_queued", None), ("run_running", None), ("step_running", 1),
                      ("step_queued", 1), ("step_running", 2), ("step_succeeded", None), ("run_succeeded", None)]
@@ -427,7 +435,7 @@ def test_plain_jobs_never_enter_the_workflow_trigger(owner: Caller) -> None:
     """The jobs triggers' WHEN clauses keep plain jobs out of PL/pgSQL entirely, and a
     step's claim runs only the row check (no statement trigger: nothing to write)."""
     wf = published(owner, chain(("a", "t.step")))
-    functions = ("_jobs_workflow_claimed", "_jobs_workflow_flag", "_jobs_workflow_after_update")
+    functions = ("_jobs_workflow_before_update", "_jobs_workflow_after_update")
     calls = "select " + ", ".join(
         f"coalesce(pg_stat_get_xact_function_calls('collab.{f}'::regproc), 0) as {f}" for f in functions)
 
@@ -441,14 +449,14 @@ def test_plain_jobs_never_enter_the_workflow_trigger(owner: Caller) -> None:
         job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
                                  ).fetchone()
         owner.conn.execute("select * from collab.complete_job_v1(job_id => %s, worker_id => 'w')", (job["id"],))
-        assert counted() == (0, 0, 0)
+        assert counted() == (0, 0)
         owner.conn.execute("select collab.start_run_v1(workflow_id => %s)", (wf["id"],))
         job = owner.conn.execute("select * from collab.claim_jobs_v1(executor_id => 'ex', worker_id => 'w')"
                                  ).fetchone()
         assert job["workflow_step_id"] == "a"
-        assert counted() == (1, 0, 0)
+        assert counted() == (1, 0)
         owner.conn.execute("select * from collab.complete_job_v1(job_id => %s, worker_id => 'w')", (job["id"],))
-        assert counted() == (1, 1, 1)
+        assert counted() == (2, 1)
 
 
 def test_active_step_jobs_are_not_deleted(owner: Caller) -> None:
