@@ -24,7 +24,7 @@ from collab_sdk.local.embedded import EmbeddedPostgres
 from collab_sdk.local.migrate import migrate
 from support import Caller, add_members, database_url
 
-pytest_plugins = ["support.secret_capture", "pytester"]
+pytest_plugins = ["support.secret_capture", "support.pg_cron", "pytester"]
 
 # Fast and disposable: the test cluster may lose data on a crash of the machine.
 TEST_SETTINGS = {

@@ -6,23 +6,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from collab_sdk.local.embedded import EmbeddedPostgres
-from collab_sdk.local.migrate import migrate
 from support import Caller
+from support.pg_cron import PgCron, pg_cron_case
 from workflow_support import DIAMOND, in_threads, published, sqlstate
-
-PG15 = Path("/usr/lib/postgresql/15/bin")
-PG_CRON = Path("/usr/lib/postgresql/15/lib/pg_cron.so")
 
 
 def _next(caller: Caller, cron: str, after: str, tz: str = "UTC") -> str:
@@ -148,40 +141,43 @@ def test_schedule_input_is_checked(owner: Caller) -> None:
     assert owner.rpc("schedules_v1", workflow_id=wf["id"]) == []
 
 
-@pytest.mark.slow
-def test_pg_cron_on_postgresql_15_fires_due_schedules() -> None:
-    if not (PG15 / "postgres").exists() or not PG_CRON.exists():
-        pytest.skip(f"needs PostgreSQL 15 at {PG15} with pg_cron ({PG_CRON}); ./dev test installs"
-                    " postgresql-15 and postgresql-15-cron with apt")
-    # Not under pytest's tmp_path: another pytest session resets its permissions to 0700,
-    # and the server runs as its own user (pgserver) under root.
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="collab-pgcron-")) / "pg15", bin_dir=PG15, settings={
-        "fsync": "off", "shared_preload_libraries": "pg_cron", "cron.database_name": "postgres",
-        "cron.use_background_workers": "on", "max_worker_processes": "20"})
-    url = server.start()
+def _cron_schedule_case(owner: Caller) -> dict[str, Any]:
+    """pg_cron's job installed again (replaced, not added), then a schedule due now that
+    fires once only (at most one run whenever the test looks)."""
+    jobs = owner.sql("select count(*) as n from cron.job")[0]["n"]
+    reinstalled = owner.value("install_cron_v1")
+    again = owner.sql("select count(*) as n from cron.job")[0]["n"]
+    wf = published(owner, DIAMOND)
+    s = owner.one("create_schedule_v1", workflow_id=wf["id"], cron="0 0 1 1 *", input={"from": "cron"})
+    owner.sql("update collab.workflow_schedules set next_fire_at = date_trunc('minute', now()) - interval '1 minute'"
+              " where id = %s", (s["id"],))
+    return {"schedule_id": s["id"], "reinstalled": reinstalled, "jobs": (jobs, again)}
+
+
+pg_cron_case("schedules", _cron_schedule_case)
+
+
+@pytest.mark.slow  # run alone, it waits for pg_cron's next minute boundary
+def test_pg_cron_on_postgresql_15_fires_due_schedules(pg_cron: PgCron) -> None:
+    # The case is set up when collection ends (support.pg_cron): the schedules migration
+    # found pg_cron and installed the job.
+    assert pg_cron.migrated_jobs == [{"jobname": "collab-fire-due-schedules", "schedule": "* * * * *",
+                                      "command": "select collab.fire_due_schedules_v1()"}]
+    case = pg_cron.cases["schedules"]
+    assert case["reinstalled"] is not None
+    jobs, again = case["jobs"]
+    assert again == jobs
+    owner = Caller(pg_cron.url)
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("create extension pg_cron")
-        migrate(url)  # the schedules migration finds pg_cron and installs the job
-        owner = Caller(url)
-        try:
-            [job] = owner.sql("select jobname, schedule, command from cron.job")
-            assert job == {"jobname": "collab-fire-due-schedules", "schedule": "* * * * *",
-                           "command": "select collab.fire_due_schedules_v1()"}
-            assert owner.value("install_cron_v1") is not None  # again: replaced, not added
-            assert owner.sql("select count(*) as n from cron.job")[0]["n"] == 1
-            s = _due_schedule(owner)
-            deadline = time.monotonic() + 130  # pg_cron 1.4 runs jobs on minute boundaries
-            while time.monotonic() < deadline:
-                runs = owner.sql("select * from collab.workflow_runs")
-                if runs:
-                    break
-                time.sleep(1)
-            assert len(runs) == 1 and runs[0]["schedule_id"] == s["id"] and runs[0]["trigger_type"] == "schedule"
-        finally:
-            owner.close()
+        deadline = time.monotonic() + 130  # pg_cron 1.4 runs jobs on minute boundaries
+        while time.monotonic() < deadline:
+            runs = owner.sql("select * from collab.workflow_runs where schedule_id = %s", (case["schedule_id"],))
+            if runs:
+                break
+            time.sleep(1)
+        assert len(runs) == 1 and runs[0]["trigger_type"] == "schedule" and runs[0]["input"] == {"from": "cron"}
     finally:
-        server.destroy()
+        owner.close()
 
 
 # Webhooks ------------------------------------------------------------------------
