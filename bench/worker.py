@@ -24,7 +24,13 @@ once the workers beat, and the figures are jobs/s from that commit to the last s
 and the **CPU time per job of the worker processes** (``/proc``), which other sessions'
 load moves far less than wall-clock rates; plus the server's (every child of the
 postmaster). Both trees run on this tree's database (the revision's SDK must accept its
-schema version).
+schema version). Each round also drains the same number of jobs with the engine's raw
+batch RPCs (``claim_jobs_v1`` of 100 + ``complete_jobs_v1``, ``--procs`` processes × one
+connection: the harness's ``rpc-batch``), and each tree's figure is also given as a ratio
+to that round's raw drain (issue 19's target: >= 0.8). ``--timeline`` also times every
+claim call of the workers: the share of each process's drain spent with a call in flight,
+the median call, and the median gap between an answer and the next call (that batch's
+handlers and bookkeeping).
 
 Results go to stdout and bench/results/worker.json.
 """
@@ -97,11 +103,26 @@ def worker_throughput(url: str, jobs: int, concurrency: int, prepare: str = "on"
 
 #: One worker process of ``--cpu-before``: argv url executor concurrency (the harness's child).
 CPU_CHILD = """
-import sys
+import json, sys, time
 from collab_sdk import AsyncCollabClient
 from collab_sdk.worker import Worker
-url, executor, concurrency = sys.argv[1], sys.argv[2], int(sys.argv[3])
-worker = Worker(AsyncCollabClient.from_url(url, max_size=4), executor_id=executor, concurrency=concurrency,
+url, executor, concurrency, timeline = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+client = AsyncCollabClient.from_url(url, max_size=4)
+calls = []  # (sent, answered, results carried, jobs claimed) of every claim call
+
+def timed(name, count):
+    real = getattr(client, name)
+    async def call(*args, **kwargs):
+        sent = time.perf_counter()
+        answer = await real(*args, **kwargs)
+        calls.append((sent, time.perf_counter(), len(args[2]) if len(args) > 2 else 0, count(answer)))
+        return answer
+    setattr(client, name, call)
+
+if timeline:
+    timed("complete_and_claim_many", lambda batch: len(batch.jobs))
+    timed("claim_many", len)
+worker = Worker(client, executor_id=executor, concurrency=concurrency,
                 heartbeat_interval=1.0, poll_interval=1.0, realtime=False)
 
 @worker.task("bench.noop")
@@ -109,6 +130,9 @@ async def noop(job, ctx):
     return None
 
 worker.run()
+if timeline:
+    with open(timeline, "w") as out:
+        json.dump(calls, out)
 """
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -133,12 +157,34 @@ def _server_cpu(postmaster: int) -> dict[int, float]:
     return found
 
 
-def cpu_drain(url: str, postmaster: int, src: str, jobs: int, procs: int, concurrency: int) -> dict[str, float]:
-    """One drain by ``procs`` worker processes importing ``src``: jobs/s and CPU µs per job."""
+def timeline_figures(paths: list[Path]) -> dict[str, float]:
+    """Where each worker process's drain went, from its claim calls (``--timeline``): the
+    share of its time with a claim call in flight, the median call and the median gap
+    between one answer and the next call (the handlers and bookkeeping of a batch), ms."""
+    shares, calls_ms, gaps_ms = [], [], []
+    for path in paths:
+        calls = sorted(c for c in json.loads(path.read_text()) if c[2] or c[3])
+        if len(calls) < 3:
+            continue
+        shares.append(sum(c[1] - c[0] for c in calls) / (calls[-1][1] - calls[0][0]))
+        calls_ms.append(1000 * statistics.median(c[1] - c[0] for c in calls))
+        gaps_ms.append(1000 * statistics.median(b[0] - a[1] for a, b in zip(calls, calls[1:])))
+    if not shares:
+        return {}
+    return {"in_call_share": statistics.median(shares), "call_ms": statistics.median(calls_ms),
+            "gap_ms": statistics.median(gaps_ms)}
+
+
+def cpu_drain(url: str, postmaster: int, src: str, jobs: int, procs: int, concurrency: int,
+              timeline: Path | None = None) -> dict[str, float]:
+    """One drain by ``procs`` worker processes importing ``src``: jobs/s and CPU µs per job
+    (and ``timeline_figures`` when ``timeline`` names a directory for the calls)."""
     executor = f"cpu-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": src}
-    children = [subprocess.Popen([sys.executable, "-c", CPU_CHILD, url, executor, str(concurrency)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(procs)]
+    paths = [timeline / f"{executor}-{i}.json" for i in range(procs)] if timeline else []
+    children = [subprocess.Popen([sys.executable, "-c", CPU_CHILD, url, executor, str(concurrency),
+                                  str(paths[i]) if paths else ""], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(procs)]
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             while _count(conn, "select count(*) from collab.worker_heartbeats_v2 where executor_id = %s",
@@ -163,7 +209,7 @@ def cpu_drain(url: str, postmaster: int, src: str, jobs: int, procs: int, concur
         for child in children:
             child.wait(30)
     return {"jobs_per_s": jobs / elapsed, "worker_us_per_job": workers / jobs * 1e6,
-            "server_us_per_job": server / jobs * 1e6}
+            "server_us_per_job": server / jobs * 1e6, **timeline_figures(paths)}
 
 
 def _count(conn: psycopg.Connection[Any], query: str, executor: str) -> int:
@@ -171,7 +217,7 @@ def _count(conn: psycopg.Connection[Any], query: str, executor: str) -> int:
     return int(row[0]) if row else 0
 
 
-def cpu_main(before: str, rounds: int, jobs: int, procs: int, concurrency: int) -> None:
+def cpu_main(before: str, rounds: int, jobs: int, procs: int, concurrency: int, timeline: bool = False) -> None:
     """``--cpu-before``: this tree against ``before``, interleaved; medians printed and saved."""
     with tempfile.TemporaryDirectory(prefix="collab-worker-cpu-") as tmp, bench_server() as (admin, url):
         trees = {"after": str(ROOT.parent / "src")}
@@ -181,16 +227,31 @@ def cpu_main(before: str, rounds: int, jobs: int, procs: int, concurrency: int) 
             row = conn.execute("select pg_backend_pid()").fetchone()
             postmaster = _cpu_seconds(int(row[0]))[0] if row else 0
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        raw: list[float] = []
         for r in range(rounds):
+            executor = f"raw-{uuid.uuid4().hex[:8]}"
+            enqueue(url, executor, jobs)
+            raw.append(drain(url, executor, jobs, procs, "batch"))
+            with psycopg.connect(url, autocommit=True) as conn:  # as cpu_drain: the same table size
+                conn.execute("delete from collab.jobs where executor_id = %s", (executor,))
+            print("raw batch", round(raw[-1]), "jobs/s", flush=True)
             for name in (list(trees) if r % 2 == 0 else list(trees)[::-1]):
-                runs[name].append(cpu_drain(url, postmaster, trees[name], jobs, procs, concurrency))
-                print(name, {k: round(v, 1) for k, v in runs[name][-1].items()}, flush=True)
+                figures = cpu_drain(url, postmaster, trees[name], jobs, procs, concurrency,
+                                    Path(tmp) if timeline else None)
+                figures["x_raw_batch"] = figures["jobs_per_s"] / raw[-1]
+                runs[name].append(figures)
+                print(name, {k: round(v, 2) for k, v in figures.items()}, flush=True)
     medians = {name: {k: statistics.median(x[k] for x in xs) for k in xs[0]} for name, xs in runs.items()}
+    print(f"   raw: {statistics.median(raw):8.0f} jobs/s (claim_jobs_v1 of 100 + complete_jobs_v1, {procs} processes)")
     for name, figures in medians.items():
-        print(f"{name:>6}: {figures['jobs_per_s']:8.0f} jobs/s, worker {figures['worker_us_per_job']:5.1f} "
-              f"µs/job, server {figures['server_us_per_job']:5.1f} µs/job (medians of {rounds})")
+        print(f"{name:>6}: {figures['jobs_per_s']:8.0f} jobs/s ({figures['x_raw_batch']:.2f}x raw), worker "
+              f"{figures['worker_us_per_job']:5.1f} µs/job, server {figures['server_us_per_job']:5.1f} µs/job "
+              f"(medians of {rounds})" + (f"; {figures['in_call_share']:.0%} of the time in a claim call "
+                                          f"({figures['call_ms']:.1f} ms a call, {figures['gap_ms']:.2f} ms between)"
+                                          if "in_call_share" in figures else ""))
     (ROOT / "results").mkdir(exist_ok=True)
-    (ROOT / "results" / "worker_cpu.json").write_text(json.dumps({"runs": runs, "medians": medians}, indent=2))
+    (ROOT / "results" / "worker_cpu.json").write_text(json.dumps({"runs": runs, "medians": medians, "raw_batch": raw},
+                                                                 indent=2))
 
 
 async def _latency(url: str, samples: int) -> dict[str, float]:
@@ -229,9 +290,12 @@ def main() -> None:
     parser.add_argument("--cpu-before", metavar="REV",
                         help="only the CPU-per-job drains, this tree against REV (none: this tree)")
     parser.add_argument("--procs", type=int, default=2, help="worker processes of --cpu-before")
+    parser.add_argument("--timeline", action="store_true",
+                        help="with --cpu-before: time every claim call (share of time in a call, call, gap)")
     args = parser.parse_args()
     if args.cpu_before:
-        cpu_main(args.cpu_before, args.rounds, args.jobs, args.procs, int(args.concurrency.split(",")[-1]))
+        cpu_main(args.cpu_before, args.rounds, args.jobs, args.procs, int(args.concurrency.split(",")[-1]),
+                 args.timeline)
         return
     modes = args.prepare.split(",")
     sweep = [int(c) for c in args.concurrency.split(",")]
