@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 
@@ -38,10 +40,18 @@ async def _gone(db_url: str, pids: set[int], timeout: float = 10) -> None:
         await asyncio.sleep(0.05)
 
 
-async def test_a_lane_keeps_one_backend_while_the_pool_grows(db_url: str) -> None:
-    transport = PostgresTransport(_named(db_url), max_size=4)
-    lane = transport.lane()
+@asynccontextmanager
+async def _lane(db_url: str, max_size: int) -> AsyncIterator[tuple[PostgresTransport, PostgresTransport]]:
+    """A named transport and a lane of it; closing the transport gives the lane's back."""
+    transport = PostgresTransport(_named(db_url), max_size=max_size)
     try:
+        yield transport, transport.lane()
+    finally:
+        await transport.aclose()
+
+
+async def test_a_lane_keeps_one_backend_while_the_pool_grows(db_url: str) -> None:
+    async with _lane(db_url, 4) as (transport, lane):
         assert isinstance(transport, HasLanes)
         version = await lane.call("schema_version", {})
         for _ in range(10):  # the pool lends the others in turn; the lane keeps its own
@@ -49,15 +59,10 @@ async def test_a_lane_keeps_one_backend_while_the_pool_grows(db_url: str) -> Non
             assert await lane.call("schema_version", {}) == version
         assert len(_backends(db_url)) >= 3
         assert len(_backends(db_url, "%schema_version%")) == 1
-    finally:
-        await lane.aclose()
-        await transport.aclose()
 
 
 async def test_a_lane_replaces_a_connection_the_server_closed(db_url: str) -> None:
-    transport = PostgresTransport(_named(db_url), max_size=2)
-    lane = transport.lane()
-    try:
+    async with _lane(db_url, 2) as (_, lane):
         version = await lane.call("schema_version", {})
         [pid] = _backends(db_url, "%schema_version%")
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -66,9 +71,6 @@ async def test_a_lane_replaces_a_connection_the_server_closed(db_url: str) -> No
         assert await lane.call("schema_version", {}) == version  # no error: a new connection
         [again] = _backends(db_url, "%schema_version%")
         assert again != pid
-    finally:
-        await lane.aclose()
-        await transport.aclose()
 
 
 async def test_closing_gives_the_connection_back(db_url: str) -> None:
