@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import psycopg
 
 from collab_sdk.client.async_client import AsyncCollabClient
+from collab_sdk.client.sync import CollabClient
 from collab_sdk.transports.base import HasLanes
 from collab_sdk.transports.postgres import PostgresTransport
 from collab_sdk.transports.supabase.rpc import SupabaseTransport
@@ -108,3 +109,10 @@ async def test_a_transport_without_connections_has_no_lanes() -> None:
             assert calls is client
     finally:
         await client.aclose()
+
+
+def test_the_blocking_client_has_lanes_too(db_url: str) -> None:
+    with CollabClient.from_url(db_url) as client:
+        with client.lane() as calls:
+            assert calls is not client and calls.schema_version() == client.schema_version()
+        assert client.schema_version() in (2, 3, 4)
