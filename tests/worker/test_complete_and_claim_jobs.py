@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -108,13 +110,27 @@ def _counting(client: AsyncCollabClient, name: str, at: int, calls: list[int]) -
     setattr(client, name, counted)
 
 
+def _counting_claims(client: AsyncCollabClient, calls: list[int]) -> None:
+    """``_counting`` of ``complete_and_claim_many`` on the client of the claim loop's
+    lane (``client.lane()``: its claims go through that one)."""
+    real = client.lane
+
+    @asynccontextmanager
+    async def lane() -> AsyncIterator[AsyncCollabClient]:
+        async with real() as claims:
+            _counting(claims, "complete_and_claim_many", 2, calls)
+            yield claims
+
+    setattr(client, "lane", lane)
+
+
 async def test_the_worker_s_claims_carry_its_results(owner: Caller, service: AsyncCollabClient,
                                                    start_worker: Any) -> None:
     carried: list[int] = []
     alone: list[int] = []
 
     def register(worker: Any) -> None:
-        _counting(worker.client, "complete_and_claim_many", 2, carried)
+        _counting_claims(worker.client, carried)
         _counting(worker.client, "complete_many_ids", 1, alone)
 
         @worker.task("t")

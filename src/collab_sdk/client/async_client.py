@@ -10,6 +10,7 @@ the blocking face of this same class.
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,8 +35,8 @@ from collab_sdk.client.streams import (EventStream, job_filter, live_source_for,
                                        watch_events)
 from collab_sdk.errors import ConfigurationError, ValidationError
 from collab_sdk.tracing import active as tracing_active, enqueue_span
-from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, JsonText, LiveSource,
-                                       Transport)
+from collab_sdk.transports.base import (ActsAsRole, ActsAsUser, CapsRows, EventFilter, HasLanes, JsonText,
+                                       LiveSource, Transport)
 
 __all__ = ["AsyncCollabClient", "ClaimedBatch"]
 
@@ -154,10 +155,7 @@ class AsyncCollabClient:
         if not isinstance(self.transport, ActsAsRole):
             raise ConfigurationError(f"{type(self.transport).__name__} cannot act as another role: "
                                      "use a PostgreSQL URL (COLLAB_DATABASE_URL)")
-        view = AsyncCollabClient(self.transport.as_role(role, claims), storage=self.storage)
-        view.rpc = self.rpc.view(view.transport)
-        view._owns_storage = False
-        return view
+        return self._view(self.transport.as_role(role, claims))
 
     def acting_for(self, access_token: str) -> AsyncCollabClient:
         """A client over the same connections acting as the user of ``access_token``
@@ -169,8 +167,29 @@ class AsyncCollabClient:
         if not isinstance(self.transport, ActsAsUser):
             raise ConfigurationError(f"{type(self.transport).__name__} cannot act for a user's "
                                      "access token: use SupabaseTransport (SUPABASE_URL)")
-        view = AsyncCollabClient(self.transport.as_user(access_token), storage=self.storage)
-        view.rpc = self.rpc.view(view.transport)
+        return self._view(self.transport.as_user(access_token))
+
+    @asynccontextmanager
+    async def lane(self) -> AsyncIterator[AsyncCollabClient]:
+        """``async with client.lane() as calls:`` a client whose calls, one at a time,
+        all use one connection kept between them (``HasLanes``: ``PostgresTransport``),
+        so they run on one database backend whose caches stay warm (a worker's claim
+        loop); leaving the block gives the connection back. Over a transport without
+        connections of its own (``SupabaseTransport``) it is this client."""
+        if not isinstance(self.transport, HasLanes):
+            yield self
+            return
+        view = self._view(self.transport.lane())
+        try:
+            yield view
+        finally:
+            await view.transport.aclose()
+
+    def _view(self, transport: Transport) -> AsyncCollabClient:
+        """A client over ``transport`` (a view of this one's), sharing the schema check
+        and the storage (which it does not close)."""
+        view = AsyncCollabClient(transport, storage=self.storage)
+        view.rpc = self.rpc.view(transport)
         view._owns_storage = False
         return view
 

@@ -16,6 +16,7 @@ import contextvars
 import functools
 import threading
 import weakref
+from contextlib import contextmanager
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -205,6 +206,18 @@ class CollabClient:
         """A client sharing this one's event loop and pool that acts as the user of
         ``access_token`` (see ``AsyncCollabClient.acting_for``); cheap enough per request."""
         return CollabClient._wrap(self.aio.acting_for(access_token), self._loop)
+
+    @contextmanager
+    def lane(self) -> Iterator[CollabClient]:
+        """``with client.lane() as calls:`` a client sharing this one's event loop whose
+        calls all use one connection, given back when the block ends (see
+        ``AsyncCollabClient.lane``)."""
+        lane = self.aio.lane()
+        view = self._loop.run(lane.__aenter__())
+        try:
+            yield CollabClient._wrap(view, self._loop)
+        finally:
+            self._loop.run(lane.__aexit__(None, None, None))
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -19,6 +19,8 @@ Anything more is a **capability**, declared by a protocol here and found with
 - ``HasRealtime``: a Realtime session for presence and broadcasts (Supabase);
 - ``CapsRows``: answers cut at ``max_rows`` rows (PostgREST's ``max_rows``), so the client
   splits batch RPCs into chunks of at most that many inputs;
+- ``HasLanes``: views whose calls keep one connection between them (a worker's claim
+  loop: the same backend, warm caches, every call);
 - ``WakesClaims``: claim wake-ups pushed over Realtime (a private ``queue:`` channel fed
   by ``realtime.send`` in the database), so workers can poll rarely.
 """
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from collab_sdk.transports.supabase.session import SupabaseSession
 
 __all__ = ["JsonText", "Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
-           "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims"]
+           "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims", "HasLanes"]
 
 
 class JsonText(bytes):
@@ -187,4 +189,14 @@ class WakesClaims(Protocol):
         """A wake source calling ``on_wake`` on each wake-up for ``executor_id`` and once
         after every (re)subscribe; while it is not subscribed it calls ``on_wake``
         every ``backstop`` seconds, so a worker that polls rarely never waits longer."""
+        ...
+
+
+@runtime_checkable
+class HasLanes(Protocol):
+    """A transport with connections that can keep one for a caller's many calls."""
+
+    def lane(self) -> Transport:
+        """A view over the same connections whose calls, one at a time, all use one
+        connection kept between them; closing it gives the connection back."""
         ...

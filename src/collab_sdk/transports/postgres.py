@@ -51,6 +51,7 @@ import math
 import os
 import random
 import select
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,7 @@ from collab_sdk.errors import (TRANSIENT_RETRIES, CollabError, ConfigurationErro
                                error_from_code)
 from collab_sdk.timing import Backoff
 from collab_sdk.transports.base import JsonText
+from collab_sdk.transports.lanes import LANE_MIN_POOL, Lane
 from collab_sdk.transports.listen import Listener, PostgresLiveSource
 
 __all__ = ["PostgresTransport", "RpcSignature", "SIGNATURE_QUERY", "choose_signature",
@@ -227,6 +229,8 @@ class _Shared:
         #: Statement text by (function, argument names, columns).
         self.statements: dict[tuple[Any, ...], bytes] = {}
         self.opened = False
+        #: The ``Lane``s over this pool, given back when the pool closes.
+        self.lanes: weakref.WeakSet[Lane] = weakref.WeakSet()
         self._opening: asyncio.Lock | None = None
         self._sweeping = False
 
@@ -251,6 +255,19 @@ class _Shared:
         raise psycopg.OperationalError("the server closed this pooled connection")
 
     async def connection(self) -> Any:
+        await self._open()
+        return self.pool.connection()
+
+    async def getconn(self) -> psycopg.AsyncConnection[Any]:
+        """A connection of the pool, until ``putconn`` (a ``Lane``'s)."""
+        await self._open()
+        return await self.pool.getconn()
+
+    async def putconn(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Give back a connection of ``getconn``."""
+        await self.pool.putconn(conn)
+
+    async def _open(self) -> None:
         if not self.opened:
             self._opening = self._opening or asyncio.Lock()
             async with self._opening:
@@ -258,7 +275,12 @@ class _Shared:
                     await probe(self.url, self.connect_timeout)
                     await self.pool.open()
                     self.opened = True
-        return self.pool.connection()
+
+
+def _open_to_server(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection is still open at both ends (``_Shared._check_lent``'s
+    test, for the connection a ``Lane`` keeps out of the pool)."""
+    return not conn.closed and not _readable(conn.fileno())
 
 
 def _readable(fd: int) -> bool:
@@ -302,6 +324,9 @@ class PostgresTransport:
                                prepare=self.pooler is None and prepare_from_env())
         self._owns_pool = True
 
+    #: The connection every call of a ``lane()`` view uses (None: a pooled one per call).
+    _lane: Lane | None = None
+
     def as_role(self, role: str, claims: Mapping[str, Any] | None = None) -> PostgresTransport:
         """A transport over the same pool that calls as ``role`` with these JWT claims
         (``role`` is added to them). Closing it leaves the pool open."""
@@ -309,6 +334,24 @@ class PostgresTransport:
         view.url, view.role, view.claims = self.url, role, {**(claims or {}), "role": role}
         view.pooler, view.listen_url = self.pooler, self.listen_url
         view._shared, view._owns_pool = self._shared, False
+        return view
+
+    def lane(self) -> PostgresTransport:
+        """A view over the same pool (same role and claims) whose calls all use one
+        connection, kept between them (``HasLanes``; ``collab_sdk.transports.lanes``):
+        the same backend, with warm caches, for a caller that calls again and again (a
+        worker's claim loop). Closing it gives the connection back; the pool stays open.
+        On a pool of one connection it keeps none (the rest of the process needs it)."""
+        view = self.as_role(self.role, self.claims) if self.role is not None else self._copy()
+        view._lane = Lane(self._shared.getconn, self._shared.putconn, _open_to_server,
+                          hold=self.max_size >= LANE_MIN_POOL)
+        self._shared.lanes.add(view._lane)
+        return view
+
+    def _copy(self) -> PostgresTransport:
+        view = PostgresTransport.__new__(PostgresTransport)
+        view.__dict__.update(self.__dict__)
+        view._owns_pool = False
         return view
 
     @property
@@ -358,7 +401,8 @@ class PostgresTransport:
 
     async def _call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None) -> Any:
         try:
-            async with await self._shared.connection() as conn:
+            async with self._lane.connection() if self._lane is not None else \
+                    await self._shared.connection() as conn:
                 signature = await self._signature(conn, fn, args)
                 query, params = self._statement(conn, fn, args, signature, columns)
                 try:
@@ -410,8 +454,13 @@ class PostgresTransport:
         return choose_signature(fn, self._shared.signatures[fn], args)
 
     async def aclose(self) -> None:
-        """Close the pool (only the transport that created it does)."""
+        """Close the pool (only the transport that created it does); a ``lane()`` view
+        gives its connection back."""
+        if self._lane is not None:
+            await self._lane.aclose()
         if self._owns_pool and self._shared.opened:
+            for lane in list(self._shared.lanes):
+                await lane.aclose()
             await self._shared.pool.close()
             self._shared.opened = False
 

@@ -14,7 +14,9 @@ never inherits its predecessor's leases. It claims in batches for its free slots
 job types it handles, then waits for a wake-up, a freed slot or the poll interval. A
 claim carries the results waiting to be stored (``complete_and_claim_jobs_v1``: one
 call and one commit for a batch's results and the next batch; ``completions``), and
-falls back to ``claim_many`` on a database without that function.
+falls back to ``claim_many`` on a database without that function. Its claims go through
+the client's ``lane()``: one connection kept for the loop's life, so every claim runs on
+the same database backend with warm caches (``collab_sdk.transports.lanes``).
 Crash isolation: it tells the claim whether it runs anything now (``alone``), and a job
 handed out ``solo`` (its previous worker died holding it) runs with nothing beside it.
 The rest is in modules of its own: one attempt's life in ``runner`` (its lease in
@@ -268,6 +270,13 @@ class Worker:
                             self.worker_id, threads.abandoned)
 
     async def _claim_loop(self, runner: JobRunner) -> None:
+        """Claim until stopped, over one connection kept for the loop (``client.lane()``):
+        a pool lends its idle connections in turn, so claims would rotate over its
+        backends, each with cold caches for them."""
+        async with self.client.lane() as claims:
+            await self._claims(runner, claims)
+
+    async def _claims(self, runner: JobRunner, claims: AsyncCollabClient) -> None:
         # An unavailable, read-only or contended database is waited out with backoff, never
         # an exit (``collab_sdk.availability``); any other error ends the worker.
         backoff, filters, stop = Backoff(), self.tasks.claim_filters(), self._stops.event
@@ -288,7 +297,7 @@ class Worker:
             carried = runner.completions.take() if self._carry and carry else []
             carry = True
             try:
-                jobs = await self._claim(runner, free, filters, carried)
+                jobs = await self._claim(claims, runner, free, filters, carried)
             except SchemaMismatch:
                 runner.completions.give_back(carried)
                 if not self._carry:
@@ -322,16 +331,16 @@ class Worker:
                 self._count("polls")
                 self.metrics.woken("poll")
 
-    async def _claim(self, runner: JobRunner, free: int, filters: dict[str, Any],
-                     carried: list[Pending]) -> list[ClaimedJob]:
+    async def _claim(self, claims: AsyncCollabClient, runner: JobRunner, free: int,
+                     filters: dict[str, Any], carried: list[Pending]) -> list[ClaimedJob]:
         """Claim up to ``free`` jobs, storing the ``carried`` results in the same call and
         transaction (``complete_and_claim_jobs_v1``, whose one JSON answer is also cheaper
         to read than rows); ``claim_many`` on a database without it."""
         if not self._carry:
-            return await self.client.claim_many(self.executor_id, self.worker_id, max_jobs=free,
+            return await claims.claim_many(self.executor_id, self.worker_id, max_jobs=free,
                                                 lease_seconds=self.lease_seconds,
                                                 alone=self._busy == 0, **filters)
-        batch = await self.client.complete_and_claim_many(
+        batch = await claims.complete_and_claim_many(
             self.executor_id, self.worker_id, payload(carried), max_jobs=free,
             lease_seconds=self.lease_seconds, alone=self._busy == 0, **filters)
         runner.completions.delivered(carried, batch.lost)
