@@ -72,7 +72,15 @@ def step(executor: str) -> str:
 def instructions(server: EmbeddedPostgres, snapshot: Path, work: Path, dbname: str,
                  measured: str | None, jobs: int) -> int:
     """User-space instructions of one single-user backend: the warm-up, then ``jobs``
-    claim + complete of ``measured`` (none: the warm-up alone)."""
+    claim + complete of executor ``measured`` (none: the warm-up alone)."""
+    return statements(server, snapshot, work, dbname, None if measured is None else step(measured), jobs)
+
+
+def statements(server: EmbeddedPostgres, snapshot: Path, work: Path, dbname: str,
+               statement: str | None, jobs: int) -> int:
+    """User-space instructions of one single-user backend: the warm-up, then ``statement``
+    (one line of SQL whose answer is the single value 1) ``jobs`` times (none: the warm-up
+    alone)."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(snapshot, work, symlinks=True)
     (work / "postmaster.pid").unlink(missing_ok=True)
@@ -81,8 +89,8 @@ def instructions(server: EmbeddedPostgres, snapshot: Path, work: Path, dbname: s
     if user is not None:
         subprocess.run(["chown", "-R", f"{user}:{user}", str(work), str(work.parent)], check=True)
     script = "select setseed(0.5);\n" + step("warm-p") * (4 * WARM) + step("warm") * (4 * WARM)
-    if measured is not None:
-        script += step(measured) * jobs
+    if statement is not None:
+        script += statement * jobs
     out = work.parent / "cachegrind.out"
     proc = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
                            str(server.bin_dir / "postgres"), "--single", "-D", str(work), "-c", "fsync=off",
@@ -90,7 +98,7 @@ def instructions(server: EmbeddedPostgres, snapshot: Path, work: Path, dbname: s
                           input=script, capture_output=True, text=True, user=user, cwd="/", check=True)
     assert "ERROR" not in proc.stderr, proc.stderr[-2000:]
     done = proc.stdout.count('= "1"')
-    assert done == 8 * WARM + (jobs if measured else 0), f"{done} claims completed"
+    assert done == 8 * WARM + (jobs if statement else 0), f"{done} statements answered 1"
     found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
     assert found is not None, proc.stderr[-2000:]
     return int(found.group(1).replace(",", ""))

@@ -2,6 +2,27 @@ CREATE SCHEMA collab;
 
 COMMENT ON SCHEMA collab IS 'collab job queue: tables and RPCs (see docs/rpc.md)';
 
+CREATE DOMAIN collab.job_attempts AS integer
+	CONSTRAINT jobs_attempts_check CHECK ((VALUE >= 0));
+
+CREATE DOMAIN collab.job_executor_id AS text
+	CONSTRAINT jobs_executor_id_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 200)));
+
+CREATE DOMAIN collab.job_forgiven_attempts AS integer
+	CONSTRAINT jobs_forgiven_attempts_check CHECK (((VALUE >= 0) AND (VALUE <= 1)));
+
+CREATE DOMAIN collab.job_idempotency_key AS text
+	CONSTRAINT jobs_idempotency_key_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 255)));
+
+CREATE DOMAIN collab.job_max_attempts AS integer
+	CONSTRAINT jobs_max_attempts_check CHECK (((VALUE >= 1) AND (VALUE <= 1000)));
+
+CREATE DOMAIN collab.job_rescues AS integer
+	CONSTRAINT jobs_rescues_check CHECK ((VALUE >= 0));
+
+CREATE DOMAIN collab.job_type AS text
+	CONSTRAINT jobs_type_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 200)));
+
 CREATE DOMAIN collab.workflow_run_idempotency_key AS text
 	CONSTRAINT workflow_run_idempotency_key_check CHECK (((char_length(VALUE) >= 1) AND (char_length(VALUE) <= 255)));
 
@@ -845,16 +866,16 @@ $$;
 
 CREATE TABLE collab.jobs (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
-    type text NOT NULL,
-    executor_id text NOT NULL,
+    type collab.job_type NOT NULL,
+    executor_id collab.job_executor_id NOT NULL,
     status text DEFAULT 'queued'::text NOT NULL,
     payload jsonb DEFAULT '{}'::jsonb NOT NULL,
     result jsonb,
     last_error text,
     priority integer DEFAULT 0 NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    max_attempts integer DEFAULT 3 NOT NULL,
-    idempotency_key text,
+    attempts collab.job_attempts DEFAULT 0 NOT NULL,
+    max_attempts collab.job_max_attempts DEFAULT 3 NOT NULL,
+    idempotency_key collab.job_idempotency_key,
     lease_owner text,
     next_run_at timestamp with time zone DEFAULT now() NOT NULL,
     lease_until timestamp with time zone GENERATED ALWAYS AS (
@@ -868,19 +889,12 @@ END) STORED,
     finished_at timestamp with time zone,
     workflow_run_id uuid,
     workflow_step_id text,
-    rescues integer DEFAULT 0 NOT NULL,
-    forgiven_attempts integer DEFAULT 0 NOT NULL,
+    rescues collab.job_rescues DEFAULT 0 NOT NULL,
+    forgiven_attempts collab.job_forgiven_attempts DEFAULT 0 NOT NULL,
     solo boolean,
     trace_context jsonb,
-    CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT jobs_executor_id_check CHECK (((char_length(executor_id) >= 1) AND (char_length(executor_id) <= 200))),
-    CONSTRAINT jobs_forgiven_attempts_check CHECK (((forgiven_attempts >= 0) AND (forgiven_attempts <= 1))),
-    CONSTRAINT jobs_idempotency_key_check CHECK (((char_length(idempotency_key) >= 1) AND (char_length(idempotency_key) <= 255))),
-    CONSTRAINT jobs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT jobs_rescues_check CHECK ((rescues >= 0)),
     CONSTRAINT jobs_running_has_owner CHECK (((status <> 'running'::text) OR (lease_owner IS NOT NULL))),
-    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text]))),
-    CONSTRAINT jobs_type_check CHECK (((char_length(type) >= 1) AND (char_length(type) <= 200)))
+    CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
 );
 
 COMMENT ON TABLE collab.jobs IS 'One row per job; status queued|running|succeeded|failed|cancelled';
@@ -4934,7 +4948,7 @@ CREATE INDEX jobs_claim_idx ON collab.jobs USING btree (executor_id, priority DE
 
 CREATE INDEX jobs_executor_created_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status <> 'running'::text);
 
-CREATE INDEX jobs_exhausted_idx ON collab.jobs USING btree (executor_id, lease_until) WHERE ((lease_until IS NOT NULL) AND (attempts >= max_attempts));
+CREATE INDEX jobs_exhausted_idx ON collab.jobs USING btree (executor_id, lease_until) WHERE ((lease_until IS NOT NULL) AND ((attempts)::integer >= (max_attempts)::integer));
 
 CREATE INDEX jobs_finished_idx ON collab.jobs USING btree (finished_at) WHERE (finished_at IS NOT NULL);
 
@@ -5060,7 +5074,7 @@ CREATE POLICY job_events_read_member ON collab.job_events FOR SELECT TO authenti
 
 ALTER TABLE collab.jobs ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY jobs_read_member ON collab.jobs FOR SELECT TO authenticated USING ((executor_id IN ( SELECT m.executor_id
+CREATE POLICY jobs_read_member ON collab.jobs FOR SELECT TO authenticated USING (((executor_id)::text IN ( SELECT m.executor_id
    FROM collab.executor_members m
   WHERE (m.user_id = ( SELECT auth.uid() AS uid)))));
 

@@ -224,4 +224,6 @@ def test_a_replay_reads_each_existing_job_by_one_probe_of_its_key(owner: Caller)
         lines = plan.splitlines()
         probes = [i for i, line in enumerate(lines) if "using jobs_idempotency_idx" in line]
         assert probes and "Seq Scan on jobs" not in plan, plan
-        assert all("Index Cond" in lines[i + 1] and "idempotency_key =" in lines[i + 1] for i in probes), plan
+        # idempotency_key is a domain over text (20261204600000): the plan shows it cast
+        assert all("Index Cond" in lines[i + 1] and re.search(r"\(?idempotency_key(\)::text)? =", lines[i + 1])
+                   for i in probes), plan
