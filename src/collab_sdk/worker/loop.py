@@ -338,8 +338,8 @@ class Worker:
         to read than rows); ``claim_many`` on a database without it."""
         if not self._carry:
             return await claims.claim_many(self.executor_id, self.worker_id, max_jobs=free,
-                                                lease_seconds=self.lease_seconds,
-                                                alone=self._busy == 0, **filters)
+                                           lease_seconds=self.lease_seconds,
+                                           alone=self._busy == 0, **filters)
         batch = await claims.complete_and_claim_many(
             self.executor_id, self.worker_id, payload(carried), max_jobs=free,
             lease_seconds=self.lease_seconds, alone=self._busy == 0, **filters)
