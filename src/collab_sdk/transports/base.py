@@ -1,10 +1,11 @@
 """The narrow protocol between the client and the database, and what a transport may add.
 
 ``Transport`` is all the client needs: call ``collab.<fn>`` with named, JSON-ready
-arguments (or ``JsonText``: an argument already serialised) and answer what PostgREST would (a list of row dicts for a set-returning
-function, the value for a scalar one), translating driver errors into
-``collab_sdk.errors`` and nothing else. ``PostgresTransport`` and ``SupabaseTransport``
-implement it, and one conformance suite (``tests/sdk``) runs against both.
+arguments (or ``JsonText``: an argument already serialised) and answer what PostgREST
+would (a list of row dicts for a set-returning function, the value for a scalar one),
+translating driver errors into ``collab_sdk.errors`` and nothing else.
+``PostgresTransport`` and ``SupabaseTransport`` implement it, and one conformance suite
+(``tests/sdk``) runs against both.
 
 Anything more is a **capability**, declared by a protocol here and found with
 ``isinstance`` — never by probing attributes or URL prefixes:

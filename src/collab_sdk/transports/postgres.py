@@ -243,7 +243,7 @@ class _Shared:
         query on every lend). A restart closes every idle connection at once, so the first
         one found sweeps the rest (``pool.check()``) rather than each costing the pool's
         retry backoff (1 s, 2 s, …)."""
-        if not conn.closed and not _readable(conn.fileno()):
+        if _open_to_server(conn):
             return
         await conn.close()
         if not self._sweeping:
@@ -278,8 +278,9 @@ class _Shared:
 
 
 def _open_to_server(conn: psycopg.AsyncConnection[Any]) -> bool:
-    """Whether an idle connection is still open at both ends (``_Shared._check_lent``'s
-    test, for the connection a ``Lane`` keeps out of the pool)."""
+    """Whether an idle connection is still open at both ends: the pool's check of each
+    connection it lends (``_Shared._check_lent``), and a ``Lane``'s of the one it keeps
+    out of the pool."""
     return not conn.closed and not _readable(conn.fileno())
 
 
@@ -342,13 +343,15 @@ class PostgresTransport:
         the same backend, with warm caches, for a caller that calls again and again (a
         worker's claim loop). Closing it gives the connection back; the pool stays open.
         On a pool of one connection it keeps none (the rest of the process needs it)."""
-        view = self.as_role(self.role, self.claims) if self.role is not None else self._copy()
+        view = self._copy()
         view._lane = Lane(self._shared.getconn, self._shared.putconn, _open_to_server,
                           hold=self.max_size >= LANE_MIN_POOL)
         self._shared.lanes.add(view._lane)
         return view
 
     def _copy(self) -> PostgresTransport:
+        """A view over the same pool with this one's role and claims (closing it leaves
+        the pool open)."""
         view = PostgresTransport.__new__(PostgresTransport)
         view.__dict__.update(self.__dict__)
         view._owns_pool = False
