@@ -3124,12 +3124,22 @@ CREATE FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) RETURNS TABLE(job_id uu
 declare
   d collab.job_dead_letters;
   new_id uuid;
+  job_alive boolean := false;
 begin
-  select * into d from collab.job_dead_letters where id = dead_letter_id for update;
+  select * into d from collab.job_dead_letters where id = dead_letter_id;
   if not found or not collab._caller_can_see(d.executor_id) then
     perform collab._raise('CL404', format('dead letter %s not found', dead_letter_id));
   end if;
   perform collab._require_member(d.executor_id, '{client,worker,admin}');
+  -- The job before the dead letter: the order a purge takes them in.
+  if d.job_id is not null then
+    perform 1 from collab.jobs j where j.id = d.job_id for key share;
+    job_alive := found;
+  end if;
+  select * into d from collab.job_dead_letters where id = dead_letter_id for update;
+  if not found then  -- deleted while we waited for the job
+    perform collab._raise('CL404', format('dead letter %s not found', dead_letter_id));
+  end if;
   if d.retried_at is not null then
     return query select d.retried_job_id, false;
     return;
@@ -3138,11 +3148,13 @@ begin
   values (d.type, d.executor_id, d.payload, d.priority, d.max_attempts)
   returning id into new_id;
   update collab.job_dead_letters set retried_at = now(), retried_job_id = new_id where id = d.id;
-  -- The original job does not change state; its log still records the retry.
-  insert into collab.job_events (job_id, executor_id, event_type, payload)
-  select d.job_id, d.executor_id, 'retried',
-         jsonb_build_object('dead_letter_id', d.id, 'retried_job_id', new_id)
-   where d.job_id is not null;
+  -- The original job does not change state; its log still records the retry, if the job
+  -- is still there (the lock above keeps it until we commit).
+  if job_alive and d.job_id is not null then
+    insert into collab.job_events (job_id, executor_id, event_type, payload)
+    values (d.job_id, d.executor_id, 'retried',
+            jsonb_build_object('dead_letter_id', d.id, 'retried_job_id', new_id));
+  end if;
   return query select new_id, true;
 end
 $$;
