@@ -11,22 +11,14 @@ import psycopg
 import pytest
 
 from support import Caller, raises_sqlstate
-from support.retention import orphans, seed_finished
+from support.retention import purge_to_end, orphans, seed_finished
 
 ALL = ["succeeded", "failed", "cancelled"]
 
 
 def _purge(caller: Caller, batch_size: int, **kw: Any) -> tuple[int, int, list[int]]:
-    """Loop purge_jobs_batch_v1 to the end: (jobs, events, jobs per batch)."""
-    cursor, jobs, events, sizes = None, 0, 0, []
-    while True:
-        answer = caller.value("purge_jobs_batch_v1", batch_size=batch_size, cursor=cursor, **kw)
-        jobs, events = jobs + answer["purged"], events + answer["events"]
-        sizes.append(answer["purged"])
-        if answer["done"]:
-            assert answer["cursor"] is None
-            return jobs, events, sizes
-        cursor = answer["cursor"]
+    """Loop purge_jobs_batch_v1 to the end: (jobs, events, per batch)."""
+    return purge_to_end(caller, "purge_jobs_batch_v1", "events", batch_size, **kw)
 
 
 def _count(owner: Caller, query: str) -> int:
