@@ -196,6 +196,28 @@ begin
 end
 $_$;
 
+CREATE FUNCTION collab._check_purge_arguments(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  perform collab._check_range('older_than_seconds', older_than_seconds, 0, 2147483647);
+  perform collab._check_range('batch_size', batch_size, 1, 10000);
+  if statuses is null or cardinality(statuses) = 0
+     or not statuses <@ array['succeeded', 'failed', 'cancelled'] then
+    perform collab._raise('CL400', 'statuses must be a non-empty subset of succeeded, failed, cancelled');
+  end if;
+  if cursor is not null and jsonb_typeof(cursor) is distinct from 'object' then
+    perform collab._raise('CL400', 'invalid cursor: pass the cursor of the previous batch');
+  end if;
+  if executor_id is not null then
+    perform collab._require_member(executor_id, '{admin}');
+  elsif not collab._caller_is_trusted() then
+    perform collab._raise('CL403', 'not allowed: purging every executor needs the service role; pass executor_id');
+  end if;
+end
+$$;
+
 CREATE FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
@@ -3124,12 +3146,22 @@ CREATE FUNCTION collab.dlq_retry_v1(dead_letter_id uuid) RETURNS TABLE(job_id uu
 declare
   d collab.job_dead_letters;
   new_id uuid;
+  job_alive boolean := false;
 begin
-  select * into d from collab.job_dead_letters where id = dead_letter_id for update;
+  select * into d from collab.job_dead_letters where id = dead_letter_id;
   if not found or not collab._caller_can_see(d.executor_id) then
     perform collab._raise('CL404', format('dead letter %s not found', dead_letter_id));
   end if;
   perform collab._require_member(d.executor_id, '{client,worker,admin}');
+  -- The job before the dead letter: the order a purge takes them in.
+  if d.job_id is not null then
+    perform 1 from collab.jobs j where j.id = d.job_id for key share;
+    job_alive := found;
+  end if;
+  select * into d from collab.job_dead_letters where id = dead_letter_id for update;
+  if not found then  -- deleted while we waited for the job
+    perform collab._raise('CL404', format('dead letter %s not found', dead_letter_id));
+  end if;
   if d.retried_at is not null then
     return query select d.retried_job_id, false;
     return;
@@ -3138,11 +3170,13 @@ begin
   values (d.type, d.executor_id, d.payload, d.priority, d.max_attempts)
   returning id into new_id;
   update collab.job_dead_letters set retried_at = now(), retried_job_id = new_id where id = d.id;
-  -- The original job does not change state; its log still records the retry.
-  insert into collab.job_events (job_id, executor_id, event_type, payload)
-  select d.job_id, d.executor_id, 'retried',
-         jsonb_build_object('dead_letter_id', d.id, 'retried_job_id', new_id)
-   where d.job_id is not null;
+  -- The original job does not change state; its log still records the retry, if the job
+  -- is still there (the lock above keeps it until we commit).
+  if job_alive and d.job_id is not null then
+    insert into collab.job_events (job_id, executor_id, event_type, payload)
+    values (d.job_id, d.executor_id, 'retried',
+            jsonb_build_object('dead_letter_id', d.id, 'retried_job_id', new_id));
+  end if;
   return query select new_id, true;
 end
 $$;
@@ -3830,20 +3864,7 @@ CREATE FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer DEFAULT 0,
 declare
   before timestamptz;
 begin
-  perform collab._check_range('older_than_seconds', older_than_seconds, 0, 2147483647);
-  perform collab._check_range('batch_size', batch_size, 1, 10000);
-  if statuses is null or cardinality(statuses) = 0
-     or not statuses <@ array['succeeded', 'failed', 'cancelled'] then
-    perform collab._raise('CL400', 'statuses must be a non-empty subset of succeeded, failed, cancelled');
-  end if;
-  if cursor is not null and jsonb_typeof(cursor) is distinct from 'object' then
-    perform collab._raise('CL400', 'invalid cursor: pass the cursor of the previous batch');
-  end if;
-  if executor_id is not null then
-    perform collab._require_member(executor_id, '{admin}');
-  elsif not collab._caller_is_trusted() then
-    perform collab._raise('CL403', 'not allowed: purging every executor needs the service role; pass executor_id');
-  end if;
+  perform collab._check_purge_arguments(older_than_seconds, executor_id, statuses, batch_size, cursor);
   before := now() - make_interval(secs => older_than_seconds);
   return collab._purge_jobs_batch(
     executor_id,
@@ -3882,6 +3903,78 @@ begin
   )
   select count(*) into purged from gone;
   return purged;
+end
+$$;
+
+CREATE FUNCTION collab.purge_runs_batch_v1(older_than_seconds integer DEFAULT 0, executor_id text DEFAULT NULL::text, statuses text[] DEFAULT '{succeeded,failed,cancelled}'::text[], batch_size integer DEFAULT 100, cursor jsonb DEFAULT NULL::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  before timestamptz;
+  after_at timestamptz;
+  after_id uuid;
+  picked uuid[];
+  ready uuid[];
+  held uuid[];
+  n_picked integer;
+  n_jobs integer;
+  n_events integer;
+  n_runs integer;
+  last_at timestamptz;
+  last_id uuid;
+begin
+  perform collab._check_purge_arguments(older_than_seconds, executor_id, statuses, batch_size, cursor);
+  begin
+    after_at := (cursor ->> 'completedAt')::timestamptz;
+    after_id := (cursor ->> 'id')::uuid;
+  exception when others then
+    perform collab._raise('CL400', 'invalid cursor: pass the cursor of the previous batch');
+  end;
+  before := now() - make_interval(secs => older_than_seconds);
+  select array_agg(p.id order by p.completed_at, p.id), count(*),
+         (array_agg(p.completed_at order by p.completed_at desc, p.id desc))[1],
+         (array_agg(p.id order by p.completed_at desc, p.id desc))[1]
+    into picked, n_picked, last_at, last_id
+    from (select r.id, r.completed_at from collab.workflow_runs r
+           where r.status in ('succeeded', 'failed', 'cancelled') and r.status = any (statuses)
+             and r.completed_at < before
+             and (after_at is null or (r.completed_at, r.id) > (after_at, after_id))
+             and (purge_runs_batch_v1.executor_id is null or r.executor_id = purge_runs_batch_v1.executor_id)
+           order by r.completed_at, r.id
+           limit batch_size
+             for update of r skip locked) p;
+  if n_picked = 0 then
+    return jsonb_build_object('purged', 0, 'jobs', 0, 'events', 0, 'cursor', null, 'done', true);
+  end if;
+  -- Lock the runs' jobs (skipping those someone holds), then keep the runs all of whose
+  -- jobs we hold and are finished.
+  select coalesce(array_agg(l.id), '{}') into held
+    from (select j.id from collab.jobs j where j.workflow_run_id = any (picked)
+            for update of j skip locked) l;
+  select coalesce(array_agg(r), '{}') into ready
+    from unnest(picked) r
+   where not exists (select 1 from collab.jobs j
+                      where j.workflow_run_id = r
+                        and (j.status not in ('succeeded', 'failed', 'cancelled') or not j.id = any (held)));
+  with gone_jobs as (
+    delete from collab.jobs j where j.workflow_run_id = any (ready) returning j.id
+  ), job_events as (
+    delete from collab.job_events e using gone_jobs g where e.job_id = g.id returning 1
+  ), run_events as (
+    delete from collab.job_events e where e.run_id = any (ready) and e.job_id not in (select id from gone_jobs)
+    returning 1
+  ), runs as (
+    delete from collab.workflow_runs r where r.id = any (ready) returning 1
+  )
+  select (select count(*) from gone_jobs), (select count(*) from job_events) + (select count(*) from run_events),
+         (select count(*) from runs)
+    into n_jobs, n_events, n_runs;
+  return jsonb_build_object(
+    'purged', n_runs, 'jobs', n_jobs, 'events', n_events,
+    'cursor', case when n_picked < batch_size then null
+                   else jsonb_build_object('completedAt', last_at, 'id', last_id) end,
+    'done', n_picked < batch_size);
 end
 $$;
 
@@ -4958,11 +5051,15 @@ CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, statu
 
 CREATE INDEX jobs_running_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status = 'running'::text);
 
+CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
+
 CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 
 CREATE INDEX worker_heartbeats_executor_idx ON collab.worker_heartbeats_v2 USING btree (executor_id, last_seen_at DESC);
 
 CREATE INDEX worker_heartbeats_seen_idx ON collab.worker_heartbeats_v2 USING btree (last_seen_at DESC);
+
+CREATE INDEX workflow_runs_completed_idx ON collab.workflow_runs USING btree (completed_at, id) WHERE ((status)::text = ANY (ARRAY['succeeded'::text, 'failed'::text, 'cancelled'::text]));
 
 CREATE INDEX workflow_runs_created_idx ON collab.workflow_runs USING btree (created_at DESC, id DESC);
 
@@ -5153,6 +5250,8 @@ REVOKE ALL ON FUNCTION collab._caller_can_see(executor_id text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION collab._caller_is_trusted() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._check_name(what text, value text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION collab._check_purge_arguments(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._check_range(what text, value integer, lo integer, hi integer) TO service_role;
@@ -5520,6 +5619,10 @@ GRANT ALL ON FUNCTION collab.purge_jobs_batch_v1(older_than_seconds integer, exe
 REVOKE ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO authenticated;
 GRANT ALL ON FUNCTION collab.purge_jobs_v1(older_than_seconds integer, executor_id text, statuses text[]) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.purge_runs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.purge_runs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) TO authenticated;
+GRANT ALL ON FUNCTION collab.purge_runs_batch_v1(older_than_seconds integer, executor_id text, statuses text[], batch_size integer, cursor jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.rate_limit_hit_v1(key text, "limit" integer, window_seconds integer) TO authenticated;

@@ -1,10 +1,10 @@
-"""``collab retention show|set|apply`` and ``collab purge --batch-size`` against a real
+"""``collab retention show|set|apply|purge-runs`` and ``collab purge --batch-size`` against a real
 database, as processes."""
 
 from __future__ import annotations
 
 from support import Caller
-from support.retention import seed_finished
+from support.retention import finished_runs, published_one_step, seed_finished
 from test_cli_commands import collab as run, collab_json as ok
 
 
@@ -31,3 +31,12 @@ def test_purge_in_batches(db_url: str, owner: Caller) -> None:
     assert ok(db_url, "purge", "--status", "succeeded", "--status", "failed", "--status", "cancelled",
               "--older-than", "3600", "--batch-size", "5") == {"purged": 21}
     assert owner.sql("select count(*) as n from collab.jobs")[0]["n"] == 2
+
+
+def test_purge_runs_deletes_the_finished_runs_of_the_executor(db_url: str, owner: Caller) -> None:
+    finished_runs(owner, 3)
+    live = owner.value("start_run_v1", workflow_id=published_one_step(owner))["run"]["id"]
+    assert ok(db_url, "retention", "purge-runs", "ex", "--batch-size", "2") == {"purged": 3}
+    assert [r["id"] for r in owner.sql("select id::text from collab.workflow_runs")] == [str(live)]
+    human = run(db_url, "retention", "purge-runs", "ex", "--status", "failed")
+    assert human.returncode == 0 and "deleted 0 workflow run(s)" in human.stdout, human.stderr

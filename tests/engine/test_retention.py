@@ -11,22 +11,14 @@ import psycopg
 import pytest
 
 from support import Caller, raises_sqlstate
-from support.retention import orphans, seed_finished
+from support.retention import purge_to_end, orphans, seed_finished
 
 ALL = ["succeeded", "failed", "cancelled"]
 
 
 def _purge(caller: Caller, batch_size: int, **kw: Any) -> tuple[int, int, list[int]]:
-    """Loop purge_jobs_batch_v1 to the end: (jobs, events, jobs per batch)."""
-    cursor, jobs, events, sizes = None, 0, 0, []
-    while True:
-        answer = caller.value("purge_jobs_batch_v1", batch_size=batch_size, cursor=cursor, **kw)
-        jobs, events = jobs + answer["purged"], events + answer["events"]
-        sizes.append(answer["purged"])
-        if answer["done"]:
-            assert answer["cursor"] is None
-            return jobs, events, sizes
-        cursor = answer["cursor"]
+    """Loop purge_jobs_batch_v1 to the end: (jobs, events, per batch)."""
+    return purge_to_end(caller, "purge_jobs_batch_v1", "events", batch_size, **kw)
 
 
 def _count(owner: Caller, query: str) -> int:
@@ -112,6 +104,70 @@ def test_retries_wait_only_for_the_batch_that_holds_their_rows(db_url: str, owne
         thread.join(10)
     assert len(waited) == 1 and 0.4 < waited[0] < 5
     assert owner.sql("select status from collab.jobs where id = %s", (newest["job"],))[0]["status"] == "queued"
+
+
+def _one_dead_job(owner: Caller) -> dict[str, Any]:
+    """Seed three due jobs; the failed one's id and its dead letter's (``job``, ``dead``)."""
+    seed_finished(owner.conn, due=3, kept=0)
+    return owner.sql("select j.id as job, d.id as dead from collab.jobs j join collab.job_dead_letters d"
+                     " on d.job_id = j.id")[0]
+
+
+def test_a_retry_and_a_purge_of_its_job_leave_no_orphan_event(db_url: str, owner: Caller) -> None:
+    """dlq_retry_v1 appends a `retried` event to the original job: a purge deleting that
+    job at the same time must delete the event too (once left behind as an orphan)."""
+    target = _one_dead_job(owner)
+    answers: list[dict[str, Any]] = []
+    with psycopg.connect(db_url) as retrier:  # the retry's transaction is open: its event is not committed
+        retrier.execute("select collab.dlq_retry_v1(%s)", (target["dead"],))
+
+        def purge_the_failed() -> None:
+            purger = Caller(db_url)
+            try:
+                answers.append(purger.value("purge_jobs_batch_v1", older_than_seconds=60,
+                                            statuses=["failed"], batch_size=10))
+            finally:
+                purger.close()
+
+        thread = threading.Thread(target=purge_the_failed)
+        thread.start()
+        thread.join(0.5)  # the old code blocked here on the dead letter, the job already deleted
+        retrier.commit()
+        thread.join(10)
+    assert orphans(owner.conn)["events"] == 0  # the old code left the `retried` event here
+    assert len(answers) == 1 and answers[0]["purged"] == 0  # the retry held the job: skipped, not waited for
+    assert [r["event_type"] for r in owner.sql("select event_type from collab.job_events where job_id = %s"
+                                               " order by seq", (target["job"],))][-1] == "retried"
+    assert _purge(owner, 10, older_than_seconds=60, statuses=["failed"])[0] == 1  # now it goes, event and all
+    assert owner.sql("select 1 from collab.jobs where id = %s", (target["job"],)) == []
+    assert orphans(owner.conn)["events"] == 0
+
+
+def test_a_retry_that_waited_for_a_purge_of_its_job_appends_no_event(db_url: str, owner: Caller) -> None:
+    target = _one_dead_job(owner)
+    answers: list[Any] = []
+    with psycopg.connect(db_url) as purger:  # the purge's batch holds the job, not committed yet
+        assert purger.execute("select collab.purge_jobs_batch_v1(older_than_seconds => 60,"
+                              " statuses => '{failed}', batch_size => 10)").fetchone()[0]["purged"] == 1
+
+        def retry() -> None:
+            retrier = Caller(db_url)
+            try:
+                answers.append(retrier.sql("select * from collab.dlq_retry_v1(%s)", (target["dead"],)))
+            finally:
+                retrier.close()
+
+        thread = threading.Thread(target=retry)
+        thread.start()
+        thread.join(0.5)
+        assert answers == []  # waits for the purge's commit
+        purger.commit()
+        thread.join(10)
+    assert len(answers) == 1 and answers[0][0]["queued"] is True  # the dead letter is still retried
+    assert owner.sql("select job_id from collab.job_dead_letters where id = %s", (target["dead"],)) == [
+        {"job_id": None}]
+    assert orphans(owner.conn) == {"events": 0, "artifacts": 0, "dead_job": 0, "dead_retried": 0,
+                                   "live_listed": 0}
 
 
 def test_a_job_of_a_live_workflow_run_is_kept(owner: Caller) -> None:

@@ -13,7 +13,7 @@ from collab_sdk.client.async_client import AsyncCollabClient
 from collab_sdk.errors import Forbidden
 from collab_sdk.local.storage import LocalStorage
 from support import Caller
-from support.retention import seed_finished
+from support.retention import finished_runs, published_one_step, seed_finished
 
 
 @pytest.fixture
@@ -72,3 +72,12 @@ async def test_policy_and_apply_as_users(connect: Any, owner: Caller,
     assert not (await worker.apply_retention("ex", "w2")).ran  # the next pass is not due
     with pytest.raises(Forbidden):
         await admin.purge()  # every executor: trusted callers only
+
+
+async def test_purge_runs_deletes_finished_runs_in_batches(client: AsyncCollabClient, owner: Caller) -> None:
+    finished_runs(owner, 5)
+    owner.sql("update collab.workflow_runs set completed_at = now() - interval '2 days'")
+    young = owner.value("start_run_v1", workflow_id=published_one_step(owner))["run"]["id"]  # live, and young
+    assert await client.purge_runs(older_than_seconds=3600, executor_id="ex", batch_size=2) == 5
+    assert [r["id"] for r in owner.sql("select id::text from collab.workflow_runs")] == [str(young)]
+    assert owner.sql("select count(*) as n from collab.jobs where workflow_run_id <> %s", (young,))[0]["n"] == 0

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from support.callers import Caller
+
 import psycopg
 from psycopg.rows import dict_row
 
-__all__ = ["Seeded", "seed_finished", "orphans", "DUE_AGE", "KEPT_AGE"]
+__all__ = ["Seeded", "seed_finished", "finished_runs", "purge_to_end", "orphans", "DUE_AGE", "KEPT_AGE"]
 
 #: Due jobs finished this long ago (older than every default retention period) ...
 DUE_AGE = "30 days"
@@ -99,3 +101,40 @@ def orphans(conn: psycopg.Connection[Any]) -> dict[str, int]:
     zero when nothing is orphaned."""
     with conn.cursor(row_factory=dict_row) as cur:
         return dict(cur.execute(ORPHANS).fetchone() or {})
+
+
+ONE_STEP = {"nodes": [{"id": "A", "type": "t.step", "data": {}}], "edges": []}
+
+
+def published_one_step(owner: Caller, executor_id: str = "ex") -> Any:
+    """A published one-step workflow of ``executor_id``; its id."""
+    owner.rpc("register_step_types_v1", executor_id=executor_id, step_types=[{"name": "t.step", "title": "t"}])
+    wf = owner.one("create_workflow_v1", executor_id=executor_id, name="wf", definition=ONE_STEP)
+    assert wf is not None and owner.one("publish_workflow_v1", workflow_id=wf["id"]) is not None
+    return wf["id"]
+
+
+def finished_runs(owner: Caller, n: int, executor_id: str = "ex") -> list[Any]:
+    """``n`` succeeded runs of a one-step workflow of ``executor_id`` (one step job each,
+    run through claim and complete); their ids."""
+    wf = published_one_step(owner, executor_id)
+    ids = [owner.value("start_run_v1", workflow_id=wf)["run"]["id"] for _ in range(n)]
+    while jobs := owner.rpc("claim_jobs_v1", executor_id=executor_id, worker_id="w1", max_jobs=50,
+                            lease_seconds=60):
+        for job in jobs:
+            owner.rpc("complete_job_v1", job_id=job["id"], worker_id="w1", result={})
+    return ids
+
+
+def purge_to_end(caller: Caller, fn: str, also: str, batch_size: int, **kw: Any) -> tuple[int, int, list[int]]:
+    """Loop the batched purge ``fn`` with each answer's cursor until done: (the summed
+    ``purged``, the summed ``also`` count, ``purged`` per batch)."""
+    cursor, purged, other, sizes = None, 0, 0, []
+    while True:
+        answer = caller.value(fn, batch_size=batch_size, cursor=cursor, **kw)
+        purged, other = purged + answer["purged"], other + answer[also]
+        sizes.append(answer["purged"])
+        if answer["done"]:
+            assert answer["cursor"] is None
+            return purged, other, sizes
+        cursor = answer["cursor"]

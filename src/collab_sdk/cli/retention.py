@@ -18,16 +18,17 @@ from collab_sdk.errors import ValidationError
 from collab_sdk.exits import ExitStatus
 from collab_sdk.models import RetentionPolicy
 
-__all__ = ["register", "retention", "cmd_show", "cmd_set", "cmd_apply", "seconds_or_forever"]
+__all__ = ["register", "retention", "cmd_show", "cmd_set", "cmd_apply", "cmd_purge_runs", "seconds_or_forever"]
 
 
-@group("retention", help="how long an executor keeps finished jobs and dead letters (show, set, apply)")
+@group("retention", help="how long an executor keeps finished jobs and dead letters (show, set, apply);"
+                         " purge-runs deletes finished workflow runs")
 def retention() -> None:
     """``collab retention``."""
 
 
 def register(cli: click.Group) -> None:
-    """Add ``collab retention show``, ``retention set`` and ``retention apply``."""
+    """Add ``collab retention show``, ``set``, ``apply`` and ``purge-runs``."""
     cli.add_command(retention)
 
 
@@ -102,3 +103,25 @@ def cmd_apply(client: CollabClient, *, executor: str, batch_size: int, as_json: 
     return ExitStatus.OK
 
 
+
+
+@retention.command("purge-runs", help="delete finished workflow runs with their steps, step jobs and events;"
+                                      " needs the admin role")
+@client_options
+@click.argument("executor")
+@click.option("--older-than", "older_than", type=click.IntRange(0), default=0, show_default=True,
+              metavar="SECONDS", help="completed longer ago than this")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["succeeded", "failed", "cancelled"]),
+              help="repeatable; default: all three")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=100, show_default=True)
+@with_client
+def cmd_purge_runs(client: CollabClient, *, executor: str, older_than: int, statuses: tuple[str, ...],
+                   batch_size: int, as_json: bool) -> int:
+    """Purge the runs; print how many went."""
+    purged = client.purge_runs(older_than_seconds=older_than, executor_id=executor,
+                               statuses=list(statuses) or None, batch_size=batch_size)
+    if as_json:
+        print_json({"purged": purged})
+    else:
+        print_line(f"deleted {purged} workflow run(s)")
+    return ExitStatus.OK

@@ -25,8 +25,8 @@ from collab_sdk.models import (Artifact, Assigned, BulkAction, BulkResult, Claim
                                EngineCounts, Job, JobEvent, JobSnapshot, JobSpec, JobSummary, Membership,
                                MetricsOverview, Page, RetentionBatch, RetentionPolicy, Stats, ThroughputMinute,
                                WorkerHeartbeat)
-from collab_sdk.client.retention import (DEFAULT_BATCH_SIZE, apply_retention_pass, purge_in_batches,
-                                         remove_deleted_objects)
+from collab_sdk.client.retention import (DEFAULT_BATCH_SIZE, DEFAULT_RUN_BATCH_SIZE, apply_retention_pass,
+                                         purge_in_batches, purge_runs_in_batches, remove_deleted_objects)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
 from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_answer, parse_input
@@ -438,6 +438,18 @@ class AsyncCollabClient:
         the objects stay listed)."""
         purged = await purge_in_batches(self.rpc, older_than_seconds=older_than_seconds, executor_id=executor_id,
                                         statuses=statuses, batch_size=batch_size)
+        if self.storage is not None:
+            await remove_deleted_objects(self.rpc, self.storage, executor_id)
+        return purged
+
+    async def purge_runs(self, *, older_than_seconds: int | None = None, executor_id: str | None = None,
+                         statuses: Sequence[str] | None = None, batch_size: int = DEFAULT_RUN_BATCH_SIZE) -> int:
+        """Delete finished workflow runs (default: succeeded, failed and cancelled)
+        completed longer than the age ago, with their step runs, step jobs and events,
+        ``batch_size`` runs per transaction (``purge_runs_batch_v1``); the count of runs
+        deleted. With Storage configured, the step jobs' artifact objects are removed too."""
+        purged = await purge_runs_in_batches(self.rpc, older_than_seconds=older_than_seconds,
+                                             executor_id=executor_id, statuses=statuses, batch_size=batch_size)
         if self.storage is not None:
             await remove_deleted_objects(self.rpc, self.storage, executor_id)
         return purged

@@ -1,4 +1,4 @@
-"""Retention: the batched purge, one maintenance pass of an executor's policy, and the
+"""Retention: the batched purges (jobs; workflow runs, migration 20261205400100), one maintenance pass of an executor's policy, and the
 removal of deleted artifacts' Storage objects (migration 20261202030100; docs/rpc.md,
 "Retention").
 
@@ -22,11 +22,13 @@ from collab_sdk.errors import StorageError
 from collab_sdk.models import RetentionBatch, StorageDeletion
 from collab_sdk.transports.storage import Storage
 
-__all__ = ["DEFAULT_BATCH_SIZE", "purge_in_batches", "apply_retention_pass", "remove_deleted_objects"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_RUN_BATCH_SIZE", "purge_in_batches", "purge_runs_in_batches", "apply_retention_pass", "remove_deleted_objects"]
 
 #: Jobs (or dead letters) deleted per transaction: big enough that a million rows take
 #: a thousand calls, small enough that a batch holds its row locks for milliseconds.
 DEFAULT_BATCH_SIZE = 1000
+#: Runs deleted per transaction: a run takes its step runs, jobs and events with it.
+DEFAULT_RUN_BATCH_SIZE = 100
 
 log = logging.getLogger("collab.retention")
 
@@ -35,11 +37,25 @@ async def purge_in_batches(rpc: RpcCore, *, older_than_seconds: int | None, exec
                            statuses: Sequence[str] | None, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
     """Delete the finished jobs ``purge_jobs_v1`` would, one ``purge_jobs_batch_v1``
     transaction per ``batch_size`` jobs; the count deleted."""
+    return await _batches(rpc, "purge_jobs_batch_v1", older_than_seconds=older_than_seconds,
+                          executor_id=executor_id, statuses=statuses, batch_size=batch_size)
+
+
+async def purge_runs_in_batches(rpc: RpcCore, *, older_than_seconds: int | None, executor_id: str | None,
+                                statuses: Sequence[str] | None, batch_size: int = DEFAULT_RUN_BATCH_SIZE) -> int:
+    """Delete finished workflow runs completed longer than the age ago, with their step
+    runs, step jobs and events, one ``purge_runs_batch_v1`` transaction per
+    ``batch_size`` runs; the count of runs deleted."""
+    return await _batches(rpc, "purge_runs_batch_v1", older_than_seconds=older_than_seconds,
+                          executor_id=executor_id, statuses=statuses, batch_size=batch_size)
+
+
+async def _batches(rpc: RpcCore, fn: str, *, statuses: Sequence[str] | None, **args: Any) -> int:
+    """Call the batched purge ``fn`` with each answer's cursor until done; the sum of ``purged``."""
     purged, cursor = 0, None
     while True:
         answer: dict[str, Any] = await rpc.call(
-            "purge_jobs_batch_v1", older_than_seconds=older_than_seconds, executor_id=executor_id,
-            statuses=list(statuses) if statuses is not None else None, batch_size=batch_size, cursor=cursor)
+            fn, statuses=list(statuses) if statuses is not None else None, cursor=cursor, **args)
         purged += int(answer["purged"])
         if answer["done"]:
             return purged

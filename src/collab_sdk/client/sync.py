@@ -278,6 +278,7 @@ class CollabClient:
     retry = _blocking(AsyncCollabClient.retry)
     delete = _blocking(AsyncCollabClient.delete)
     purge = _blocking(AsyncCollabClient.purge)
+    purge_runs = _blocking(AsyncCollabClient.purge_runs)
     retention_policy = _blocking(AsyncCollabClient.retention_policy)
     set_retention_policy = _blocking(AsyncCollabClient.set_retention_policy)
     apply_retention = _blocking(AsyncCollabClient.apply_retention)
