@@ -16,6 +16,13 @@ On a throw-away PostgreSQL (``engine.bench_server``), in one run:
 - predecessor -> successor: a chain A -> B with an idle worker LISTENing on
   ``collab_jobs``: the time from A's complete to B's claim, p50/p95 (target p50 ≤ 5 ms).
 
+``--waits``: while each drain runs, a sampler reads the drain's backends' wait events
+(``pg_stat_activity`` every 10 ms; ``CPU`` when a backend waits on nothing) and the
+figures add each drain kind's five commonest, as shares of its samples: where the time
+goes that instruction counts (``workflow_instructions.py``) do not see. A step complete
+that enqueues successors sends NOTIFY, whose commit holds the cluster's one notify lock
+(``Lock:object`` on ``pg_database`` 0) through its WAL flush.
+
 ``--against REV``: the hand-off is also measured on a second database of the same server
 migrated at git revision ``REV`` (as ``workflow_shapes.py --against``), the two
 alternating in 4 batches, so the before/after p50s share the box's load.
@@ -33,6 +40,8 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -90,15 +99,43 @@ def server_cpu_seconds(url: str) -> float:
     return total / tick
 
 
-def measured_drain(url: str, executor: str, jobs: int, workers: int) -> tuple[float, float]:
-    """(jobs/s, server CPU ms per job) of a single-claim drain of ``executor``. The
+@contextlib.contextmanager
+def sampled_waits(url: str, waits: Counter[str] | None) -> Iterator[None]:
+    """While the block runs, count the wait events of the database's other active
+    backends into ``waits`` every 10 ms (``CPU`` for none); nothing when it is None."""
+    if waits is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.wait(0.01):
+                waits.update(w for (w,) in conn.execute(
+                    "select coalesce(wait_event_type || ':' || wait_event, 'CPU') from pg_stat_activity"
+                    " where datname = current_database() and state = 'active' and pid <> pg_backend_pid()"))
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def measured_drain(url: str, executor: str, jobs: int, workers: int,
+                   waits: Counter[str] | None = None) -> tuple[float, float]:
+    """(jobs/s, server CPU ms per job) of a single-claim drain of ``executor``; its
+    backends' wait events counted into ``waits`` (``sampled_waits``) unless None. The
     tables are vacuumed first, so the drain's own vacuum (``engine.drain``) finds
     nothing to do and the earlier phase's dead rows are not charged to this one."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("vacuum (analyze) collab.jobs, collab.job_events, collab.workflow_runs,"
                      " collab.workflow_step_runs")
     before = server_cpu_seconds(url)
-    rate = drain(url, executor, jobs, workers, "single")
+    with sampled_waits(url, waits):
+        rate = drain(url, executor, jobs, workers, "single")
     time.sleep(0.5)  # the drain's backends have exited and been reaped
     return rate, (server_cpu_seconds(url) - before) * 1000 / jobs
 
@@ -158,7 +195,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--against", metavar="REV", help="also time the hand-off on a database migrated at REV")
+    parser.add_argument("--waits", action="store_true", help="sample the drains' wait events")
     args = parser.parse_args()
+    waits: dict[str, Counter[str]] | None = {"plain": Counter(), "steps": Counter()} if args.waits else None
     steps = 4 * args.runs
     plains, step_rates, starts, drained, plain_cpu, step_cpu = [], [], [], [], [], []
     against: dict[str, list[float]] = {}
@@ -166,7 +205,7 @@ def main() -> None:
         anchor = run_anchors(admin, args.anchor_seconds)["claim_complete_jobs_per_s"]
         for i in range(args.rounds):
             enqueue(url, f"plain{i}", steps)
-            rate, cpu = measured_drain(url, f"plain{i}", steps, args.workers)
+            rate, cpu = measured_drain(url, f"plain{i}", steps, args.workers, waits["plain"] if waits else None)
             plains.append(rate)
             plain_cpu.append(cpu)
             workflow, started = start_runs(url, f"flow{i}", args.runs)
@@ -174,7 +213,7 @@ def main() -> None:
             # A drain worker stops when a claim finds nothing; whoever completes a step
             # claims next, so the successors it enabled are always taken and the drain
             # completes.
-            rate, cpu = measured_drain(url, f"flow{i}", steps, args.workers)
+            rate, cpu = measured_drain(url, f"flow{i}", steps, args.workers, waits["steps"] if waits else None)
             step_rates.append(rate)
             step_cpu.append(cpu)
             drained.append(args.runs / (time.perf_counter() - began))
@@ -205,6 +244,9 @@ def main() -> None:
     }
     if args.against:
         figures.update(against)
+    for kind, counted in (waits or {}).items():
+        total = sum(counted.values()) or 1
+        figures.update({f"waits_{kind}_{w}": n / total for w, n in counted.most_common(5)})
     for name, value in figures.items():
         shown = " ".join(f"{v:.2f}" for v in value) if isinstance(value, list) else f"{value:12.2f}"
         print(f"{name:36s} {shown}")
