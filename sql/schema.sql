@@ -3915,6 +3915,7 @@ declare
   after_at timestamptz;
   after_id uuid;
   picked uuid[];
+  run_jobs uuid[];
   ready uuid[];
   held uuid[];
   n_picked integer;
@@ -3949,16 +3950,19 @@ begin
   end if;
   -- Lock the runs' jobs (skipping those someone holds), then keep the runs all of whose
   -- jobs we hold and are finished.
+  -- The runs are locked, so no step job is added to them while this runs.
+  select coalesce(array_agg(distinct e.job_id), '{}') into run_jobs
+    from collab.job_events e where e.run_id = any (picked) and e.job_id is not null;
   select coalesce(array_agg(l.id), '{}') into held
-    from (select j.id from collab.jobs j where j.workflow_run_id = any (picked)
+    from (select j.id from collab.jobs j where j.id = any (run_jobs)
             for update of j skip locked) l;
   select coalesce(array_agg(r), '{}') into ready
     from unnest(picked) r
    where not exists (select 1 from collab.jobs j
-                      where j.workflow_run_id = r
+                      where j.id = any (run_jobs) and j.workflow_run_id = r
                         and (j.status not in ('succeeded', 'failed', 'cancelled') or not j.id = any (held)));
   with gone_jobs as (
-    delete from collab.jobs j where j.workflow_run_id = any (ready) returning j.id
+    delete from collab.jobs j where j.id = any (run_jobs) and j.workflow_run_id = any (ready) returning j.id
   ), job_events as (
     delete from collab.job_events e using gone_jobs g where e.job_id = g.id returning 1
   ), run_events as (
@@ -5050,8 +5054,6 @@ CREATE UNIQUE INDEX jobs_idempotency_idx ON collab.jobs USING btree (executor_id
 CREATE INDEX jobs_queue_order_idx ON collab.jobs USING btree (executor_id, status, priority DESC, created_at, id) WHERE (status <> 'running'::text);
 
 CREATE INDEX jobs_running_idx ON collab.jobs USING btree (executor_id, created_at DESC, id DESC) WHERE (status = 'running'::text);
-
-CREATE INDEX jobs_workflow_run_idx ON collab.jobs USING btree (workflow_run_id) WHERE (workflow_run_id IS NOT NULL);
 
 CREATE INDEX storage_deletions_executor_idx ON collab.storage_deletions USING btree (executor_id, id);
 

@@ -15,7 +15,10 @@
 -- jobs are locked, so a writer that appends to a job (which locks the job first, see
 -- 20261205400000) either committed before (its event is seen) or finds the job gone.
 
-create index jobs_workflow_run_idx on collab.jobs (workflow_run_id) where workflow_run_id is not null;
+-- A run's step jobs are found through its log (job_events_run_idx: every step job's
+-- `queued` event carries the run id and outlives the job), not through an index on
+-- jobs.workflow_run_id: that index was dropped in 20261203020000 because every step
+-- job's insert, claim and complete paid an entry in it.
 create index workflow_runs_completed_idx on collab.workflow_runs (completed_at, id)
   where status in ('succeeded', 'failed', 'cancelled');
 
@@ -77,6 +80,7 @@ declare
   after_at timestamptz;
   after_id uuid;
   picked uuid[];
+  run_jobs uuid[];
   ready uuid[];
   held uuid[];
   n_picked integer;
@@ -111,16 +115,19 @@ begin
   end if;
   -- Lock the runs' jobs (skipping those someone holds), then keep the runs all of whose
   -- jobs we hold and are finished.
+  -- The runs are locked, so no step job is added to them while this runs.
+  select coalesce(array_agg(distinct e.job_id), '{}') into run_jobs
+    from collab.job_events e where e.run_id = any (picked) and e.job_id is not null;
   select coalesce(array_agg(l.id), '{}') into held
-    from (select j.id from collab.jobs j where j.workflow_run_id = any (picked)
+    from (select j.id from collab.jobs j where j.id = any (run_jobs)
             for update of j skip locked) l;
   select coalesce(array_agg(r), '{}') into ready
     from unnest(picked) r
    where not exists (select 1 from collab.jobs j
-                      where j.workflow_run_id = r
+                      where j.id = any (run_jobs) and j.workflow_run_id = r
                         and (j.status not in ('succeeded', 'failed', 'cancelled') or not j.id = any (held)));
   with gone_jobs as (
-    delete from collab.jobs j where j.workflow_run_id = any (ready) returning j.id
+    delete from collab.jobs j where j.id = any (run_jobs) and j.workflow_run_id = any (ready) returning j.id
   ), job_events as (
     delete from collab.job_events e using gone_jobs g where e.job_id = g.id returning 1
   ), run_events as (
