@@ -18,7 +18,8 @@ from collab_sdk.errors import ValidationError
 from collab_sdk.exits import ExitStatus
 from collab_sdk.models import RetentionPolicy
 
-__all__ = ["register", "retention", "cmd_show", "cmd_set", "cmd_apply", "cmd_purge_runs", "seconds_or_forever"]
+__all__ = ["register", "retention", "cmd_show", "cmd_set", "cmd_apply", "cmd_purge_runs",
+           "seconds_or_forever"]
 
 
 @group("retention", help="how long an executor keeps finished jobs and dead letters (show, set, apply);"
@@ -101,8 +102,6 @@ def cmd_apply(client: CollabClient, *, executor: str, batch_size: int, as_json: 
     else:
         print_line(f"deleted {done.purged} job(s), {done.events} event(s) and {done.dead_letters} dead letter(s)")
     return ExitStatus.OK
-
-
 
 
 @retention.command("purge-runs", help="delete finished workflow runs with their steps, step jobs and events;"

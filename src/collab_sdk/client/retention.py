@@ -1,6 +1,6 @@
-"""Retention: the batched purges (jobs; workflow runs, migration 20261205400100), one maintenance pass of an executor's policy, and the
-removal of deleted artifacts' Storage objects (migration 20261202030100; docs/rpc.md,
-"Retention").
+"""Retention: the batched purges of jobs and of workflow runs (migrations 20261202030100
+and 20261205400100), one maintenance pass of an executor's policy, and the removal of
+deleted artifacts' Storage objects (docs/rpc.md, "Retention").
 
 Every call here is a loop of short RPCs, each its own transaction, so nothing a worker
 or a person does waits on a purge for longer than one batch. Storage objects cannot be
@@ -22,7 +22,8 @@ from collab_sdk.errors import StorageError
 from collab_sdk.models import RetentionBatch, StorageDeletion
 from collab_sdk.transports.storage import Storage
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_RUN_BATCH_SIZE", "purge_in_batches", "purge_runs_in_batches", "apply_retention_pass", "remove_deleted_objects"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_RUN_BATCH_SIZE", "purge_in_batches", "purge_runs_in_batches",
+           "apply_retention_pass", "remove_deleted_objects"]
 
 #: Jobs (or dead letters) deleted per transaction: big enough that a million rows take
 #: a thousand calls, small enough that a batch holds its row locks for milliseconds.
