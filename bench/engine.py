@@ -154,6 +154,14 @@ def drain(url: str, executor: str, jobs: int, workers: int, mode: str) -> float:
     return jobs / elapsed
 
 
+def listen_like_a_worker(conn: psycopg.Connection, executor: str) -> None:
+    """LISTEN collab_jobs and wait for ``executor``'s jobs as an idle ``Worker``'s listener
+    does (``collab.wait_for_jobs_v1``; a database older than it notifies regardless)."""
+    conn.execute("listen collab_jobs")
+    if conn.execute("select to_regprocedure('collab.wait_for_jobs_v1(text)') is not null").fetchone()[0]:
+        conn.execute("select collab.wait_for_jobs_v1(%s)", (executor,))
+
+
 def wake_latency(url: str, samples: int) -> dict[str, float]:
     """Idle worker LISTENing; enqueue one job at a time; time until its claim returns."""
     latencies: list[float] = []
@@ -161,7 +169,7 @@ def wake_latency(url: str, samples: int) -> dict[str, float]:
 
     def worker() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("listen collab_jobs")
+            listen_like_a_worker(conn, "wake")
             ready.set()
             while len(latencies) < samples:
                 for _ in conn.notifies(timeout=2.0, stop_after=1):

@@ -48,7 +48,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import ROOT, bench_server, drain, enqueue, run_anchors  # noqa: E402
+from engine import ROOT, bench_server, drain, enqueue, listen_like_a_worker, run_anchors  # noqa: E402
 
 DIAMOND = {"nodes": [{"id": n, "type": "b.noop", "data": {}} for n in "abcd"],
            "edges": [{"id": "ab", "source": "a", "target": "b"}, {"id": "ac", "source": "a", "target": "c"},
@@ -155,7 +155,7 @@ def handoff_latency(url: str, samples: int) -> dict[str, float]:
 
     def worker() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("listen collab_jobs")
+            listen_like_a_worker(conn, "lat")
             ready.set()
             while len(latencies) < samples:
                 for _ in conn.notifies(timeout=2.0, stop_after=1):

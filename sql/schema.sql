@@ -1485,14 +1485,32 @@ CREATE FUNCTION collab._notify_claimable(executor_ids text[]) RETURNS void
     SET search_path TO ''
     AS $$
 begin
+  perform collab._notify_waiting_workers(executor_ids);
+end
+$$;
+
+CREATE FUNCTION collab._notify_waiting_workers(executor_ids text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  e text;
+begin
   if executor_ids is null or cardinality(executor_ids) = 0 then
     return;
   end if;
   if cardinality(executor_ids) > 8 then
     perform pg_notify('collab_jobs', '*');
-  else
-    perform pg_notify('collab_jobs', e) from unnest(executor_ids) as e;
+    return;
   end if;
+  foreach e in array executor_ids loop
+    perform pg_advisory_xact_lock_shared(1668246641, hashtext(e));  -- NOTIFYING, to commit
+    if pg_try_advisory_lock(1668246640, hashtext(e)) then            -- WAITING: nobody holds it
+      perform pg_advisory_unlock(1668246640, hashtext(e));
+    else
+      perform pg_notify('collab_jobs', e);
+    end if;
+  end loop;
 end
 $$;
 
@@ -4551,6 +4569,20 @@ begin
 end
 $$;
 
+CREATE FUNCTION collab.stop_waiting_for_jobs_v1(executor_id text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  held text[] := coalesce(nullif(current_setting('collab.waiting_for', true), ''), '{}');
+begin
+  if executor_id = any (held) then
+    perform pg_advisory_unlock_shared(1668246640, hashtext(executor_id));
+    perform set_config('collab.waiting_for', array_remove(held, executor_id)::text, false);
+  end if;
+end
+$$;
+
 CREATE TABLE collab.storage_deletions (
     id bigint NOT NULL,
     executor_id text NOT NULL,
@@ -4685,6 +4717,28 @@ begin
   end if;
   errors := collab._definition_errors(w.executor_id, w.definition);
   return jsonb_build_object('valid', cardinality(errors) = 0, 'errors', to_jsonb(errors));
+end
+$$;
+
+CREATE FUNCTION collab.wait_for_jobs_v1(executor_id text) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  held text[] := coalesce(nullif(current_setting('collab.waiting_for', true), ''), '{}');
+begin
+  if executor_id is null or executor_id = '' then
+    raise exception 'executor_id is required' using errcode = 'CL400';
+  end if;
+  if not executor_id = any (held) then
+    perform pg_advisory_lock_shared(1668246640, hashtext(executor_id));
+    perform set_config('collab.waiting_for', (held || executor_id)::text, false);
+  end if;
+  if pg_try_advisory_lock(1668246641, hashtext(executor_id)) then
+    perform pg_advisory_unlock(1668246641, hashtext(executor_id));
+    return true;
+  end if;
+  return false;
 end
 $$;
 
@@ -5340,6 +5394,9 @@ REVOKE ALL ON FUNCTION collab._lock_workflow(workflow_id uuid, roles text[], all
 REVOKE ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._notify_claimable(executor_ids text[]) TO service_role;
 
+REVOKE ALL ON FUNCTION collab._notify_waiting_workers(executor_ids text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab._notify_waiting_workers(executor_ids text[]) TO service_role;
+
 REVOKE ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab._page(rows jsonb, n integer, page_size integer) TO service_role;
 
@@ -5712,6 +5769,10 @@ REVOKE ALL ON FUNCTION collab.step_types_v1(executor_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO authenticated;
 GRANT ALL ON FUNCTION collab.step_types_v1(executor_id text) TO service_role;
 
+REVOKE ALL ON FUNCTION collab.stop_waiting_for_jobs_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.stop_waiting_for_jobs_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.stop_waiting_for_jobs_v1(executor_id text) TO service_role;
+
 GRANT SELECT ON TABLE collab.storage_deletions TO authenticated;
 GRANT ALL ON TABLE collab.storage_deletions TO service_role;
 
@@ -5738,6 +5799,10 @@ GRANT ALL ON FUNCTION collab.validate_definition_v1(executor_id text, definition
 REVOKE ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION collab.validate_workflow_v1(workflow_id uuid) TO service_role;
+
+REVOKE ALL ON FUNCTION collab.wait_for_jobs_v1(executor_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION collab.wait_for_jobs_v1(executor_id text) TO authenticated;
+GRANT ALL ON FUNCTION collab.wait_for_jobs_v1(executor_id text) TO service_role;
 
 REVOKE ALL ON FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION collab.webhook_secret_info_v1(workflow_id uuid) TO authenticated;

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -11,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from support import Caller, assign, claim, in_threads, rpc_query
+from support import Caller, assign, claim, in_threads, rpc_query, waiting_listener
 
 pytestmark = pytest.mark.slow
 
@@ -124,8 +127,7 @@ def test_racing_reclaim_of_an_expired_lease_has_one_winner(owner: Caller, db_url
 
 
 def test_one_wakeup_per_statement_not_per_row(owner: Caller, db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as listener:
-        listener.execute("listen collab_jobs")
+    with waiting_listener(db_url, "ex", "other", "future") as listener:
         owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": "ex"} for _ in range(10_000)])
         assign(owner, executor_id="other")
         later = owner.sql("select now() + interval '1 hour' as t")[0]["t"]
@@ -138,14 +140,99 @@ def test_wakeup_when_a_job_becomes_claimable_again(owner: Caller, db_url: str) -
     job_id = assign(owner, max_attempts=1)
     claim(owner)
     owner.rpc("fail_job_v1", job_id=job_id, worker_id="w1", error="x")
-    with psycopg.connect(db_url, autocommit=True) as listener:
-        listener.execute("listen collab_jobs")
+    with waiting_listener(db_url, "ex") as listener:
         owner.rpc("retry_job_v1", job_id=job_id)
         assert [n.payload for n in listener.notifies(timeout=1.0)] == ["ex"]
 
 
 def test_many_executors_in_one_statement_send_one_star(owner: Caller, db_url: str) -> None:
-    with psycopg.connect(db_url, autocommit=True) as listener:
-        listener.execute("listen collab_jobs")
+    with waiting_listener(db_url) as listener:  # '*' goes out whoever waits
         owner.rpc("assign_jobs_v1", jobs=[{"type": "t", "executor_id": f"ex{i}"} for i in range(20)])
         assert [n.payload for n in listener.notifies(timeout=1.0)] == ["*"]
+
+
+def test_wakeups_go_only_to_executors_a_session_waits_for(owner: Caller, db_url: str) -> None:
+    """NOTIFY collab_jobs only while some session waits for the executor
+    (wait_for_jobs_v1), and no more once it stops or disconnects; waiting twice is
+    waiting once."""
+    with waiting_listener(db_url, "ex", "ex") as listener, psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("select collab.wait_for_jobs_v1('gone')")
+        other.close()  # its session's end releases its wait
+        assign(owner, executor_id="ex")
+        assign(owner, executor_id="idle")  # nobody waits: no NOTIFY
+        assign(owner, executor_id="gone")
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == ["ex"]
+        listener.execute("select collab.stop_waiting_for_jobs_v1('ex')")
+        listener.execute("select collab.stop_waiting_for_jobs_v1('never')")  # a no-op
+        assign(owner, executor_id="ex")
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == []
+        assert listener.execute("select collab.wait_for_jobs_v1('ex')").fetchone() == (True,)
+        assign(owner, executor_id="ex")
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == ["ex"]
+    with psycopg.connect(db_url, autocommit=True) as conn:  # nothing held any more
+        held = conn.execute("select count(*) from pg_locks where locktype = 'advisory'"
+                            " and classid = 1668246640").fetchone()
+    assert held == (0,)
+
+
+def test_waiting_answers_false_while_a_writer_that_skipped_its_wakeup_is_uncommitted(
+        owner: Caller, db_url: str) -> None:
+    """A writer made a job claimable while nobody waited (no NOTIFY) and has not
+    committed: a worker starting to wait is told to claim again later, not to sleep.
+    A writer after the wait notifies; once the first commits, waiting is settled."""
+    with psycopg.connect(db_url) as early, waiting_listener(db_url) as listener:
+        early.execute("select collab.assign_job_v1(type => 't', executor_id => 'ex')")
+        assert listener.execute("select collab.wait_for_jobs_v1('ex')").fetchone() == (False,)
+        assert listener.execute("select collab.wait_for_jobs_v1('x2')").fetchone() == (True,)  # other executor
+        assign(owner, executor_id="ex")  # after the wait: notified
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == ["ex"]
+        early.commit()
+        assert listener.execute("select collab.wait_for_jobs_v1('ex')").fetchone() == (True,)
+
+
+def test_wait_for_jobs_needs_an_executor(owner: Caller, db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for bad in (None, ""):
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute("select collab.wait_for_jobs_v1(%s)", (bad,))
+            assert caught.value.sqlstate == "CL400"
+
+
+def test_no_wakeup_is_lost_around_a_wait(owner: Caller, db_url: str) -> None:
+    """A worker's protocol against a writer racing it, 1,000 hand-offs: claim, find
+    nothing, wait; not settled: claim again; settled: claim once more, then sleep until
+    a NOTIFY. The writer commits a job 0-0.5 ms after the last was claimed and waits for
+    it to be claimed: a job that is neither found by a claim nor announced leaves the
+    waiter asleep (a 3 s timeout here). Dropping the claim after a settled wait makes some
+    runs fail."""
+    claimed = threading.Semaphore(0)
+
+    def writer() -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            for n in range(1000):
+                time.sleep(random.random() / 2000)
+                conn.execute("select collab.assign_job_v1(type => 't', executor_id => 'race')")
+                assert claimed.acquire(timeout=10), f"job {n} was never claimed"
+
+    def claim_one(conn: psycopg.Connection) -> bool:
+        got = _call(conn, "claim_jobs_v1", executor_id="race", worker_id="w", max_jobs=1)
+        if got:
+            claimed.release()
+        return bool(got)
+
+    def waiter(conn: psycopg.Connection) -> None:
+        for _ in range(1000):
+            conn.execute("select collab.stop_waiting_for_jobs_v1('race')")  # busy with a job
+            while not claim_one(conn):
+                list(conn.notifies(timeout=0))  # stale ones would hide a lost wake-up
+                if conn.execute("select collab.wait_for_jobs_v1('race')").fetchone() != (True,):
+                    continue  # a writer in flight: claim again
+                if claim_one(conn):
+                    break
+                assert list(conn.notifies(timeout=3.0, stop_after=1)), "slept past a job"
+
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("listen collab_jobs")
+        in_threads(2, lambda i: waiter(conn) if i == 0 else writer())
+    assert owner.sql("select count(*) as n from collab.jobs where executor_id = 'race'"
+                     " and status = 'running'") == [{"n": 1000}]

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from collab_sdk.transports.listen import EVENTS_LISTENER_LOCK
-from support import Caller, assign, assign_one_by_one, claim, raises_sqlstate
+from support import Caller, assign, assign_one_by_one, claim, raises_sqlstate, waiting_listener
 
 
 def read(caller: Caller, after: int = 0, horizon: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
@@ -129,11 +129,10 @@ def test_bad_arguments(owner: Caller, anon: Caller, db_url: str) -> None:
             conn.execute("select collab.job_events_after_v1()")
 
 
-def _listening(db_url: str, channel: str = "collab_events") -> psycopg.Connection:
+def _listening(db_url: str) -> psycopg.Connection:
     listener = psycopg.connect(db_url, autocommit=True)
-    if channel == "collab_events":
-        listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
-    listener.execute(f"listen {channel}")
+    listener.execute("select pg_advisory_lock_shared(%s)", (EVENTS_LISTENER_LOCK,))
+    listener.execute("listen collab_events")
     return listener
 
 
@@ -152,7 +151,7 @@ def test_hints_name_the_executor_and_the_job_and_nothing_else(owner: Caller, db_
 def test_ten_thousand_statements_in_one_transaction_send_a_handful(owner: Caller, db_url: str) -> None:
     """Postgres folds only identical payloads; the transaction remembers what it hinted:
     the first 4 jobs by name, then the executor once, then nothing (collab_jobs: once)."""
-    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+    with _listening(db_url) as events, waiting_listener(db_url, "ex") as jobs:
         ids = assign_one_by_one(db_url, ["ex"] * 10_000)
         hints = [json.loads(n.payload) for n in events.notifies(timeout=1.0)]
         wakeups = [n.payload for n in jobs.notifies(timeout=0.3)]
@@ -163,7 +162,7 @@ def test_ten_thousand_statements_in_one_transaction_send_a_handful(owner: Caller
 
 
 def test_each_executor_of_a_transaction_is_hinted(owner: Caller, db_url: str) -> None:
-    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+    with _listening(db_url) as events, waiting_listener(db_url, "a", "b", "c") as jobs:
         assign_one_by_one(db_url, ["a", "b", "c"] * 1000)
         hints = [json.loads(n.payload) for n in events.notifies(timeout=1.0)]
         wakeups = sorted(n.payload for n in jobs.notifies(timeout=0.3))
@@ -175,7 +174,7 @@ def test_each_executor_of_a_transaction_is_hinted(owner: Caller, db_url: str) ->
 
 
 def test_past_eight_executors_a_transaction_hints_everything_once(owner: Caller, db_url: str) -> None:
-    with _listening(db_url) as events, _listening(db_url, "collab_jobs") as jobs:
+    with _listening(db_url) as events, waiting_listener(db_url, "late") as jobs:
         with psycopg.connect(db_url) as writer:
             for _ in range(3):
                 writer.execute("select collab.assign_jobs_v1(jobs => %s)",

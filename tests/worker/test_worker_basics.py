@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import psycopg
 from pydantic import BaseModel
 
 from collab_sdk import AsyncCollabClient, Job
@@ -201,6 +202,85 @@ async def test_listen_wakes_an_idle_worker(service: AsyncCollabClient, start_wor
     await service.assign("ping", executor_id="ex")
     await asyncio.wait_for(started.wait(), timeout=5)  # far below the 60 s poll interval
     assert worker.listener.notifications > before and worker.stats.get("polls", 0) == 0
+
+
+async def test_a_busy_worker_is_not_woken_and_an_idle_one_always_is(
+        service: AsyncCollabClient, start_worker: Any, db_url: str) -> None:
+    """The engine notifies only waiting workers: with its one slot busy the worker's
+    listener gets nothing for new jobs (it claims them when the slot frees); idle and
+    waiting again, each of 20 jobs assigned one at a time wakes it by a NOTIFY, well
+    inside its 60 s poll."""
+    release, holding, started = asyncio.Event(), asyncio.Event(), asyncio.Queue()
+
+    def register(worker: Worker) -> None:
+        @worker.task("hold")
+        async def hold(job: Job, ctx: JobContext) -> None:
+            holding.set()
+            await release.wait()
+
+        @worker.task("ping")
+        async def ping(job: Job, ctx: JobContext) -> None:
+            started.put_nowait(job.id)
+
+    worker = await start_worker(register, concurrency=1, poll_interval=60)
+    await asyncio.wait_for(worker.listener.connected.wait(), timeout=10)
+    await service.assign("hold", executor_id="ex")
+    await asyncio.wait_for(holding.wait(), timeout=10)
+    await eventually(lambda: _waiting_sessions(db_url) == 0)
+    before = worker.listener.notifications
+    queued = [(await service.assign("ping", executor_id="ex")).job_id for _ in range(3)]
+    await asyncio.sleep(0.3)
+    assert worker.listener.notifications == before  # busy: nobody waits, nothing sent
+    release.set()
+    assert {await asyncio.wait_for(started.get(), timeout=5) for _ in queued} == set(queued)
+    for _ in range(20):
+        await eventually(lambda: worker.listener.settled and _waiting_sessions(db_url) == 1)
+        await asyncio.sleep(0.05)  # idle: past its last claim, asleep until a wake-up
+        job_id = (await service.assign("ping", executor_id="ex")).job_id
+        assert await asyncio.wait_for(started.get(), timeout=5) == job_id
+    assert worker.stats.get("polls", 0) == 0 and worker.listener.notifications >= before + 20
+
+
+async def test_on_a_database_without_waiting_the_worker_is_woken_as_before(
+        service: AsyncCollabClient, start_worker: Any, db_url: str, monkeypatch: Any) -> None:
+    """A database older than wait_for_jobs_v1 notifies whoever listens: the worker
+    notices once, then sleeps between claims (no claim spin) and is woken by NOTIFY."""
+    claims = []
+    claim = AsyncCollabClient.complete_and_claim_many
+
+    async def counted(self: AsyncCollabClient, *args: Any, **kwargs: Any) -> Any:
+        claims.append(1)
+        return await claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollabClient, "complete_and_claim_many", counted)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("drop function collab.wait_for_jobs_v1(text)")
+        conn.execute("create or replace function collab._notify_claimable(executor_ids text[]) returns void"
+                     " language sql as $$ select pg_notify('collab_jobs', e) from unnest(executor_ids) e $$")
+    started: asyncio.Queue[Any] = asyncio.Queue()
+
+    def register(worker: Worker) -> None:
+        @worker.task("ping")
+        async def ping(job: Job, ctx: JobContext) -> None:
+            started.put_nowait(job.id)
+
+    worker = await start_worker(register, concurrency=1, poll_interval=60)
+    await asyncio.wait_for(worker.listener.connected.wait(), timeout=10)
+    for _ in range(5):
+        await asyncio.sleep(0.1)
+        job_id = (await service.assign("ping", executor_id="ex")).job_id
+        assert await asyncio.wait_for(started.get(), timeout=5) == job_id
+    before = len(claims)
+    await asyncio.sleep(0.5)
+    assert not worker.listener.gated and len(claims) <= before + 1  # asleep, not spinning
+    assert worker.listener.notifications >= 5
+
+
+def _waiting_sessions(db_url: str) -> int:
+    """Sessions holding a waiting lock (collab.wait_for_jobs_v1)."""
+    with psycopg.connect(db_url) as conn:
+        return conn.execute("select count(*) from pg_locks where locktype = 'advisory'"
+                            " and classid = 1668246640 and granted").fetchone()[0]
 
 
 async def test_periodic_tick_is_enqueued_once_across_workers(service: AsyncCollabClient, start_worker: Any) -> None:

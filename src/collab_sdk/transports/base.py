@@ -99,6 +99,23 @@ class WakeSource(Protocol):
 
 
 @runtime_checkable
+class WaitsForJobs(Protocol):
+    """A wake source the engine wakes only while its worker says it waits
+    (``LISTEN collab_jobs``: ``collab.wait_for_jobs_v1``); ``collab_sdk.worker.waiting``."""
+
+    #: Whether a claim made now sees every job that no wake-up will announce.
+    settled: bool
+
+    async def wait_for_jobs(self) -> bool:
+        """Start waiting; whether ``settled`` (else claim again shortly)."""
+        ...
+
+    def stop_waiting(self) -> None:
+        """The worker is busy: wake-ups are not needed until it waits again."""
+        ...
+
+
+@runtime_checkable
 class Listens(Protocol):
     """A transport with ``LISTEN``: a direct or session-mode connection. ``can_listen`` is
     False where the only connection is a transaction-mode pooler's (wake-ups then come
@@ -107,9 +124,10 @@ class Listens(Protocol):
     can_listen: bool
 
     def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
-                 log_gate: Backoff | None = None) -> WakeSource:
+                 log_gate: Backoff | None = None, *, waits_for: str | None = None) -> WakeSource:
         """A wake source calling ``on_wake`` for each ``channel`` notification that
-        ``accept`` takes, and once after every (re)connect."""
+        ``accept`` takes, and once after every (re)connect; ``waits_for`` names the
+        executor whose wake-ups it asks for while its worker waits (``WaitsForJobs``)."""
         ...
 
 

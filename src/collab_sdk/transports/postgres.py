@@ -375,13 +375,14 @@ class PostgresTransport:
         return self.listen_url is not None
 
     def listener(self, channel: str, accept: Callable[[str], bool], on_wake: Callable[[], None],
-                 log_gate: Backoff | None = None) -> Listener:
+                 log_gate: Backoff | None = None, *, waits_for: str | None = None) -> Listener:
         """``LISTEN channel`` on a connection of its own to ``listen_url`` (``Listens``;
-        check ``can_listen`` first)."""
+        check ``can_listen`` first); ``waits_for``: the executor whose wake-ups it asks
+        for while its worker waits (``Listener.wait_for_jobs``)."""
         if self.listen_url is None:
             raise ConfigurationError("LISTEN needs a direct or session-mode connection: "
                                      "set COLLAB_LISTEN_URL")
-        return Listener(self.listen_url, accept, on_wake, log_gate, channel=channel)
+        return Listener(self.listen_url, accept, on_wake, log_gate, channel=channel, waits_for=waits_for)
 
     def live_source(self) -> PostgresLiveSource | None:
         """``LISTEN collab_events`` for one event stream (``HasLiveEvents``), or None

@@ -1,7 +1,8 @@
 """What a worker uses when its transport offers it, chosen by capability protocol
 (``collab_sdk.transports.base``), never by probing attributes or URLs:
 
-- ``Listens``: ``LISTEN collab_jobs`` wake-ups for the worker's executor;
+- ``Listens``: ``LISTEN collab_jobs`` wake-ups for the worker's executor, sent while it
+  waits for jobs (``collab_sdk.worker.waiting``);
 - ``WakesClaims`` (Supabase): ``jobs.claimable`` broadcasts on the private Realtime channel
   ``queue:{executorId}``, sent by the database itself; with them the worker polls only
   every ``WOKEN_POLL_INTERVAL`` seconds (and every ``POLL_INTERVAL`` while the channel is
@@ -37,7 +38,7 @@ def listener_for(transport: Transport, executor_id: str, on_wake: Callable[[], N
     if isinstance(transport, Listens):
         if not transport.can_listen:  # a transaction pooler without COLLAB_LISTEN_URL: poll
             return None
-        return transport.listener(CHANNEL, for_executor(executor_id), on_wake, log_gate)
+        return transport.listener(CHANNEL, for_executor(executor_id), on_wake, log_gate, waits_for=executor_id)
     if isinstance(transport, WakesClaims):
         return transport.claim_waker(executor_id, on_wake, backstop=POLL_INTERVAL, log_gate=log_gate)
     return None

@@ -65,6 +65,7 @@ from collab_sdk.worker.signals import StopRequests, handling_signals
 from collab_sdk.worker.steps import StepHandler, StepSpec, step_handler
 from collab_sdk.worker.tasks import Handler, TaskRegistry
 from collab_sdk.worker.threads import HandlerThreads
+from collab_sdk.worker.waiting import JobWaits
 
 if TYPE_CHECKING:
     from collab_sdk.worker.presence import WorkerPresence
@@ -120,6 +121,9 @@ class Worker:
         self._log_gate = Backoff()
         #: The LISTEN wake-up source (a transport that ``Listens``; else polling alone).
         self.listener = listener_for(self.client.transport, executor_id, self._wake_up, self._log_gate)
+        #: Tells the wake source when the claim loop waits or is busy (``worker.waiting``);
+        #: set by ``run_async`` for the listener it runs.
+        self._waits = JobWaits(None, self.poll_interval)
         #: Publish presence and broadcasts on Supabase Realtime (a transport that ``HasRealtime``).
         self.realtime = realtime
         self.presence: WorkerPresence | None = None
@@ -204,6 +208,7 @@ class Worker:
         """The worker's main coroutine; returns the exit status."""
         stop = self._stops.bind()
         self._wake = asyncio.Event()
+        self._waits = JobWaits(self.listener, self.poll_interval)
         self._threads = threads = HandlerThreads(self.max_abandoned_threads)
         processes = ProcessPool() if self.tasks.isolated else None
         runner = JobRunner(self.client, self.worker_id, self.lease_seconds, threads,
@@ -290,6 +295,7 @@ class Worker:
                 # Only a slot freed from now on counts: a wake-up left over from the claim
                 # would make this loop spin (two futures a turn) until one is free.
                 self._wake.clear()
+                self._waits.busy()
                 await self._wait(runner, None)
                 continue
             self._wake.clear()
@@ -327,7 +333,15 @@ class Worker:
             window, traced = (claim_sent, time.time_ns()), tracing_active()
             for job in jobs:
                 self._start(runner, job, window, traced)
-            if len(jobs) < free and not await self._wait(runner, self.poll_interval):
+            if len(jobs) >= free:
+                self._waits.busy()  # full: it claims again at once, or when a slot frees
+                continue
+            pause = await self._waits.settle()
+            if pause is not None:  # not yet sure every job it missed will wake it
+                if pause:
+                    await self._wait(runner, pause)
+                continue
+            if not await self._wait(runner, self.poll_interval):
                 self._count("polls")
                 self.metrics.woken("poll")
 
