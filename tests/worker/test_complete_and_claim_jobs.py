@@ -113,6 +113,16 @@ async def test_the_answer_read_from_its_text_is_the_decoded_answer(
     assert type(rest.jobs[0]) is type(read["jobs"][0])
 
 
+@pytest.mark.parametrize("result", [float("nan"), object(), "\ud800"])
+async def test_a_result_json_cannot_hold_is_a_validation_error_and_changes_nothing(
+        owner: Caller, service: AsyncCollabClient, result: Any) -> None:
+    ids = _assign(owner, 2)
+    held = (await service.complete_and_claim_many("ex", "w1", max_jobs=1)).jobs
+    with pytest.raises(ValidationError):
+        await service.complete_and_claim_many("ex", "w1", [{"job_id": held[0].id, "result": result}], max_jobs=5)
+    assert [_status(owner, i) for i in ids] == ["running", "queued"]
+
+
 async def test_crash_isolation_as_claim_jobs_v2(owner: Caller, service: AsyncCollabClient) -> None:
     ids = _assign(owner, 3)
     owner.sql("update collab.jobs set status = 'running', attempts = 1, lease_owner = 'dead',"

@@ -85,12 +85,13 @@ def _job_args(job: JobSpec | Mapping[str, Any]) -> Mapping[str, Any]:
 _NO_PAYLOAD: dict[str, Any] = {}  # "no payload key" (the engine stores {})
 
 
-def _batch_json(jobs: Sequence[Mapping[str, Any]]) -> JsonText:
-    """The jobs as one JSON array, each value as ``RpcCore`` would make it JSON-ready
-    (``to_jsonable_python`` and ``to_json`` share pydantic's serialiser; NaN and the
-    infinities stay the tokens ``json.dumps`` writes, which the engine refuses)."""
+def _batch_json(rows: Sequence[Mapping[str, Any]]) -> JsonText:
+    """The rows (jobs, completions) as one JSON array, each value as ``RpcCore`` would
+    make it JSON-ready (``to_jsonable_python`` and ``to_json`` share pydantic's
+    serialiser; NaN and the infinities stay the tokens ``json.dumps`` writes, which the
+    engine refuses), in one pass instead of a JSON-ready copy dumped by ``json.dumps``."""
     try:
-        return JsonText(to_json(jobs, inf_nan_mode="constants"))
+        return JsonText(to_json(rows, inf_nan_mode="constants"))
     except PydanticSerializationError as exc:
         raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
 
@@ -360,7 +361,7 @@ class AsyncCollabClient:
         ``SchemaMismatch``."""
         parsed = await self.rpc.value_json(_ClaimedBatchAnswer, "complete_and_claim_jobs_v1",
                                            executor_id=executor_id, worker_id=worker_id,
-                                           completions=list(completions), max_jobs=max_jobs,
+                                           completions=_batch_json(list(completions)), max_jobs=max_jobs,
                                            lease_seconds=lease_seconds, type_prefixes=type_prefixes,
                                            types=types, alone=alone)
         return ClaimedBatch(parsed["lost"], parsed["jobs"])
