@@ -4,6 +4,7 @@ next batch claim in one call and one transaction, answered as one JSON object.""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,10 @@ from typing import Any
 import pytest
 
 from collab_sdk import AsyncCollabClient
+from collab_sdk.client.async_client import _ClaimedBatchAnswer
+from collab_sdk.client.rpc import parse_answer, parse_answer_json
 from collab_sdk.errors import ValidationError
+from collab_sdk.transports.base import Transport
 from support.callers import Caller, raises_sqlstate
 
 
@@ -73,6 +77,50 @@ async def test_a_bad_result_rolls_back_the_completions_and_claims_nothing(
     assert [_status(owner, i) for i in ids] == ["running", "queued"]
     with raises_sqlstate("CL400", "max_jobs"):
         owner.rpc("complete_and_claim_jobs_v1", executor_id="ex", worker_id="w1", max_jobs=-1)
+
+
+class _Decoding:
+    """A transport that is only a ``Transport`` (no ``AnswersJsonText``): the client
+    decodes the answer and validates the objects, as over ``SupabaseTransport``."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    async def call(self, fn: str, args: Any, columns: Any = None) -> Any:
+        return await self.inner.call(fn, args, columns)
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_answer_read_from_its_text_is_the_decoded_answer(
+        owner: Caller, service: AsyncCollabClient) -> None:
+    payload = {"s": "é😀\n\"\\", "big": 12345678901234567890123, "f": 1.5e-300, "x": 0.1,
+               "l": [1, None, True, {"a": []}], "e": {}}
+    ids = [owner.one("assign_job_v1", type="t", executor_id="ex", payload=payload)["job_id"] for _ in range(4)]
+    owner.sql("update collab.jobs set last_error = 'boom é', result = '{\"r\": [1.25]}' where id = %s", (ids[0],))
+    fn, args = "complete_and_claim_jobs_v1", {"executor_id": "ex", "worker_id": "w1", "max_jobs": 2}
+    text = await service.transport.call_text(fn, args)  # type: ignore[attr-defined]
+    assert isinstance(text, str)
+    read = parse_answer_json(_ClaimedBatchAnswer, text, fn)
+    assert read == parse_answer(_ClaimedBatchAnswer, json.loads(text), fn)
+    assert [j.id for j in read["jobs"]] == ids[:2] and read["jobs"][0].payload == payload
+    assert read["jobs"][0].last_error == "boom é" and read["jobs"][0].result == {"r": [1.25]}
+    # The client reads the same models over a transport that can only decode.
+    decoded = AsyncCollabClient(_Decoding(service.transport))
+    rest = await decoded.complete_and_claim_many("ex", "w1", [{"job_id": i} for i in ids[:2]], max_jobs=5)
+    assert rest.lost == set() and [j.id for j in rest.jobs] == ids[2:] and rest.jobs[0].payload == payload
+    assert type(rest.jobs[0]) is type(read["jobs"][0])
+
+
+@pytest.mark.parametrize("result", [float("nan"), object(), "\ud800"])
+async def test_a_result_json_cannot_hold_is_a_validation_error_and_changes_nothing(
+        owner: Caller, service: AsyncCollabClient, result: Any) -> None:
+    ids = _assign(owner, 2)
+    held = (await service.complete_and_claim_many("ex", "w1", max_jobs=1)).jobs
+    with pytest.raises(ValidationError):
+        await service.complete_and_claim_many("ex", "w1", [{"job_id": held[0].id, "result": result}], max_jobs=5)
+    assert [_status(owner, i) for i in ids] == ["running", "queued"]
 
 
 async def test_crash_isolation_as_claim_jobs_v2(owner: Caller, service: AsyncCollabClient) -> None:

@@ -29,7 +29,7 @@ from collab_sdk.client.retention import (DEFAULT_BATCH_SIZE, DEFAULT_RUN_BATCH_S
                                          purge_in_batches, purge_runs_in_batches, remove_deleted_objects)
 from collab_sdk.client.artifacts import DEFAULT_BUCKET, sign_artifact, upload_artifact
 from collab_sdk.transports.storage import Storage
-from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_answer, parse_input
+from collab_sdk.client.rpc import SUPPORTED_SCHEMA_VERSIONS, RpcCore, parse_input
 from collab_sdk.client.workflows import AsyncWorkflows
 from collab_sdk.client.streams import (EventStream, job_filter, live_source_for, read_settled,
                                        watch_events)
@@ -85,12 +85,13 @@ def _job_args(job: JobSpec | Mapping[str, Any]) -> Mapping[str, Any]:
 _NO_PAYLOAD: dict[str, Any] = {}  # "no payload key" (the engine stores {})
 
 
-def _batch_json(jobs: Sequence[Mapping[str, Any]]) -> JsonText:
-    """The jobs as one JSON array, each value as ``RpcCore`` would make it JSON-ready
-    (``to_jsonable_python`` and ``to_json`` share pydantic's serialiser; NaN and the
-    infinities stay the tokens ``json.dumps`` writes, which the engine refuses)."""
+def _batch_json(rows: Sequence[Mapping[str, Any]]) -> JsonText:
+    """The rows (jobs, completions) as one JSON array, each value as ``RpcCore`` would
+    make it JSON-ready (``to_jsonable_python`` and ``to_json`` share pydantic's
+    serialiser; NaN and the infinities stay the tokens ``json.dumps`` writes, which the
+    engine refuses), in one pass instead of a JSON-ready copy dumped by ``json.dumps``."""
     try:
-        return JsonText(to_json(jobs, inf_nan_mode="constants"))
+        return JsonText(to_json(rows, inf_nan_mode="constants"))
     except PydanticSerializationError as exc:
         raise ValidationError(f"an argument is not JSON-serialisable: {exc}", code="CL400") from exc
 
@@ -352,17 +353,17 @@ class AsyncCollabClient:
         (``complete_and_claim_jobs_v1``): ``[{job_id, result?, attempt?}]`` are completed,
         then up to ``max_jobs`` (default 10; 0 claims nothing) are claimed as
         ``claim_many(alone=...)`` does. The answer is one JSON object, read in one pass
-        (the worker's claims use it): the completions left out (``lost``: the worker no
+        (``RpcCore.value_json``: validated from its text where the transport gives it;
+        the worker's claims use it): the completions left out (``lost``: the worker no
         longer holds them) and the claimed jobs. An error rolls back both parts. Up to
         1,000 completions per call; not chunked, and not capped by ``max_rows`` (the
         answer is one value). On a database without the function it raises
         ``SchemaMismatch``."""
-        fn = "complete_and_claim_jobs_v1"
-        answer = await self.rpc.call(fn, executor_id=executor_id, worker_id=worker_id,
-                                     completions=list(completions), max_jobs=max_jobs,
-                                     lease_seconds=lease_seconds, type_prefixes=type_prefixes,
-                                     types=types, alone=alone)
-        parsed = parse_answer(_ClaimedBatchAnswer, answer, fn)
+        parsed = await self.rpc.value_json(_ClaimedBatchAnswer, "complete_and_claim_jobs_v1",
+                                           executor_id=executor_id, worker_id=worker_id,
+                                           completions=_batch_json(list(completions)), max_jobs=max_jobs,
+                                           lease_seconds=lease_seconds, type_prefixes=type_prefixes,
+                                           types=types, alone=alone)
         return ClaimedBatch(parsed["lost"], parsed["jobs"])
 
     async def fail(self, job_id: UUID | str, worker_id: str, *, error: str | None = None,

@@ -23,7 +23,10 @@ Anything more is a **capability**, declared by a protocol here and found with
 - ``HasLanes``: views whose calls keep one connection between them (a worker's claim
   loop: the same backend, warm caches, every call);
 - ``WakesClaims``: claim wake-ups pushed over Realtime (a private ``queue:`` channel fed
-  by ``realtime.send`` in the database), so workers can poll rarely.
+  by ``realtime.send`` in the database), so workers can poll rarely;
+- ``AnswersJsonText``: a scalar JSON answer handed back as its text, unparsed, so the
+  client validates it in one pass (``TypeAdapter.validate_json``) instead of decoding it
+  into Python objects and validating those (the worker's claim answers).
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
     from collab_sdk.transports.supabase.session import SupabaseSession
 
 __all__ = ["JsonText", "Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
-           "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims", "HasLanes"]
+           "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims", "HasLanes",
+           "AnswersJsonText"]
 
 
 class JsonText(bytes):
@@ -218,4 +222,14 @@ class HasLanes(Protocol):
     def lane(self) -> Transport:
         """A view over the same connections whose calls, one at a time, all use one
         connection kept between them; closing it gives the connection back."""
+        ...
+
+
+@runtime_checkable
+class AnswersJsonText(Protocol):
+    """A transport that can answer a scalar ``json``/``jsonb`` RPC as its JSON text."""
+
+    async def call_text(self, fn: str, args: Mapping[str, Any]) -> str | None:
+        """Call the scalar ``collab.<fn>`` as ``call`` does (same arguments, errors and
+        retries); its value as JSON text, unparsed (None for SQL NULL)."""
         ...

@@ -38,8 +38,8 @@ without one (no connection could be made or kept) is ``Unavailable``. A ``Transi
 one transaction as a role — so ``call`` repeats it up to ``TRANSIENT_RETRIES`` times
 before raising it. Its capabilities
 (``collab_sdk.transports.base``): ``ActsAsRole`` (``as_role``), ``Listens``
-(``listener``: LISTEN needs a direct or session-mode connection) and ``HasLiveEvents``
-(``live_source``).
+(``listener``: LISTEN needs a direct or session-mode connection), ``HasLiveEvents``
+(``live_source``) and ``AnswersJsonText`` (``call_text``: a scalar JSON answer as text).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ import select
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -394,21 +394,33 @@ class PostgresTransport:
         each, when given), else its value. A ``Transient`` error (a serialization failure,
         deadlock or lock timeout: the call was rolled back whole) is retried up to
         ``TRANSIENT_RETRIES`` times after a few jittered milliseconds, then raised."""
+        return await self._retrying(fn, args, columns, text=False)
+
+    async def call_text(self, fn: str, args: Mapping[str, Any]) -> str | None:
+        """``call`` of a scalar ``collab.<fn>`` answering ``json`` or ``jsonb``, its value
+        cast to ``text`` in the statement (``AnswersJsonText``): psycopg hands the JSON
+        back as a string instead of decoding it, and the caller validates it in one
+        pass. Same statement otherwise, same errors and retries."""
+        return cast(str | None, await self._retrying(fn, args, None, text=True))
+
+    async def _retrying(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None,
+                        text: bool) -> Any:
         for retry in range(TRANSIENT_RETRIES + 1):
             try:
-                return await self._call(fn, args, columns)
+                return await self._call(fn, args, columns, text)
             except Transient:
                 if retry == TRANSIENT_RETRIES:
                     raise
                 await asyncio.sleep(TRANSIENT_DELAY * 2 ** retry * random.uniform(0.5, 1.0))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None) -> Any:
+    async def _call(self, fn: str, args: Mapping[str, Any], columns: Sequence[str] | None,
+                    text: bool = False) -> Any:
         try:
             async with self._lane.connection() if self._lane is not None else \
                     await self._shared.connection() as conn:
                 signature = await self._signature(conn, fn, args)
-                query, params = self._statement(conn, fn, args, signature, columns)
+                query, params = self._statement(conn, fn, args, signature, columns, text)
                 try:
                     return await self._once(conn, query, params, signature)
                 except psycopg.Error as exc:
@@ -441,13 +453,13 @@ class PostgresTransport:
             return await _run(conn, query, params, signature, prepare)
 
     def _statement(self, conn: Any, fn: str, args: Mapping[str, Any], signature: RpcSignature,
-                   columns: Sequence[str] | None) -> tuple[bytes, list[Any]]:
-        """``rpc_statement``'s text, composed once per function, argument names and columns
-        (composing it costs more than a batch claim's own Python work per job)."""
-        key = (fn, tuple(args), tuple(columns) if columns else None)
+                   columns: Sequence[str] | None, as_text: bool = False) -> tuple[bytes, list[Any]]:
+        """``rpc_statement``'s text, composed once per function, argument names, columns
+        and ``as_text`` (composing it costs more than a batch claim's own Python work per job)."""
+        key = (fn, tuple(args), tuple(columns) if columns else None, as_text)
         text = self._shared.statements.get(key)
         if text is None:
-            query, _ = rpc_statement(fn, dict.fromkeys(args), signature, columns)
+            query, _ = rpc_statement(fn, dict.fromkeys(args), signature, columns, as_text=as_text)
             text = self._shared.statements[key] = query.as_bytes(conn)
         return text, [_adapt(value, signature.arg_types[name]) for name, value in args.items()]
 
@@ -478,15 +490,21 @@ def choose_signature(fn: str, candidates: list[RpcSignature], args: Mapping[str,
 
 
 def rpc_statement(fn: str, args: Mapping[str, Any], signature: RpcSignature,
-                  columns: Sequence[str] | None = None) -> tuple[sql.Composable, list[Any]]:
+                  columns: Sequence[str] | None = None, *,
+                  as_text: bool = False) -> tuple[sql.Composable, list[Any]]:
     """The statement calling ``collab.<fn>`` with ``args`` by name, each cast to its
     declared type (as PostgREST binds a JSON body), and its parameters; ``columns``
-    selects only those of a set-returning function's rows."""
+    selects only those of a set-returning function's rows; ``as_text`` casts a scalar
+    function's value to ``text`` (``call_text``; a set-returning function is refused)."""
     named = sql.SQL(", ").join(
         sql.SQL("{} => %s::{}").format(sql.Identifier(name), sql.SQL(signature.arg_types[name]))
         for name in args)
     target = sql.SQL("{}.{}({})").format(sql.Identifier("collab"), sql.Identifier(fn), named)
-    if not signature.returns_set:
+    if as_text:
+        if signature.returns_set:
+            raise ValueError(f"collab.{fn} returns rows: only a scalar answer can be read as text")
+        query = sql.SQL("select {}::text as value").format(target)
+    elif not signature.returns_set:
         query = sql.SQL("select {} as value").format(target)
     elif columns:
         query = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), target)

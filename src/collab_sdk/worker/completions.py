@@ -93,8 +93,9 @@ class CompletionBatcher:
             self._flusher = asyncio.create_task(self._flush())
 
     def delivered(self, batch: list[Pending], lost: set[Any]) -> None:
-        """A carried batch was sent: every job but those ``lost`` was completed."""
-        _answer(batch, [job.id not in lost for job, _, _ in batch])
+        """A carried batch was sent: every job but those ``lost`` was completed (none
+        lost, the usual answer: no id is hashed, ``UUID.__hash__`` being Python code)."""
+        _answer(batch, [job.id not in lost for job, _, _ in batch] if lost else [True] * len(batch))
 
     def give_back(self, batch: list[Pending]) -> None:
         """A carried batch was not sent (the call failed): send it from here, first."""
