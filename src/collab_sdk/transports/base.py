@@ -22,6 +22,8 @@ Anything more is a **capability**, declared by a protocol here and found with
   splits batch RPCs into chunks of at most that many inputs;
 - ``HasLanes``: views whose calls keep one connection between them (a worker's claim
   loop: the same backend, warm caches, every call);
+- ``WaitsForJobs``: a wake source the engine wakes only while its worker says it waits
+  (``LISTEN collab_jobs``; ``collab_sdk.worker.waiting``);
 - ``WakesClaims``: claim wake-ups pushed over Realtime (a private ``queue:`` channel fed
   by ``realtime.send`` in the database), so workers can poll rarely;
 - ``AnswersJsonText``: a scalar JSON answer handed back as its text, unparsed, so the
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JsonText", "Transport", "ActsAsRole", "ActsAsUser", "Listens", "WakeSource", "HasLiveEvents", "LiveSource",
            "EventFilter", "HasStorage", "HasRealtime", "CapsRows", "WakesClaims", "HasLanes",
-           "AnswersJsonText"]
+           "AnswersJsonText", "WaitsForJobs"]
 
 
 class JsonText(bytes):

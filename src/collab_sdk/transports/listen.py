@@ -144,7 +144,7 @@ class Listener:
         if not self.connected.is_set():
             return False
         self._want_waiting = True
-        ask = asyncio.get_running_loop().create_future()
+        ask: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._asks.append(ask)
         self._asked.set()
         return await ask
