@@ -23,9 +23,10 @@ goes that instruction counts (``workflow_instructions.py``) do not see. A step c
 that enqueues successors sends NOTIFY, whose commit holds the cluster's one notify lock
 (``Lock:object`` on ``pg_database`` 0) through its WAL flush.
 
-``--against REV``: the hand-off is also measured on a second database of the same server
-migrated at git revision ``REV`` (as ``workflow_shapes.py --against``), the two
-alternating in 4 batches, so the before/after p50s share the box's load.
+``--against REV``: a second database of the same server migrated at git revision ``REV``
+(as ``workflow_shapes.py --against``) gets the same drains, alternating with this tree's
+within each round, and the hand-off, the two alternating in 4 batches: the before/after
+figures (``…_before``) share the box's load.
 
 Results go to stdout and bench/results/workflows.json. Run by hand; never a timed test.
 """
@@ -187,6 +188,24 @@ def handoff_latency(url: str, samples: int) -> dict[str, float]:
     return {"p50": q[49], "p95": q[94]}
 
 
+def drain_round(url: str, tag: str, runs: int, workers: int,
+                waits: dict[str, Counter[str]] | None) -> tuple[float, float, float, float, float, float]:
+    """One round on ``url``: 4 x ``runs`` plain jobs drained, then ``runs`` diamond runs
+    started and drained; (plain jobs/s, CPU ms per plain job, steps/s, CPU ms per step,
+    runs drained/s, runs started/s)."""
+    steps = 4 * runs
+    enqueue(url, f"plain{tag}", steps)
+    plain, plain_cpu = measured_drain(url, f"plain{tag}", steps, workers, waits["plain"] if waits else None)
+    workflow, started = start_runs(url, f"flow{tag}", runs)
+    began = time.perf_counter()
+    # A drain worker stops when a claim finds nothing; whoever completes a step claims
+    # next, so the successors it enabled are always taken and the drain completes.
+    rate, cpu = measured_drain(url, f"flow{tag}", steps, workers, waits["steps"] if waits else None)
+    drained = runs / (time.perf_counter() - began)
+    assert runs_done(url, workflow) == runs, "not every run succeeded"
+    return plain, plain_cpu, rate, cpu, drained, started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
@@ -194,40 +213,44 @@ def main() -> None:
     parser.add_argument("--anchor-seconds", type=int, default=10)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--against", metavar="REV", help="also time the hand-off on a database migrated at REV")
+    parser.add_argument("--against", metavar="REV",
+                        help="also drain and time the hand-off on a database migrated at REV")
     parser.add_argument("--waits", action="store_true", help="sample the drains' wait events")
     args = parser.parse_args()
     waits: dict[str, Counter[str]] | None = {"plain": Counter(), "steps": Counter()} if args.waits else None
     steps = 4 * args.runs
     plains, step_rates, starts, drained, plain_cpu, step_cpu = [], [], [], [], [], []
+    before: dict[str, list[float]] = {"plain": [], "steps": [], "plain_cpu": [], "step_cpu": []}
     against: dict[str, list[float]] = {}
     with bench_server() as (admin, url):
         anchor = run_anchors(admin, args.anchor_seconds)["claim_complete_jobs_per_s"]
-        for i in range(args.rounds):
-            enqueue(url, f"plain{i}", steps)
-            rate, cpu = measured_drain(url, f"plain{i}", steps, args.workers, waits["plain"] if waits else None)
-            plains.append(rate)
-            plain_cpu.append(cpu)
-            workflow, started = start_runs(url, f"flow{i}", args.runs)
-            began = time.perf_counter()
-            # A drain worker stops when a claim finds nothing; whoever completes a step
-            # claims next, so the successors it enabled are always taken and the drain
-            # completes.
-            rate, cpu = measured_drain(url, f"flow{i}", steps, args.workers, waits["steps"] if waits else None)
-            step_rates.append(rate)
-            step_cpu.append(cpu)
-            drained.append(args.runs / (time.perf_counter() - began))
-            starts.append(started)
-            assert runs_done(url, workflow) == args.runs, "not every run succeeded"
+        before_url = None
         if args.against:
             from workflow_shapes import migrated_at  # it imports this module
             before_url = migrated_at(admin, args.against, "before")
+        for i in range(args.rounds):
+            # With --against, the REV database's drains alternate with this tree's in
+            # each round (first on odd rounds), so both see the same load.
+            order = [("after", url)] + ([("before", before_url)] if before_url else [])
+            for label, db in (order if i % 2 == 0 else order[::-1]):
+                got = drain_round(db, f"{label}{i}", args.runs, args.workers, waits if label == "after" else None)
+                if label == "before":
+                    for key, value in zip(("plain", "plain_cpu", "steps", "step_cpu"), got[:4]):
+                        before[key].append(value)
+                    continue
+                for into, value in zip((plains, plain_cpu, step_rates, step_cpu, drained, starts), got):
+                    into.append(value)
+        if before_url:
             batches: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
             for i in range(4):
                 pairs = [("before", before_url), ("after", url)]
                 for label, db in (pairs if i % 2 == 0 else pairs[::-1]):
                     batches[label].append(handoff_latency(db, args.samples // 4))
             against = {f"handoff_ms_p50_{label}_per_batch": [b["p50"] for b in got] for label, got in batches.items()}
+            against["step_cost_vs_plain_job_per_round_before"] = [
+                p / q for p, q in zip(before["plain"], before["steps"])]
+            against["step_cpu_vs_plain_job_before"] = [
+                statistics.median(before["step_cpu"]) / statistics.median(before["plain_cpu"])]
         latency = handoff_latency(url, args.samples)
     plain, step_rate = statistics.median(plains), statistics.median(step_rates)
     figures = {
