@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["run_collab"]
@@ -75,13 +76,14 @@ class _Zygote:
         assert line, f"the collab zygote died (exit {self.proc.poll()})"
         return line.decode().strip()
 
-    def run(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(self, args: list[str], timeout: float, env: dict[str, str],
+            cwd: str) -> subprocess.CompletedProcess[str]:
         with self.lock, tempfile.TemporaryDirectory(prefix="collab-cli-") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             out.touch()
             err.touch()
             request = {"args": args, "stdout": str(out), "stderr": str(err),
-                       "cwd": os.getcwd(), "env": dict(os.environ)}
+                       "cwd": cwd, "env": env}
             assert self.proc.stdin is not None
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
@@ -106,11 +108,15 @@ class _Zygote:
 _zygote: _Zygote | None = None
 
 
-def run_collab(args: list[str], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """``collab *args`` as a forked process (see the module doc); fails with
-    ``subprocess.TimeoutExpired`` (the child killed) after ``timeout`` seconds."""
+def run_collab(args: list[str], *, timeout: float = 60, env: Mapping[str, str] | None = None,
+               cwd: str | os.PathLike[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``collab *args`` as a forked process (see the module doc) with ``env`` (default: this
+    process's environment) in ``cwd`` (default: the current directory), like
+    ``subprocess.run``'s; fails with ``subprocess.TimeoutExpired`` (the child killed) after
+    ``timeout`` seconds."""
     global _zygote
     if _zygote is None or _zygote.proc.poll() is not None:
         _zygote = _Zygote()
         atexit.register(_zygote.stop)
-    return _zygote.run(list(args), timeout)
+    return _zygote.run(list(args), timeout, dict(os.environ if env is None else env),
+                       os.fspath(os.getcwd() if cwd is None else cwd))
