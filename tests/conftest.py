@@ -88,7 +88,7 @@ class Clones:
         self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clones")
         self._next: Future[str] = self._maker.submit(self._create)
 
-    def _execute(self, statement: sql.Composable) -> None:
+    def _execute(self, statement: sql.Composed) -> None:
         with psycopg.connect(self.server_url, autocommit=True, application_name="collab-test-clones",
                              options="-c default_transaction_read_only=off") as conn:
             conn.execute(statement)
