@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from support import Caller, assign, claim
+from support.forked_cli import run_collab
 
 
 def start(db_url: str, *args: str) -> subprocess.Popen[str]:
@@ -25,12 +26,13 @@ def json_lines(text: str) -> list[Any]:
 def test_watch_prints_the_log_then_live_events_and_exits_with_the_outcome(db_url: str, owner: Caller) -> None:
     job_id = assign(owner, executor_id="ex")
     proc = start(db_url, "watch", str(job_id), "--json")
-    time.sleep(1.0)
+    assert proc.stdout is not None
+    logged = proc.stdout.readline()  # the log is printed (not a fixed sleep): what follows is live
     claim(owner, executor_id="ex")
     owner.rpc("complete_job_v1", job_id=job_id, worker_id="w1", result={"ok": True})
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    events = json_lines(out)
+    events = json_lines(logged + out)
     assert [e["eventType"] for e in events] == ["queued", "claimed", "succeeded"]
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
 
@@ -39,18 +41,16 @@ def test_watch_exit_codes(db_url: str, owner: Caller) -> None:
     failed = assign(owner, executor_id="ex", max_attempts=1)
     claim(owner, executor_id="ex")
     owner.rpc("fail_job_v1", job_id=failed, worker_id="w1", error="boom")
-    done = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "watch", str(failed),
-                           "--database-url", db_url], capture_output=True, text=True, timeout=30)
+    # Forked from the CLI zygote (support.forked_cli): real exit statuses, a second less each.
+    done = run_collab(["watch", str(failed), "--database-url", db_url], timeout=30)
     assert done.returncode == 1 and "failed" in done.stdout.splitlines()[-1]
     waiting = assign(owner, executor_id="ex")
     started = time.monotonic()
-    timed_out = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "watch", str(waiting),
-                                "--timeout", "0.5", "--database-url", db_url],
-                               capture_output=True, text=True, timeout=30)
+    timed_out = run_collab(["watch", str(waiting), "--timeout", "0.5", "--database-url", db_url],
+                           timeout=30)
     assert timed_out.returncode == 124 and "queued" in timed_out.stdout
     assert time.monotonic() - started < 15
-    missing = subprocess.run([sys.executable, "-m", "collab_sdk.cli", "watch", str(uuid.uuid4()),
-                              "--database-url", db_url], capture_output=True, text=True, timeout=30)
+    missing = run_collab(["watch", str(uuid.uuid4()), "--database-url", db_url], timeout=30)
     assert missing.returncode == 3 and "not found" in missing.stderr and missing.stdout == ""
 
 

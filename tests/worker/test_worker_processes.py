@@ -112,7 +112,9 @@ def test_zombie_worker_cannot_overwrite_the_new_owner(spawn: Any, owner: Caller)
     assert rescuer.wait(timeout=15) == 0
     result = owner.sql("select result, attempts from collab.jobs")[0]
     zombie.send_signal(signal.SIGCONT)
-    time.sleep(3.5)  # the zombie wakes, its handler finishes or is aborted, its writes are refused
+    # The zombie wakes, its handler finishes or is aborted, its writes are refused: its
+    # attempt ends as lost (its exit's last heartbeat carries the stats checked below).
+    wait_for(lambda: "outcome=lost" in zombie.output(), timeout=20, what="the zombie's lost attempt")
     zombie.send_signal(signal.SIGTERM)
     zombie.wait(timeout=20)
     output = zombie.output()

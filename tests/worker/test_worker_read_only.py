@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from collab_sdk.errors import TRANSIENT_RETRIES
 from support import Caller
 from support.faults import inject_transient, injected, read_only
 from support.processes import LoggedProcess
@@ -28,6 +29,10 @@ from support.waiting import wait_for
 pytestmark = pytest.mark.slow
 WINDOW = float(os.environ.get("COLLAB_TEST_READ_ONLY_SECONDS", "4"))
 JOBS = 24
+#: Injected faults: three whole calls' worth of the transport's own retries, so the first
+#: claims (the only updates of ``collab.jobs`` before a job runs) fail through to the
+#: worker's retry with backoff three times (0.1 + 0.2 + 0.4 s; 40 faults took ~20 s of it).
+FAULTS = 3 * (TRANSIENT_RETRIES + 1)
 
 
 def _assign(owner: Caller, n: int, sleep: float) -> None:
@@ -118,11 +123,11 @@ def test_a_failover_into_a_read_only_database_is_waited_out(db_url: str, owner: 
 
 def test_serialization_failures_and_deadlocks_are_retried(db_url: str, owner: Caller,
                                                            spawn: Callable[..., LoggedProcess]) -> None:
-    inject_transient(db_url, 40)  # more than the transport's own retries of any one call
+    inject_transient(db_url, FAULTS)  # more than the transport's own retries of any one call
     _assign(owner, JOBS, sleep=0.05)
     proc = spawn(APP_CONCURRENCY="4", COLLAB_LOG_FORMAT="json")
     wait_for(lambda: _count(owner, "succeeded") == JOBS, timeout=60, what="every job succeeded")
-    assert injected(db_url) > 40  # every fault was raised, and calls went on after them
+    assert injected(db_url) > FAULTS  # every fault was raised, and calls went on after them
     assert proc.poll() is None
     _assert_each_job_ran_once(owner, JOBS)
     assert 1 <= len(_events(proc, "database.transient")) <= 2  # at most one line per 10 s
