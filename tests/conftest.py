@@ -1,6 +1,5 @@
 """Fixtures: one real PostgreSQL per test session, a migrated template database, and a
-fresh database cloned from it for each test (``Clones``: the next test's clone is made
-while this test runs).
+fresh database cloned from it for each test (``Clones``).
 
 Set ``COLLAB_TEST_DATABASE_URL`` (a superuser URL) to use an existing server instead of
 the embedded one started here (its password is then a secret no log line may show).
@@ -15,7 +14,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -67,11 +65,11 @@ def template_db(server_url: str) -> Iterator[str]:
 
 
 class Clones:
-    """Databases cloned from the template one test ahead: ``take()`` hands out the clone
-    made while the previous test ran (``CREATE DATABASE … TEMPLATE`` is 0.05–0.3 s here,
-    most of a short test's cost) and starts the next one; ``give_back(name)`` drops a
-    taken clone at once, then waits for the clone being made, so that between two tests
-    nothing runs in the background and every earlier test's database is gone.
+    """Databases cloned from the template: ``take()`` makes one, ``give_back(name)`` drops
+    it. Made in the foreground, between tests: a clone made while a test runs is a
+    transaction of the cluster, and the event log's horizon (``job_events_after_v1``)
+    rightly waits for every older transaction of the cluster to end, so a background
+    clone made such tests wait or fail.
 
     The cloning connection is immune to the read-only fault (``support.faults``: a
     cluster-wide ``default_transaction_read_only``), which may be on while it works."""
@@ -85,41 +83,26 @@ class Clones:
         # slower here (same-run A/B, tests/engine/test_rpc_assign.py and
         # test_workflow_definitions.py). Its two checkpoints cost little with fsync off.
         self._strategy = sql.SQL(" strategy file_copy" if version >= 150000 else "")
-        self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clones")
-        self._next: Future[str] = self._maker.submit(self._create)
 
-    def _execute(self, statement: sql.Composed) -> None:
+    def _execute(self, statement: sql.Composable) -> None:
         with psycopg.connect(self.server_url, autocommit=True, application_name="collab-test-clones",
                              options="-c default_transaction_read_only=off") as conn:
             conn.execute(statement)
 
-    def _create(self) -> str:
+    def take(self) -> str:
+        """A fresh clone's name (yours to ``give_back``)."""
         name = f"collab_test_{uuid.uuid4().hex[:12]}"
         self._execute(sql.SQL("create database {} template {}{}").format(
             sql.Identifier(name), sql.Identifier(self.template), self._strategy))
         return name
 
-    def take(self) -> str:
-        """A fresh clone's name (yours to ``give_back``)."""
-        made, self._next = self._next, self._maker.submit(self._create)
-        return made.result()
-
     def give_back(self, name: str) -> None:
         self._execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        self._next.exception()  # wait: the next clone is ready (or failed, for its test to say)
-
-    def close(self) -> None:
-        """Drop the clone nobody took, and stop the maker."""
-        self._maker.shutdown(wait=True)
-        if self._next.exception() is None:
-            self.give_back(self._next.result())
 
 
 @pytest.fixture(scope="session")
 def clones(server_url: str, template_db: str) -> Iterator[Clones]:
-    made = Clones(server_url, template_db)
-    yield made
-    made.close()
+    yield Clones(server_url, template_db)
 
 
 @pytest.fixture
