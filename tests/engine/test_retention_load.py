@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from support import Caller
-from support.retention import orphans, seed_finished
+from support.retention import orphan_events, orphans, seed_finished
 
 JOBS = int(os.environ.get("COLLAB_PURGE_TEST_JOBS", "100000"))
 DUE = JOBS * 45 // 100
@@ -180,7 +180,7 @@ def test_purge_a_large_share_while_claimers_run(db_url: str, owner: Caller) -> N
     assert timings.count["complete"] > 10
     # Nothing orphaned; the deleted artifacts' objects are listed for removal.
     assert orphans(owner.conn) == {"events": 0, "artifacts": 0, "dead_job": 0, "dead_retried": 0,
-                                   "live_listed": 0}
+                                   "live_listed": 0}, orphan_events(owner.conn)
     listed = owner.sql("select count(*) as n from collab.storage_deletions")[0]["n"]
     assert listed == len(due_with_artifacts - retried) > 0
     assert seeded.dead_letters == owner.sql("select count(*) as n from collab.job_dead_letters")[0]["n"]

@@ -11,7 +11,7 @@ from support.callers import Caller
 import psycopg
 from psycopg.rows import dict_row
 
-__all__ = ["Seeded", "seed_finished", "finished_runs", "purge_to_end", "orphans", "DUE_AGE", "KEPT_AGE"]
+__all__ = ["Seeded", "seed_finished", "finished_runs", "purge_to_end", "orphans", "orphan_events", "DUE_AGE", "KEPT_AGE"]
 
 #: Due jobs finished this long ago (older than every default retention period) ...
 DUE_AGE = "30 days"
@@ -94,6 +94,15 @@ select (select count(*) from collab.job_events e
          where exists (select 1 from collab.storage_deletions s where s.bucket = a.bucket and s.path = a.path))
          as live_listed
 """
+
+
+def orphan_events(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """The events counted as orphans by ``orphans``, with what wrote them (for a failure's
+    message: which path appended an event to a job the purge had deleted)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("select e.seq, e.job_id, e.event_type, e.payload, e.created_at from collab.job_events e"
+                           " where e.run_id is null and not exists (select 1 from collab.jobs j where j.id = e.job_id)"
+                           " order by e.seq").fetchall()
 
 
 def orphans(conn: psycopg.Connection[Any]) -> dict[str, int]:
