@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from support import Caller, assign, claim, in_threads, rpc_query, waiting_listener
+from support import Caller, assign, claim, in_threads, rpc_query, waiting_listener, waiting_sessions
 
 pytestmark = pytest.mark.slow
 
@@ -169,10 +169,7 @@ def test_wakeups_go_only_to_executors_a_session_waits_for(owner: Caller, db_url:
         assert listener.execute("select collab.wait_for_jobs_v1('ex')").fetchone() == (True,)
         assign(owner, executor_id="ex")
         assert [n.payload for n in listener.notifies(timeout=0.5)] == ["ex"]
-    with psycopg.connect(db_url, autocommit=True) as conn:  # nothing held any more
-        held = conn.execute("select count(*) from pg_locks where locktype = 'advisory'"
-                            " and classid = 1668246640").fetchone()
-    assert held == (0,)
+    assert waiting_sessions(db_url) == 0  # nothing held any more
 
 
 def test_waiting_answers_false_while_a_writer_that_skipped_its_wakeup_is_uncommitted(

@@ -13,7 +13,7 @@ from collab_sdk.worker.context import JobContext, SyncJobContext
 from collab_sdk.models import JobStatus
 from collab_sdk.worker.tasks import PermanentFailure, Retry
 from collab_sdk.worker.loop import Worker
-from support import eventually
+from support import eventually, waiting_sessions
 
 
 class Greeting(BaseModel):
@@ -226,7 +226,7 @@ async def test_a_busy_worker_is_not_woken_and_an_idle_one_always_is(
     await asyncio.wait_for(worker.listener.connected.wait(), timeout=10)
     await service.assign("hold", executor_id="ex")
     await asyncio.wait_for(holding.wait(), timeout=10)
-    await eventually(lambda: _waiting_sessions(db_url) == 0)
+    await eventually(lambda: waiting_sessions(db_url) == 0)
     before = worker.listener.notifications
     queued = [(await service.assign("ping", executor_id="ex")).job_id for _ in range(3)]
     await asyncio.sleep(0.3)
@@ -234,7 +234,7 @@ async def test_a_busy_worker_is_not_woken_and_an_idle_one_always_is(
     release.set()
     assert {await asyncio.wait_for(started.get(), timeout=5) for _ in queued} == set(queued)
     for _ in range(20):
-        await eventually(lambda: worker.listener.settled and _waiting_sessions(db_url) == 1)
+        await eventually(lambda: worker.listener.settled and waiting_sessions(db_url) == 1)
         await asyncio.sleep(0.05)  # idle: past its last claim, asleep until a wake-up
         job_id = (await service.assign("ping", executor_id="ex")).job_id
         assert await asyncio.wait_for(started.get(), timeout=5) == job_id
@@ -274,13 +274,6 @@ async def test_on_a_database_without_waiting_the_worker_is_woken_as_before(
     await asyncio.sleep(0.5)
     assert not worker.listener.gated and len(claims) <= before + 1  # asleep, not spinning
     assert worker.listener.notifications >= 5
-
-
-def _waiting_sessions(db_url: str) -> int:
-    """Sessions holding a waiting lock (collab.wait_for_jobs_v1)."""
-    with psycopg.connect(db_url) as conn:
-        return conn.execute("select count(*) from pg_locks where locktype = 'advisory'"
-                            " and classid = 1668246640 and granted").fetchone()[0]
 
 
 async def test_periodic_tick_is_enqueued_once_across_workers(service: AsyncCollabClient, start_worker: Any) -> None:
